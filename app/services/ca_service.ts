@@ -1,0 +1,439 @@
+/*
+ * Certificate authorities (manual §1.2, §4): create (root, CSR-only intermediate, imported key),
+ * activate an intermediate with its signed certificate, edit, delete, download.
+ */
+import { createHash } from 'node:crypto'
+import db from '@adonisjs/lucid/services/db'
+import CertificateAuthority, { type ServiceSettings } from '#models/certificate_authority'
+import Template from '#models/template'
+import { KernelError, notFound } from '#exceptions/kernel_error'
+import { isKeyType, type HashName, type KeyType } from '../../hsm/types.js'
+import { verifySignature } from '../../hsm/keys.js'
+import * as pki from '#pki/index'
+import pkiConfig from '#config/pki'
+import { keyService } from './key_service.js'
+import { audit } from './audit_service.js'
+import { hooks } from './hooks.js'
+import type { Actor } from './actor.js'
+import { accessibleCaIds, assertCaAccess } from './access.js'
+import { starterOptions, KEY_USAGES, EXT_KEY_USAGES, type SubjectDefaults } from './template_options.js'
+import { caMaterial } from './ca_material.js'
+
+export interface CreateCaInput {
+  name: string
+  subject?: SubjectDefaults
+  keyType?: string
+  signatureHash?: string
+  validityDays?: number
+  pathLength?: number | null
+  keyUsage?: string[]
+  extKeyUsage?: string[]
+  csrOnly?: boolean
+  /** PEM private key to use instead of generating one. */
+  importKeyPem?: string
+  importKeyPassword?: string
+  cpsUrl?: string | null
+  policyOid?: string | null
+  serviceSettings?: Partial<ServiceSettings>
+}
+
+const OID = /^[0-2](\.(0|[1-9][0-9]*))+$/
+
+export function defaultHash(keyType: KeyType): HashName {
+  if (keyType === 'ecdsa-p384') return 'sha384'
+  if (keyType === 'ecdsa-p521') return 'sha512'
+  return 'sha256'
+}
+
+function validateHash(value: unknown, keyType: KeyType): HashName {
+  if (value === undefined || value === null || value === '') return defaultHash(keyType)
+  if (value !== 'sha256' && value !== 'sha384' && value !== 'sha512') {
+    throw new KernelError('E_VALIDATION', `Signature hash "${value}" is not supported; use sha256, sha384 or sha512.`)
+  }
+  return value
+}
+
+function validateServiceSettings(input: Partial<ServiceSettings> | undefined, current?: ServiceSettings): ServiceSettings {
+  const out: ServiceSettings = { keyType: current?.keyType ?? null, hash: current?.hash ?? null }
+  if (input === undefined || input === null) return out
+  if (typeof input !== 'object') throw new KernelError('E_VALIDATION', 'serviceSettings must be an object { keyType, hash }.')
+  if ('keyType' in input) {
+    if (input.keyType !== null && !isKeyType(input.keyType)) {
+      throw new KernelError('E_VALIDATION', `Service key type "${input.keyType}" is not one of the supported key types.`)
+    }
+    out.keyType = input.keyType ?? null
+  }
+  if ('hash' in input) {
+    if (input.hash !== null && !['sha256', 'sha384', 'sha512'].includes(input.hash as string)) {
+      throw new KernelError('E_VALIDATION', `Service hash "${input.hash}" is not supported; use sha256, sha384 or sha512.`)
+    }
+    out.hash = input.hash ?? null
+  }
+  return out
+}
+
+function validateCpsAndPolicy(cpsUrl: unknown, policyOid: unknown) {
+  if (cpsUrl !== undefined && cpsUrl !== null && cpsUrl !== '' && (typeof cpsUrl !== 'string' || !/^https?:\/\/\S+$/.test(cpsUrl))) {
+    throw new KernelError('E_VALIDATION', 'The CPS URL must be an http:// or https:// URL.')
+  }
+  if (policyOid !== undefined && policyOid !== null && policyOid !== '' && (typeof policyOid !== 'string' || !OID.test(policyOid))) {
+    throw new KernelError('E_VALIDATION', `The policy OID "${policyOid}" is not a dotted object identifier such as 1.3.6.1.4.1.99999.1.`)
+  }
+}
+
+function validateSubject(subject: SubjectDefaults | undefined, name: string): SubjectDefaults {
+  const s: SubjectDefaults = { ...(subject ?? {}) }
+  s.commonName = (s.commonName ?? name)?.trim()
+  if (!s.commonName) throw new KernelError('E_VALIDATION', 'The CA common name is required.')
+  for (const [k, v] of Object.entries(s)) {
+    if (v === undefined || v === null || v === '') delete (s as any)[k]
+    else if (typeof v !== 'string') throw new KernelError('E_VALIDATION', `Subject field ${k} must be text.`)
+  }
+  if (s.country && !/^[A-Za-z]{2}$/.test(s.country)) {
+    throw new KernelError('E_VALIDATION', `Country "${s.country}" must be a two-letter ISO 3166 code such as US or DE.`)
+  }
+  if (s.country) s.country = s.country.toUpperCase()
+  return s
+}
+
+function pickNames<T extends string>(values: unknown, allowed: readonly T[], label: string): T[] {
+  if (!Array.isArray(values)) throw new KernelError('E_VALIDATION', `${label} must be a list.`)
+  for (const v of values) {
+    if (!allowed.includes(v)) throw new KernelError('E_VALIDATION', `${label}: "${v}" is not one of ${allowed.join(', ')}.`)
+  }
+  return [...new Set(values)] as T[]
+}
+
+export function serializeCa(ca: CertificateAuthority) {
+  return {
+    id: ca.id,
+    name: ca.name,
+    status: ca.status,
+    keyType: ca.keyType,
+    subject: ca.subject,
+    subjectDn: ca.subjectDn,
+    signatureHash: ca.signatureHash,
+    validityDays: ca.validityDays,
+    pathLength: ca.pathLength,
+    keyUsage: ca.keyUsage,
+    extKeyUsage: ca.extKeyUsage,
+    cpsUrl: ca.cpsUrl,
+    policyOid: ca.policyOid,
+    serviceSettings: ca.serviceSettings,
+    selfSigned: ca.selfSigned,
+    serial: ca.serial,
+    subjectKeyId: ca.ski,
+    notBefore: ca.notBefore ? new Date(ca.notBefore).toISOString() : null,
+    notAfter: ca.notAfter ? new Date(ca.notAfter).toISOString() : null,
+    certificatePem: ca.certificate ? pki.toPem(ca.certificate, 'CERTIFICATE') : null,
+    csrPem: ca.status === 'pending' && ca.csr ? pki.toPem(ca.csr, 'CERTIFICATE REQUEST') : null,
+    createdAt: new Date(ca.createdAt).toISOString(),
+  }
+}
+
+export const caService = {
+  async list(actor: Actor) {
+    const ids = await accessibleCaIds(actor)
+    const q = CertificateAuthority.query().orderBy('name')
+    if (ids) q.whereIn('id', ids)
+    return q
+  },
+
+  async find(actor: Actor, idOrName: number | string): Promise<CertificateAuthority> {
+    const byId = typeof idOrName === 'number' || /^\d+$/.test(String(idOrName))
+    const ca = byId
+      ? await CertificateAuthority.find(Number(idOrName))
+      : await CertificateAuthority.findBy('name', String(idOrName))
+    if (!ca) throw notFound('CA', idOrName)
+    await assertCaAccess(actor, ca.id)
+    return ca
+  },
+
+  async create(actor: Actor, input: CreateCaInput): Promise<CertificateAuthority> {
+    const name = String(input.name ?? '').trim()
+    if (!name || name.length > 200) throw new KernelError('E_VALIDATION', 'A CA name (1–200 characters) is required.')
+    if (await CertificateAuthority.findBy('name', name)) {
+      throw new KernelError('E_CONFLICT', `A CA named "${name}" already exists; CA names are unique per install.`)
+    }
+    const subject = validateSubject(input.subject, name)
+    const validityDays = input.validityDays === undefined || input.validityDays === null ? 3650 : Number(input.validityDays)
+    if (!Number.isInteger(validityDays) || validityDays < 1 || validityDays > 36500) {
+      throw new KernelError('E_VALIDATION', 'CA validity must be a whole number of days between 1 and 36500.')
+    }
+    const pathLength = input.pathLength === undefined || input.pathLength === null ? null : Number(input.pathLength)
+    if (pathLength !== null && (!Number.isInteger(pathLength) || pathLength < 0 || pathLength > 32)) {
+      throw new KernelError('E_VALIDATION', 'Path length must be empty (unlimited) or a whole number from 0 to 32.')
+    }
+    const keyUsage = pickNames(input.keyUsage ?? ['keyCertSign', 'cRLSign', 'digitalSignature'], KEY_USAGES, 'Key usage')
+    if (!keyUsage.includes('keyCertSign')) throw new KernelError('E_VALIDATION', 'A CA needs the keyCertSign key usage.')
+    const extKeyUsage = pickNames(input.extKeyUsage ?? [], EXT_KEY_USAGES, 'Extended key usage')
+    validateCpsAndPolicy(input.cpsUrl, input.policyOid)
+    const serviceSettings = validateServiceSettings(input.serviceSettings)
+
+    // Key: imported or generated (RSA and post-quantum generation run off the event loop).
+    let key: { keyRef: string; encrypted: string; spki: Uint8Array; keyType: KeyType }
+    if (input.importKeyPem) {
+      key = await keyService.importKey(input.importKeyPem, input.importKeyPassword)
+      if (input.keyType && input.keyType !== key.keyType) {
+        throw new KernelError('E_VALIDATION', `The imported key is ${key.keyType}, not ${input.keyType}.`)
+      }
+    } else {
+      const keyType = input.keyType ?? 'ecdsa-p256'
+      if (!isKeyType(keyType)) {
+        throw new KernelError('E_VALIDATION', `Key type "${keyType}" is not supported. Choose one of: ${pki.KEY_TYPE_LIST.join(', ')}.`)
+      }
+      const created = await keyService.createKey(keyType)
+      key = { ...created, keyType }
+    }
+    const signatureHash = validateHash(input.signatureHash, key.keyType)
+    const signer = await keyService.signerFor({ keyRef: key.keyRef, keyMaterial: key.encrypted })
+    const subjectDer = pki.nameToDer(subject)
+
+    let certificate: Uint8Array | null = null
+    let csr: Uint8Array | null = null
+    if (input.csrOnly) {
+      csr = await pki.buildCsr({
+        subject,
+        signer,
+        hash: signatureHash,
+        extensions: [pki.basicConstraints({ ca: true, pathLength: pathLength ?? undefined }), pki.keyUsage(keyUsage)],
+      })
+    } else {
+      const now = Date.now()
+      const ski = pki.keyIdentifier(signer.publicKeySpki)
+      const extensions = [
+        pki.basicConstraints({ ca: true, pathLength: pathLength ?? undefined }),
+        pki.keyUsage(keyUsage),
+        ...(extKeyUsage.length ? [pki.extendedKeyUsage(extKeyUsage)] : []),
+        pki.subjectKeyIdentifierFromId(ski),
+        pki.authorityKeyIdentifier(ski),
+      ]
+      certificate = await pki.signCertificate(
+        {
+          serial: pki.newSerial(),
+          issuerDer: subjectDer,
+          subjectDer,
+          notBefore: new Date(now - pkiConfig.backdateSeconds * 1000),
+          notAfter: new Date(now + validityDays * 86400_000),
+          spki: signer.publicKeySpki,
+          extensions,
+          signatureAlgorithm: pki.signatureAlgorithm(key.keyType, signatureHash),
+        },
+        signer,
+        signatureHash
+      )
+    }
+    const parsed = certificate ? pki.parseCertificate(certificate) : undefined
+
+    const ca = await db.transaction(async (trx) => {
+      const created = await CertificateAuthority.create(
+        {
+          name,
+          status: certificate ? 'active' : 'pending',
+          keyType: key.keyType,
+          keyRef: key.keyRef,
+          keyMaterial: key.encrypted,
+          subject,
+          subjectDn: pki.nameToString(subjectDer),
+          certificate: certificate ? Buffer.from(certificate) : null,
+          csr: csr ? Buffer.from(csr) : null,
+          chain: [],
+          signatureHash,
+          validityDays,
+          pathLength,
+          keyUsage,
+          extKeyUsage,
+          cpsUrl: input.cpsUrl || null,
+          policyOid: input.policyOid || null,
+          serviceSettings,
+          pluginSettings: {},
+          selfSigned: Boolean(certificate),
+          serial: parsed?.serialHex ?? null,
+          ski: Buffer.from(pki.keyIdentifier(signer.publicKeySpki)).toString('hex'),
+          notBefore: parsed ? parsed.notBefore.getTime() : null,
+          notAfter: parsed ? parsed.notAfter.getTime() : null,
+          createdBy: actor.userId ?? null,
+        },
+        { client: trx }
+      )
+      if (actor.userId) {
+        await trx.table('ca_members').insert({ ca_id: created.id, user_id: actor.userId, role: 'owner', created_at: Date.now() })
+      }
+      await Template.create(
+        { caId: created.id, name: 'Web Server', starter: 'web-server', options: starterOptions('web-server'), pluginSettings: {} },
+        { client: trx }
+      )
+      await audit(
+        actor,
+        {
+          action: input.csrOnly ? 'ca.create.csr' : 'ca.create',
+          objectType: 'ca',
+          objectId: created.id,
+          caId: created.id,
+          details: { name, keyType: key.keyType, imported: Boolean(input.importKeyPem), validityDays },
+        },
+        trx
+      )
+      return created
+    })
+    await hooks.run('afterCaCreated', { caId: ca.id, caName: ca.name, actor })
+    return ca
+  },
+
+  /**
+   * Activates a CSR-only CA with its signed certificate. The certificate must carry this CA's
+   * public key and be a CA certificate, and a chain to a self-signed root must be buildable
+   * from the supplied chain and the CAs stored here, each signature verified.
+   */
+  async importCertificate(actor: Actor, idOrName: number | string, certPem: string, chainPem?: string) {
+    const ca = await this.find(actor, idOrName)
+    if (ca.status !== 'pending') {
+      throw new KernelError('E_CONFLICT', `CA "${ca.name}" is already active; only a CSR-only CA waiting for its certificate can import one.`)
+    }
+    const certDer = readCertificate(certPem)
+    const cert = pki.parseCertificate(certDer)
+    const signer = await keyService.signerFor(ca)
+    if (!pki.certificateMatchesKey(certDer, signer.publicKeySpki)) {
+      throw new KernelError('E_INVALID_CERTIFICATE', `The certificate's public key is not the key of CA "${ca.name}": import the certificate issued for this CA's CSR.`)
+    }
+    if (!cert.isCa) {
+      throw new KernelError('E_INVALID_CERTIFICATE', 'The certificate is not a CA certificate (basicConstraints cA is not set).')
+    }
+    if (cert.notAfter.getTime() < Date.now()) {
+      throw new KernelError('E_INVALID_CERTIFICATE', `The certificate expired on ${cert.notAfter.toISOString()}.`)
+    }
+
+    // Candidate issuers: what was supplied, then every stored CA certificate and chain.
+    const candidates: Uint8Array[] = chainPem ? readCertificates(chainPem) : []
+    const stored = await CertificateAuthority.query().whereNotNull('certificate')
+    for (const other of stored) {
+      candidates.push(other.certificate!)
+      for (const b64 of other.chain) candidates.push(Buffer.from(b64, 'base64'))
+    }
+    const chain = buildChain(certDer, candidates)
+    if (!chain) {
+      throw new KernelError(
+        'E_INVALID_CERTIFICATE',
+        'No chain to a root can be built for this certificate: supply the issuing CA certificates (up to the root) with --chain / "chainPem".'
+      )
+    }
+
+    ca.merge({
+      status: 'active',
+      certificate: Buffer.from(certDer),
+      chain: chain.map((c) => Buffer.from(c).toString('base64')),
+      serial: cert.serialHex,
+      notBefore: cert.notBefore.getTime(),
+      notAfter: cert.notAfter.getTime(),
+      selfSigned: false,
+    })
+    await db.transaction(async (trx) => {
+      ca.useTransaction(trx)
+      await ca.save()
+      await audit(actor, { action: 'ca.import-certificate', objectType: 'ca', objectId: ca.id, caId: ca.id, details: { serial: cert.serialHex, chainLength: chain.length } }, trx)
+    })
+    caMaterial.forget(ca.id)
+    await hooks.run('afterCaUpdated', { caId: ca.id, caName: ca.name, actor })
+    return ca
+  },
+
+  async update(actor: Actor, idOrName: number | string, patch: Record<string, any>) {
+    const ca = await this.find(actor, idOrName)
+    const allowed = ['name', 'cpsUrl', 'policyOid', 'serviceSettings', 'signatureHash']
+    const unknown = Object.keys(patch).filter((k) => !allowed.includes(k))
+    if (unknown.length) {
+      throw new KernelError('E_VALIDATION', `These CA fields cannot be edited: ${unknown.join(', ')}. Editable: ${allowed.join(', ')}.`)
+    }
+    validateCpsAndPolicy(patch.cpsUrl, patch.policyOid)
+    const changes: Record<string, unknown> = {}
+    if ('name' in patch) {
+      const name = String(patch.name ?? '').trim()
+      if (!name) throw new KernelError('E_VALIDATION', 'The CA name cannot be empty.')
+      const other = await CertificateAuthority.findBy('name', name)
+      if (other && other.id !== ca.id) throw new KernelError('E_CONFLICT', `A CA named "${name}" already exists.`)
+      changes.name = name
+    }
+    if ('cpsUrl' in patch) changes.cpsUrl = patch.cpsUrl || null
+    if ('policyOid' in patch) changes.policyOid = patch.policyOid || null
+    if ('serviceSettings' in patch) changes.serviceSettings = validateServiceSettings(patch.serviceSettings, ca.serviceSettings)
+    if ('signatureHash' in patch) changes.signatureHash = validateHash(patch.signatureHash, ca.keyType)
+    ca.merge(changes)
+    await db.transaction(async (trx) => {
+      ca.useTransaction(trx)
+      await ca.save()
+      await audit(actor, { action: 'ca.update', objectType: 'ca', objectId: ca.id, caId: ca.id, details: { changes } }, trx)
+    })
+    caMaterial.forget(ca.id)
+    await hooks.run('afterCaUpdated', { caId: ca.id, caName: ca.name, actor })
+    return ca
+  },
+
+  /** Deletes the CA with its templates, requests and certificates (cascade), audited. */
+  async delete(actor: Actor, idOrName: number | string) {
+    const ca = await this.find(actor, idOrName)
+    const counts = await db.from('certificates').where('ca_id', ca.id).count('* as n').first()
+    await db.transaction(async (trx) => {
+      await trx.from('cas').where('id', ca.id).delete()
+      await audit(actor, { action: 'ca.delete', objectType: 'ca', objectId: ca.id, caId: ca.id, details: { name: ca.name, certificates: Number(counts?.n ?? 0) } }, trx)
+    })
+    caMaterial.forget(ca.id)
+    keyService.forget(ca.keyRef)
+    await hooks.run('afterCaDeleted', { caId: ca.id, caName: ca.name, actor })
+  },
+
+  /** The CA certificate followed by its issuers up to the root. */
+  chainOf(ca: CertificateAuthority): Uint8Array[] {
+    if (!ca.certificate) return []
+    return [ca.certificate, ...ca.chain.map((b64) => Buffer.from(b64, 'base64'))]
+  },
+
+  fingerprint(der: Uint8Array) {
+    return createHash('sha256').update(der).digest('hex')
+  },
+}
+
+function readCertificate(input: string): Uint8Array {
+  try {
+    return pki.derOrPem(input, [pki.PEM_LABELS.certificate])
+  } catch (error: any) {
+    throw new KernelError('E_INVALID_CERTIFICATE', `The certificate could not be read: ${error?.message ?? error}`)
+  }
+}
+
+function readCertificates(input: string): Uint8Array[] {
+  const blocks = (() => {
+    try {
+      return pki.pemBlocks(input)
+    } catch (error: any) {
+      throw new KernelError('E_INVALID_CERTIFICATE', `The chain could not be read: ${error?.message ?? error}`)
+    }
+  })()
+  const certs = blocks.filter((b) => b.label === pki.PEM_LABELS.certificate).map((b) => b.der)
+  if (certs.length === 0) throw new KernelError('E_INVALID_CERTIFICATE', 'The chain file holds no PEM certificate.')
+  return certs
+}
+
+/**
+ * Builds issuer certificates from `leaf` up to a self-signed root out of `candidates`, checking
+ * every signature. Returns the issuers (not the leaf), or undefined when no chain exists.
+ */
+export function buildChain(leaf: Uint8Array, candidates: Uint8Array[]): Uint8Array[] | undefined {
+  const parsedCandidates = candidates.map((der) => ({ der, info: pki.parseCertificate(der) }))
+  const chain: Uint8Array[] = []
+  let current = { der: leaf, info: pki.parseCertificate(leaf) }
+  for (let depth = 0; depth < 10; depth++) {
+    if (current.info.selfIssued && pki.verifyCertificateSignature(current.der, current.info.spki, verifySignature)) {
+      return chain
+    }
+    const issuer = parsedCandidates.find(
+      (c) =>
+        c.info.isCa &&
+        Buffer.compare(Buffer.from(c.info.subjectDer), Buffer.from(current.info.issuerDer)) === 0 &&
+        pki.verifyCertificateSignature(current.der, c.info.spki, verifySignature)
+    )
+    if (!issuer) return undefined
+    chain.push(issuer.der)
+    current = issuer
+  }
+  return undefined
+}

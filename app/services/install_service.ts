@@ -1,0 +1,54 @@
+/*
+ * First start and every start: the master key check and the bootstrap announcement.
+ */
+import db from '@adonisjs/lucid/services/db'
+import logger from '@adonisjs/core/services/logger'
+import pkiConfig from '#config/pki'
+import { loadMasterKey } from './master_key.js'
+import { bootstrapService } from './token_service.js'
+
+const CANARY = 'master_key_canary'
+
+/**
+ * Refuses to run with a master key that did not encrypt this install's keys: the canary (a
+ * value encrypted at first start) must decrypt. The error says what to do.
+ */
+export async function checkMasterKey() {
+  const { ring } = loadMasterKey()
+  const row = await db.from('kernel_meta').where('key', CANARY).first()
+  if (!row) {
+    try {
+      await db.table('kernel_meta').insert({ key: CANARY, value: ring.makeCanary() })
+    } catch {
+      // another node created it at the same moment: check theirs
+      return checkMasterKey()
+    }
+    return
+  }
+  if (!ring.checkCanary(row.value)) {
+    throw new Error(
+      'The master key does not match this install: it cannot decrypt the key check stored in the database. ' +
+        'Start the server with the master key this install was created with (PKI_MASTER_KEY or PKI_MASTER_KEY_FILE); ' +
+        'when rotating, give the old key in PKI_PREVIOUS_MASTER_KEYS and run `node ace key:rotate`.'
+    )
+  }
+}
+
+export async function announceInstall() {
+  const { created, path } = loadMasterKey()
+  if (created) {
+    logger.warn(`Generated a new master key in ${path} (owner-only). Back it up: without it the CA keys cannot be decrypted. Give every node the same key (PKI_MASTER_KEY or PKI_MASTER_KEY_FILE).`)
+  }
+  const token = await bootstrapService.ensureToken()
+  if (token) {
+    const lines = [
+      '',
+      'No administrator exists yet. Create the first one with this one-time bootstrap token:',
+      `  ${pkiConfig.publicUrl}/setup?token=${token}`,
+      `  curl -X POST ${pkiConfig.publicUrl}/api/v1/bootstrap -H 'content-type: application/json' -d '{"token":"${token}","email":"you@example.com"}'`,
+      '',
+    ]
+    // Printed to stdout (not only the log) so an operator starting the server sees it.
+    process.stdout.write(lines.join('\n') + '\n')
+  }
+}

@@ -1,0 +1,30 @@
+/*
+ * Master key rotation: start with the new key as PKI_MASTER_KEY and the old one in
+ * PKI_PREVIOUS_MASTER_KEYS, run `node ace key:rotate`, then drop the old key everywhere.
+ */
+import db from '@adonisjs/lucid/services/db'
+import { masterKeyRing } from './master_key.js'
+import { audit } from './audit_service.js'
+import { keyService } from './key_service.js'
+import type { Actor } from './actor.js'
+
+export async function rotateMasterKey(actor: Actor) {
+  const ring = masterKeyRing()
+  let rotated = 0
+  let unchanged = 0
+  await db.transaction(async (trx) => {
+    const rows = await trx.from('cas').whereNotNull('key_material').select('id', 'key_ref', 'key_material')
+    for (const row of rows) {
+      if (!ring.needsRotation(row.key_material)) {
+        unchanged++
+        continue
+      }
+      // The blob is bound to its key reference (AAD); re-encryption keeps that binding.
+      await trx.from('cas').where('id', row.id).update({ key_material: await keyService.reencrypt(row.key_ref, row.key_material) })
+      rotated++
+    }
+    await trx.from('kernel_meta').where('key', 'master_key_canary').update({ value: ring.makeCanary() })
+    await audit(actor, { action: 'master-key.rotate', details: { keyId: ring.currentKeyId, rotated } }, trx)
+  })
+  return { rotated, unchanged, keyId: ring.currentKeyId }
+}

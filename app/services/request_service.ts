@@ -1,0 +1,139 @@
+/*
+ * Certificate requests (manual §1.5.2, §1.6, §6.1): a CSR submitted against a template waits
+ * as a pending request until an approver signs (optionally overriding subject, SANs and
+ * validity) or declines it, one by one or in bulk.
+ */
+import db from '@adonisjs/lucid/services/db'
+import CertificateRequest from '#models/certificate_request'
+import CertificateAuthority from '#models/certificate_authority'
+import Template from '#models/template'
+import { KernelError, notFound } from '#exceptions/kernel_error'
+import { describeSpki } from '../../hsm/keys.js'
+import * as pki from '#pki/index'
+import type { Actor } from './actor.js'
+import { assertCaAccess } from './access.js'
+import { audit } from './audit_service.js'
+import { issuanceService, readCsr, type IssueOverrides } from './issuance_service.js'
+
+export function serializeRequest(r: CertificateRequest) {
+  return {
+    id: r.id,
+    caId: r.caId,
+    templateId: r.templateId,
+    status: r.status,
+    subjectDn: r.subjectDn,
+    sans: r.sans,
+    keyType: r.keyType,
+    source: r.source,
+    requestedBy: r.requestedBy,
+    certificateId: r.certificateId,
+    decidedBy: r.decidedBy,
+    decidedAt: r.decidedAt ? new Date(r.decidedAt).toISOString() : null,
+    declineReason: r.declineReason,
+    createdAt: new Date(r.createdAt).toISOString(),
+    csrPem: pki.toPem(r.csr, 'CERTIFICATE REQUEST'),
+  }
+}
+
+export const requestService = {
+  async submit(actor: Actor, template: Template, csrInput: unknown, source = 'api') {
+    if (typeof csrInput !== 'string' || !csrInput.trim()) {
+      throw new KernelError('E_INVALID_CSR', 'Paste a PEM certificate signing request ("csr").')
+    }
+    if (!template.options.enabled) throw new KernelError('E_TEMPLATE_DISABLED', `Template "${template.name}" is disabled.`)
+    const csr = readCsr(csrInput)
+    const key = describeSpki(csr.spki)
+    return db.transaction(async (trx) => {
+      const request = await CertificateRequest.create(
+        {
+          caId: template.caId,
+          templateId: template.id,
+          status: 'pending',
+          csr: Buffer.from(csr.der),
+          subjectDn: pki.nameToString(csr.subjectDer),
+          sans: csr.sans,
+          keyType: key.keyType ?? (key.bits ? `${key.family}-${key.bits}` : key.family),
+          source,
+          requestedBy: actor.label,
+          requesterIp: actor.ip ?? null,
+        },
+        { client: trx }
+      )
+      await audit(actor, { action: 'request.submit', objectType: 'request', objectId: request.id, caId: template.caId, details: { template: template.name, subject: request.subjectDn } }, trx)
+      return request
+    })
+  },
+
+  async find(actor: Actor, id: number) {
+    const request = Number.isInteger(id) ? await CertificateRequest.find(id) : null
+    if (!request) throw notFound('request', id)
+    await assertCaAccess(actor, request.caId)
+    return request
+  },
+
+  async list(actor: Actor, caId: number, status = 'pending') {
+    await assertCaAccess(actor, caId)
+    if (!['pending', 'issued', 'declined', 'all'].includes(status)) {
+      throw new KernelError('E_VALIDATION', 'status must be pending, issued, declined or all.')
+    }
+    const q = CertificateRequest.query().where('ca_id', caId).orderBy('id', 'desc').limit(500)
+    if (status !== 'all') q.where('status', status)
+    return q
+  },
+
+  async approve(actor: Actor, id: number, overrides?: IssueOverrides) {
+    const request = await this.find(actor, id)
+    if (request.status !== 'pending') {
+      throw new KernelError('E_CONFLICT', `Request ${id} was already ${request.status}.`)
+    }
+    const template = await Template.find(request.templateId)
+    const ca = await CertificateAuthority.find(request.caId)
+    if (!template || !ca) throw notFound('template', request.templateId)
+    // Claim the request first so two approvers cannot sign it twice.
+    const claimed = await db.from('certificate_requests').where({ id, status: 'pending' }).update({ status: 'signing' })
+    if (Number(claimed) === 0) throw new KernelError('E_CONFLICT', `Request ${id} is being decided by someone else.`)
+    try {
+      const csr = readCsr(request.csr)
+      return await issuanceService.issue({ ca, template, csr, overrides, actor, source: `request:${request.source}`, requestId: request.id })
+    } catch (error) {
+      await db.from('certificate_requests').where({ id, status: 'signing' }).update({ status: 'pending' })
+      throw error
+    }
+  },
+
+  async decline(actor: Actor, id: number, reason?: string) {
+    const request = await this.find(actor, id)
+    if (request.status !== 'pending') throw new KernelError('E_CONFLICT', `Request ${id} was already ${request.status}.`)
+    await db.transaction(async (trx) => {
+      await trx
+        .from('certificate_requests')
+        .where({ id, status: 'pending' })
+        .update({ status: 'declined', decided_by: actor.label, decided_at: Date.now(), decline_reason: reason ?? null })
+      await audit(actor, { action: 'request.decline', objectType: 'request', objectId: id, caId: request.caId, details: { reason: reason ?? null } }, trx)
+    })
+    return this.find(actor, id)
+  },
+
+  /** Approves or declines many requests; each succeeds or fails on its own. */
+  async bulk(actor: Actor, action: 'approve' | 'decline', ids: number[], reason?: string) {
+    if (!Array.isArray(ids) || ids.length === 0 || ids.length > 500) {
+      throw new KernelError('E_VALIDATION', 'Give between 1 and 500 request ids.')
+    }
+    if (action !== 'approve' && action !== 'decline') throw new KernelError('E_VALIDATION', 'action must be approve or decline.')
+    const results = []
+    for (const id of ids) {
+      try {
+        if (action === 'approve') {
+          const cert = await this.approve(actor, Number(id))
+          results.push({ id, ok: true, certificateId: cert.id, serial: cert.serial })
+        } else {
+          await this.decline(actor, Number(id), reason)
+          results.push({ id, ok: true })
+        }
+      } catch (error: any) {
+        results.push({ id, ok: false, error: { code: error?.code ?? 'E_INTERNAL', message: error?.message ?? String(error) } })
+      }
+    }
+    return results
+  },
+}

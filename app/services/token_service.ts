@@ -1,0 +1,128 @@
+/*
+ * Users and API tokens. A token is shown once; only its SHA-256 is stored.
+ * Format: `pki_<43 base64url chars>`.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import db from '@adonisjs/lucid/services/db'
+import User from '#models/user'
+import { KernelError } from '#exceptions/kernel_error'
+import { audit } from './audit_service.js'
+import type { Actor } from './actor.js'
+
+const hashToken = (token: string) => createHash('sha256').update(token).digest('hex')
+
+const EMAIL = /^[^\s@]+@[^\s@]+$/
+
+export const tokenService = {
+  async createUser(actor: Actor, input: { email: string; isAdmin?: boolean; fullName?: string }) {
+    const email = String(input.email ?? '').trim().toLowerCase()
+    if (!EMAIL.test(email) || email.length > 254) {
+      throw new KernelError('E_VALIDATION', `"${input.email}" is not a valid email address.`)
+    }
+    if (await User.findBy('email', email)) {
+      throw new KernelError('E_CONFLICT', `A user with the email ${email} already exists.`)
+    }
+    return db.transaction(async (trx) => {
+      const user = await User.create(
+        { email, isAdmin: Boolean(input.isAdmin), fullName: input.fullName ?? null },
+        { client: trx }
+      )
+      await audit(actor, { action: 'user.create', objectType: 'user', objectId: user.id, details: { email, isAdmin: user.isAdmin } }, trx)
+      return user
+    })
+  },
+
+  async findUser(email: string) {
+    const user = await User.findBy('email', String(email).trim().toLowerCase())
+    if (!user) throw new KernelError('E_NOT_FOUND', `No user with the email ${email} exists. Create one with user:create.`)
+    return user
+  },
+
+  async createToken(actor: Actor, user: User, name = 'api', expiresInDays?: number) {
+    const token = `pki_${randomBytes(32).toString('base64url')}`
+    const now = Date.now()
+    await db.transaction(async (trx) => {
+      const [row] = await trx
+        .table('api_tokens')
+        .insert({
+          user_id: user.id,
+          name,
+          token_hash: hashToken(token),
+          created_at: now,
+          expires_at: expiresInDays ? now + expiresInDays * 86400_000 : null,
+        })
+        .returning('id')
+      const id = typeof row === 'object' ? row.id : row
+      await audit(actor, { action: 'token.create', objectType: 'api_token', objectId: id, details: { user: user.email, name } }, trx)
+    })
+    return token
+  },
+
+  /** Resolves a bearer token to its user, or undefined. One indexed lookup. */
+  async verify(token: string): Promise<User | undefined> {
+    if (!token.startsWith('pki_') || token.length > 100) return undefined
+    const row = await db
+      .from('api_tokens')
+      .join('users', 'users.id', 'api_tokens.user_id')
+      .where('api_tokens.token_hash', hashToken(token))
+      .select('api_tokens.id as token_id', 'api_tokens.expires_at', 'api_tokens.last_used_at', 'users.*')
+      .first()
+    if (!row) return undefined
+    const now = Date.now()
+    if (row.expires_at && Number(row.expires_at) < now) return undefined
+    // Record use at most once a minute: a write per request would cost more than the request.
+    if (!row.last_used_at || Number(row.last_used_at) < now - 60_000) {
+      await db.from('api_tokens').where('id', row.token_id).update({ last_used_at: now })
+    }
+    const user = new User()
+    user.merge({ id: row.id, email: row.email, isAdmin: Boolean(row.is_admin), fullName: row.full_name })
+    return user
+  },
+}
+
+/*
+ * First-administrator bootstrap: while no administrator exists, the server keeps a one-time
+ * token (hashed in kernel_meta) and prints it at start. Redeeming it creates the administrator.
+ */
+export const bootstrapService = {
+  async ensureToken(): Promise<string | undefined> {
+    const admin = await db.from('users').where('is_admin', true).first()
+    if (admin) {
+      await db.from('kernel_meta').where('key', 'bootstrap_token').delete()
+      return undefined
+    }
+    return this.issueToken()
+  },
+
+  /** Replaces any pending bootstrap token with a new one and returns it. */
+  async issueToken(): Promise<string> {
+    const token = randomBytes(24).toString('base64url')
+    await db.transaction(async (trx) => {
+      await trx.from('kernel_meta').where('key', 'bootstrap_token').delete()
+      await trx.table('kernel_meta').insert({ key: 'bootstrap_token', value: hashToken(token) })
+    })
+    return token
+  },
+
+  async redeem(token: string, email: string, ip?: string | null) {
+    return db.transaction(async (trx) => {
+      const row = await trx.from('kernel_meta').where('key', 'bootstrap_token').forUpdate().first()
+      if (!row || typeof token !== 'string' || row.value !== hashToken(token)) {
+        throw new KernelError('E_UNAUTHORIZED', 'The bootstrap token is wrong or has already been used.')
+      }
+      const normalized = String(email ?? '').trim().toLowerCase()
+      if (!EMAIL.test(normalized)) throw new KernelError('E_VALIDATION', `"${email}" is not a valid email address.`)
+      const now = Date.now()
+      const [created] = await trx
+        .table('users')
+        .insert({ email: normalized, is_admin: true, created_at: now, updated_at: now })
+        .returning('id')
+      const userId = typeof created === 'object' ? created.id : created
+      await trx.from('kernel_meta').where('key', 'bootstrap_token').delete()
+      const apiToken = `pki_${randomBytes(32).toString('base64url')}`
+      await trx.table('api_tokens').insert({ user_id: userId, name: 'bootstrap', token_hash: hashToken(apiToken), created_at: now })
+      await audit({ kind: 'user', label: normalized, userId, isAdmin: true, ip }, { action: 'user.bootstrap', objectType: 'user', objectId: userId }, trx)
+      return { userId, email: normalized, token: apiToken }
+    })
+  },
+}

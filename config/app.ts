@@ -1,0 +1,48 @@
+import { createHash } from 'node:crypto'
+import proxyAddr from 'proxy-addr'
+import env from '#start/env'
+import app from '@adonisjs/core/services/app'
+import { Secret } from '@adonisjs/core/helpers'
+import { defineConfig } from '@adonisjs/core/http'
+import { loadMasterKey } from '#services/master_key'
+
+/**
+ * The app key signs cookies and encrypts framework values. When APP_KEY is not given it is
+ * derived from the PKI master key, so every node that shares the master key shares it too.
+ */
+function resolveAppKey(): string {
+  const given = env.get('APP_KEY')
+  if (given) return given
+  return createHash('sha256')
+    .update('app-key:')
+    .update(loadMasterKey().ring.deriveKey('app-key'))
+    .digest('base64url')
+}
+
+export const appKey = new Secret(resolveAppKey())
+
+/**
+ * Which peers may set X-Forwarded-For/-Proto/-Host. Default: loopback only, so a reverse proxy
+ * on the same machine works out of the box. TRUST_PROXY takes a comma-separated list of
+ * addresses, CIDR ranges or the names loopback, linklocal, uniquelocal; "false" disables it.
+ */
+const trustList = env.get('TRUST_PROXY', 'loopback')
+const trustProxy =
+  trustList === 'false'
+    ? () => false
+    : proxyAddr.compile(trustList.split(',').map((s) => s.trim()).filter(Boolean))
+
+export const http = defineConfig({
+  generateRequestId: true,
+  allowMethodSpoofing: false,
+  useAsyncLocalStorage: false,
+  trustProxy,
+  cookie: {
+    domain: '',
+    path: '/',
+    maxAge: '2h',
+    httpOnly: true,
+    secure: app.inProduction,
+    sameSite: 'lax',
+  },
+})

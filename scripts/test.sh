@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# `npm test`: installs the test tools this project needs (idempotent), then runs every suite on
+# the embedded SQLite database, in a fresh data folder. Prints `N passed, N failed` at the end.
+#   SUITES="unit functional" DB_CONNECTION=pg npm test   # a subset, on PostgreSQL
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-test-tools.sh || { echo "test tools could not be installed"; exit 1; }
+[ -d node_modules ] || npm ci
+
+export NODE_ENV=test
+export HOST="${TEST_HOST:-127.0.0.1}" PORT="${TEST_PORT:-3334}"
+export DB_CONNECTION="${DB_CONNECTION:-sqlite}"
+export DATA_DIR="${DATA_DIR:-tmp/test-$DB_CONNECTION}"
+rm -rf "$DATA_DIR"
+mkdir -p "$DATA_DIR"
+export PKI_MASTER_KEY_FILE="$DATA_DIR/master.key"
+if [ "$DB_CONNECTION" = pg ]; then
+  export DB_HOST="${DB_HOST:-127.0.0.1}" DB_PORT="${DB_PORT:-5432}" DB_USER="${DB_USER:-postgres}"
+  export DB_DATABASE="${DB_DATABASE:-pki_test}"
+  node scripts/pg-reset.mjs "$DB_DATABASE" || exit 1
+fi
+
+summary_file="${TEST_SUMMARY_FILE:-}"
+own_summary=0
+if [ -z "$summary_file" ]; then
+  summary_file=$(mktemp)
+  own_summary=1
+fi
+export TEST_SUMMARY_FILE="$summary_file"
+
+status=0
+before=$(wc -l < "$summary_file")
+node ace test ${SUITES:-} "$@" || status=$?
+after=$(wc -l < "$summary_file")
+if [ "$after" -eq "$before" ]; then
+  echo "the test runner ended without reporting results" >&2
+  echo "0 0 0" >> "$summary_file"
+  echo "0 1 0" >> "$summary_file"
+  status=1
+fi
+
+if [ "$own_summary" = 1 ]; then
+  awk '{p+=$1; f+=$2; s+=$3} END {printf "%d passed, %d failed\n", p, f}' "$summary_file"
+  rm -f "$summary_file"
+fi
+exit $status

@@ -1,0 +1,44 @@
+/*
+ * Japa configuration: plugins, reporters, and what each suite needs before it runs.
+ */
+import { appendFileSync } from 'node:fs'
+import { assert } from '@japa/assert'
+import { apiClient } from '@japa/api-client'
+import app from '@adonisjs/core/services/app'
+import type { Config } from '@japa/runner/types'
+import { pluginAdonisJS } from '@japa/plugin-adonisjs'
+import { spec } from '@japa/runner/reporters'
+import { BaseReporter } from '@japa/runner/core'
+import testUtils from '@adonisjs/core/services/test_utils'
+
+/**
+ * Appends `passed failed skipped` counts of this run to $TEST_SUMMARY_FILE, so scripts/test.sh
+ * and .ci/run can print one plain `N passed, N failed` line over several runs.
+ */
+class SummaryFileReporter extends BaseReporter {
+  protected async end() {
+    const file = process.env.TEST_SUMMARY_FILE
+    const summary = this.runner?.getSummary()
+    if (!file || !summary) return
+    const { passed, failed, skipped, todo, regression } = summary.aggregates
+    appendFileSync(file, `${passed} ${failed + regression} ${skipped + todo}\n`)
+  }
+}
+
+export const plugins: Config['plugins'] = [assert(), apiClient(), pluginAdonisJS(app)]
+
+export const reporters: Config['reporters'] = {
+  activated: ['spec', 'summary-file'],
+  list: [spec(), { name: 'summary-file', handler: (runner, emitter) => new SummaryFileReporter().boot(runner, emitter) }],
+}
+
+export const runnerHooks: Required<Pick<Config, 'setup' | 'teardown'>> = {
+  setup: [],
+  teardown: [],
+}
+
+export const configureSuite: Config['configureSuite'] = (suite) => {
+  if (['functional', 'interop'].includes(suite.name)) {
+    return suite.setup(() => testUtils.httpServer().start())
+  }
+}

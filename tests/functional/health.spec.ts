@@ -1,0 +1,32 @@
+import { test } from '@japa/runner'
+
+test.group('Health and bootstrap', () => {
+  test('GET /health answers 200 with the database state and version', async ({ client, assert }) => {
+    const response = await client.get('/health')
+    response.assertStatus(200)
+    assert.equal(response.body().status, 'ok')
+    assert.equal(response.body().database, 'ok')
+    assert.match(response.body().version, /^\d+\.\d+\.\d+/)
+  })
+
+  test('the REST API refuses requests without a valid token', async ({ client, assert }) => {
+    const none = await client.get('/api/v1/cas')
+    none.assertStatus(401)
+    assert.equal(none.body().error.code, 'E_UNAUTHORIZED')
+    const wrong = await client.get('/api/v1/cas').bearerToken('pki_not-a-real-token')
+    wrong.assertStatus(401)
+  })
+
+  test('the OpenAPI description lists the API', async ({ client, assert }) => {
+    const response = await client.get('/api/v1/openapi.json')
+    response.assertStatus(200)
+    assert.equal(response.body().openapi, '3.1.0')
+    assert.properties(response.body().paths, ['/cas', '/templates/{id}/issue', '/certificates/{id}/revoke'])
+  })
+
+  test('unknown routes answer a JSON 404', async ({ client, assert }) => {
+    const response = await client.get('/api/v1/nothing-here')
+    response.assertStatus(404)
+    assert.equal(response.body().error.code, 'E_NOT_FOUND')
+  })
+})
