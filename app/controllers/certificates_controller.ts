@@ -52,7 +52,7 @@ export default class CertificatesController {
 
   async bySerial({ params, request, response, actor }: HttpContext) {
     const ca = await caService.find(actor, params.id)
-    const cert = await certificateService.findBySerial(actor, ca.id, params.serial)
+    const cert = await certificateService.findBySerial(actor, ca.id, safeDecode(params.serial))
     return this.#render(cert, request.qs().format, response)
   }
 
@@ -75,4 +75,13 @@ export default class CertificatesController {
 
 function sendPem(der: Uint8Array) {
   return Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n').replace(/^/, '-----BEGIN CERTIFICATE-----\n') + '-----END CERTIFICATE-----\n'
+}
+
+/** Route params arrive percent-encoded ("00%3A4c..."): decode, keeping malformed input as is. */
+function safeDecode(value: string) {
+  try {
+    return decodeURIComponent(value)
+  } catch {
+    return value
+  }
 }

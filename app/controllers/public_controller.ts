@@ -7,8 +7,9 @@ import { notFound } from '#exceptions/kernel_error'
 /** Unauthenticated downloads that relying parties fetch through AIA caIssuers URLs. */
 export default class PublicController {
   async caCertificate({ params, response }: HttpContext) {
-    const ca = await CertificateAuthority.find(Number(params.id))
-    if (!ca || !ca.certificate) throw notFound('CA', params.id)
+    const id = Number.parseInt(String(params.file), 10)
+    const ca = await CertificateAuthority.find(id)
+    if (!ca || !ca.certificate) throw notFound('CA', id)
     response.header('cache-control', 'public, max-age=3600')
     return sendCertificates(response, [ca.certificate], 'der', ca.name)
   }

@@ -21,7 +21,6 @@ import {
   DistributionPointName,
   ExtendedKeyUsage,
   Extension,
-  Extensions,
   FreshestCRL,
   GeneralName,
   KeyIdentifier,
@@ -30,14 +29,12 @@ import {
   PolicyInformation,
   PolicyQualifierInfo,
   Qualifier,
-  SubjectAlternativeName,
-  SubjectKeyIdentifier,
 } from '@peculiar/asn1-x509'
 import { CertificationRequest } from '@peculiar/asn1-csr'
 import { spkiKeyBits } from './algorithms.js'
-import { children, hex, oidDer, readSingle, sequence, TAG, tlv, toBuffer } from './der.js'
+import { children, content, decodeOid, DerError, hex, oidDer, readSingle, sequence, TAG, tlv, toBuffer } from './der.js'
 import { PkiError } from './errors.js'
-import { decodeSans, encodeSans, isValidUri, type SanEntry } from './names.js'
+import { decodeGeneralNamesDer, generalNamesDer, isValidUri, type SanEntry } from './names.js'
 import { ACCESS, EKU, EXT, oidName, PKCS9, POLICY, type EkuName } from './oids.js'
 import { derOrPem } from './pem.js'
 
@@ -76,7 +73,8 @@ export function subjectKeyIdentifier(spki: Uint8Array): Extension {
 
 /** Subject key identifier with a given identifier (e.g. kept from a CA certificate). */
 export function subjectKeyIdentifierFromId(keyId: Uint8Array): Extension {
-  return rawExtension(EXT.subjectKeyIdentifier, valueDer(new SubjectKeyIdentifier(keyId)))
+  // SubjectKeyIdentifier ::= KeyIdentifier ::= OCTET STRING (per certificate: written directly)
+  return rawExtension(EXT.subjectKeyIdentifier, tlv(TAG.OCTET_STRING, keyId))
 }
 
 /** Authority key identifier carrying only keyIdentifier (the issuer's SKI), non-critical. */
@@ -186,11 +184,8 @@ export function basicConstraints(
  */
 export function subjectAltName(sans: readonly SanEntry[], options: { critical?: boolean } = {}): Extension {
   if (sans.length === 0) throw new PkiError('E_INVALID_SAN', 'subjectAltName needs at least one name')
-  return rawExtension(
-    EXT.subjectAltName,
-    valueDer(new SubjectAlternativeName(encodeSans(sans))),
-    options.critical ?? false
-  )
+  // per certificate: GeneralNames written directly (same bytes as asn1-x509's SubjectAlternativeName)
+  return rawExtension(EXT.subjectAltName, generalNamesDer(sans), options.critical ?? false)
 }
 
 /* ------------------------------------------------------ AIA, CDP */
@@ -406,12 +401,17 @@ function readPiece(ext: Extension): Piece {
       }
     }
     case EXT.subjectAltName: {
-      const names = [...parseValue(ext, SubjectAlternativeName)]
-      const sans = decodeSans(names)
-      return { sans, otherSanCount: names.length - sans.length }
+      const { sans, otherCount } = decodeGeneralNamesDer(new Uint8Array(ext.extnValue.buffer))
+      return { sans, otherSanCount: otherCount }
     }
-    case EXT.subjectKeyIdentifier:
-      return { ski: hex(parseValue(ext, SubjectKeyIdentifier).buffer) }
+    case EXT.subjectKeyIdentifier: {
+      const value = new Uint8Array(ext.extnValue.buffer)
+      try {
+        return { ski: content(value, readSingle(value, TAG.OCTET_STRING)).toString('hex') }
+      } catch (error) {
+        throw new PkiError('E_INVALID_EXTENSION', 'the subjectKeyIdentifier extension is malformed', { cause: error })
+      }
+    }
     case EXT.authorityKeyIdentifier: {
       const aki = parseValue(ext, AuthorityKeyIdentifier)
       return aki.keyIdentifier ? { aki: hex(aki.keyIdentifier.buffer) } : {}
@@ -508,10 +508,29 @@ export function summarizeExtensions(extensions: readonly Extension[]): Extension
   return summary
 }
 
-/** Parses the DER of an `Extensions` SEQUENCE (e.g. the value of a CSR extensionRequest). */
+/**
+ * Parses the DER of an `Extensions` SEQUENCE (e.g. the value of a CSR extensionRequest) into
+ * asn1-x509 Extension objects, walking the three fields directly.
+ */
 export function parseExtensions(der: Uint8Array | ArrayBuffer): Extension[] {
+  const bytes = der instanceof Uint8Array ? der : new Uint8Array(der)
   try {
-    return [...AsnParser.parse(der, Extensions)]
+    return children(bytes, readSingle(bytes, TAG.SEQUENCE)).map((el) => {
+      const fields = el.tag === TAG.SEQUENCE ? children(bytes, el) : []
+      const [id, second, third] = fields
+      if (!id || id.tag !== TAG.OID || fields.length > 3) throw new DerError('malformed Extension')
+      const critical = fields.length === 3 ? second : undefined
+      const value = fields.length === 3 ? third : second
+      if (critical && (critical.tag !== TAG.BOOLEAN || critical.end - critical.contentStart !== 1)) {
+        throw new DerError('malformed Extension critical flag')
+      }
+      if (!value || value.tag !== TAG.OCTET_STRING) throw new DerError('malformed Extension value')
+      return new Extension({
+        extnID: decodeOid(content(bytes, id)),
+        critical: critical ? bytes[critical.contentStart] !== 0 : false,
+        extnValue: new OctetString(content(bytes, value)),
+      })
+    })
   } catch (error) {
     throw new PkiError('E_INVALID_EXTENSION', 'the extension list is malformed', { cause: error })
   }

@@ -12,9 +12,8 @@ import {
   isValidDnsName,
   isValidEmail,
   isValidUri,
-  nameAttributes,
+  nameAttributesFromDer,
   normalizeIp,
-  parseName,
   type NameAttribute,
 } from './names.js'
 import { ATTR, EKU, EXT, oidName } from './oids.js'
@@ -222,20 +221,6 @@ function lintKey(draft: CertificateDraft, ctx: LintContext, problems: string[]):
   }
 }
 
-/* The issuer is the same CA certificate subject for every draft: parse it once. */
-const issuerCache = new Map<string, number>()
-
-function issuerAttributeCount(der: Uint8Array): number {
-  const key = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('latin1')
-  let count = issuerCache.get(key)
-  if (count === undefined) {
-    count = nameAttributes(parseName(der)).length
-    if (issuerCache.size >= 64) issuerCache.clear()
-    issuerCache.set(key, count)
-  }
-  return count
-}
-
 /** Problems found in `draft` (empty when it is fine to sign). */
 export function lintDraft(draft: CertificateDraft, ctx: LintContext): string[] {
   const problems: string[] = []
@@ -250,13 +235,13 @@ export function lintDraft(draft: CertificateDraft, ctx: LintContext): string[] {
 
   let subject: NameAttribute[] = []
   try {
-    subject = nameAttributes(parseName(draft.subjectDer))
+    subject = nameAttributesFromDer(draft.subjectDer)
     lintName(subject, 'subject', problems)
   } catch {
     problems.push('the subject name is not valid DER')
   }
   try {
-    if (issuerAttributeCount(draft.issuerDer) === 0) problems.push('the issuer name is empty')
+    if (nameAttributesFromDer(draft.issuerDer).length === 0) problems.push('the issuer name is empty')
   } catch {
     problems.push('the issuer name is not valid DER')
   }

@@ -10,7 +10,21 @@ import {
   Name,
   RelativeDistinguishedName,
 } from '@peculiar/asn1-x509'
-import { hex, toBuffer } from './der.js'
+import {
+  children,
+  content,
+  decodeOid,
+  DerError,
+  hex,
+  oidDer,
+  readSingle,
+  sequence,
+  slice,
+  TAG,
+  tlv,
+  type Tlv,
+  toBuffer,
+} from './der.js'
 import { PkiError } from './errors.js'
 import { ATTR } from './oids.js'
 
@@ -116,38 +130,35 @@ export function attributeShortName(oid: string): string {
 const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/
 // eslint-disable-next-line no-control-regex
 const IA5 = /^[\x00-\x7f]*$/
+const OID_PATTERN = /^[0-2](\.(0|[1-9][0-9]*))+$/
 
-function attributeValue(value: string, kind: StringKind, label: string): AttributeValue {
-  if (kind === 'printable') {
-    if (!PRINTABLE.test(value)) {
-      throw new PkiError(
-        'E_INVALID_NAME',
-        `${label} "${value}" may only contain letters, digits, spaces and ' ( ) + , - . / : = ?`
-      )
-    }
-    return new AttributeValue({ printableString: value })
-  }
-  if (kind === 'ia5') {
-    if (!IA5.test(value)) throw new PkiError('E_INVALID_NAME', `${label} "${value}" must be ASCII`)
-    return new AttributeValue({ ia5String: value })
-  }
-  return new AttributeValue({ utf8String: value })
+interface ResolvedAttribute {
+  oid: string
+  kind: StringKind
+  value: string
 }
 
-function rdn(oid: string, value: AttributeValue): RelativeDistinguishedName {
-  return new RelativeDistinguishedName([new AttributeTypeAndValue({ type: oid, value })])
+function checkValue(value: string, kind: StringKind, label: string): void {
+  if (kind === 'printable' && !PRINTABLE.test(value)) {
+    throw new PkiError(
+      'E_INVALID_NAME',
+      `${label} "${value}" may only contain letters, digits, spaces and ' ( ) + , - . / : = ?`
+    )
+  }
+  if (kind === 'ia5' && !IA5.test(value)) throw new PkiError('E_INVALID_NAME', `${label} "${value}" must be ASCII`)
 }
 
 /**
- * SubjectFields → Name, in the order DC…, C, ST, L, STREET, postalCode, O, OU,
- * organizationIdentifier, title, SN, GN, CN, UID, serialNumber, emailAddress, extras.
- * Empty or undefined fields are left out. C must be two letters (upper-cased here).
+ * The attributes of a subject in encoding order — DC…, C, ST, L, STREET, postalCode, O, OU,
+ * organizationIdentifier, title, SN, GN, CN, UID, serialNumber, emailAddress, extras — each
+ * validated against its string type. Empty or undefined fields are left out.
  */
-export function subjectToName(fields: SubjectFields): Name {
-  const rdns: RelativeDistinguishedName[] = []
+function resolveSubject(fields: SubjectFields): ResolvedAttribute[] {
+  const out: ResolvedAttribute[] = []
   for (const dc of fields.domainComponent ?? []) {
     if (!dc) continue
-    rdns.push(rdn(ATTR.domainComponent, attributeValue(dc, 'ia5', 'domainComponent')))
+    checkValue(dc, 'ia5', 'domainComponent')
+    out.push({ oid: ATTR.domainComponent, kind: 'ia5', value: dc })
   }
   for (const spec of FIELD_SPECS) {
     let value = fields[spec.field]
@@ -159,23 +170,54 @@ export function subjectToName(fields: SubjectFields): Name {
         throw new PkiError('E_INVALID_NAME', `country must be a two-letter ISO 3166 code, got "${value}"`)
       }
     }
-    rdns.push(rdn(spec.oid, attributeValue(value, spec.kind, spec.field)))
+    checkValue(value, spec.kind, spec.field)
+    out.push({ oid: spec.oid, kind: spec.kind, value })
   }
   for (const attr of fields.extra ?? []) {
-    if (!/^[0-2](\.(0|[1-9][0-9]*))+$/.test(attr.oid)) {
+    if (typeof attr.oid !== 'string' || !OID_PATTERN.test(attr.oid)) {
       throw new PkiError('E_INVALID_NAME', `"${attr.oid}" is not an attribute type OID`)
     }
-    if (attr.value === '') continue
+    if (attr.value === '' || attr.value === undefined || attr.value === null) continue
+    if (typeof attr.value !== 'string') throw new PkiError('E_INVALID_NAME', `the value of ${attr.oid} must be a string`)
     const kind = EXTRA_KINDS[attr.oid] ?? SPEC_BY_OID.get(attr.oid)?.kind ?? 'utf8'
-    rdns.push(rdn(attr.oid, attributeValue(attr.value, kind, attributeShortName(attr.oid))))
+    checkValue(attr.value, kind, attributeShortName(attr.oid))
+    out.push({ oid: attr.oid, kind, value: attr.value })
   }
-  return new Name(rdns)
+  return out
 }
 
-/** SubjectFields (or a Name) → Name DER. */
+/** SubjectFields → asn1-x509 Name (one attribute per RDN, order as in `nameToDer`). */
+export function subjectToName(fields: SubjectFields): Name {
+  return new Name(
+    resolveSubject(fields).map(({ oid, kind, value }) => {
+      const attributeValue =
+        kind === 'printable'
+          ? new AttributeValue({ printableString: value })
+          : kind === 'ia5'
+            ? new AttributeValue({ ia5String: value })
+            : new AttributeValue({ utf8String: value })
+      return new RelativeDistinguishedName([new AttributeTypeAndValue({ type: oid, value: attributeValue })])
+    })
+  )
+}
+
+const KIND_TAG: Record<StringKind, number> = {
+  printable: TAG.PRINTABLE_STRING,
+  ia5: TAG.IA5_STRING,
+  utf8: TAG.UTF8_STRING,
+}
+
+/**
+ * SubjectFields (or an asn1-x509 Name) → Name DER. Fields are written straight to DER (the
+ * issuance hot path); the bytes are those `AsnConvert.serialize(subjectToName(fields))` gives,
+ * which the unit tests check.
+ */
 export function nameToDer(subject: SubjectFields | Name): Uint8Array {
-  const name = subject instanceof Name ? subject : subjectToName(subject)
-  return new Uint8Array(AsnConvert.serialize(name))
+  if (subject instanceof Name) return new Uint8Array(AsnConvert.serialize(subject))
+  const rdns = resolveSubject(subject).map(({ oid, kind, value }) =>
+    tlv(TAG.SET, sequence(oidDer(oid), tlv(KIND_TAG[kind], Buffer.from(value, kind === 'utf8' ? 'utf8' : 'latin1'))))
+  )
+  return sequence(...rdns)
 }
 
 function valueToString(value: AttributeValue): string {
@@ -183,17 +225,69 @@ function valueToString(value: AttributeValue): string {
   return value.toString()
 }
 
-/** Every attribute of a Name, flattened in encoding order. */
+/** Every attribute of an asn1-x509 Name, flattened in encoding order. */
 export function nameAttributes(name: Name): NameAttribute[] {
   const out: NameAttribute[] = []
   for (const set of name) for (const atv of set) out.push({ oid: atv.type, value: valueToString(atv.value) })
   return out
 }
 
-/** Name → SubjectFields. A repeated or unknown attribute goes to `extra`. */
-export function nameToSubject(name: Name): SubjectFields {
+/** Text of a directory string TLV; other value types come back as RFC 4514 "#" + hex of the TLV. */
+function decodeAttributeValue(der: Uint8Array, el: Tlv): string {
+  const bytes = content(der, el)
+  switch (el.tag) {
+    case TAG.UTF8_STRING:
+      return bytes.toString('utf8')
+    case TAG.PRINTABLE_STRING:
+    case TAG.IA5_STRING:
+    case 0x12: // NumericString
+    case 0x14: // TeletexString (read as Latin-1, as asn1js does)
+    case 0x1a: // VisibleString
+      return bytes.toString('latin1')
+    case 0x1e: {
+      // BMPString: UTF-16BE
+      const swapped = Buffer.from(bytes)
+      if (swapped.length % 2 !== 0) break
+      return swapped.swap16().toString('utf16le')
+    }
+    case 0x1c: {
+      // UniversalString: UTF-32BE
+      if (bytes.length % 4 !== 0) break
+      let text = ''
+      for (let i = 0; i < bytes.length; i += 4) text += String.fromCodePoint(Math.min(bytes.readUInt32BE(i), 0x10ffff))
+      return text
+    }
+  }
+  return `#${slice(der, el).toString('hex')}`
+}
+
+/** RDNs of a Name DER, each a list of attributes (walked directly, no schema objects). */
+export function nameRdnsFromDer(der: Uint8Array): NameAttribute[][] {
+  try {
+    const top = readSingle(der, TAG.SEQUENCE)
+    return children(der, top).map((set) => {
+      if (set.tag !== TAG.SET) throw new DerError('an RDN is a SET')
+      const atvs = children(der, set)
+      if (atvs.length === 0) throw new DerError('an RDN cannot be empty')
+      return atvs.map((atv) => {
+        const [type, value, extra] = atv.tag === TAG.SEQUENCE ? children(der, atv) : []
+        if (!type || type.tag !== TAG.OID || !value || extra) throw new DerError('malformed AttributeTypeAndValue')
+        return { oid: decodeOid(content(der, type)), value: decodeAttributeValue(der, value) }
+      })
+    })
+  } catch (error) {
+    throw new PkiError('E_INVALID_NAME', 'the distinguished name is not valid DER', { cause: error })
+  }
+}
+
+/** Every attribute of a Name DER, flattened in encoding order. */
+export function nameAttributesFromDer(der: Uint8Array): NameAttribute[] {
+  return nameRdnsFromDer(der).flat()
+}
+
+function attributesToSubject(attributes: NameAttribute[]): SubjectFields {
   const fields: SubjectFields = {}
-  for (const { oid, value } of nameAttributes(name)) {
+  for (const { oid, value } of attributes) {
     if (oid === ATTR.domainComponent) {
       ;(fields.domainComponent ??= []).push(value)
       continue
@@ -205,6 +299,12 @@ export function nameToSubject(name: Name): SubjectFields {
   return fields
 }
 
+/** asn1-x509 Name → SubjectFields. A repeated or unknown attribute goes to `extra`. */
+export function nameToSubject(name: Name): SubjectFields {
+  return attributesToSubject(nameAttributes(name))
+}
+
+/** asn1-x509 Name from DER (schema objects; `nameFromDer` is the cheap path to fields). */
 export function parseName(der: Uint8Array): Name {
   try {
     return AsnParser.parse(toBuffer(der), Name)
@@ -213,9 +313,9 @@ export function parseName(der: Uint8Array): Name {
   }
 }
 
-/** Name DER → SubjectFields. */
+/** Name DER → SubjectFields. A repeated or unknown attribute goes to `extra`. */
 export function nameFromDer(der: Uint8Array): SubjectFields {
-  return nameToSubject(parseName(der))
+  return attributesToSubject(nameAttributesFromDer(der))
 }
 
 function escapeRfc4514(value: string): string {
@@ -233,20 +333,22 @@ export function nameToString(
   subject: Uint8Array | Name | SubjectFields,
   options: { order?: 'rfc4514' | 'encoded'; separator?: string } = {}
 ): string {
-  const name =
-    subject instanceof Name ? subject : subject instanceof Uint8Array ? parseName(subject) : subjectToName(subject)
-  const parts = [...name].map((set) =>
-    [...set]
-      .map((atv) => `${attributeShortName(atv.type)}=${escapeRfc4514(valueToString(atv.value))}`)
-      .join('+')
-  )
+  let rdns: NameAttribute[][]
+  if (subject instanceof Name) {
+    rdns = [...subject].map((set) => [...set].map((atv) => ({ oid: atv.type, value: valueToString(atv.value) })))
+  } else if (subject instanceof Uint8Array) {
+    rdns = nameRdnsFromDer(subject)
+  } else {
+    rdns = resolveSubject(subject).map(({ oid, value }) => [{ oid, value }])
+  }
+  const parts = rdns.map((set) => set.map(({ oid, value }) => `${attributeShortName(oid)}=${escapeRfc4514(value)}`).join('+'))
   if ((options.order ?? 'rfc4514') === 'rfc4514') parts.reverse()
   return parts.join(options.separator ?? ',')
 }
 
 /** True when the subject has no attribute at all. */
 export function isEmptySubject(fields: SubjectFields): boolean {
-  return nameAttributes(subjectToName(fields)).length === 0
+  return resolveSubject(fields).length === 0
 }
 
 /* ------------------------------------------------------------ validation */
@@ -472,6 +574,55 @@ export function decodeSans(names: readonly GeneralName[]): SanEntry[] {
     if (san) out.push(san)
   }
   return out
+}
+
+const SAN_TAG: Record<SanType, number> = { email: 0x81, dns: 0x82, uri: 0x86, ip: 0x87 }
+
+/**
+ * GeneralNames DER for validated SAN entries, written directly (the issuance hot path): the
+ * same bytes as `AsnConvert.serialize(new GeneralNames(encodeSans(entries)))`.
+ */
+export function generalNamesDer(entries: readonly SanEntry[]): Buffer {
+  return sequence(
+    ...entries.map((entry) => {
+      const { type, value } = normalizeSan(entry)
+      const bytes = type === 'ip' ? ipToBytes(value)! : Buffer.from(value, 'latin1')
+      return tlv(SAN_TAG[type], bytes)
+    })
+  )
+}
+
+/** SAN entries of a GeneralNames DER, and how many entries are of kinds we do not map. */
+export function decodeGeneralNamesDer(der: Uint8Array): { sans: SanEntry[]; otherCount: number } {
+  let names: Tlv[]
+  try {
+    names = children(der, readSingle(der, TAG.SEQUENCE))
+  } catch (error) {
+    throw new PkiError('E_INVALID_SAN', 'the subjectAltName value is not valid DER', { cause: error })
+  }
+  const sans: SanEntry[] = []
+  let otherCount = 0
+  for (const name of names) {
+    const bytes = content(der, name)
+    switch (name.tag) {
+      case 0x82:
+        sans.push({ type: 'dns', value: bytes.toString('latin1') })
+        break
+      case 0x81:
+        sans.push({ type: 'email', value: bytes.toString('latin1') })
+        break
+      case 0x86:
+        sans.push({ type: 'uri', value: bytes.toString('latin1') })
+        break
+      case 0x87:
+        if (bytes.length === 4 || bytes.length === 16) sans.push({ type: 'ip', value: bytesToIp(bytes) })
+        else sans.push({ type: 'ip', value: `#${bytes.toString('hex')}` })
+        break
+      default:
+        otherCount++
+    }
+  }
+  return { sans, otherCount }
 }
 
 /* ------------------------------------------------------------ serials */

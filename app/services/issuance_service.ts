@@ -62,11 +62,15 @@ export function readCsr(input: string | Uint8Array): pki.ParsedCsr {
   } catch (error: any) {
     throw new KernelError('E_INVALID_CSR', error?.message ?? 'The certificate signing request could not be read.')
   }
+  let verified: unknown
   try {
-    pki.verifyCsrSignature(csr, verifySignature)
+    verified = pki.verifyCsrSignature(csr, verifySignature)
   } catch (error: any) {
     const code = error?.code === 'E_UNSUPPORTED_ALGORITHM' ? 'E_POLICY_DENIED' : 'E_INVALID_CSR'
     throw new KernelError(code, `Invalid CSR: ${error?.message ?? 'its signature could not be checked'}.`)
+  }
+  if (verified === false) {
+    throw new KernelError('E_INVALID_CSR', 'Invalid CSR: its signature does not verify; the request was altered or not signed by the key it carries.')
   }
   return csr
 }
@@ -173,7 +177,8 @@ function resolveValidity(options: TemplateOptions, caNotAfter: number, overrides
     throw new KernelError('E_VALIDATION', `The requested validity ends after the CA itself expires (${caEnd}); choose an end on or before it.`)
   }
   if (notBefore.getTime() > caNotAfter) throw new KernelError('E_VALIDATION', 'notBefore is after the CA expires.')
-  return { notBefore, notAfter }
+  // Certificates carry whole seconds; keep the stored and returned times equal to the encoded ones.
+  return { notBefore: new Date(Math.floor(notBefore.getTime() / 1000) * 1000), notAfter: new Date(Math.floor(notAfter.getTime() / 1000) * 1000) }
 }
 
 function adaptKeyUsage(options: TemplateOptions, family: string): string[] {
