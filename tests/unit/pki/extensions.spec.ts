@@ -1,6 +1,6 @@
 import { test } from '@japa/runner'
-import { AsnConvert } from '@peculiar/asn1-schema'
-import { CRLDistributionPoints } from '@peculiar/asn1-x509'
+import { AsnConvert, AsnParser } from '@peculiar/asn1-schema'
+import { CRLDistributionPoints, Extensions } from '@peculiar/asn1-x509'
 import {
   authorityInfoAccess,
   authorityKeyIdentifier,
@@ -18,6 +18,7 @@ import {
   keyUsage,
   keyUsageExtension,
   ocspNoCheck,
+  parseExtensions,
   PkiError,
   rawExtension,
   readExtensions,
@@ -148,6 +149,23 @@ test.group('extensions: reading', () => {
     const other = keyUsage(['keyEncipherment'])
     ku.extnValue = other.extnValue
     assert.deepEqual(summarizeExtensions([ku]).keyUsage, ['keyEncipherment'])
+  })
+
+  test('parseExtensions (direct walk) agrees with the asn1-x509 Extensions schema', ({ assert }) => {
+    const list = [
+      basicConstraints({ ca: true }),
+      keyUsage(['keyCertSign']),
+      subjectAltName([{ type: 'dns', value: 'x.example' }]),
+      rawExtension('1.2.3.4', new Uint8Array(200).fill(9), true),
+    ]
+    const der = new Uint8Array(AsnConvert.serialize(new Extensions(list)))
+    const view = (exts: { extnID: string; critical: boolean; extnValue: { buffer: ArrayBuffer } }[]) =>
+      exts.map((e) => `${e.extnID}/${e.critical}/${valueHex(e)}`)
+    assert.deepEqual(view(parseExtensions(der)), view([...AsnParser.parse(der, Extensions)]))
+    assert.deepEqual(view(parseExtensions(der)), view(list))
+    for (const bad of [new Uint8Array([0x30, 0x03, 0x30, 0x01, 0x06]), new Uint8Array([0x30, 0x05, 0x30, 0x03, 0x06, 0x01, 0x2a])]) {
+      assert.throws(() => parseExtensions(bad), /extension list is malformed/)
+    }
   })
 
   test('malformed known extensions are E_INVALID_EXTENSION; garbage DER is E_INVALID_CERTIFICATE', ({ assert }) => {

@@ -1,10 +1,19 @@
 import { test } from '@japa/runner'
 import { AsnConvert } from '@peculiar/asn1-schema'
-import { GeneralName, SubjectAlternativeName } from '@peculiar/asn1-x509'
+import {
+  AttributeTypeAndValue,
+  AttributeValue,
+  GeneralName,
+  Name,
+  RelativeDistinguishedName,
+  SubjectAlternativeName,
+} from '@peculiar/asn1-x509'
 import {
   bytesToIp,
+  decodeGeneralNamesDer,
   decodeSans,
   encodeSans,
+  generalNamesDer,
   ipToBytes,
   isValidDnsName,
   isValidEmail,
@@ -13,8 +22,12 @@ import {
   nameFromDer,
   nameToDer,
   nameToString,
+  nameToSubject,
   normalizeSerialHex,
+  parseName,
   PkiError,
+  subjectToName,
+  type SanEntry,
   type SubjectFields,
 } from '../../../app/pki/index.js'
 import { run, toolPath } from '../../helpers/external.js'
@@ -85,6 +98,70 @@ test.group('names: subject', () => {
   test('empty fields are left out; an empty subject encodes as an empty SEQUENCE', ({ assert }) => {
     assert.deepEqual(nameToDer({ commonName: '', organization: undefined }), new Uint8Array([0x30, 0x00]))
     assert.equal(nameToString(new Uint8Array([0x30, 0x00])), '')
+  })
+})
+
+test.group('names: direct DER codec agrees with the asn1-x509 schemas', () => {
+  const pick = <T>(items: readonly T[]) => items[Math.floor(Math.random() * items.length)]
+  const utf8Pool = ['a', 'Z', '0', ' ', ',', '+', '"', '\\', '#', 'é', 'ß', 'Ж', '中', '😀', '\u00a0', '=', ';', '<']
+  const text = (max: number) => Array.from({ length: 1 + Math.floor(Math.random() * max) }, () => pick(utf8Pool)).join('')
+  const printable = (max: number) => Array.from({ length: 1 + Math.floor(Math.random() * max) }, () => pick(['A', 'b', '9', ' ', '-', '.', ':', '?'])).join('')
+
+  function randomSubject(): SubjectFields {
+    const fields: SubjectFields = {}
+    if (Math.random() < 0.7) fields.commonName = text(20)
+    if (Math.random() < 0.5) fields.organization = text(30)
+    if (Math.random() < 0.3) fields.organizationalUnit = text(10)
+    if (Math.random() < 0.5) fields.country = pick(['DE', 'US', 'jp'])
+    if (Math.random() < 0.3) fields.state = text(10)
+    if (Math.random() < 0.3) fields.locality = text(10)
+    if (Math.random() < 0.3) fields.email = `user${Math.floor(Math.random() * 100)}@example.com`
+    if (Math.random() < 0.2) fields.serialNumber = printable(12)
+    if (Math.random() < 0.2) fields.domainComponent = ['com', 'example']
+    if (Math.random() < 0.2) fields.extra = [{ oid: '2.5.4.11', value: text(5) }, { oid: '1.3.6.1.4.1.99999.7', value: text(5) }]
+    return fields
+  }
+
+  test('nameToDer bytes equal AsnConvert(subjectToName); nameFromDer equals nameToSubject(parseName)', ({ assert }) => {
+    for (let i = 0; i < 500; i++) {
+      const fields = randomSubject()
+      const ours = Buffer.from(nameToDer(fields))
+      assert.equal(ours.toString('hex'), Buffer.from(AsnConvert.serialize(subjectToName(fields))).toString('hex'), JSON.stringify(fields))
+      assert.deepEqual(nameFromDer(ours), nameToSubject(parseName(ours)))
+      assert.equal(nameToString(ours), nameToString(parseName(ours)))
+    }
+  })
+
+  test('names in other string types (BMPString, TeletexString, UniversalString) decode like asn1-x509', ({ assert }) => {
+    const der = nameToDer(
+      new Name([
+        new RelativeDistinguishedName([new AttributeTypeAndValue({ type: '2.5.4.3', value: new AttributeValue({ bmpString: 'BMP Ж 中' }) })]),
+        new RelativeDistinguishedName([new AttributeTypeAndValue({ type: '2.5.4.10', value: new AttributeValue({ teletexString: 'Teletex' }) })]),
+        new RelativeDistinguishedName([
+          new AttributeTypeAndValue({ type: '2.5.4.11', value: new AttributeValue({ universalString: 'Univ 😀' }) }),
+          new AttributeTypeAndValue({ type: '2.5.4.7', value: new AttributeValue({ printableString: 'Multi' }) }),
+        ]),
+      ])
+    )
+    assert.deepEqual(nameFromDer(der), nameToSubject(parseName(der)))
+    assert.deepEqual(nameFromDer(der), { commonName: 'BMP Ж 中', organization: 'Teletex', organizationalUnit: 'Univ 😀', locality: 'Multi' })
+    assert.equal(nameToString(der), 'OU=Univ 😀+L=Multi,O=Teletex,CN=BMP Ж 中')
+  })
+
+  test('GeneralNames: direct encoding equals asn1-x509; decoding agrees', ({ assert }) => {
+    const sans: SanEntry[] = [
+      { type: 'dns', value: '*.a.example' },
+      { type: 'email', value: 'x@a.example' },
+      { type: 'uri', value: 'urn:example:1' },
+      { type: 'ip', value: '10.0.0.1' },
+      { type: 'ip', value: 'fe80::1' },
+    ]
+    const ours = generalNamesDer(sans)
+    assert.equal(ours.toString('hex'), Buffer.from(AsnConvert.serialize(new SubjectAlternativeName(encodeSans(sans)))).toString('hex'))
+    const viaLibrary = decodeSans([...AsnConvert.parse(ours, SubjectAlternativeName)])
+    assert.deepEqual(decodeGeneralNamesDer(ours), { sans: viaLibrary, otherCount: 0 })
+    const withOther = Buffer.from(AsnConvert.serialize(new SubjectAlternativeName([new GeneralName({ registeredID: '1.2.3' }), ...encodeSans(sans.slice(0, 1))])))
+    assert.deepEqual(decodeGeneralNamesDer(withOther), { sans: sans.slice(0, 1), otherCount: 1 })
   })
 })
 

@@ -1,0 +1,110 @@
+#!/usr/bin/env node
+/*
+ * Summarises a V8 .cpuprofile (from `node --cpu-prof`, e.g. BENCH_CPU_PROF=dir npm run bench:issue):
+ * self time by area (idle, GC, SQLite, Lucid/knex, framework, PKI, crypto...), the top functions
+ * by self time, and the inclusive time of selected kernel functions.
+ *
+ *   node bench/profile_summary.mjs <file.cpuprofile> [--top 30] [--fn name1,name2]
+ *
+ * Samples taken while the main thread is blocked inside a synchronous native call (better-sqlite3
+ * executing a statement, fsync at COMMIT) are charged to the JavaScript function that made the
+ * call, so this is main-thread wall-clock time, not just CPU time.
+ */
+import fs from 'node:fs'
+
+const args = process.argv.slice(2)
+const file = args.find((a) => !a.startsWith('--'))
+if (!file) {
+  console.error('usage: node bench/profile_summary.mjs <file.cpuprofile> [--top N] [--fn a,b,c]')
+  process.exit(2)
+}
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 ? args[i + 1] : dflt
+}
+const TOP = Number(opt('top', 30))
+const FNS = opt(
+  'fn',
+  'issue,readCsr,parseCsr,verifyCsrSignature,verifySignature,signCertificate,storeCertificate,audit,lintDraft,verify,find,findOrFail,handle,send,serializeCertificate,sendPem,nameToDer,nameToString,newSerial,get,commit,transaction,run,all,get'
+).split(',')
+
+const profile = JSON.parse(fs.readFileSync(file, 'utf8'))
+const nodes = new Map(profile.nodes.map((n) => [n.id, n]))
+const parent = new Map()
+for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
+
+// time per node id from samples/timeDeltas (µs)
+const selfUs = new Map()
+for (let i = 0; i < profile.samples.length; i++) {
+  const id = profile.samples[i]
+  const dt = profile.timeDeltas[i] ?? 0
+  selfUs.set(id, (selfUs.get(id) ?? 0) + dt)
+}
+const total = [...selfUs.values()].reduce((a, b) => a + b, 0)
+
+function area(cf) {
+  const url = cf.url || ''
+  const name = cf.functionName
+  if (name === '(idle)') return 'idle (event loop waiting)'
+  if (name === '(garbage collector)') return 'garbage collector'
+  if (name === '(program)') return '(program: native, not attributed)'
+  if (/better-sqlite3/.test(url)) return 'better-sqlite3 (JS wrapper + native SQLite incl. fsync)'
+  if (/node_modules\/knex\//.test(url)) return 'knex (query building, pool, client)'
+  if (/node_modules\/@adonisjs\/lucid\//.test(url)) return 'Lucid (ORM/query client)'
+  if (/node_modules\/@adonisjs\//.test(url)) return 'AdonisJS framework (http, router, bodyparser...)'
+  if (/node_modules\/(@peculiar|asn1js|pkijs|pvtsutils|pvutils)/.test(url)) return 'ASN.1 libraries (@peculiar, asn1js)'
+  if (/node_modules\/(ts-node|@swc|source-map)/.test(url)) return 'ts-node / swc (module loading)'
+  if (/node_modules\//.test(url)) return 'other node_modules: ' + url.replace(/.*node_modules\/((@[^/]+\/)?[^/]+).*/, '$1')
+  if (/\/app\/pki\//.test(url)) return 'app/pki (X.509 encode, CSR parse, lint)'
+  if (/\/app\/services\//.test(url)) return 'app/services (kernel logic)'
+  if (/\/app\//.test(url)) return 'app/ (controllers, middleware, models)'
+  if (/\/hsm\//.test(url)) return 'hsm/ (signer, keys)'
+  if (/^node:|^internal\//.test(url) || (!url && name)) {
+    if (/crypto/.test(url) || /^(sign|verify|Sign|Verify|createHash|digest|update|randomBytes|randomFillSync|createPublicKey|createPrivateKey)$/.test(name)) return 'node:crypto'
+    if (/http|net|stream|_http|buffer|events/.test(url)) return 'node: http/net/streams'
+    return 'node internals / builtins'
+  }
+  return 'other: ' + url
+}
+
+const byArea = new Map()
+const byFn = new Map()
+for (const [id, us] of selfUs) {
+  const n = nodes.get(id)
+  const a = area(n.callFrame)
+  byArea.set(a, (byArea.get(a) ?? 0) + us)
+  const key = `${n.callFrame.functionName || '(anonymous)'}  ${(n.callFrame.url || '').replace(/^.*\/(node_modules\/)?/, '')}:${n.callFrame.lineNumber + 1}`
+  byFn.set(key, (byFn.get(key) ?? 0) + us)
+}
+
+// inclusive time per function name (a node counts once per sample even if recursive)
+const inclusive = new Map()
+for (let i = 0; i < profile.samples.length; i++) {
+  const dt = profile.timeDeltas[i] ?? 0
+  const seen = new Set()
+  let id = profile.samples[i]
+  while (id !== undefined) {
+    const n = nodes.get(id)
+    const cf = n.callFrame
+    const local = !/node_modules/.test(cf.url)
+    const key = `${cf.functionName}${local && cf.url ? '  ' + cf.url.replace(/^.*\/(app|hsm|bench|start|config)\//, '$1/') : ''}`
+    if (!seen.has(key)) {
+      seen.add(key)
+      inclusive.set(key, (inclusive.get(key) ?? 0) + dt)
+    }
+    id = parent.get(id)
+  }
+}
+
+const ms = (us) => (us / 1000).toFixed(0).padStart(7) + ' ms'
+const share = (us) => ((100 * us) / total).toFixed(1).padStart(5) + '%'
+console.log(`${file}: ${(total / 1e6).toFixed(2)} s sampled, ${profile.samples.length} samples\n`)
+console.log('Self time by area')
+for (const [a, us] of [...byArea].sort((x, y) => y[1] - x[1])) console.log(`  ${ms(us)} ${share(us)}  ${a}`)
+console.log(`\nTop ${TOP} functions by self time`)
+for (const [f, us] of [...byFn].sort((x, y) => y[1] - x[1]).slice(0, TOP)) console.log(`  ${ms(us)} ${share(us)}  ${f}`)
+console.log('\nInclusive time (synchronous part of the call tree) of selected functions')
+const wanted = new Set(FNS)
+for (const [k, us] of [...inclusive].filter(([k]) => wanted.has(k.split('  ')[0])).sort((x, y) => y[1] - x[1]).slice(0, 40)) {
+  console.log(`  ${ms(us)} ${share(us)}  ${k}`)
+}
