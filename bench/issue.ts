@@ -44,9 +44,25 @@ interface Phase {
   load: LoadResult
   warmup: LoadResult
   serverCpuSec?: number
+  /** CPU used by every other process on the machine during the measurement */
+  otherCpuSec?: number
+}
+
+const windows: { name: string; fromUs: number; toUs: number }[] = []
+
+/** Busy CPU seconds of the whole machine so far (Linux /proc/stat), to spot a noisy neighbour. */
+function systemBusySeconds(): number | undefined {
+  try {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+    // user nice system idle iowait irq softirq steal ...
+    return (f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] ?? 0)) / 100
+  } catch {
+    return undefined
+  }
 }
 
 const failures: string[] = []
+const noisy: string[] = []
 
 async function api(server: BenchServer, method: string, url: string, token: string | undefined, body?: unknown) {
   const res = await fetch(server.url + url, {
@@ -62,15 +78,28 @@ async function api(server: BenchServer, method: string, url: string, token: stri
 async function measure(server: BenchServer, name: string, spec: Parameters<typeof runLoad>[0]): Promise<Phase> {
   const warmup = await runLoad({ ...spec, durationSec: WARMUP })
   const cpu0 = server.cpuSeconds()
+  const sys0 = systemBusySeconds()
+  const from = process.hrtime.bigint()
   const load = await runLoad(spec)
+  const to = process.hrtime.bigint()
   const cpu1 = server.cpuSeconds()
+  const sys1 = systemBusySeconds()
+  // CLOCK_MONOTONIC in µs: the time base of V8's .cpuprofile startTime/endTime (see profile_summary.mjs --phase)
+  windows.push({ name, fromUs: Number(from / 1000n), toUs: Number(to / 1000n) })
   const phase: Phase = { name, load, warmup, serverCpuSec: cpu0 !== undefined && cpu1 !== undefined ? cpu1 - cpu0 : undefined }
+  if (sys0 !== undefined && sys1 !== undefined && phase.serverCpuSec !== undefined) {
+    phase.otherCpuSec = Math.max(0, sys1 - sys0 - phase.serverCpuSec - load.clientCpuSec)
+  }
   const bad = load.non2xx + load.errors + load.timeouts + warmup.non2xx + warmup.errors + warmup.timeouts
   const cpu = phase.serverCpuSec !== undefined ? `, server CPU ${pct(phase.serverCpuSec / load.durationSec)} of one core` : ''
+  const other = phase.otherCpuSec !== undefined ? `, other processes ${pct(phase.otherCpuSec / load.durationSec)}` : ''
   log(
     `${name}: ${fmt(load.reqPerSec, 1)} req/s (${load.total2xx} × 2xx in ${load.durationSec.toFixed(1)} s, ` +
-      `p50 ${load.latencyP50} ms, p99 ${load.latencyP99} ms${cpu}, client CPU ${pct(load.clientCpuSec / load.durationSec)})`
+      `p50 ${load.latencyP50} ms, p99 ${load.latencyP99} ms${cpu}, client CPU ${pct(load.clientCpuSec / load.durationSec)}${other})`
   )
+  if (phase.otherCpuSec !== undefined && phase.otherCpuSec / load.durationSec > 0.15) {
+    noisy.push(`${name}: other processes used ${pct(phase.otherCpuSec / load.durationSec)} of a core`)
+  }
   if (bad) {
     const msg =
       `${name}: ${load.non2xx + warmup.non2xx} non-2xx, ${load.errors + warmup.errors} socket errors, ` +
@@ -85,6 +114,7 @@ async function measure(server: BenchServer, name: string, spec: Parameters<typeo
 async function main() {
   const cpus = os.cpus()
   log(`open-pki issuance benchmark — node ${process.version}, ${os.availableParallelism()} cores (${cpus[0]?.model.trim() ?? '?'}), ${os.platform()} ${os.release()}`)
+  log(`load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (other work on this machine skews every number)`)
   log(`load: ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s per measurement, ${CSR_COUNT} distinct CSRs`)
 
   // 1. Signer vs raw crypto.sign -------------------------------------------------------------
@@ -143,7 +173,13 @@ async function main() {
     const issueMldsa = mldsa ? await measure(server, 'issue ML-DSA-65', issueSpec(mldsa.templateId)) : undefined
 
     await server.stop(CPU_PROF_DIR ? 15_000 : 5000)
-    if (CPU_PROF_DIR) log(`server CPU profile written to ${path.resolve(CPU_PROF_DIR)} (summarise: node bench/profile_summary.mjs <file>)`)
+    if (CPU_PROF_DIR) {
+      const dir = path.resolve(CPU_PROF_DIR)
+      fs.writeFileSync(path.join(dir, `phases-${server.pid}.json`), JSON.stringify(windows, null, 2))
+      const main = fs.readdirSync(dir).find((f) => f.includes(`.${server.pid}.0.`) && f.endsWith('.cpuprofile'))
+      log(`server CPU profile: ${main ? path.join(dir, main) : dir} — summarise one phase with:`)
+      log(`  node bench/profile_summary.mjs ${main ? path.join(dir, main) : '<file>'} --phase '${windows.at(-1)?.name ?? 'issue P-256'}'`)
+    }
 
     // Report -------------------------------------------------------------------------------------
     const pingRate = ping?.load.reqPerSec ?? NaN
@@ -189,6 +225,9 @@ async function main() {
     await server.stop(1000).catch(() => {})
   }
 
+  if (noisy.length) {
+    process.stdout.write(`\nNOTE: the machine was busy with other work during the run; treat the numbers with care:\n${noisy.map((n) => `  - ${n}`).join('\n')}\n`)
+  }
   if (failures.length) {
     process.stdout.write(`\n!!! THIS RUN HAD FAILED REQUESTS — the numbers above are not valid:\n${failures.map((f) => `  - ${f}`).join('\n')}\n`)
     process.exitCode = 1

@@ -4,13 +4,14 @@
  * self time by area (idle, GC, SQLite, Lucid/knex, framework, PKI, crypto...), the top functions
  * by self time, and the inclusive time of selected kernel functions.
  *
- *   node bench/profile_summary.mjs <file.cpuprofile> [--top 30] [--fn name1,name2]
+ *   node bench/profile_summary.mjs <file.cpuprofile> [--phase 'issue P-256'] [--top 30] [--fn name1,name2]
  *
  * Samples taken while the main thread is blocked inside a synchronous native call (better-sqlite3
  * executing a statement, fsync at COMMIT) are charged to the JavaScript function that made the
  * call, so this is main-thread wall-clock time, not just CPU time.
  */
 import fs from 'node:fs'
+import path from 'node:path'
 
 const args = process.argv.slice(2)
 const file = args.find((a) => !a.startsWith('--'))
@@ -33,9 +34,33 @@ const nodes = new Map(profile.nodes.map((n) => [n.id, n]))
 const parent = new Map()
 for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
 
-// time per node id from samples/timeDeltas (µs)
+// --phase NAME: only the samples taken during that measurement (phases-<pid>.json, written by the bench)
+const PHASE = opt('phase', undefined)
+let window = [-Infinity, Infinity]
+if (PHASE) {
+  const pid = /\.(\d+)\.0\.\d+\.cpuprofile$/.exec(file)?.[1]
+  const phasesFile = path.join(path.dirname(file), `phases-${pid}.json`)
+  const phases = JSON.parse(fs.readFileSync(phasesFile, 'utf8'))
+  const phase = phases.find((p) => p.name === PHASE)
+  if (!phase) {
+    console.error(`no phase "${PHASE}" in ${phasesFile} (have: ${phases.map((p) => p.name).join(', ')})`)
+    process.exit(2)
+  }
+  window = [phase.fromUs, phase.toUs]
+}
+
+// time per node id from samples/timeDeltas (µs); sample i is taken at startTime + Σ timeDeltas[0..i]
+const inWindow = []
+{
+  let t = profile.startTime
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i] ?? 0
+    inWindow.push(t >= window[0] && t <= window[1])
+  }
+}
 const selfUs = new Map()
 for (let i = 0; i < profile.samples.length; i++) {
+  if (!inWindow[i]) continue
   const id = profile.samples[i]
   const dt = profile.timeDeltas[i] ?? 0
   selfUs.set(id, (selfUs.get(id) ?? 0) + dt)
@@ -80,6 +105,7 @@ for (const [id, us] of selfUs) {
 // inclusive time per function name (a node counts once per sample even if recursive)
 const inclusive = new Map()
 for (let i = 0; i < profile.samples.length; i++) {
+  if (!inWindow[i]) continue
   const dt = profile.timeDeltas[i] ?? 0
   const seen = new Set()
   let id = profile.samples[i]
@@ -98,9 +124,17 @@ for (let i = 0; i < profile.samples.length; i++) {
 
 const ms = (us) => (us / 1000).toFixed(0).padStart(7) + ' ms'
 const share = (us) => ((100 * us) / total).toFixed(1).padStart(5) + '%'
-console.log(`${file}: ${(total / 1e6).toFixed(2)} s sampled, ${profile.samples.length} samples\n`)
+console.log(`${file}${PHASE ? ` [phase ${PHASE}]` : ''}: ${(total / 1e6).toFixed(2)} s sampled, ${inWindow.filter(Boolean).length} samples\n`)
 console.log('Self time by area')
-for (const [a, us] of [...byArea].sort((x, y) => y[1] - x[1])) console.log(`  ${ms(us)} ${share(us)}  ${a}`)
+{
+  let rest = 0
+  let restN = 0
+  for (const [a, us] of [...byArea].sort((x, y) => y[1] - x[1])) {
+    if (us / total >= 0.003) console.log(`  ${ms(us)} ${share(us)}  ${a}`)
+    else (rest += us), restN++
+  }
+  if (restN) console.log(`  ${ms(rest)} ${share(rest)}  (${restN} smaller areas)`)
+}
 console.log(`\nTop ${TOP} functions by self time`)
 for (const [f, us] of [...byFn].sort((x, y) => y[1] - x[1]).slice(0, TOP)) console.log(`  ${ms(us)} ${share(us)}  ${f}`)
 console.log('\nInclusive time (synchronous part of the call tree) of selected functions')

@@ -43,7 +43,7 @@ import {
   summarizeExtensions,
   type ExtensionSummary,
 } from './extensions.js'
-import { nameToString, nameToSubject, type SubjectFields } from './names.js'
+import { nameFromDer, nameToString, type SubjectFields } from './names.js'
 import { derOrPem, PEM_LABELS, pemBlocks } from './pem.js'
 import { certsFromPkcs7 } from './pkcs7.js'
 import type { SignatureVerifier } from './csr.js'
@@ -294,12 +294,12 @@ export function parseCertificate(input: Uint8Array | string): ParsedCertificate 
     version: tbs.version + 1,
     serial,
     serialHex: serialHex(serial),
-    subject: nameToSubject(tbs.subject),
+    subject: nameFromDer(subjectDer),
     subjectDer,
-    subjectString: nameToString(tbs.subject),
-    issuer: nameToSubject(tbs.issuer),
+    subjectString: nameToString(subjectDer),
+    issuer: nameFromDer(issuerDer),
     issuerDer,
-    issuerString: nameToString(tbs.issuer),
+    issuerString: nameToString(issuerDer),
     notBefore: tbs.validity.notBefore.getTime(),
     notAfter: tbs.validity.notAfter.getTime(),
     spki: slice(der, slices.spki),

@@ -401,8 +401,12 @@ function readPiece(ext: Extension): Piece {
       }
     }
     case EXT.subjectAltName: {
-      const { sans, otherCount } = decodeGeneralNamesDer(new Uint8Array(ext.extnValue.buffer))
-      return { sans, otherSanCount: otherCount }
+      try {
+        const { sans, otherCount } = decodeGeneralNamesDer(new Uint8Array(ext.extnValue.buffer))
+        return { sans, otherSanCount: otherCount }
+      } catch (error) {
+        throw new PkiError('E_INVALID_EXTENSION', 'the subjectAltName extension is malformed', { cause: error })
+      }
     }
     case EXT.subjectKeyIdentifier: {
       const value = new Uint8Array(ext.extnValue.buffer)

@@ -244,7 +244,8 @@ export const issuanceService = {
       pki.keyUsage(adaptKeyUsage(options, key.family) as pki.KeyUsageName[]),
     ]
     const ekus = [...options.extKeyUsage, ...options.customEkuOids]
-    if (ekus.length) extensions.push(pki.extendedKeyUsage(ekus))
+    // RFC 3161 §2.3: a time-stamping certificate's EKU is critical.
+    if (ekus.length) extensions.push(pki.extendedKeyUsage(ekus, { critical: ekus.includes('timeStamping') }))
     extensions.push(pki.subjectKeyIdentifier(csr.spki))
     extensions.push(material.authorityKeyIdentifier)
     if (sans.length) extensions.push(pki.subjectAltName(sans, { critical: Object.keys(subject).length === 0 }))
