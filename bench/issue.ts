@@ -48,7 +48,7 @@ interface Phase {
   otherCpuSec?: number
 }
 
-const windows: { name: string; fromUs: number; toUs: number }[] = []
+const windows: { name: string; fromUs: number; toUs: number; requests: number }[] = []
 
 /** Busy CPU seconds of the whole machine so far (Linux /proc/stat), to spot a noisy neighbour. */
 function systemBusySeconds(): number | undefined {
@@ -85,7 +85,7 @@ async function measure(server: BenchServer, name: string, spec: Parameters<typeo
   const cpu1 = server.cpuSeconds()
   const sys1 = systemBusySeconds()
   // CLOCK_MONOTONIC in µs: the time base of V8's .cpuprofile startTime/endTime (see profile_summary.mjs --phase)
-  windows.push({ name, fromUs: Number(from / 1000n), toUs: Number(to / 1000n) })
+  windows.push({ name, fromUs: Number(from / 1000n), toUs: Number(to / 1000n), requests: load.total2xx + load.non2xx })
   const phase: Phase = { name, load, warmup, serverCpuSec: cpu0 !== undefined && cpu1 !== undefined ? cpu1 - cpu0 : undefined }
   if (sys0 !== undefined && sys1 !== undefined && phase.serverCpuSec !== undefined) {
     phase.otherCpuSec = Math.max(0, sys1 - sys0 - phase.serverCpuSec - load.clientCpuSec)

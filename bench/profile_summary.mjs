@@ -37,6 +37,7 @@ for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n
 // --phase NAME: only the samples taken during that measurement (phases-<pid>.json, written by the bench)
 const PHASE = opt('phase', undefined)
 let window = [-Infinity, Infinity]
+let requests = Number(opt('requests', 0)) || undefined
 if (PHASE) {
   const pid = /\.(\d+)\.0\.\d+\.cpuprofile$/.exec(file)?.[1]
   const phasesFile = path.join(path.dirname(file), `phases-${pid}.json`)
@@ -47,6 +48,7 @@ if (PHASE) {
     process.exit(2)
   }
   window = [phase.fromUs, phase.toUs]
+  requests = phase.requests ?? requests
 }
 
 // time per node id from samples/timeDeltas (µs); sample i is taken at startTime + Σ timeDeltas[0..i]
@@ -142,3 +144,41 @@ const wanted = new Set(FNS)
 for (const [k, us] of [...inclusive].filter(([k]) => wanted.has(k.split('  ')[0])).sort((x, y) => y[1] - x[1]).slice(0, 40)) {
   console.log(`  ${ms(us)} ${share(us)}  ${k}`)
 }
+
+// Where the time of one request goes: each sample is charged to the first bucket that matches
+// its stack (leaf first), in the order below.
+const BUCKETS = [
+  ['garbage collector', (st) => st[0].functionName === '(garbage collector)'],
+  ['idle (event loop waiting: I/O, timers)', (st) => st[0].functionName === '(idle)'],
+  ['native, unattributed ((program))', (st) => st[0].functionName === '(program)'],
+  ['SQLite COMMIT (WAL append + fsync, synchronous=FULL)', (st) => st[0].functionName === '_query' && has(st, 'commit', /knex/)],
+  ['SQLite prepare (knex re-prepares every statement)', (st) => has(st, 'prepare', /better-sqlite3/)],
+  ['SQLite execute (other statements: SELECT/INSERT/BEGIN)', (st) => st[0].functionName === '_query' || /better-sqlite3/.test(st[0].url)],
+  ['CSR check: public key import (crypto.createPublicKey)', (st) => has(st, 'createPublicKey') && has(st, 'verifySignature')],
+  ['CSR check: ECDSA verify', (st) => has(st, 'verifySignature')],
+  ['CSR parse (PEM, DER walk, subject, extensions)', (st) => has(st, 'parseCsr')],
+  ['CA signature (ECDSA sign, hsm/)', (st) => has(st, 'signOneShot') || /\/hsm\//.test(st[0].url)],
+  ['certificate build + encode + lint (app/pki, ASN.1 libs)', (st) => st.some((f) => /\/app\/pki\/|node_modules\/(@peculiar|asn1js|pvtsutils)/.test(f.url))],
+  ['knex + Lucid (query building, pool, models, transactions)', (st) => st.some((f) => /node_modules\/(knex|@adonisjs\/lucid|tarn)\//.test(f.url))],
+  ['kernel services / controllers / middleware (own code)', (st) => st.some((f) => /\/app\/(services|controllers|middleware|models)\//.test(f.url))],
+  ['HTTP + framework (node http, router, bodyparser, response)', (st) => st.some((f) => /node_modules\/@adonisjs\/|node_modules\/@poppinss\/|^node:(_http|net|internal\/(streams|http|stream_base))/.test(f.url))],
+  ['promise / microtask machinery', (st) => st[0].functionName === 'runMicrotasks' || st.some((f) => f.functionName === 'processTicksAndRejections')],
+  ['other', () => true],
+]
+function has(stack, name, urlRe) {
+  return stack.some((f) => f.functionName === name && (!urlRe || urlRe.test(f.url)))
+}
+const bucketUs = new Map(BUCKETS.map(([b]) => [b, 0]))
+for (let i = 0; i < profile.samples.length; i++) {
+  if (!inWindow[i]) continue
+  const stack = []
+  for (let id = profile.samples[i]; id !== undefined; id = parent.get(id)) stack.push(nodes.get(id).callFrame)
+  const [b] = BUCKETS.find(([, match]) => match(stack))
+  bucketUs.set(b, bucketUs.get(b) + (profile.timeDeltas[i] ?? 0))
+}
+console.log(`\nWhere the main thread's time goes${requests ? ` (${requests} requests: ms per request)` : ''}`)
+for (const [b, us] of [...bucketUs].filter(([, us]) => us > 0).sort((x, y) => y[1] - x[1])) {
+  const per = requests ? `${(us / 1000 / requests).toFixed(3).padStart(7)} ms/req ` : ''
+  console.log(`  ${ms(us)} ${share(us)} ${per} ${b}`)
+}
+if (requests) console.log(`  ${ms(total)} 100.0% ${(total / 1000 / requests).toFixed(3).padStart(7)} ms/req  total`)

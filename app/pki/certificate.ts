@@ -263,7 +263,10 @@ export interface ParsedCertificate {
   signature: Uint8Array
 }
 
-/** A light summary of a certificate (DER or PEM). Throws E_INVALID_CERTIFICATE. */
+/**
+ * A light summary of a certificate (DER or PEM). The byte fields are views into the input.
+ * Throws E_INVALID_CERTIFICATE.
+ */
 export function parseCertificate(input: Uint8Array | string): ParsedCertificate {
   const der = certificateDer(input)
   const slices = slicesOrThrow(der)

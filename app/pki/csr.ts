@@ -99,7 +99,8 @@ function challengePasswordOf(values: Uint8Array[]): string | undefined {
  * Throws PkiError E_INVALID_CSR with a message a person can act on.
  *
  * The structure is walked once (strict DER lengths, no trailing bytes) to keep the exact
- * bytes; only the subject Name and the requested extensions go through the asn1-x509 schemas.
+ * bytes. `der`, `tbsDer`, `subjectDer`, `spki` and `signature` are views into the input (no
+ * copies): copy them before mutating the input buffer.
  */
 export function parseCsr(input: string | Uint8Array): ParsedCsr {
   let der: Uint8Array
