@@ -5,7 +5,7 @@
  */
 import { AsnConvert } from '@peculiar/asn1-schema'
 import { AlgorithmIdentifier } from '@peculiar/asn1-x509'
-import { KEY_TYPES, type HashName, type KeyType } from '../../hsm/types.js'
+import type { HashName, KeyType } from '../../hsm/types.js'
 import { children, content, decodeOid, readSingle, readTlv, TAG, toBuffer } from './der.js'
 import { PkiError } from './errors.js'
 import { KEY, SIG } from './oids.js'
@@ -13,7 +13,6 @@ import { KEY, SIG } from './oids.js'
 export type KeyFamily = 'rsa' | 'ec' | 'ed25519' | 'ml-dsa' | 'slh-dsa'
 
 /** Every key type a CA can have (from hsm/types), for messages and forms. */
-export const KEY_TYPE_LIST: readonly KeyType[] = KEY_TYPES
 
 export function keyFamily(keyType: KeyType): KeyFamily {
   if (keyType.startsWith('rsa-')) return 'rsa'

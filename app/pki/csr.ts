@@ -16,7 +16,7 @@ import {
 import { bitString, children, content, decodeOid, oidDer, readSingle, sequence, setOf, slice, TAG, tlv } from './der.js'
 import { PkiError } from './errors.js'
 import {
-  basicConstraintsExtension,
+  basicConstraints,
   parseExtensions,
   extendedKeyUsage,
   extensionDer,
@@ -252,7 +252,11 @@ export interface BuildCsrOptions {
 export async function buildCsr(options: BuildCsrOptions): Promise<Uint8Array> {
   const subjectDer = options.subject instanceof Uint8Array ? options.subject : nameToDer(options.subject)
   const extensions = options.extensions ?? [
-    basicConstraintsExtension({ ca: true, pathLength: options.ca?.pathLength ?? null }),
+    basicConstraints(
+      options.ca?.pathLength === undefined || options.ca?.pathLength === null
+        ? { ca: true }
+        : { ca: true, pathLength: options.ca.pathLength }
+    ),
     keyUsage(options.keyUsage ?? ['keyCertSign', 'cRLSign']),
     ...(options.extKeyUsage && options.extKeyUsage.length > 0 ? [extendedKeyUsage(options.extKeyUsage)] : []),
   ]

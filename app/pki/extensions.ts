@@ -279,67 +279,6 @@ export function ocspNoCheck(): Extension {
   return rawExtension(EXT.ocspNoCheck, new Uint8Array([0x05, 0x00]))
 }
 
-/* ------------------------------------------------------ service-facing names */
-
-/** basicConstraints (critical). Same as `basicConstraints`. */
-export function basicConstraintsExtension(value: { ca: boolean; pathLength?: number | null }): Extension {
-  return basicConstraints(
-    value.pathLength === undefined || value.pathLength === null
-      ? { ca: value.ca }
-      : { ca: value.ca, pathLength: value.pathLength }
-  )
-}
-
-/** keyUsage (critical). Same as `keyUsage`. */
-export function keyUsageExtension(usages: readonly (KeyUsageInput | (string & {}))[]): Extension {
-  return keyUsage(usages)
-}
-
-/** extKeyUsage from names or OIDs (non-critical unless `critical`). Same as `extendedKeyUsage`. */
-export function extKeyUsageExtension(purposes: readonly (EkuName | (string & {}))[], critical = false): Extension {
-  return extendedKeyUsage(purposes, { critical })
-}
-
-/** subjectKeyIdentifier from a key identifier (see `keyIdentifier(spki)`). */
-export function subjectKeyIdentifierExtension(keyId: Uint8Array): Extension {
-  return subjectKeyIdentifierFromId(keyId)
-}
-
-/** authorityKeyIdentifier (keyIdentifier only). Same as `authorityKeyIdentifier`. */
-export function authorityKeyIdentifierExtension(keyId: Uint8Array): Extension {
-  return authorityKeyIdentifier(keyId)
-}
-
-/** subjectAltName; pass `critical = true` when the subject is empty. */
-export function subjectAltNameExtension(sans: readonly SanEntry[], critical = false): Extension {
-  return subjectAltName(sans, { critical })
-}
-
-/** authorityInfoAccess. Same as `authorityInfoAccess`. */
-export function authorityInfoAccessExtension(urls: { ocsp?: readonly string[]; caIssuers?: readonly string[] }): Extension {
-  return authorityInfoAccess(urls)
-}
-
-/** cRLDistributionPoints. Same as `crlDistributionPoints`. */
-export function crlDistributionPointsExtension(uris: readonly string[], options: DistributionPointOptions = {}): Extension {
-  return crlDistributionPoints(uris, options)
-}
-
-/** freshestCRL. Same as `freshestCrl`. */
-export function freshestCrlExtension(uris: readonly string[], options: DistributionPointOptions = {}): Extension {
-  return freshestCrl(uris, options)
-}
-
-/** certificatePolicies. Same as `certificatePolicies`. */
-export function certificatePoliciesExtension(policies: readonly PolicyInput[]): Extension {
-  return certificatePolicies(policies)
-}
-
-/** id-pkix-ocsp-nocheck. Same as `ocspNoCheck`. */
-export function ocspNoCheckExtension(): Extension {
-  return ocspNoCheck()
-}
-
 /* ------------------------------------------------------ reading */
 
 export interface ExtensionSummary {

@@ -8,7 +8,6 @@ export {
   allowedHashes,
   defaultHash,
   describeSpki,
-  KEY_TYPE_LIST,
   keyFamily,
   signatureAlgorithm,
   signatureAlgorithmInfo,

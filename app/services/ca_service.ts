@@ -7,7 +7,7 @@ import db from '@adonisjs/lucid/services/db'
 import CertificateAuthority, { type ServiceSettings } from '#models/certificate_authority'
 import Template from '#models/template'
 import { KernelError, notFound } from '#exceptions/kernel_error'
-import { isKeyType, type HashName, type KeyType } from '../../hsm/types.js'
+import { isKeyType, KEY_TYPES, type HashName, type KeyType } from '../../hsm/types.js'
 import { verifySignature } from '../../hsm/keys.js'
 import * as pki from '#pki/index'
 import pkiConfig from '#config/pki'
@@ -180,7 +180,7 @@ export const caService = {
     } else {
       const keyType = input.keyType ?? 'ecdsa-p256'
       if (!isKeyType(keyType)) {
-        throw new KernelError('E_VALIDATION', `Key type "${keyType}" is not supported. Choose one of: ${pki.KEY_TYPE_LIST.join(', ')}.`)
+        throw new KernelError('E_VALIDATION', `Key type "${keyType}" is not supported. Choose one of: ${KEY_TYPES.join(', ')}.`)
       }
       const created = await keyService.createKey(keyType)
       key = { ...created, keyType }
@@ -290,7 +290,7 @@ export const caService = {
     if (ca.status !== 'pending') {
       throw new KernelError('E_CONFLICT', `CA "${ca.name}" is already active; only a CSR-only CA waiting for its certificate can import one.`)
     }
-    const certDer = readCertificate(certPem)
+    const certDer = pki.certificateFromInput(certPem)
     const cert = pki.parseCertificate(certDer)
     const signer = await keyService.signerFor(ca)
     if (!pki.certificateMatchesKey(certDer, signer.publicKeySpki)) {
@@ -304,7 +304,7 @@ export const caService = {
     }
 
     // Candidate issuers: what was supplied, then every stored CA certificate and chain.
-    const candidates: Uint8Array[] = chainPem ? readCertificates(chainPem) : []
+    const candidates: Uint8Array[] = chainPem ? pki.certificatesFromInput(chainPem) : []
     const stored = await CertificateAuthority.query().whereNotNull('certificate')
     for (const other of stored) {
       candidates.push(other.certificate!)
@@ -390,27 +390,6 @@ export const caService = {
   fingerprint(der: Uint8Array) {
     return createHash('sha256').update(der).digest('hex')
   },
-}
-
-function readCertificate(input: string): Uint8Array {
-  try {
-    return pki.derOrPem(input, [pki.PEM_LABELS.certificate])
-  } catch (error: any) {
-    throw new KernelError('E_INVALID_CERTIFICATE', `The certificate could not be read: ${error?.message ?? error}`)
-  }
-}
-
-function readCertificates(input: string): Uint8Array[] {
-  const blocks = (() => {
-    try {
-      return pki.pemBlocks(input)
-    } catch (error: any) {
-      throw new KernelError('E_INVALID_CERTIFICATE', `The chain could not be read: ${error?.message ?? error}`)
-    }
-  })()
-  const certs = blocks.filter((b) => b.label === pki.PEM_LABELS.certificate).map((b) => b.der)
-  if (certs.length === 0) throw new KernelError('E_INVALID_CERTIFICATE', 'The chain file holds no PEM certificate.')
-  return certs
 }
 
 /**
