@@ -4,10 +4,7 @@ export default defineConfig({
   /*
    * Ace commands: the framework's, Lucid's, and the kernel's own (commands/).
    */
-  commands: [
-    () => import('@adonisjs/core/commands'),
-    () => import('@adonisjs/lucid/commands'),
-  ],
+  commands: [() => import('@adonisjs/core/commands'), () => import('@adonisjs/lucid/commands')],
   directories: {
     commands: 'commands',
   },

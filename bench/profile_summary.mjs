@@ -14,7 +14,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 
 const args = process.argv.slice(2)
-const file = args.find((a) => !a.startsWith('--'))
+const file = args.find((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--')))
 if (!file) {
   console.error('usage: node bench/profile_summary.mjs <file.cpuprofile> [--top N] [--fn a,b,c]')
   process.exit(2)
@@ -44,7 +44,9 @@ if (PHASE) {
   const phases = JSON.parse(fs.readFileSync(phasesFile, 'utf8'))
   const phase = phases.find((p) => p.name === PHASE)
   if (!phase) {
-    console.error(`no phase "${PHASE}" in ${phasesFile} (have: ${phases.map((p) => p.name).join(', ')})`)
+    console.error(
+      `no phase "${PHASE}" in ${phasesFile} (have: ${phases.map((p) => p.name).join(', ')})`
+    )
     process.exit(2)
   }
   window = [phase.fromUs, phase.toUs]
@@ -78,16 +80,25 @@ function area(cf) {
   if (/better-sqlite3/.test(url)) return 'better-sqlite3 (JS wrapper + native SQLite incl. fsync)'
   if (/node_modules\/knex\//.test(url)) return 'knex (query building, pool, client)'
   if (/node_modules\/@adonisjs\/lucid\//.test(url)) return 'Lucid (ORM/query client)'
-  if (/node_modules\/@adonisjs\//.test(url)) return 'AdonisJS framework (http, router, bodyparser...)'
-  if (/node_modules\/(@peculiar|asn1js|pkijs|pvtsutils|pvutils)/.test(url)) return 'ASN.1 libraries (@peculiar, asn1js)'
+  if (/node_modules\/@adonisjs\//.test(url))
+    return 'AdonisJS framework (http, router, bodyparser...)'
+  if (/node_modules\/(@peculiar|asn1js|pkijs|pvtsutils|pvutils)/.test(url))
+    return 'ASN.1 libraries (@peculiar, asn1js)'
   if (/node_modules\/(ts-node|@swc|source-map)/.test(url)) return 'ts-node / swc (module loading)'
-  if (/node_modules\//.test(url)) return 'other node_modules: ' + url.replace(/.*node_modules\/((@[^/]+\/)?[^/]+).*/, '$1')
+  if (/node_modules\//.test(url))
+    return 'other node_modules: ' + url.replace(/.*node_modules\/((@[^/]+\/)?[^/]+).*/, '$1')
   if (/\/app\/pki\//.test(url)) return 'app/pki (X.509 encode, CSR parse, lint)'
   if (/\/app\/services\//.test(url)) return 'app/services (kernel logic)'
   if (/\/app\//.test(url)) return 'app/ (controllers, middleware, models)'
   if (/\/hsm\//.test(url)) return 'hsm/ (signer, keys)'
   if (/^node:|^internal\//.test(url) || (!url && name)) {
-    if (/crypto/.test(url) || /^(sign|verify|Sign|Verify|createHash|digest|update|randomBytes|randomFillSync|createPublicKey|createPrivateKey)$/.test(name)) return 'node:crypto'
+    if (
+      /crypto/.test(url) ||
+      /^(sign|verify|Sign|Verify|createHash|digest|update|randomBytes|randomFillSync|createPublicKey|createPrivateKey)$/.test(
+        name
+      )
+    )
+      return 'node:crypto'
     if (/http|net|stream|_http|buffer|events/.test(url)) return 'node: http/net/streams'
     return 'node internals / builtins'
   }
@@ -126,22 +137,28 @@ for (let i = 0; i < profile.samples.length; i++) {
 
 const ms = (us) => (us / 1000).toFixed(0).padStart(7) + ' ms'
 const share = (us) => ((100 * us) / total).toFixed(1).padStart(5) + '%'
-console.log(`${file}${PHASE ? ` [phase ${PHASE}]` : ''}: ${(total / 1e6).toFixed(2)} s sampled, ${inWindow.filter(Boolean).length} samples\n`)
+console.log(
+  `${file}${PHASE ? ` [phase ${PHASE}]` : ''}: ${(total / 1e6).toFixed(2)} s sampled, ${inWindow.filter(Boolean).length} samples\n`
+)
 console.log('Self time by area')
 {
   let rest = 0
   let restN = 0
   for (const [a, us] of [...byArea].sort((x, y) => y[1] - x[1])) {
     if (us / total >= 0.003) console.log(`  ${ms(us)} ${share(us)}  ${a}`)
-    else (rest += us), restN++
+    else ((rest += us), restN++)
   }
   if (restN) console.log(`  ${ms(rest)} ${share(rest)}  (${restN} smaller areas)`)
 }
 console.log(`\nTop ${TOP} functions by self time`)
-for (const [f, us] of [...byFn].sort((x, y) => y[1] - x[1]).slice(0, TOP)) console.log(`  ${ms(us)} ${share(us)}  ${f}`)
+for (const [f, us] of [...byFn].sort((x, y) => y[1] - x[1]).slice(0, TOP))
+  console.log(`  ${ms(us)} ${share(us)}  ${f}`)
 console.log('\nInclusive time (synchronous part of the call tree) of selected functions')
 const wanted = new Set(FNS)
-for (const [k, us] of [...inclusive].filter(([k]) => wanted.has(k.split('  ')[0])).sort((x, y) => y[1] - x[1]).slice(0, 40)) {
+for (const [k, us] of [...inclusive]
+  .filter(([k]) => wanted.has(k.split('  ')[0]))
+  .sort((x, y) => y[1] - x[1])
+  .slice(0, 40)) {
   console.log(`  ${ms(us)} ${share(us)}  ${k}`)
 }
 
@@ -151,18 +168,52 @@ const BUCKETS = [
   ['garbage collector', (st) => st[0].functionName === '(garbage collector)'],
   ['idle (event loop waiting: I/O, timers)', (st) => st[0].functionName === '(idle)'],
   ['native, unattributed ((program))', (st) => st[0].functionName === '(program)'],
-  ['SQLite COMMIT (WAL append + fsync, synchronous=FULL)', (st) => st[0].functionName === '_query' && has(st, 'commit', /knex/)],
-  ['SQLite prepare (knex re-prepares every statement)', (st) => has(st, 'prepare', /better-sqlite3/)],
-  ['SQLite execute (other statements: SELECT/INSERT/BEGIN)', (st) => st[0].functionName === '_query' || /better-sqlite3/.test(st[0].url)],
-  ['CSR check: public key import (crypto.createPublicKey)', (st) => has(st, 'createPublicKey') && has(st, 'verifySignature')],
+  [
+    'SQLite COMMIT (WAL append + fsync, synchronous=FULL)',
+    (st) => st[0].functionName === '_query' && has(st, 'commit', /knex/),
+  ],
+  [
+    'SQLite prepare (knex re-prepares every statement)',
+    (st) => has(st, 'prepare', /better-sqlite3/),
+  ],
+  [
+    'SQLite execute (other statements: SELECT/INSERT/BEGIN)',
+    (st) => st[0].functionName === '_query' || /better-sqlite3/.test(st[0].url),
+  ],
+  [
+    'CSR check: public key import (crypto.createPublicKey)',
+    (st) => has(st, 'createPublicKey') && has(st, 'verifySignature'),
+  ],
   ['CSR check: ECDSA verify', (st) => has(st, 'verifySignature')],
   ['CSR parse (PEM, DER walk, subject, extensions)', (st) => has(st, 'parseCsr')],
   ['CA signature (ECDSA sign, hsm/)', (st) => has(st, 'signOneShot') || /\/hsm\//.test(st[0].url)],
-  ['certificate build + encode + lint (app/pki, ASN.1 libs)', (st) => st.some((f) => /\/app\/pki\/|node_modules\/(@peculiar|asn1js|pvtsutils)/.test(f.url))],
-  ['knex + Lucid (query building, pool, models, transactions)', (st) => st.some((f) => /node_modules\/(knex|@adonisjs\/lucid|tarn)\//.test(f.url))],
-  ['kernel services / controllers / middleware (own code)', (st) => st.some((f) => /\/app\/(services|controllers|middleware|models)\//.test(f.url))],
-  ['HTTP + framework (node http, router, bodyparser, response)', (st) => st.some((f) => /node_modules\/@adonisjs\/|node_modules\/@poppinss\/|^node:(_http|net|internal\/(streams|http|stream_base))/.test(f.url))],
-  ['promise / microtask machinery', (st) => st[0].functionName === 'runMicrotasks' || st.some((f) => f.functionName === 'processTicksAndRejections')],
+  [
+    'certificate build + encode + lint (app/pki, ASN.1 libs)',
+    (st) => st.some((f) => /\/app\/pki\/|node_modules\/(@peculiar|asn1js|pvtsutils)/.test(f.url)),
+  ],
+  [
+    'knex + Lucid (query building, pool, models, transactions)',
+    (st) => st.some((f) => /node_modules\/(knex|@adonisjs\/lucid|tarn)\//.test(f.url)),
+  ],
+  [
+    'kernel services / controllers / middleware (own code)',
+    (st) => st.some((f) => /\/app\/(services|controllers|middleware|models)\//.test(f.url)),
+  ],
+  [
+    'HTTP + framework (node http, router, bodyparser, response)',
+    (st) =>
+      st.some((f) =>
+        /node_modules\/@adonisjs\/|node_modules\/@poppinss\/|^node:(_http|net|internal\/(streams|http|stream_base))/.test(
+          f.url
+        )
+      ),
+  ],
+  [
+    'promise / microtask machinery',
+    (st) =>
+      st[0].functionName === 'runMicrotasks' ||
+      st.some((f) => f.functionName === 'processTicksAndRejections'),
+  ],
   ['other', () => true],
 ]
 function has(stack, name, urlRe) {
@@ -172,13 +223,49 @@ const bucketUs = new Map(BUCKETS.map(([b]) => [b, 0]))
 for (let i = 0; i < profile.samples.length; i++) {
   if (!inWindow[i]) continue
   const stack = []
-  for (let id = profile.samples[i]; id !== undefined; id = parent.get(id)) stack.push(nodes.get(id).callFrame)
+  for (let id = profile.samples[i]; id !== undefined; id = parent.get(id))
+    stack.push(nodes.get(id).callFrame)
   const [b] = BUCKETS.find(([, match]) => match(stack))
   bucketUs.set(b, bucketUs.get(b) + (profile.timeDeltas[i] ?? 0))
 }
-console.log(`\nWhere the main thread's time goes${requests ? ` (${requests} requests: ms per request)` : ''}`)
+console.log(
+  `\nWhere the main thread's time goes${requests ? ` (${requests} requests: ms per request)` : ''}`
+)
 for (const [b, us] of [...bucketUs].filter(([, us]) => us > 0).sort((x, y) => y[1] - x[1])) {
   const per = requests ? `${(us / 1000 / requests).toFixed(3).padStart(7)} ms/req ` : ''
   console.log(`  ${ms(us)} ${share(us)} ${per} ${b}`)
 }
-if (requests) console.log(`  ${ms(total)} 100.0% ${(total / 1000 / requests).toFixed(3).padStart(7)} ms/req  total`)
+if (requests)
+  console.log(
+    `  ${ms(total)} 100.0% ${(total / 1000 / requests).toFixed(3).padStart(7)} ms/req  total`
+  )
+
+// --detail: the top functions (self time) and the kernel entry points inside each big bucket
+if (args.includes('--detail')) {
+  const perBucket = new Map()
+  for (let i = 0; i < profile.samples.length; i++) {
+    if (!inWindow[i]) continue
+    const stack = []
+    for (let id = profile.samples[i]; id !== undefined; id = parent.get(id))
+      stack.push(nodes.get(id).callFrame)
+    const [b] = BUCKETS.find(([, match]) => match(stack))
+    const own = stack.find((f) => /\/(app|hsm)\//.test(f.url))
+    const leaf = `${stack[0].functionName || '(anonymous)'} ${stack[0].url.replace(/^.*\/(node_modules\/)?/, '')}:${stack[0].lineNumber + 1}`
+    const entry = own
+      ? `${own.functionName || '(anonymous)'} ${own.url.replace(/^.*\/(app|hsm)\//, '$1/')}:${own.lineNumber + 1}`
+      : '(no own frame)'
+    const m = perBucket.get(b) ?? perBucket.set(b, { leaf: new Map(), entry: new Map() }).get(b)
+    const dt = profile.timeDeltas[i] ?? 0
+    m.leaf.set(leaf, (m.leaf.get(leaf) ?? 0) + dt)
+    m.entry.set(entry, (m.entry.get(entry) ?? 0) + dt)
+  }
+  for (const [b, m] of [...perBucket].sort((x, y) => bucketUs.get(y[0]) - bucketUs.get(x[0]))) {
+    if (bucketUs.get(b) / total < 0.03) continue
+    console.log(`\n[${b}] innermost own (app/, hsm/) frame:`)
+    for (const [k, v] of [...m.entry].sort((x, y) => y[1] - x[1]).slice(0, 8))
+      console.log(`  ${ms(v)} ${share(v)}  ${k}`)
+    console.log(`[${b}] leaf functions:`)
+    for (const [k, v] of [...m.leaf].sort((x, y) => y[1] - x[1]).slice(0, 6))
+      console.log(`  ${ms(v)} ${share(v)}  ${k}`)
+  }
+}

@@ -19,7 +19,9 @@ export async function readInputFile(path: string, what: string) {
   try {
     return await readFile(path === '-' ? '/dev/stdin' : path, 'utf8')
   } catch (error: any) {
-    throw new Error(`Cannot read the ${what} file "${path}": ${error?.code === 'ENOENT' ? 'no such file' : error?.message}`)
+    throw new Error(
+      `Cannot read the ${what} file "${path}": ${error?.code === 'ENOENT' ? 'no such file' : error?.message}`
+    )
   }
 }
 

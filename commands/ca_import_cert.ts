@@ -26,7 +26,9 @@ export default class CaImportCert extends BaseCommand {
         await readInputFile(this.cert, 'certificate'),
         this.chain ? await readInputFile(this.chain, 'chain') : undefined
       )
-      out(`CA "${ca.name}" is active (serial ${ca.serial}, valid until ${new Date(ca.notAfter!).toISOString()}).`)
+      out(
+        `CA "${ca.name}" is active (serial ${ca.serial}, valid until ${new Date(ca.notAfter!).toISOString()}).`
+      )
     })
   }
 }

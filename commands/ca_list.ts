@@ -14,9 +14,18 @@ export default class CaList extends BaseCommand {
     await runCommand(this, async () => {
       const { caService, serializeCa } = await import('#services/ca_service')
       const { cliActor } = await import('#services/actor')
-      const cas = (await caService.list(cliActor())).map(serializeCa)
-      if (this.json) return out(JSON.stringify(cas.map(({ certificatePem, csrPem, ...rest }) => rest), null, 2))
-      for (const ca of cas) out([ca.name, ca.status, ca.keyType, ca.notAfter ?? '-', ca.subjectDn].join('\t'))
+      const list = await caService.list(cliActor())
+      const cas = list.map(serializeCa)
+      if (this.json)
+        return out(
+          JSON.stringify(
+            cas.map(({ certificatePem, csrPem, ...rest }) => rest),
+            null,
+            2
+          )
+        )
+      for (const ca of cas)
+        out([ca.name, ca.status, ca.keyType, ca.notAfter ?? '-', ca.subjectDn].join('\t'))
     })
   }
 }

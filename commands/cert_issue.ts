@@ -4,7 +4,8 @@ import { out, readInputFile, runCommand } from './_helpers.js'
 
 export default class CertIssue extends BaseCommand {
   static commandName = 'cert:issue'
-  static description = 'Issue a certificate for a CSR directly (no pending step) and print it as PEM'
+  static description =
+    'Issue a certificate for a CSR directly (no pending step) and print it as PEM'
   static options: CommandOptions = { startApp: true }
 
   @flags.string({ description: 'CA name', required: true })
@@ -16,7 +17,7 @@ export default class CertIssue extends BaseCommand {
   @flags.string({ description: 'CSR file (PEM or DER; - for stdin)', required: true })
   declare csr: string
 
-  @flags.number({ description: 'Validity in days (default: the template\'s)' })
+  @flags.number({ description: "Validity in days (default: the template's)" })
   declare days?: number
 
   async run() {

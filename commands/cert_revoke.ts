@@ -4,7 +4,8 @@ import { out, runCommand } from './_helpers.js'
 
 export default class CertRevoke extends BaseCommand {
   static commandName = 'cert:revoke'
-  static description = 'Revoke a certificate by serial (reasons as in RFC 5280, e.g. keyCompromise, certificateHold)'
+  static description =
+    'Revoke a certificate by serial (reasons as in RFC 5280, e.g. keyCompromise, certificateHold)'
   static options: CommandOptions = { startApp: true }
 
   @flags.string({ description: 'CA name', required: true })
@@ -26,7 +27,9 @@ export default class CertRevoke extends BaseCommand {
       const ca = await caService.find(actor, this.ca)
       const cert = await certificateService.findBySerial(actor, ca.id, this.serial)
       const revoked = await revocationService.revoke(actor, cert, this.reason)
-      out(`Certificate ${revoked.serial} is ${revoked.status === 'hold' ? 'on hold' : 'revoked'} (${revoked.revocationReason}).`)
+      out(
+        `Certificate ${revoked.serial} is ${revoked.status === 'hold' ? 'on hold' : 'revoked'} (${revoked.revocationReason}).`
+      )
     })
   }
 }

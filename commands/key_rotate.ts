@@ -4,7 +4,8 @@ import { out, runCommand } from './_helpers.js'
 
 export default class KeyRotate extends BaseCommand {
   static commandName = 'key:rotate'
-  static description = 'Re-encrypt every stored CA key under the current master key (old key in PKI_PREVIOUS_MASTER_KEYS)'
+  static description =
+    'Re-encrypt every stored CA key under the current master key (old key in PKI_PREVIOUS_MASTER_KEYS)'
   static options: CommandOptions = { startApp: true }
 
   async run() {
@@ -12,7 +13,9 @@ export default class KeyRotate extends BaseCommand {
       const { rotateMasterKey } = await import('#services/key_rotation')
       const { cliActor } = await import('#services/actor')
       const result = await rotateMasterKey(cliActor())
-      out(`Re-encrypted ${result.rotated} CA key(s) under master key ${result.keyId}; ${result.unchanged} already used it.`)
+      out(
+        `Re-encrypted ${result.rotated} CA key(s) under master key ${result.keyId}; ${result.unchanged} already used it.`
+      )
     })
   }
 }

@@ -19,9 +19,18 @@ export default class TemplateList extends BaseCommand {
       const { templateService, serializeTemplate } = await import('#services/template_service')
       const { cliActor } = await import('#services/actor')
       const ca = await caService.find(cliActor(), this.ca)
-      const templates = (await templateService.list(cliActor(), ca.id)).map(serializeTemplate)
+      const list = await templateService.list(cliActor(), ca.id)
+      const templates = list.map(serializeTemplate)
       if (this.json) return out(JSON.stringify(templates, null, 2))
-      for (const t of templates) out([t.name, t.options.enabled ? 'enabled' : 'disabled', `${t.options.validityDays}d`, t.starter ?? '-'].join('\t'))
+      for (const t of templates)
+        out(
+          [
+            t.name,
+            t.options.enabled ? 'enabled' : 'disabled',
+            `${t.options.validityDays}d`,
+            t.starter ?? '-',
+          ].join('\t')
+        )
     })
   }
 }

@@ -17,7 +17,10 @@ export default class UserCreate extends BaseCommand {
     await runCommand(this, async () => {
       const { tokenService } = await import('#services/token_service')
       const { cliActor } = await import('#services/actor')
-      const user = await tokenService.createUser(cliActor(), { email: this.email, isAdmin: this.admin })
+      const user = await tokenService.createUser(cliActor(), {
+        email: this.email,
+        isAdmin: this.admin,
+      })
       out(`Created user ${user.email}${user.isAdmin ? ' (administrator)' : ''}.`)
     })
   }

@@ -30,7 +30,12 @@ const trustList = env.get('TRUST_PROXY', 'loopback')
 const trustProxy =
   trustList === 'false'
     ? () => false
-    : proxyAddr.compile(trustList.split(',').map((s) => s.trim()).filter(Boolean))
+    : proxyAddr.compile(
+        trustList
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      )
 
 export const http = defineConfig({
   generateRequestId: true,

@@ -11,7 +11,15 @@ const loggerConfig = defineConfig({
       level: env.get('LOG_LEVEL', app.inTest ? 'warn' : 'info'),
       /* Never log secrets: these paths are censored wherever they appear. */
       redact: {
-        paths: ['password', '*.password', 'token', '*.token', 'privateKey', '*.privateKey', 'req.headers.authorization'],
+        paths: [
+          'password',
+          '*.password',
+          'token',
+          '*.token',
+          'privateKey',
+          '*.privateKey',
+          'req.headers.authorization',
+        ],
         censor: '[redacted]',
       },
       transport: {

@@ -306,7 +306,7 @@ export function classicalKeyType(key: KeyObject): KeyType {
       const bits = details.modulusLength ?? 0
       const keyType = `rsa-${bits}`
       if (keyType in RSA_KEY_TYPES) return keyType as KeyType
-      fail(
+      return fail(
         `RSA keys of ${bits} bits are not supported (use 2048, 3072 or 4096 bits)`,
         'E_KEY_UNSUPPORTED'
       )
@@ -317,7 +317,7 @@ export function classicalKeyType(key: KeyObject): KeyType {
         if (info.nodeCurve === curve) return keyType as KeyType
       }
       const known = Object.values(EC_CURVES).find((c) => c.nodeName === curve)
-      fail(
+      return fail(
         `EC curve ${known?.name ?? curve ?? '(explicit parameters)'} is not supported (use P-256, P-384 or P-521)`,
         'E_KEY_UNSUPPORTED'
       )
@@ -325,12 +325,12 @@ export function classicalKeyType(key: KeyObject): KeyType {
     case 'ed25519':
       return 'ed25519'
     case 'rsa-pss':
-      fail(
+      return fail(
         'RSASSA-PSS-restricted RSA keys are not supported; use a plain RSA key (rsaEncryption)',
         'E_KEY_UNSUPPORTED'
       )
     default:
-      fail(`${key.asymmetricKeyType ?? 'this'} keys are not supported`, 'E_KEY_UNSUPPORTED')
+      return fail(`${key.asymmetricKeyType ?? 'this'} keys are not supported`, 'E_KEY_UNSUPPORTED')
   }
 }
 

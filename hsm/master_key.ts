@@ -101,7 +101,9 @@ export class MasterKeyRing {
    * `label` as info), e.g. the framework's cookie key, so nodes sharing the master key agree.
    */
   deriveKey(label: string): Buffer {
-    return Buffer.from(crypto.hkdfSync('sha256', this.#current, Buffer.alloc(0), `open-pki:${label}`, 32))
+    return Buffer.from(
+      crypto.hkdfSync('sha256', this.#current, Buffer.alloc(0), `open-pki:${label}`, 32)
+    )
   }
 
   /** Generates a new random master key, base64-encoded (what the key file and PKI_MASTER_KEY hold). */

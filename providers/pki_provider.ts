@@ -30,7 +30,12 @@ export default class PkiProvider {
     await announceInstall()
     const { scheduleJob } = await import('#services/scheduler')
     const { purgeExpired } = await import('#services/purge_service')
-    scheduleJob({ name: 'purge-expired', everyMs: 3600_000, concurrency: 'cluster-singleton', run: async () => void (await purgeExpired()) })
+    scheduleJob({
+      name: 'purge-expired',
+      everyMs: 3600_000,
+      concurrency: 'cluster-singleton',
+      run: async () => void (await purgeExpired()),
+    })
   }
 
   async shutdown() {

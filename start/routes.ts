@@ -19,7 +19,9 @@ router.get('/ping', ({ response }) => response.send({ ok: true }))
 
 // Public, unauthenticated: what AIA caIssuers URLs and relying parties fetch.
 router.get('/pki/ca/:file', [PublicController, 'caCertificate']).where('file', /^\d+\.crt$/)
-router.get('/pki/ca/:id/chain.pem', [PublicController, 'caChain']).where('id', router.matchers.number())
+router
+  .get('/pki/ca/:id/chain.pem', [PublicController, 'caChain'])
+  .where('id', router.matchers.number())
 
 router
   .group(() => {

@@ -29,7 +29,13 @@ export const plugins: Config['plugins'] = [assert(), apiClient(), pluginAdonisJS
 
 export const reporters: Config['reporters'] = {
   activated: ['spec', 'summary-file'],
-  list: [spec(), { name: 'summary-file', handler: (runner, emitter) => new SummaryFileReporter().boot(runner, emitter) }],
+  list: [
+    spec(),
+    {
+      name: 'summary-file',
+      handler: (runner, emitter) => new SummaryFileReporter().boot(runner, emitter),
+    },
+  ],
 }
 
 export const runnerHooks: Required<Pick<Config, 'setup' | 'teardown'>> = {

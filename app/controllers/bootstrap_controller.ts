@@ -6,6 +6,9 @@ export default class BootstrapController {
   async redeem({ request, response }: HttpContext) {
     const { token, email } = request.only(['token', 'email'])
     const result = await bootstrapService.redeem(token, email, request.ip())
-    return response.status(201).send({ user: { id: result.userId, email: result.email, isAdmin: true }, apiToken: result.token })
+    return response.status(201).send({
+      user: { id: result.userId, email: result.email, isAdmin: true },
+      apiToken: result.token,
+    })
   }
 }

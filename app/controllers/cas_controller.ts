@@ -50,7 +50,10 @@ export default class CasController {
   async importCertificate({ params, request, actor }: HttpContext) {
     const { certificatePem, chainPem } = request.only(['certificatePem', 'chainPem'])
     if (typeof certificatePem !== 'string' || !certificatePem.trim()) {
-      throw new KernelError('E_INVALID_CERTIFICATE', 'Give the signed CA certificate as "certificatePem".')
+      throw new KernelError(
+        'E_INVALID_CERTIFICATE',
+        'Give the signed CA certificate as "certificatePem".'
+      )
     }
     const ca = await caService.importCertificate(actor, params.id, certificatePem, chainPem)
     return { ca: serializeCa(ca) }
@@ -59,20 +62,31 @@ export default class CasController {
   /** GET /api/v1/cas/:id/certificate?format=pem|der|p7b */
   async certificate({ params, request, response, actor }: HttpContext) {
     const ca = await caService.find(actor, params.id)
-    if (!ca.certificate) throw new KernelError('E_CA_INACTIVE', `CA "${ca.name}" has no certificate yet; download its CSR instead.`)
+    if (!ca.certificate)
+      throw new KernelError(
+        'E_CA_INACTIVE',
+        `CA "${ca.name}" has no certificate yet; download its CSR instead.`
+      )
     return sendCertificates(response, [ca.certificate], request.qs().format, `${ca.name}`)
   }
 
   /** GET /api/v1/cas/:id/chain?format=pem|p7b — the CA certificate and its issuers up to the root. */
   async chain({ params, request, response, actor }: HttpContext) {
     const ca = await caService.find(actor, params.id)
-    if (!ca.certificate) throw new KernelError('E_CA_INACTIVE', `CA "${ca.name}" has no certificate yet.`)
-    return sendCertificates(response, caService.chainOf(ca), request.qs().format ?? 'pem', `${ca.name}-chain`)
+    if (!ca.certificate)
+      throw new KernelError('E_CA_INACTIVE', `CA "${ca.name}" has no certificate yet.`)
+    return sendCertificates(
+      response,
+      caService.chainOf(ca),
+      request.qs().format ?? 'pem',
+      `${ca.name}-chain`
+    )
   }
 
   async csr({ params, response, actor }: HttpContext) {
     const ca = await caService.find(actor, params.id)
-    if (!ca.csr) throw new KernelError('E_NOT_FOUND', `CA "${ca.name}" was not created as CSR-only.`)
+    if (!ca.csr)
+      throw new KernelError('E_NOT_FOUND', `CA "${ca.name}" was not created as CSR-only.`)
     response.header('content-type', 'application/pkcs10')
     return response.send(pki.toPem(ca.csr, 'CERTIFICATE REQUEST'))
   }

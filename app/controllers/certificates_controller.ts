@@ -19,9 +19,17 @@ export default class CertificatesController {
     const template = await templateService.find(actor, params.id)
     const ca = await CertificateAuthority.findOrFail(template.caId)
     const body = request.body()
-    if (typeof body.csr !== 'string' || !body.csr.trim()) throw new KernelError('E_INVALID_CSR', 'Give the PEM certificate signing request as "csr".')
+    if (typeof body.csr !== 'string' || !body.csr.trim())
+      throw new KernelError('E_INVALID_CSR', 'Give the PEM certificate signing request as "csr".')
     const csr = readCsr(body.csr)
-    const issued = await issuanceService.issue({ ca, template, csr, overrides: overridesFrom(body), actor, source: 'api' })
+    const issued = await issuanceService.issue({
+      ca,
+      template,
+      csr,
+      overrides: overridesFrom(body),
+      actor,
+      source: 'api',
+    })
     if (request.qs().format === 'pem') {
       response.header('content-type', 'application/x-pem-file')
       return response.status(201).send(sendPem(issued.der))
@@ -41,8 +49,16 @@ export default class CertificatesController {
   async index({ params, request, actor }: HttpContext) {
     const ca = await caService.find(actor, params.id)
     const qs = request.qs()
-    const page = await certificateService.list(actor, ca.id, { status: qs.status, q: qs.q, page: Number(qs.page ?? 1), perPage: Number(qs.perPage ?? 50) })
-    return { certificates: page.all().map((c) => serializeCertificate(c, false)), meta: page.getMeta() }
+    const page = await certificateService.list(actor, ca.id, {
+      status: qs.status,
+      q: qs.q,
+      page: Number(qs.page ?? 1),
+      perPage: Number(qs.perPage ?? 50),
+    })
+    return {
+      certificates: page.all().map((c) => serializeCertificate(c, false)),
+      meta: page.getMeta(),
+    }
   }
 
   async show({ params, request, response, actor }: HttpContext) {
@@ -59,7 +75,11 @@ export default class CertificatesController {
   /** POST /api/v1/certificates/:id/revoke { reason } */
   async revoke({ params, request, actor }: HttpContext) {
     const cert = await certificateService.find(actor, Number(params.id))
-    return { certificate: serializeCertificate(await revocationService.revoke(actor, cert, request.input('reason', 'unspecified'))) }
+    return {
+      certificate: serializeCertificate(
+        await revocationService.revoke(actor, cert, request.input('reason', 'unspecified'))
+      ),
+    }
   }
 
   async unrevoke({ params, actor }: HttpContext) {
@@ -74,7 +94,13 @@ export default class CertificatesController {
 }
 
 function sendPem(der: Uint8Array) {
-  return Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n').replace(/^/, '-----BEGIN CERTIFICATE-----\n') + '-----END CERTIFICATE-----\n'
+  return (
+    Buffer.from(der)
+      .toString('base64')
+      .replace(/.{64}/g, '$&\n')
+      .replace(/\n?$/, '\n')
+      .replace(/^/, '-----BEGIN CERTIFICATE-----\n') + '-----END CERTIFICATE-----\n'
+  )
 }
 
 /** Route params arrive percent-encoded ("00%3A4c..."): decode, keeping malformed input as is. */

@@ -3,7 +3,9 @@ import db from '@adonisjs/lucid/services/db'
 import { readFileSync } from 'node:fs'
 import { openApiDocument } from '#services/openapi'
 
-const version: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version
+const version: string = JSON.parse(
+  readFileSync(new URL('../../package.json', import.meta.url), 'utf8')
+).version
 
 export default class HealthController {
   /** GET /health — 200 when the database answers, 503 otherwise. */
@@ -14,7 +16,12 @@ export default class HealthController {
     } catch {
       database = 'unreachable'
     }
-    const body = { status: database === 'ok' ? 'ok' : 'degraded', version, database, connection: db.primaryConnectionName }
+    const body = {
+      status: database === 'ok' ? 'ok' : 'degraded',
+      version,
+      database,
+      connection: db.primaryConnectionName,
+    }
     return response.status(database === 'ok' ? 200 : 503).send(body)
   }
 

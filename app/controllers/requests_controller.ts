@@ -26,7 +26,11 @@ export default class RequestsController {
 
   /** POST /api/v1/requests/:id/approve { subject?, sans?, validityDays? | notBefore+notAfter } */
   async approve({ params, request, response, actor }: HttpContext) {
-    const issued = await requestService.approve(actor, Number(params.id), overridesFrom(request.body()))
+    const issued = await requestService.approve(
+      actor,
+      Number(params.id),
+      overridesFrom(request.body())
+    )
     const cert = await Certificate.findOrFail(issued.id)
     return response.status(201).send({ certificate: serializeCertificate(cert) })
   }

@@ -10,7 +10,8 @@ export default class TemplatesController {
 
   async index({ params, actor }: HttpContext) {
     const ca = await caService.find(actor, params.id)
-    return { templates: (await templateService.list(actor, ca.id)).map(serializeTemplate) }
+    const templates = await templateService.list(actor, ca.id)
+    return { templates: templates.map(serializeTemplate) }
   }
 
   /** POST /api/v1/cas/:id/templates { name, starter, options? } */
@@ -28,7 +29,11 @@ export default class TemplatesController {
   /** PATCH /api/v1/templates/:id { name?, options? } — options are merged, then validated whole. */
   async update({ params, request, actor }: HttpContext) {
     const template = await templateService.find(actor, params.id)
-    return { template: serializeTemplate(await templateService.update(actor, template, request.only(['name', 'options']))) }
+    return {
+      template: serializeTemplate(
+        await templateService.update(actor, template, request.only(['name', 'options']))
+      ),
+    }
   }
 
   async destroy({ params, response, actor }: HttpContext) {
@@ -40,6 +45,12 @@ export default class TemplatesController {
   async serviceUrls({ params, actor }: HttpContext) {
     const template = await templateService.find(actor, params.id)
     const ca = await caService.find(actor, template.caId)
-    return { serviceUrls: listServiceUrls('template', { caId: ca.id, caName: ca.name, templateId: template.id }) }
+    return {
+      serviceUrls: listServiceUrls('template', {
+        caId: ca.id,
+        caName: ca.name,
+        templateId: template.id,
+      }),
+    }
   }
 }

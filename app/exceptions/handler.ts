@@ -21,17 +21,38 @@ export default class HttpExceptionHandler extends ExceptionHandler {
     }
     if (error instanceof vineErrors.E_VALIDATION_ERROR) {
       return ctx.response.status(422).send({
-        error: { code: 'E_VALIDATION', message: 'The request is invalid: ' + e.messages.map((m: any) => `${m.field}: ${m.message}`).join('; '), details: e.messages },
+        error: {
+          code: 'E_VALIDATION',
+          message:
+            'The request is invalid: ' +
+            e.messages.map((m: any) => `${m.field}: ${m.message}`).join('; '),
+          details: e.messages,
+        },
       })
     }
     if (e?.code === 'E_ROUTE_NOT_FOUND') {
-      return ctx.response.status(404).send({ error: { code: 'E_NOT_FOUND', message: `Nothing is served at ${ctx.request.method()} ${ctx.request.url()}.` } })
+      return ctx.response.status(404).send({
+        error: {
+          code: 'E_NOT_FOUND',
+          message: `Nothing is served at ${ctx.request.method()} ${ctx.request.url()}.`,
+        },
+      })
     }
     if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
-      return ctx.response.status(e.status).send({ error: { code: e.code ?? 'E_BAD_REQUEST', message: e.message } })
+      return ctx.response
+        .status(e.status)
+        .send({ error: { code: e.code ?? 'E_BAD_REQUEST', message: e.message } })
     }
     ctx.logger.error({ err: error }, 'unhandled error')
-    return ctx.response.status(500).send({ error: { code: 'E_INTERNAL', message: 'Internal error; the server log has the details (request id ' + (ctx.request.id() ?? '-') + ').' } })
+    return ctx.response.status(500).send({
+      error: {
+        code: 'E_INTERNAL',
+        message:
+          'Internal error; the server log has the details (request id ' +
+          (ctx.request.id() ?? '-') +
+          ').',
+      },
+    })
   }
 
   async report(error: unknown, ctx: HttpContext) {

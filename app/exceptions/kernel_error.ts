@@ -56,11 +56,20 @@ export class KernelError extends Error {
   }
 
   toJSON() {
-    return { error: { code: this.code, message: this.message, ...(this.details ? { details: this.details } : {}) } }
+    return {
+      error: {
+        code: this.code,
+        message: this.message,
+        ...(this.details ? { details: this.details } : {}),
+      },
+    }
   }
 }
 
-export const notFound = (what: 'CA' | 'template' | 'certificate' | 'request', id: string | number) => {
+export const notFound = (
+  what: 'CA' | 'template' | 'certificate' | 'request',
+  id: string | number
+) => {
   const code = {
     CA: 'E_CA_NOT_FOUND',
     template: 'E_TEMPLATE_NOT_FOUND',

@@ -20,9 +20,18 @@ export default class ApiAuthMiddleware {
     const user = match ? await tokenService.verify(match[1]) : undefined
     if (!user) {
       ctx.response.header('WWW-Authenticate', 'Bearer realm="api"')
-      throw new KernelError('E_UNAUTHORIZED', 'A valid API token is required (Authorization: Bearer pki_...). Create one with `node ace token:create --user EMAIL`.')
+      throw new KernelError(
+        'E_UNAUTHORIZED',
+        'A valid API token is required (Authorization: Bearer pki_...). Create one with `node ace token:create --user EMAIL`.'
+      )
     }
-    ctx.actor = { kind: 'user', label: user.email, userId: user.id, isAdmin: user.isAdmin, ip: ctx.request.ip() }
+    ctx.actor = {
+      kind: 'user',
+      label: user.email,
+      userId: user.id,
+      isAdmin: user.isAdmin,
+      ip: ctx.request.ip(),
+    }
     return next()
   }
 }

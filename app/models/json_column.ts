@@ -6,7 +6,8 @@ export const jsonColumn = {
 
 /* Binary columns come back as Buffer from both drivers. */
 export const binaryColumn = {
-  consume: (value: unknown) => (value === null || value === undefined ? null : Buffer.from(value as Uint8Array)),
+  consume: (value: unknown) =>
+    value === null || value === undefined ? null : Buffer.from(value as Uint8Array),
 }
 
 export const now = () => Date.now()

@@ -176,7 +176,8 @@ for (const oid of [
 }
 
 const UNSUPPORTED_SIG: Record<string, string> = {
-  [SIG.rsassaPss]: 'RSASSA-PSS signatures are not supported; sign with PKCS#1 v1.5 (e.g. sha256WithRSAEncryption)',
+  [SIG.rsassaPss]:
+    'RSASSA-PSS signatures are not supported; sign with PKCS#1 v1.5 (e.g. sha256WithRSAEncryption)',
   [SIG.sha224WithRSAEncryption]: 'SHA-224 signatures are not supported; use SHA-256 or stronger',
   [SIG.ecdsaWithSHA224]: 'SHA-224 signatures are not supported; use SHA-256 or stronger',
   [SIG.ed448]: 'Ed448 signatures are not supported',
@@ -268,9 +269,13 @@ export function describeSpki(spki: Uint8Array): SpkiInfo {
     }
     return info
   } catch (error) {
-    throw new PkiError('E_UNSUPPORTED_ALGORITHM', 'the public key (SubjectPublicKeyInfo) is malformed', {
-      cause: error,
-    })
+    throw new PkiError(
+      'E_UNSUPPORTED_ALGORITHM',
+      'the public key (SubjectPublicKeyInfo) is malformed',
+      {
+        cause: error,
+      }
+    )
   }
 }
 
@@ -280,7 +285,10 @@ export function spkiKeyBits(spki: Uint8Array): Buffer {
   const parts = children(spki, top)
   const bits = parts[1]
   if (!bits || bits.tag !== TAG.BIT_STRING || bits.end - bits.contentStart < 1) {
-    throw new PkiError('E_UNSUPPORTED_ALGORITHM', 'the public key (SubjectPublicKeyInfo) is malformed')
+    throw new PkiError(
+      'E_UNSUPPORTED_ALGORITHM',
+      'the public key (SubjectPublicKeyInfo) is malformed'
+    )
   }
   return content(spki, bits).subarray(1)
 }

@@ -108,17 +108,21 @@ export function encodeTbs(draft: CertificateDraft): Uint8Array {
 /** Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }. */
 export function assembleCertificate(
   tbsDer: Uint8Array,
-  signatureAlgorithm: AlgorithmIdentifier,
+  sigAlg: AlgorithmIdentifier,
   signature: Uint8Array
 ): Uint8Array {
-  return sequence(tbsDer, algorithmIdentifierDer(signatureAlgorithm), bitString(signature))
+  return sequence(tbsDer, algorithmIdentifierDer(sigAlg), bitString(signature))
 }
 
 /**
  * Encodes the draft, signs it with `signer` and returns the certificate DER. The draft's
  * signatureAlgorithm must be the one `signatureAlgorithm(signer.keyType, hash)` gives.
  */
-export async function signCertificate(draft: CertificateDraft, signer: Signer, hash: HashName): Promise<Uint8Array> {
+export async function signCertificate(
+  draft: CertificateDraft,
+  signer: Signer,
+  hash: HashName
+): Promise<Uint8Array> {
   const expected = signatureAlgorithm(signer.keyType, hash)
   if (draft.signatureAlgorithm.algorithm !== expected.algorithm) {
     throw draftError(
@@ -149,7 +153,11 @@ function sliceCertificate(der: Uint8Array): CertificateSlices {
   const parts = children(der, top)
   if (parts.length !== 3) throw new DerError('a certificate has three parts')
   const [tbs, outerAlgorithm, sig] = parts
-  if (tbs.tag !== TAG.SEQUENCE || outerAlgorithm.tag !== TAG.SEQUENCE || sig.tag !== TAG.BIT_STRING) {
+  if (
+    tbs.tag !== TAG.SEQUENCE ||
+    outerAlgorithm.tag !== TAG.SEQUENCE ||
+    sig.tag !== TAG.BIT_STRING
+  ) {
     throw new DerError('unexpected certificate element types')
   }
   const fields = children(der, tbs)
@@ -168,16 +176,29 @@ function sliceCertificate(der: Uint8Array): CertificateSlices {
   }
   const bits = content(der, sig)
   if (bits.length < 2 || bits[0] !== 0) throw new DerError('malformed signature BIT STRING')
-  return { tbs, serial, innerAlgorithm, issuer, subject, spki, outerAlgorithm, signature: bits.subarray(1) }
+  return {
+    tbs,
+    serial,
+    innerAlgorithm,
+    issuer,
+    subject,
+    spki,
+    outerAlgorithm,
+    signature: bits.subarray(1),
+  }
 }
 
 function certificateDer(input: Uint8Array | string): Uint8Array {
   try {
     return derOrPem(input, [PEM_LABELS.certificate])
   } catch (error) {
-    throw new PkiError('E_INVALID_CERTIFICATE', `not a PEM or DER certificate: ${(error as Error).message}`, {
-      cause: error,
-    })
+    throw new PkiError(
+      'E_INVALID_CERTIFICATE',
+      `not a PEM or DER certificate: ${(error as Error).message}`,
+      {
+        cause: error,
+      }
+    )
   }
 }
 
@@ -205,14 +226,21 @@ export function certificatesFromInput(input: Uint8Array | string): Uint8Array[] 
     try {
       blocks = pemBlocks(text)
     } catch (error) {
-      throw new PkiError('E_INVALID_CERTIFICATE', `unreadable PEM: ${(error as Error).message}`, { cause: error })
+      throw new PkiError('E_INVALID_CERTIFICATE', `unreadable PEM: ${(error as Error).message}`, {
+        cause: error,
+      })
     }
     const out: Uint8Array[] = []
     for (const block of blocks) {
       if (block.label === PEM_LABELS.certificate) out.push(certificateFromInput(block.der))
-      else if (block.label === PEM_LABELS.pkcs7 || block.label === PEM_LABELS.cms) out.push(...certsFromPkcs7(block.der))
+      else if (block.label === PEM_LABELS.pkcs7 || block.label === PEM_LABELS.cms)
+        out.push(...certsFromPkcs7(block.der))
     }
-    if (out.length === 0) throw new PkiError('E_INVALID_CERTIFICATE', 'no CERTIFICATE or PKCS7 block found in the PEM text')
+    if (out.length === 0)
+      throw new PkiError(
+        'E_INVALID_CERTIFICATE',
+        'no CERTIFICATE or PKCS7 block found in the PEM text'
+      )
     return out
   }
   const der = certificateDer(input)
@@ -228,9 +256,13 @@ function slicesOrThrow(der: Uint8Array): CertificateSlices {
   try {
     return sliceCertificate(der)
   } catch (error) {
-    throw new PkiError('E_INVALID_CERTIFICATE', `not a PEM or DER certificate: ${(error as Error).message}`, {
-      cause: error,
-    })
+    throw new PkiError(
+      'E_INVALID_CERTIFICATE',
+      `not a PEM or DER certificate: ${(error as Error).message}`,
+      {
+        cause: error,
+      }
+    )
   }
 }
 
@@ -274,9 +306,13 @@ export function parseCertificate(input: Uint8Array | string): ParsedCertificate 
   try {
     cert = AsnParser.parse(toBuffer(der), Certificate)
   } catch (error) {
-    throw new PkiError('E_INVALID_CERTIFICATE', `not a PEM or DER certificate: ${(error as Error).message}`, {
-      cause: error,
-    })
+    throw new PkiError(
+      'E_INVALID_CERTIFICATE',
+      `not a PEM or DER certificate: ${(error as Error).message}`,
+      {
+        cause: error,
+      }
+    )
   }
   const tbs = cert.tbsCertificate
   const extensionList = [...(tbs.extensions ?? [])]
@@ -284,9 +320,13 @@ export function parseCertificate(input: Uint8Array | string): ParsedCertificate 
   try {
     extensions = summarizeExtensions(extensionList)
   } catch (error) {
-    throw new PkiError('E_INVALID_CERTIFICATE', `the certificate has a malformed extension: ${(error as Error).message}`, {
-      cause: error,
-    })
+    throw new PkiError(
+      'E_INVALID_CERTIFICATE',
+      `the certificate has a malformed extension: ${(error as Error).message}`,
+      {
+        cause: error,
+      }
+    )
   }
   const subjectDer = slice(der, slices.subject)
   const issuerDer = slice(der, slices.issuer)
@@ -343,7 +383,8 @@ export function verifyCertificateSignature(
 ): boolean {
   const der = certificateDer(certDer)
   const slices = slicesOrThrow(der)
-  if (!bytesEqual(slice(der, slices.innerAlgorithm), slice(der, slices.outerAlgorithm))) return false
+  if (!bytesEqual(slice(der, slices.innerAlgorithm), slice(der, slices.outerAlgorithm)))
+    return false
   const algorithm = children(der, slices.outerAlgorithm)[0]
   if (!algorithm || algorithm.tag !== TAG.OID) {
     throw new PkiError('E_INVALID_CERTIFICATE', 'the certificate signature algorithm is malformed')
@@ -354,9 +395,13 @@ export function verifyCertificateSignature(
   try {
     return verifier(issuerSpki, slice(der, slices.tbs), slices.signature, info.hash)
   } catch (error) {
-    throw new PkiError('E_INVALID_CERTIFICATE', `the certificate signature could not be checked: ${(error as Error).message}`, {
-      cause: error,
-    })
+    throw new PkiError(
+      'E_INVALID_CERTIFICATE',
+      `the certificate signature could not be checked: ${(error as Error).message}`,
+      {
+        cause: error,
+      }
+    )
   }
 }
 
@@ -384,7 +429,9 @@ export function issuerInfo(caCertificate: Uint8Array | string | ParsedCertificat
     typeof caCertificate === 'string' || caCertificate instanceof Uint8Array
       ? parseCertificate(caCertificate)
       : caCertificate
-  const keyId = cert.extensions.ski ? new Uint8Array(Buffer.from(cert.extensions.ski, 'hex')) : keyIdentifier(cert.spki)
+  const keyId = cert.extensions.ski
+    ? new Uint8Array(Buffer.from(cert.extensions.ski, 'hex'))
+    : keyIdentifier(cert.spki)
   const info: IssuerInfo = {
     issuerDer: cert.subjectDer,
     keyIdentifier: keyId,

@@ -13,7 +13,19 @@ import {
   signatureAlgorithmInfo,
   type SpkiInfo,
 } from './algorithms.js'
-import { bitString, children, content, decodeOid, oidDer, readSingle, sequence, setOf, slice, TAG, tlv } from './der.js'
+import {
+  bitString,
+  children,
+  content,
+  decodeOid,
+  oidDer,
+  readSingle,
+  sequence,
+  setOf,
+  slice,
+  TAG,
+  tlv,
+} from './der.js'
 import { PkiError } from './errors.js'
 import {
   basicConstraints,
@@ -110,7 +122,10 @@ export function parseCsr(input: string | Uint8Array): ParsedCsr {
     throw invalid(`${NOT_A_CSR}: ${(error as Error).message}`, error)
   }
 
-  let tbsDer: Buffer, subjectDer: Buffer, spki: Buffer, signature: Buffer
+  let tbsDer: Buffer
+  let subjectDer: Buffer
+  let spki: Buffer
+  let signature: Buffer
   let signatureAlgorithmOid: string
   const rawAttributes: { oid: string; values: Buffer[] }[] = []
   try {
@@ -122,7 +137,8 @@ export function parseCsr(input: string | Uint8Array): ParsedCsr {
       throw new Error('unexpected element types')
     }
     const fields = children(der, info)
-    if (fields.length < 3 || fields.length > 4) throw new Error('certificationRequestInfo has 3 or 4 fields')
+    if (fields.length < 3 || fields.length > 4)
+      throw new Error('certificationRequestInfo has 3 or 4 fields')
     const [version, subject, key, attributes] = fields
     if (version.tag !== TAG.INTEGER || subject.tag !== TAG.SEQUENCE || key.tag !== TAG.SEQUENCE) {
       throw new Error('unexpected certificationRequestInfo fields')
@@ -135,8 +151,12 @@ export function parseCsr(input: string | Uint8Array): ParsedCsr {
       if (attributes.tag !== 0xa0) throw new Error('unexpected attributes tag')
       for (const attribute of children(der, attributes)) {
         const [type, set] = attribute.tag === TAG.SEQUENCE ? children(der, attribute) : []
-        if (!type || type.tag !== TAG.OID || !set || set.tag !== TAG.SET) throw new Error('malformed attribute')
-        rawAttributes.push({ oid: decodeOid(content(der, type)), values: children(der, set).map((v) => slice(der, v)) })
+        if (!type || type.tag !== TAG.OID || !set || set.tag !== TAG.SET)
+          throw new Error('malformed attribute')
+        rawAttributes.push({
+          oid: decodeOid(content(der, type)),
+          values: children(der, set).map((v) => slice(der, v)),
+        })
       }
     }
     const algOid = children(der, alg)[0]
@@ -180,7 +200,10 @@ export function parseCsr(input: string | Uint8Array): ParsedCsr {
     }
     extensions = summarizeExtensions(requestedExtensions)
   } catch (error) {
-    throw invalid(`the CSR's requested extensions are malformed: ${(error as Error).message}`, error)
+    throw invalid(
+      `the CSR's requested extensions are malformed: ${(error as Error).message}`,
+      error
+    )
   }
 
   const parsed: ParsedCsr = {
@@ -226,7 +249,9 @@ export function verifyCsrSignature(parsed: ParsedCsr, verifier: SignatureVerifie
 /** Like `verifyCsrSignature`, but a signature that does not verify throws E_INVALID_CSR. */
 export function assertCsrSignature(parsed: ParsedCsr, verifier: SignatureVerifier): void {
   if (!verifyCsrSignature(parsed, verifier)) {
-    throw invalid('CSR signature does not verify: the request was altered or not signed by the key it contains')
+    throw invalid(
+      'CSR signature does not verify: the request was altered or not signed by the key it contains'
+    )
   }
 }
 
@@ -250,7 +275,8 @@ export interface BuildCsrOptions {
 
 /** Builds and signs a PKCS#10 request (DER) for `signer`'s key. */
 export async function buildCsr(options: BuildCsrOptions): Promise<Uint8Array> {
-  const subjectDer = options.subject instanceof Uint8Array ? options.subject : nameToDer(options.subject)
+  const subjectDer =
+    options.subject instanceof Uint8Array ? options.subject : nameToDer(options.subject)
   const extensions = options.extensions ?? [
     basicConstraints(
       options.ca?.pathLength === undefined || options.ca?.pathLength === null
@@ -258,7 +284,9 @@ export async function buildCsr(options: BuildCsrOptions): Promise<Uint8Array> {
         : { ca: true, pathLength: options.ca.pathLength }
     ),
     keyUsage(options.keyUsage ?? ['keyCertSign', 'cRLSign']),
-    ...(options.extKeyUsage && options.extKeyUsage.length > 0 ? [extendedKeyUsage(options.extKeyUsage)] : []),
+    ...(options.extKeyUsage && options.extKeyUsage.length > 0
+      ? [extendedKeyUsage(options.extKeyUsage)]
+      : []),
   ]
   const attributes: Uint8Array[] = []
   if (extensions.length > 0) {

@@ -41,7 +41,8 @@ function lengthBytes(length: number): Buffer {
   if (length < 0x80) return Buffer.from([length])
   if (length < 0x100) return Buffer.from([0x81, length])
   if (length < 0x10000) return Buffer.from([0x82, length >> 8, length & 0xff])
-  if (length < 0x1000000) return Buffer.from([0x83, length >> 16, (length >> 8) & 0xff, length & 0xff])
+  if (length < 0x1000000)
+    return Buffer.from([0x83, length >> 16, (length >> 8) & 0xff, length & 0xff])
   return Buffer.from([
     0x84,
     (length >>> 24) & 0xff,
@@ -88,7 +89,8 @@ const oidCache = new Map<string, Buffer>()
 export function oidDer(oid: string): Buffer {
   let der = oidCache.get(oid)
   if (!der) {
-    if (!/^[0-2](\.(0|[1-9][0-9]*))+$/.test(oid)) throw new DerError(`not an object identifier: ${oid}`)
+    if (!/^[0-2](\.(0|[1-9][0-9]*))+$/.test(oid))
+      throw new DerError(`not an object identifier: ${oid}`)
     der = Buffer.from(new asn1js.ObjectIdentifier({ value: oid }).toBER(false))
     oidCache.set(oid, der)
   }
@@ -99,9 +101,9 @@ export function oidDer(oid: string): Buffer {
 export function decodeOid(bytes: Uint8Array): string {
   const parts: number[] = []
   let value = 0
-  for (let i = 0; i < bytes.length; i++) {
-    value = value * 128 + (bytes[i] & 0x7f)
-    if (!(bytes[i] & 0x80)) {
+  for (const byte of bytes) {
+    value = value * 128 + (byte & 0x7f)
+    if (!(byte & 0x80)) {
       if (parts.length === 0) {
         const first = value < 40 ? 0 : value < 80 ? 1 : 2
         parts.push(first, value - first * 40)

@@ -34,7 +34,11 @@ export class PkiError extends Error {
   /** Individual problems (e.g. every lint finding), when there are several. */
   readonly details: string[]
 
-  constructor(code: PkiErrorCode, message: string, options: { details?: string[]; cause?: unknown } = {}) {
+  constructor(
+    code: PkiErrorCode,
+    message: string,
+    options: { details?: string[]; cause?: unknown } = {}
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'PkiError'
     this.code = code

@@ -32,7 +32,19 @@ import {
 } from '@peculiar/asn1-x509'
 import { CertificationRequest } from '@peculiar/asn1-csr'
 import { spkiKeyBits } from './algorithms.js'
-import { children, content, decodeOid, DerError, hex, oidDer, readSingle, sequence, TAG, tlv, toBuffer } from './der.js'
+import {
+  children,
+  content,
+  decodeOid,
+  DerError,
+  hex,
+  oidDer,
+  readSingle,
+  sequence,
+  TAG,
+  tlv,
+  toBuffer,
+} from './der.js'
 import { PkiError } from './errors.js'
 import { decodeGeneralNamesDer, generalNamesDer, isValidUri, type SanEntry } from './names.js'
 import { ACCESS, EKU, EXT, oidName, PKCS9, POLICY, type EkuName } from './oids.js'
@@ -45,7 +57,11 @@ function valueDer(value: unknown): ArrayBuffer {
 }
 
 /** An extension from an OID, criticality and the DER of its value. */
-export function rawExtension(oid: string, value: Uint8Array | ArrayBuffer, critical = false): Extension {
+export function rawExtension(
+  oid: string,
+  value: Uint8Array | ArrayBuffer,
+  critical = false
+): Extension {
   if (!OID_PATTERN.test(oid)) throw new PkiError('E_INVALID_EXTENSION', `"${oid}" is not an OID`)
   return new Extension({ extnID: oid, critical, extnValue: new OctetString(value) })
 }
@@ -153,8 +169,13 @@ export function extendedKeyUsage(
   options: { critical?: boolean } = {}
 ): Extension {
   const oids = [...new Set(purposes.map(ekuOid))]
-  if (oids.length === 0) throw new PkiError('E_INVALID_EXTENSION', 'extKeyUsage needs at least one purpose')
-  return rawExtension(EXT.extKeyUsage, valueDer(new ExtendedKeyUsage(oids)), options.critical ?? false)
+  if (oids.length === 0)
+    throw new PkiError('E_INVALID_EXTENSION', 'extKeyUsage needs at least one purpose')
+  return rawExtension(
+    EXT.extKeyUsage,
+    valueDer(new ExtendedKeyUsage(oids)),
+    options.critical ?? false
+  )
 }
 
 /**
@@ -166,7 +187,8 @@ export function basicConstraints(
   options: { critical?: boolean } = {}
 ): Extension {
   if (value.pathLength !== undefined) {
-    if (!value.ca) throw new PkiError('E_INVALID_EXTENSION', 'pathLength is only allowed when ca is true')
+    if (!value.ca)
+      throw new PkiError('E_INVALID_EXTENSION', 'pathLength is only allowed when ca is true')
     if (!Number.isInteger(value.pathLength) || value.pathLength < 0) {
       throw new PkiError('E_INVALID_EXTENSION', 'pathLength must be a non-negative integer')
     }
@@ -182,8 +204,12 @@ export function basicConstraints(
  * subjectAltName from validated entries. Pass `critical: true` when the subject is empty
  * (RFC 5280 4.2.1.6).
  */
-export function subjectAltName(sans: readonly SanEntry[], options: { critical?: boolean } = {}): Extension {
-  if (sans.length === 0) throw new PkiError('E_INVALID_SAN', 'subjectAltName needs at least one name')
+export function subjectAltName(
+  sans: readonly SanEntry[],
+  options: { critical?: boolean } = {}
+): Extension {
+  if (sans.length === 0)
+    throw new PkiError('E_INVALID_SAN', 'subjectAltName needs at least one name')
   // per certificate: GeneralNames written directly (same bytes as asn1-x509's SubjectAlternativeName)
   return rawExtension(EXT.subjectAltName, generalNamesDer(sans), options.critical ?? false)
 }
@@ -191,24 +217,40 @@ export function subjectAltName(sans: readonly SanEntry[], options: { critical?: 
 /* ------------------------------------------------------ AIA, CDP */
 
 function uriName(uri: string, what: string): GeneralName {
-  if (!isValidUri(uri)) throw new PkiError('E_INVALID_EXTENSION', `${what} URL "${uri}" is not a valid absolute URI`)
+  if (!isValidUri(uri))
+    throw new PkiError('E_INVALID_EXTENSION', `${what} URL "${uri}" is not a valid absolute URI`)
   return new GeneralName({ uniformResourceIdentifier: uri })
 }
 
 /** authorityInfoAccess with OCSP responder and CA issuer URLs (non-critical). */
-export function authorityInfoAccess(urls: { ocsp?: readonly string[]; caIssuers?: readonly string[] }): Extension {
+export function authorityInfoAccess(urls: {
+  ocsp?: readonly string[]
+  caIssuers?: readonly string[]
+}): Extension {
   const items: AccessDescription[] = []
   for (const url of urls.ocsp ?? []) {
-    items.push(new AccessDescription({ accessMethod: ACCESS.ocsp, accessLocation: uriName(url, 'OCSP') }))
+    items.push(
+      new AccessDescription({ accessMethod: ACCESS.ocsp, accessLocation: uriName(url, 'OCSP') })
+    )
   }
   for (const url of urls.caIssuers ?? []) {
-    items.push(new AccessDescription({ accessMethod: ACCESS.caIssuers, accessLocation: uriName(url, 'CA issuers') }))
+    items.push(
+      new AccessDescription({
+        accessMethod: ACCESS.caIssuers,
+        accessLocation: uriName(url, 'CA issuers'),
+      })
+    )
   }
-  if (items.length === 0) throw new PkiError('E_INVALID_EXTENSION', 'authorityInfoAccess needs at least one URL')
+  if (items.length === 0)
+    throw new PkiError('E_INVALID_EXTENSION', 'authorityInfoAccess needs at least one URL')
   return rawExtension(EXT.authorityInfoAccess, valueDer(new AuthorityInfoAccessSyntax(items)))
 }
 
-function distributionPoints(uris: readonly string[], onePointPerUri: boolean, what: string): DistributionPoint[] {
+function distributionPoints(
+  uris: readonly string[],
+  onePointPerUri: boolean,
+  what: string
+): DistributionPoint[] {
   if (uris.length === 0) throw new PkiError('E_INVALID_EXTENSION', `${what} needs at least one URL`)
   const names = uris.map((uri) => uriName(uri, what))
   const point = (fullName: GeneralName[]) =>
@@ -225,13 +267,19 @@ export interface DistributionPointOptions {
 }
 
 /** cRLDistributionPoints (non-critical). */
-export function crlDistributionPoints(uris: readonly string[], options: DistributionPointOptions = {}): Extension {
+export function crlDistributionPoints(
+  uris: readonly string[],
+  options: DistributionPointOptions = {}
+): Extension {
   const points = distributionPoints(uris, options.onePointPerUri ?? false, 'cRLDistributionPoints')
   return rawExtension(EXT.cRLDistributionPoints, valueDer(new CRLDistributionPoints(points)))
 }
 
 /** freshestCRL (delta CRL locations, non-critical), same shape as cRLDistributionPoints. */
-export function freshestCrl(uris: readonly string[], options: DistributionPointOptions = {}): Extension {
+export function freshestCrl(
+  uris: readonly string[],
+  options: DistributionPointOptions = {}
+): Extension {
   const points = distributionPoints(uris, options.onePointPerUri ?? false, 'freshestCRL')
   return rawExtension(EXT.freshestCRL, valueDer(new FreshestCRL(points)))
 }
@@ -243,26 +291,40 @@ export type PolicyInput = string | { oid: string; cpsUri?: string | readonly str
 /** Resolves a policy name from `POLICY` (domainValidated, anyPolicy, ...) or a dotted OID. */
 export function policyOid(policy: string): string {
   if (OID_PATTERN.test(policy)) return policy
-  if (Object.prototype.hasOwnProperty.call(POLICY, policy)) return POLICY[policy as keyof typeof POLICY]
+  if (Object.prototype.hasOwnProperty.call(POLICY, policy))
+    return POLICY[policy as keyof typeof POLICY]
   throw new PkiError('E_INVALID_EXTENSION', `unknown certificate policy "${policy}"; give its OID`)
 }
 
 /** certificatePolicies with optional CPS URI qualifiers (non-critical). */
-export function certificatePolicies(policies: readonly PolicyInput[], options: { critical?: boolean } = {}): Extension {
-  if (policies.length === 0) throw new PkiError('E_INVALID_EXTENSION', 'certificatePolicies needs at least one policy')
+export function certificatePolicies(
+  policies: readonly PolicyInput[],
+  options: { critical?: boolean } = {}
+): Extension {
+  if (policies.length === 0)
+    throw new PkiError('E_INVALID_EXTENSION', 'certificatePolicies needs at least one policy')
   const seen = new Set<string>()
   const infos = policies.map((input) => {
     const { oid, cpsUri } = typeof input === 'string' ? { oid: input, cpsUri: undefined } : input
     const policyIdentifier = policyOid(oid)
     if (seen.has(policyIdentifier)) {
-      throw new PkiError('E_INVALID_EXTENSION', `certificate policy ${policyIdentifier} is listed twice`)
+      throw new PkiError(
+        'E_INVALID_EXTENSION',
+        `certificate policy ${policyIdentifier} is listed twice`
+      )
     }
     seen.add(policyIdentifier)
     const info = new PolicyInformation({ policyIdentifier })
-    const uris = cpsUri === undefined || cpsUri === null || cpsUri === '' ? [] : typeof cpsUri === 'string' ? [cpsUri] : cpsUri
+    const uris =
+      cpsUri === undefined || cpsUri === null || cpsUri === ''
+        ? []
+        : typeof cpsUri === 'string'
+          ? [cpsUri]
+          : cpsUri
     if (uris.length > 0) {
       info.policyQualifiers = uris.map((uri) => {
-        if (!isValidUri(uri)) throw new PkiError('E_INVALID_EXTENSION', `CPS URI "${uri}" is not a valid absolute URI`)
+        if (!isValidUri(uri))
+          throw new PkiError('E_INVALID_EXTENSION', `CPS URI "${uri}" is not a valid absolute URI`)
         return new PolicyQualifierInfo({
           policyQualifierId: POLICY.qualifierCps,
           qualifier: valueDer(new Qualifier({ cPSuri: uri })),
@@ -271,7 +333,11 @@ export function certificatePolicies(policies: readonly PolicyInput[], options: {
     }
     return info
   })
-  return rawExtension(EXT.certificatePolicies, valueDer(new CertificatePolicies(infos)), options.critical ?? false)
+  return rawExtension(
+    EXT.certificatePolicies,
+    valueDer(new CertificatePolicies(infos)),
+    options.critical ?? false
+  )
 }
 
 /** id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1) for OCSP responder certificates: NULL, non-critical. */
@@ -309,16 +375,20 @@ function parseValue<T>(ext: Extension, type: new () => T): T {
   try {
     return AsnParser.parse(ext.extnValue.buffer, type)
   } catch (error) {
-    throw new PkiError('E_INVALID_EXTENSION', `the ${oidName(ext.extnID)} extension is malformed`, { cause: error })
+    throw new PkiError('E_INVALID_EXTENSION', `the ${oidName(ext.extnID)} extension is malformed`, {
+      cause: error,
+    })
   }
 }
 
-function uris(names: readonly GeneralName[] | undefined): string[] {
-  return (names ?? []).flatMap((n) => (n.uniformResourceIdentifier === undefined ? [] : [n.uniformResourceIdentifier]))
+function uriValues(names: readonly GeneralName[] | undefined): string[] {
+  return (names ?? []).flatMap((n) =>
+    n.uniformResourceIdentifier === undefined ? [] : [n.uniformResourceIdentifier]
+  )
 }
 
 function pointUris(points: readonly DistributionPoint[]): string[] {
-  return points.flatMap((p) => uris(p.distributionPoint?.fullName))
+  return points.flatMap((p) => uriValues(p.distributionPoint?.fullName))
 }
 
 /** What one extension contributes to a summary (treated as immutable: it may be cached). */
@@ -336,7 +406,9 @@ function readPiece(ext: Extension): Piece {
       const bc = parseValue(ext, BasicConstraints)
       return {
         basicConstraints:
-          bc.pathLenConstraint === undefined ? { ca: bc.cA } : { ca: bc.cA, pathLength: bc.pathLenConstraint },
+          bc.pathLenConstraint === undefined
+            ? { ca: bc.cA }
+            : { ca: bc.cA, pathLength: bc.pathLenConstraint },
       }
     }
     case EXT.subjectAltName: {
@@ -344,7 +416,9 @@ function readPiece(ext: Extension): Piece {
         const { sans, otherCount } = decodeGeneralNamesDer(new Uint8Array(ext.extnValue.buffer))
         return { sans, otherSanCount: otherCount }
       } catch (error) {
-        throw new PkiError('E_INVALID_EXTENSION', 'the subjectAltName extension is malformed', { cause: error })
+        throw new PkiError('E_INVALID_EXTENSION', 'the subjectAltName extension is malformed', {
+          cause: error,
+        })
       }
     }
     case EXT.subjectKeyIdentifier: {
@@ -352,7 +426,11 @@ function readPiece(ext: Extension): Piece {
       try {
         return { ski: content(value, readSingle(value, TAG.OCTET_STRING)).toString('hex') }
       } catch (error) {
-        throw new PkiError('E_INVALID_EXTENSION', 'the subjectKeyIdentifier extension is malformed', { cause: error })
+        throw new PkiError(
+          'E_INVALID_EXTENSION',
+          'the subjectKeyIdentifier extension is malformed',
+          { cause: error }
+        )
       }
     }
     case EXT.authorityKeyIdentifier: {
@@ -445,7 +523,8 @@ export function summarizeExtensions(extensions: readonly Extension[]): Extension
     if (piece.aia) summary.aia = { ocsp: [...piece.aia.ocsp], caIssuers: [...piece.aia.caIssuers] }
     if (piece.cdp) summary.cdp = [...piece.cdp]
     if (piece.freshestCrl) summary.freshestCrl = [...piece.freshestCrl]
-    if (piece.policies) summary.policies = piece.policies.map((p) => ({ oid: p.oid, cpsUris: [...p.cpsUris] }))
+    if (piece.policies)
+      summary.policies = piece.policies.map((p) => ({ oid: p.oid, cpsUris: [...p.cpsUris] }))
     if (piece.ocspNoCheck) summary.ocspNoCheck = true
   }
   return summary
@@ -464,7 +543,10 @@ export function parseExtensions(der: Uint8Array | ArrayBuffer): Extension[] {
       if (!id || id.tag !== TAG.OID || fields.length > 3) throw new DerError('malformed Extension')
       const critical = fields.length === 3 ? second : undefined
       const value = fields.length === 3 ? third : second
-      if (critical && (critical.tag !== TAG.BOOLEAN || critical.end - critical.contentStart !== 1)) {
+      if (
+        critical &&
+        (critical.tag !== TAG.BOOLEAN || critical.end - critical.contentStart !== 1)
+      ) {
         throw new DerError('malformed Extension critical flag')
       }
       if (!value || value.tag !== TAG.OCTET_STRING) throw new DerError('malformed Extension value')
@@ -483,7 +565,8 @@ export function parseExtensions(der: Uint8Array | ArrayBuffer): Extension[] {
 export function csrRequestedExtensions(csr: CertificationRequest): Extension[] {
   const out: Extension[] = []
   for (const attribute of csr.certificationRequestInfo.attributes ?? []) {
-    if (attribute.type !== PKCS9.extensionRequest && attribute.type !== PKCS9.msCertExtensions) continue
+    if (attribute.type !== PKCS9.extensionRequest && attribute.type !== PKCS9.msCertExtensions)
+      continue
     for (const value of attribute.values) out.push(...parseExtensions(value))
   }
   return out
@@ -502,7 +585,9 @@ function isCertificateDer(der: Uint8Array): boolean {
  * Summary of the extensions of a certificate or CSR (DER or PEM), or of an extension list.
  * For a CSR these are the requested extensions.
  */
-export function readExtensions(certOrCsr: Uint8Array | string | readonly Extension[]): ExtensionSummary {
+export function readExtensions(
+  certOrCsr: Uint8Array | string | readonly Extension[]
+): ExtensionSummary {
   if (Array.isArray(certOrCsr)) return summarizeExtensions(certOrCsr)
   const der = derOrPem(certOrCsr as Uint8Array | string)
   let extensions: Extension[]
@@ -514,14 +599,21 @@ export function readExtensions(certOrCsr: Uint8Array | string | readonly Extensi
     }
   } catch (error) {
     if (error instanceof PkiError) throw error
-    throw new PkiError('E_INVALID_CERTIFICATE', 'not a DER or PEM certificate or certificate signing request', {
-      cause: error,
-    })
+    throw new PkiError(
+      'E_INVALID_CERTIFICATE',
+      'not a DER or PEM certificate or certificate signing request',
+      {
+        cause: error,
+      }
+    )
   }
   return summarizeExtensions(extensions)
 }
 
 /** The first extension with `oid`, if any. */
-export function findExtension(extensions: readonly Extension[], oid: string): Extension | undefined {
+export function findExtension(
+  extensions: readonly Extension[],
+  oid: string
+): Extension | undefined {
   return extensions.find((ext) => ext.extnID === oid)
 }

@@ -47,9 +47,21 @@ const EKU_NEEDS: Record<string, KeyUsageName[]> = {
 const FORBIDDEN_KU: Record<KeyFamily, KeyUsageName[]> = {
   'rsa': ['keyAgreement', 'encipherOnly', 'decipherOnly'],
   'ec': ['keyEncipherment', 'dataEncipherment'],
-  'ed25519': ['keyEncipherment', 'dataEncipherment', 'keyAgreement', 'encipherOnly', 'decipherOnly'],
+  'ed25519': [
+    'keyEncipherment',
+    'dataEncipherment',
+    'keyAgreement',
+    'encipherOnly',
+    'decipherOnly',
+  ],
   'ml-dsa': ['keyEncipherment', 'dataEncipherment', 'keyAgreement', 'encipherOnly', 'decipherOnly'],
-  'slh-dsa': ['keyEncipherment', 'dataEncipherment', 'keyAgreement', 'encipherOnly', 'decipherOnly'],
+  'slh-dsa': [
+    'keyEncipherment',
+    'dataEncipherment',
+    'keyAgreement',
+    'encipherOnly',
+    'decipherOnly',
+  ],
 }
 
 function lintValidity(draft: CertificateDraft, ctx: LintContext, problems: string[]): void {
@@ -61,16 +73,22 @@ function lintValidity(draft: CertificateDraft, ctx: LintContext, problems: strin
   }
   if (nb >= na) problems.push('notBefore must be earlier than notAfter')
   if (na > ctx.caNotAfter.getTime()) {
-    problems.push(`notAfter ${draft.notAfter.toISOString()} is after the CA certificate's notAfter ${ctx.caNotAfter.toISOString()}`)
+    problems.push(
+      `notAfter ${draft.notAfter.toISOString()} is after the CA certificate's notAfter ${ctx.caNotAfter.toISOString()}`
+    )
   }
   if (ctx.caNotBefore && nb < ctx.caNotBefore.getTime()) {
-    problems.push(`notBefore ${draft.notBefore.toISOString()} is before the CA certificate's notBefore ${ctx.caNotBefore.toISOString()}`)
+    problems.push(
+      `notBefore ${draft.notBefore.toISOString()} is before the CA certificate's notBefore ${ctx.caNotBefore.toISOString()}`
+    )
   }
   if (ctx.maxValidityDays !== undefined) {
     // RFC 5280 validity is inclusive of both ends: a period of N days is N*86400 seconds - 1
     const days = (na - nb + 1000) / DAY_MS
     if (days > ctx.maxValidityDays) {
-      problems.push(`the validity period (${days.toFixed(2)} days) exceeds the maximum of ${ctx.maxValidityDays} days`)
+      problems.push(
+        `the validity period (${days.toFixed(2)} days) exceeds the maximum of ${ctx.maxValidityDays} days`
+      )
     }
   }
 }
@@ -84,7 +102,8 @@ function lintSerial(serial: Uint8Array, problems: string[]): void {
     return
   }
   const encodedLength = magnitude + (serial[start] & 0x80 ? 1 : 0)
-  if (encodedLength > 20) problems.push(`the serial number is ${encodedLength} octets long; at most 20 are allowed`)
+  if (encodedLength > 20)
+    problems.push(`the serial number is ${encodedLength} octets long; at most 20 are allowed`)
   if (magnitude < 8) problems.push('the serial number has fewer than 64 bits; use newSerial()')
 }
 
@@ -99,7 +118,8 @@ function lintName(attrs: NameAttribute[], role: string, problems: string[]): voi
     if (oid === ATTR.country && !/^[A-Z]{2}$/.test(value)) {
       problems.push(`${label} "${value}" must be a two-letter upper-case ISO 3166 code`)
     }
-    if (oid === ATTR.emailAddress && !isValidEmail(value)) problems.push(`${label} "${value}" is not a valid email address`)
+    if (oid === ATTR.emailAddress && !isValidEmail(value))
+      problems.push(`${label} "${value}" is not a valid email address`)
     if (oid === ATTR.domainComponent && !isValidDnsName(value, { allowWildcard: false })) {
       problems.push(`${label} "${value}" is not a valid DNS label`)
     }
@@ -112,12 +132,15 @@ function lintKeyUsage(summary: ExtensionSummary, ctx: LintContext, problems: str
   const ku = summary.keyUsage
   const bc = summary.basicConstraints
   const isCa = bc?.ca === true
-  if (ctx.isCaTemplate && !isCa) problems.push('a CA template must issue basicConstraints with cA true')
-  if (!ctx.isCaTemplate && isCa) problems.push('basicConstraints cA is true but the template is not a CA template')
+  if (ctx.isCaTemplate && !isCa)
+    problems.push('a CA template must issue basicConstraints with cA true')
+  if (!ctx.isCaTemplate && isCa)
+    problems.push('basicConstraints cA is true but the template is not a CA template')
   if (isCa && !summary.critical.includes(EXT.basicConstraints)) {
     problems.push('basicConstraints must be critical in a CA certificate')
   }
-  if (bc && !bc.ca && bc.pathLength !== undefined) problems.push('pathLenConstraint requires cA true')
+  if (bc && !bc.ca && bc.pathLength !== undefined)
+    problems.push('pathLenConstraint requires cA true')
   if (!ku) {
     if (isCa) problems.push('a CA certificate must have keyUsage with keyCertSign')
     return
@@ -125,11 +148,17 @@ function lintKeyUsage(summary: ExtensionSummary, ctx: LintContext, problems: str
   if (ku.length === 0) problems.push('keyUsage has no bit set')
   if (!summary.critical.includes(EXT.keyUsage)) problems.push('keyUsage should be critical')
   for (const usage of FORBIDDEN_KU[ctx.keyFamily]) {
-    if (ku.includes(usage)) problems.push(`keyUsage ${usage} is not possible with ${ctx.keyFamily} keys`)
+    if (ku.includes(usage))
+      problems.push(`keyUsage ${usage} is not possible with ${ctx.keyFamily} keys`)
   }
-  if (ku.includes('keyCertSign') && !isCa) problems.push('keyUsage keyCertSign requires basicConstraints cA true')
-  if (isCa && !ku.includes('keyCertSign')) problems.push('a CA certificate must have keyUsage keyCertSign')
-  if ((ku.includes('encipherOnly') || ku.includes('decipherOnly')) && !ku.includes('keyAgreement')) {
+  if (ku.includes('keyCertSign') && !isCa)
+    problems.push('keyUsage keyCertSign requires basicConstraints cA true')
+  if (isCa && !ku.includes('keyCertSign'))
+    problems.push('a CA certificate must have keyUsage keyCertSign')
+  if (
+    (ku.includes('encipherOnly') || ku.includes('decipherOnly')) &&
+    !ku.includes('keyAgreement')
+  ) {
     problems.push('encipherOnly/decipherOnly are only meaningful with keyAgreement')
   }
   for (const eku of summary.eku ?? []) {
@@ -145,12 +174,19 @@ function lintEku(summary: ExtensionSummary, problems: string[]): void {
   if (!eku) return
   if (eku.length === 0) problems.push('extKeyUsage is empty')
   if (eku.includes(EKU.timeStamping)) {
-    if (eku.length > 1) problems.push('the timeStamping extKeyUsage must be the only purpose (RFC 3161)')
-    if (!summary.critical.includes(EXT.extKeyUsage)) problems.push('extKeyUsage must be critical for timeStamping (RFC 3161)')
+    if (eku.length > 1)
+      problems.push('the timeStamping extKeyUsage must be the only purpose (RFC 3161)')
+    if (!summary.critical.includes(EXT.extKeyUsage))
+      problems.push('extKeyUsage must be critical for timeStamping (RFC 3161)')
   }
 }
 
-function lintSans(summary: ExtensionSummary, subject: NameAttribute[], ctx: LintContext, problems: string[]): void {
+function lintSans(
+  summary: ExtensionSummary,
+  subject: NameAttribute[],
+  ctx: LintContext,
+  problems: string[]
+): void {
   const hasSan = summary.all.some((e) => e.oid === EXT.subjectAltName)
   const commonNames = subject.filter((a) => a.oid === ATTR.commonName).map((a) => a.value)
   if (ctx.requireSan && !hasSan) problems.push('the template requires a subjectAltName')
@@ -163,10 +199,14 @@ function lintSans(summary: ExtensionSummary, subject: NameAttribute[], ctx: Lint
     problems.push('the certificate has neither a commonName nor a subjectAltName')
   }
   for (const san of summary.sans) {
-    if (san.type === 'dns' && !isValidDnsName(san.value)) problems.push(`SAN DNS name "${san.value}" is not valid`)
-    if (san.type === 'ip' && !normalizeIp(san.value)) problems.push(`SAN IP address "${san.value}" is not valid`)
-    if (san.type === 'email' && !isValidEmail(san.value)) problems.push(`SAN email "${san.value}" is not valid`)
-    if (san.type === 'uri' && !isValidUri(san.value)) problems.push(`SAN URI "${san.value}" is not valid`)
+    if (san.type === 'dns' && !isValidDnsName(san.value))
+      problems.push(`SAN DNS name "${san.value}" is not valid`)
+    if (san.type === 'ip' && !normalizeIp(san.value))
+      problems.push(`SAN IP address "${san.value}" is not valid`)
+    if (san.type === 'email' && !isValidEmail(san.value))
+      problems.push(`SAN email "${san.value}" is not valid`)
+    if (san.type === 'uri' && !isValidUri(san.value))
+      problems.push(`SAN URI "${san.value}" is not valid`)
   }
   const seen = new Set<string>()
   for (const san of summary.sans) {
@@ -181,21 +221,34 @@ function lintSans(summary: ExtensionSummary, subject: NameAttribute[], ctx: Lint
       const isHost = ip !== null || (cn.includes('.') && isValidDnsName(cn))
       if (!isHost) continue
       const listed = summary.sans.some((san) =>
-        ip !== null ? san.type === 'ip' && san.value === ip : san.type === 'dns' && san.value.toLowerCase() === cn.toLowerCase()
+        ip !== null
+          ? san.type === 'ip' && san.value === ip
+          : san.type === 'dns' && san.value.toLowerCase() === cn.toLowerCase()
       )
       if (!listed) problems.push(`commonName "${cn}" is not among the subjectAltName entries`)
     }
   }
 }
 
-function lintKeyIdentifiers(draft: CertificateDraft, summary: ExtensionSummary, problems: string[]): void {
+function lintKeyIdentifiers(
+  draft: CertificateDraft,
+  summary: ExtensionSummary,
+  problems: string[]
+): void {
   const selfIssued = Buffer.from(draft.issuerDer).equals(Buffer.from(draft.subjectDer))
-  if (summary.basicConstraints?.ca && !summary.ski) problems.push('a CA certificate must have a subjectKeyIdentifier')
-  if (!summary.aki && !selfIssued) problems.push('authorityKeyIdentifier is required (the certificate is not self-issued)')
-  for (const oid of [EXT.subjectKeyIdentifier, EXT.authorityKeyIdentifier, EXT.authorityInfoAccess]) {
+  if (summary.basicConstraints?.ca && !summary.ski)
+    problems.push('a CA certificate must have a subjectKeyIdentifier')
+  if (!summary.aki && !selfIssued)
+    problems.push('authorityKeyIdentifier is required (the certificate is not self-issued)')
+  for (const oid of [
+    EXT.subjectKeyIdentifier,
+    EXT.authorityKeyIdentifier,
+    EXT.authorityInfoAccess,
+  ]) {
     if (summary.critical.includes(oid)) problems.push(`${oidName(oid)} must not be critical`)
   }
-  if (summary.critical.includes(EXT.cRLDistributionPoints)) problems.push('cRLDistributionPoints should not be critical')
+  if (summary.critical.includes(EXT.cRLDistributionPoints))
+    problems.push('cRLDistributionPoints should not be critical')
 }
 
 function lintKey(draft: CertificateDraft, ctx: LintContext, problems: string[]): void {
@@ -217,7 +270,9 @@ function lintKey(draft: CertificateDraft, ctx: LintContext, problems: string[]):
     problems.push(`the RSA key has ${info.rsaBits} bits; at least 2048 are required`)
   }
   if (info.family === 'ec' && !info.keyType) {
-    problems.push(`the EC key uses an unsupported curve (${info.curveOid ?? 'explicit parameters'})`)
+    problems.push(
+      `the EC key uses an unsupported curve (${info.curveOid ?? 'explicit parameters'})`
+    )
   }
 }
 
@@ -229,7 +284,7 @@ export function lintDraft(draft: CertificateDraft, ctx: LintContext): string[] {
   lintKey(draft, ctx, problems)
 
   const oids = draft.extensions.map((e) => e.extnID)
-  for (const oid of new Set(oids.filter((oid, i) => oids.indexOf(oid) !== i))) {
+  for (const oid of new Set(oids.filter((o, i) => oids.indexOf(o) !== i))) {
     problems.push(`extension ${oidName(oid)} appears more than once`)
   }
 
@@ -241,11 +296,13 @@ export function lintDraft(draft: CertificateDraft, ctx: LintContext): string[] {
     problems.push('the subject name is not valid DER')
   }
   try {
-    if (nameAttributesFromDer(draft.issuerDer).length === 0) problems.push('the issuer name is empty')
+    if (nameAttributesFromDer(draft.issuerDer).length === 0)
+      problems.push('the issuer name is empty')
   } catch {
     problems.push('the issuer name is not valid DER')
   }
-  if (ctx.isCaTemplate && subject.length === 0) problems.push('a CA certificate must have a non-empty subject')
+  if (ctx.isCaTemplate && subject.length === 0)
+    problems.push('a CA certificate must have a non-empty subject')
 
   let summary: ExtensionSummary
   try {
@@ -265,6 +322,8 @@ export function lintDraft(draft: CertificateDraft, ctx: LintContext): string[] {
 export function assertLint(draft: CertificateDraft, ctx: LintContext): void {
   const problems = lintDraft(draft, ctx)
   if (problems.length > 0) {
-    throw new PkiError('E_LINT', `the certificate would be malformed: ${problems.join('; ')}`, { details: problems })
+    throw new PkiError('E_LINT', `the certificate would be malformed: ${problems.join('; ')}`, {
+      details: problems,
+    })
   }
 }

@@ -91,7 +91,13 @@ const FIELD_SPECS: FieldSpec[] = [
   { field: 'givenName', oid: ATTR.givenName, short: 'GN', kind: 'utf8', max: 64 },
   { field: 'commonName', oid: ATTR.commonName, short: 'CN', kind: 'utf8', max: 64 },
   { field: 'userId', oid: ATTR.userId, short: 'UID', kind: 'utf8', max: 256 },
-  { field: 'serialNumber', oid: ATTR.serialNumber, short: 'serialNumber', kind: 'printable', max: 64 },
+  {
+    field: 'serialNumber',
+    oid: ATTR.serialNumber,
+    short: 'serialNumber',
+    kind: 'printable',
+    max: 64,
+  },
   { field: 'email', oid: ATTR.emailAddress, short: 'emailAddress', kind: 'ia5', max: 255 },
 ]
 
@@ -145,7 +151,8 @@ function checkValue(value: string, kind: StringKind, label: string): void {
       `${label} "${value}" may only contain letters, digits, spaces and ' ( ) + , - . / : = ?`
     )
   }
-  if (kind === 'ia5' && !IA5.test(value)) throw new PkiError('E_INVALID_NAME', `${label} "${value}" must be ASCII`)
+  if (kind === 'ia5' && !IA5.test(value))
+    throw new PkiError('E_INVALID_NAME', `${label} "${value}" must be ASCII`)
 }
 
 /**
@@ -163,11 +170,15 @@ function resolveSubject(fields: SubjectFields): ResolvedAttribute[] {
   for (const spec of FIELD_SPECS) {
     let value = fields[spec.field]
     if (value === undefined || value === null || value === '') continue
-    if (typeof value !== 'string') throw new PkiError('E_INVALID_NAME', `${spec.field} must be a string`)
+    if (typeof value !== 'string')
+      throw new PkiError('E_INVALID_NAME', `${spec.field} must be a string`)
     if (spec.field === 'country') {
       value = value.toUpperCase()
       if (!/^[A-Z]{2}$/.test(value)) {
-        throw new PkiError('E_INVALID_NAME', `country must be a two-letter ISO 3166 code, got "${value}"`)
+        throw new PkiError(
+          'E_INVALID_NAME',
+          `country must be a two-letter ISO 3166 code, got "${value}"`
+        )
       }
     }
     checkValue(value, spec.kind, spec.field)
@@ -178,7 +189,8 @@ function resolveSubject(fields: SubjectFields): ResolvedAttribute[] {
       throw new PkiError('E_INVALID_NAME', `"${attr.oid}" is not an attribute type OID`)
     }
     if (attr.value === '' || attr.value === undefined || attr.value === null) continue
-    if (typeof attr.value !== 'string') throw new PkiError('E_INVALID_NAME', `the value of ${attr.oid} must be a string`)
+    if (typeof attr.value !== 'string')
+      throw new PkiError('E_INVALID_NAME', `the value of ${attr.oid} must be a string`)
     const kind = EXTRA_KINDS[attr.oid] ?? SPEC_BY_OID.get(attr.oid)?.kind ?? 'utf8'
     checkValue(attr.value, kind, attributeShortName(attr.oid))
     out.push({ oid: attr.oid, kind, value: attr.value })
@@ -196,7 +208,9 @@ export function subjectToName(fields: SubjectFields): Name {
           : kind === 'ia5'
             ? new AttributeValue({ ia5String: value })
             : new AttributeValue({ utf8String: value })
-      return new RelativeDistinguishedName([new AttributeTypeAndValue({ type: oid, value: attributeValue })])
+      return new RelativeDistinguishedName([
+        new AttributeTypeAndValue({ type: oid, value: attributeValue }),
+      ])
     })
   )
 }
@@ -215,7 +229,13 @@ const KIND_TAG: Record<StringKind, number> = {
 export function nameToDer(subject: SubjectFields | Name): Uint8Array {
   if (subject instanceof Name) return new Uint8Array(AsnConvert.serialize(subject))
   const rdns = resolveSubject(subject).map(({ oid, kind, value }) =>
-    tlv(TAG.SET, sequence(oidDer(oid), tlv(KIND_TAG[kind], Buffer.from(value, kind === 'utf8' ? 'utf8' : 'latin1'))))
+    tlv(
+      TAG.SET,
+      sequence(
+        oidDer(oid),
+        tlv(KIND_TAG[kind], Buffer.from(value, kind === 'utf8' ? 'utf8' : 'latin1'))
+      )
+    )
   )
   return sequence(...rdns)
 }
@@ -228,7 +248,8 @@ function valueToString(value: AttributeValue): string {
 /** Every attribute of an asn1-x509 Name, flattened in encoding order. */
 export function nameAttributes(name: Name): NameAttribute[] {
   const out: NameAttribute[] = []
-  for (const set of name) for (const atv of set) out.push({ oid: atv.type, value: valueToString(atv.value) })
+  for (const set of name)
+    for (const atv of set) out.push({ oid: atv.type, value: valueToString(atv.value) })
   return out
 }
 
@@ -254,7 +275,8 @@ function decodeAttributeValue(der: Uint8Array, el: Tlv): string {
       // UniversalString: UTF-32BE
       if (bytes.length % 4 !== 0) break
       let text = ''
-      for (let i = 0; i < bytes.length; i += 4) text += String.fromCodePoint(Math.min(bytes.readUInt32BE(i), 0x10ffff))
+      for (let i = 0; i < bytes.length; i += 4)
+        text += String.fromCodePoint(Math.min(bytes.readUInt32BE(i), 0x10ffff))
       return text
     }
   }
@@ -271,12 +293,15 @@ export function nameRdnsFromDer(der: Uint8Array): NameAttribute[][] {
       if (atvs.length === 0) throw new DerError('an RDN cannot be empty')
       return atvs.map((atv) => {
         const [type, value, extra] = atv.tag === TAG.SEQUENCE ? children(der, atv) : []
-        if (!type || type.tag !== TAG.OID || !value || extra) throw new DerError('malformed AttributeTypeAndValue')
+        if (!type || type.tag !== TAG.OID || !value || extra)
+          throw new DerError('malformed AttributeTypeAndValue')
         return { oid: decodeOid(content(der, type)), value: decodeAttributeValue(der, value) }
       })
     })
   } catch (error) {
-    throw new PkiError('E_INVALID_NAME', 'the distinguished name is not valid DER', { cause: error })
+    throw new PkiError('E_INVALID_NAME', 'the distinguished name is not valid DER', {
+      cause: error,
+    })
   }
 }
 
@@ -309,7 +334,9 @@ export function parseName(der: Uint8Array): Name {
   try {
     return AsnParser.parse(toBuffer(der), Name)
   } catch (error) {
-    throw new PkiError('E_INVALID_NAME', 'the distinguished name is not valid DER', { cause: error })
+    throw new PkiError('E_INVALID_NAME', 'the distinguished name is not valid DER', {
+      cause: error,
+    })
   }
 }
 
@@ -335,13 +362,17 @@ export function nameToString(
 ): string {
   let rdns: NameAttribute[][]
   if (subject instanceof Name) {
-    rdns = [...subject].map((set) => [...set].map((atv) => ({ oid: atv.type, value: valueToString(atv.value) })))
+    rdns = [...subject].map((set) =>
+      [...set].map((atv) => ({ oid: atv.type, value: valueToString(atv.value) }))
+    )
   } else if (subject instanceof Uint8Array) {
     rdns = nameRdnsFromDer(subject)
   } else {
     rdns = resolveSubject(subject).map(({ oid, value }) => [{ oid, value }])
   }
-  const parts = rdns.map((set) => set.map(({ oid, value }) => `${attributeShortName(oid)}=${escapeRfc4514(value)}`).join('+'))
+  const parts = rdns.map((set) =>
+    set.map(({ oid, value }) => `${attributeShortName(oid)}=${escapeRfc4514(value)}`).join('+')
+  )
   if ((options.order ?? 'rfc4514') === 'rfc4514') parts.reverse()
   return parts.join(options.separator ?? ',')
 }
@@ -434,7 +465,8 @@ export function ipToBytes(ip: string): Uint8Array | null {
 /** 4 or 16 bytes → canonical text (IPv6 as RFC 5952: lower case, longest zero run as "::"). */
 export function bytesToIp(bytes: Uint8Array): string {
   if (bytes.length === 4) return Array.from(bytes).join('.')
-  if (bytes.length !== 16) throw new PkiError('E_INVALID_SAN', `an IP address has 4 or 16 bytes, not ${bytes.length}`)
+  if (bytes.length !== 16)
+    throw new PkiError('E_INVALID_SAN', `an IP address has 4 or 16 bytes, not ${bytes.length}`)
   const groups: number[] = []
   for (let i = 0; i < 16; i += 2) groups.push((bytes[i] << 8) | bytes[i + 1])
   // IPv4-mapped (::ffff:a.b.c.d)
@@ -443,7 +475,7 @@ export function bytesToIp(bytes: Uint8Array): string {
   }
   let bestStart = -1
   let bestLen = 0
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++
       continue
@@ -480,7 +512,9 @@ export function isValidEmail(email: string): boolean {
   if (at < 1) return false
   const local = email.slice(0, at)
   const domain = email.slice(at + 1)
-  return local.length <= 64 && LOCAL_PART.test(local) && isValidDnsName(domain, { allowWildcard: false })
+  return (
+    local.length <= 64 && LOCAL_PART.test(local) && isValidDnsName(domain, { allowWildcard: false })
+  )
 }
 
 /** An absolute ASCII URI with a scheme (RFC 3986); http(s)/ldap(s) URIs must have a host. */
@@ -511,7 +545,8 @@ export function normalizeSan(entry: SanEntry): SanEntry {
   const { type, value } = entry
   switch (type) {
     case 'dns':
-      if (!isValidDnsName(value)) throw new PkiError('E_INVALID_SAN', `"${value}" is not a valid DNS name`)
+      if (!isValidDnsName(value))
+        throw new PkiError('E_INVALID_SAN', `"${value}" is not a valid DNS name`)
       return { type, value }
     case 'ip': {
       const ip = normalizeIp(value)
@@ -519,13 +554,18 @@ export function normalizeSan(entry: SanEntry): SanEntry {
       return { type, value: ip }
     }
     case 'email':
-      if (!isValidEmail(value)) throw new PkiError('E_INVALID_SAN', `"${value}" is not a valid email address`)
+      if (!isValidEmail(value))
+        throw new PkiError('E_INVALID_SAN', `"${value}" is not a valid email address`)
       return { type, value }
     case 'uri':
-      if (!isValidUri(value)) throw new PkiError('E_INVALID_SAN', `"${value}" is not a valid absolute URI`)
+      if (!isValidUri(value))
+        throw new PkiError('E_INVALID_SAN', `"${value}" is not a valid absolute URI`)
       return { type, value }
     default:
-      throw new PkiError('E_INVALID_SAN', `unsupported subject alternative name type "${String(type)}"`)
+      throw new PkiError(
+        'E_INVALID_SAN',
+        `unsupported subject alternative name type "${String(type)}"`
+      )
   }
 }
 
@@ -554,7 +594,8 @@ export function sanToGeneralName(entry: SanEntry): GeneralName {
 export function generalNameToSan(name: GeneralName): SanEntry | undefined {
   if (name.dNSName !== undefined) return { type: 'dns', value: name.dNSName }
   if (name.rfc822Name !== undefined) return { type: 'email', value: name.rfc822Name }
-  if (name.uniformResourceIdentifier !== undefined) return { type: 'uri', value: name.uniformResourceIdentifier }
+  if (name.uniformResourceIdentifier !== undefined)
+    return { type: 'uri', value: name.uniformResourceIdentifier }
   if (name.iPAddress !== undefined) {
     const ip = normalizeIp(name.iPAddress)
     // 8/32-byte values (address + mask) only belong in name constraints: keep the library's text
@@ -598,7 +639,9 @@ export function decodeGeneralNamesDer(der: Uint8Array): { sans: SanEntry[]; othe
   try {
     names = children(der, readSingle(der, TAG.SEQUENCE))
   } catch (error) {
-    throw new PkiError('E_INVALID_SAN', 'the subjectAltName value is not valid DER', { cause: error })
+    throw new PkiError('E_INVALID_SAN', 'the subjectAltName value is not valid DER', {
+      cause: error,
+    })
   }
   const sans: SanEntry[] = []
   let otherCount = 0
@@ -615,7 +658,8 @@ export function decodeGeneralNamesDer(der: Uint8Array): { sans: SanEntry[]; othe
         sans.push({ type: 'uri', value: bytes.toString('latin1') })
         break
       case 0x87:
-        if (bytes.length === 4 || bytes.length === 16) sans.push({ type: 'ip', value: bytesToIp(bytes) })
+        if (bytes.length === 4 || bytes.length === 16)
+          sans.push({ type: 'ip', value: bytesToIp(bytes) })
         else sans.push({ type: 'ip', value: `#${bytes.toString('hex')}` })
         break
       default:
@@ -633,14 +677,16 @@ export function decodeGeneralNamesDer(der: Uint8Array): { sans: SanEntry[]; othe
  * positive integer (e.g. "00:AB:CD" → "abcd", "ABC" → "0abc"). Throws E_INVALID_SERIAL.
  */
 export function normalizeSerialHex(input: string): string {
-  if (typeof input !== 'string') throw new PkiError('E_INVALID_SERIAL', 'a serial number must be a hex string')
+  if (typeof input !== 'string')
+    throw new PkiError('E_INVALID_SERIAL', 'a serial number must be a hex string')
   let text = input.trim().replace(/^0x/i, '')
   text = text.replace(/[:\s]/g, '')
   if (text.length === 0 || !/^[0-9a-fA-F]+$/.test(text)) {
     throw new PkiError('E_INVALID_SERIAL', `"${input}" is not a hexadecimal serial number`)
   }
   text = text.toLowerCase().replace(/^0+/, '')
-  if (text.length === 0) throw new PkiError('E_INVALID_SERIAL', 'a serial number must be a positive integer')
+  if (text.length === 0)
+    throw new PkiError('E_INVALID_SERIAL', 'a serial number must be a positive integer')
   if (text.length % 2 === 1) text = `0${text}`
   return text
 }

@@ -49,7 +49,10 @@ export function pemBlocks(text: string): PemBlock[] {
       throw new PkiError('E_INVALID_PEM', `PEM block "BEGIN ${begin}" ends with "END ${end}"`)
     }
     if (body.includes(':')) {
-      throw new PkiError('E_INVALID_PEM', `PEM block "${begin}" has headers (encrypted PEM is not supported)`)
+      throw new PkiError(
+        'E_INVALID_PEM',
+        `PEM block "${begin}" has headers (encrypted PEM is not supported)`
+      )
     }
     blocks.push({ label: begin, der: decodeBase64(body, `PEM block "${begin}"`) })
   }
@@ -62,7 +65,8 @@ export function pemBlocks(text: string): PemBlock[] {
  */
 export function fromPem(text: string, expectedLabels?: readonly string[]): Uint8Array {
   const blocks = pemBlocks(text)
-  if (blocks.length === 0) throw new PkiError('E_INVALID_PEM', 'no PEM block found ("-----BEGIN ...-----")')
+  if (blocks.length === 0)
+    throw new PkiError('E_INVALID_PEM', 'no PEM block found ("-----BEGIN ...-----")')
   if (!expectedLabels || expectedLabels.length === 0) return blocks[0].der
   const found = blocks.find((block) => expectedLabels.includes(block.label))
   if (!found) {
@@ -86,7 +90,10 @@ function looksLikeText(bytes: Uint8Array): boolean {
  * Accepts DER bytes, PEM (as a string or as bytes), or bare base64 of DER (as some enrollment
  * clients send), and returns DER. Binary input that is not a DER SEQUENCE is rejected.
  */
-export function derOrPem(input: string | Uint8Array, expectedLabels?: readonly string[]): Uint8Array {
+export function derOrPem(
+  input: string | Uint8Array,
+  expectedLabels?: readonly string[]
+): Uint8Array {
   if (typeof input !== 'string') {
     if (input.length > 0 && input[0] === 0x30) return input
     if (!looksLikeText(input)) {

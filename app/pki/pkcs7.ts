@@ -19,7 +19,10 @@ const EMPTY_SET = Buffer.from([TAG.SET, 0])
 export function certsOnlyPkcs7(certs: readonly Uint8Array[]): Uint8Array {
   for (const [i, cert] of certs.entries()) {
     if (!isSingleSequence(cert)) {
-      throw new PkiError('E_INVALID_CERTIFICATE', `certificate #${i + 1} is not DER (convert PEM with derOrPem first)`)
+      throw new PkiError(
+        'E_INVALID_CERTIFICATE',
+        `certificate #${i + 1} is not DER (convert PEM with derOrPem first)`
+      )
     }
   }
   const signedData = sequence(
@@ -41,9 +44,14 @@ export function certsFromPkcs7(input: Uint8Array | string): Uint8Array[] {
   try {
     der = derOrPem(input, [PEM_LABELS.pkcs7, PEM_LABELS.cms])
   } catch (error) {
-    throw new PkiError('E_INVALID_CERTIFICATE', `not a PKCS#7 bundle: ${(error as Error).message}`, { cause: error })
+    throw new PkiError(
+      'E_INVALID_CERTIFICATE',
+      `not a PKCS#7 bundle: ${(error as Error).message}`,
+      { cause: error }
+    )
   }
-  const fail = (why: string) => new PkiError('E_INVALID_CERTIFICATE', `not a PKCS#7 certificate bundle: ${why}`)
+  const fail = (why: string) =>
+    new PkiError('E_INVALID_CERTIFICATE', `not a PKCS#7 certificate bundle: ${why}`)
   const parsed = asn1js.fromBER(toBuffer(der))
   if (parsed.offset === -1) throw fail(parsed.result.error || 'malformed ASN.1')
   const contentInfo = parsed.result

@@ -36,7 +36,10 @@ export interface AuditQuery {
 }
 
 export async function listAudit(query: AuditQuery) {
-  const q = db.from('audit_logs').orderBy('id', 'desc').limit(Math.min(query.limit ?? 100, 1000))
+  const q = db
+    .from('audit_logs')
+    .orderBy('id', 'desc')
+    .limit(Math.min(query.limit ?? 100, 1000))
   if (query.caIds) q.whereIn('ca_id', query.caIds)
   if (query.action) q.where('action', query.action)
   if (query.beforeId) q.where('id', '<', query.beforeId)

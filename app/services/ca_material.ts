@@ -27,7 +27,10 @@ export const caMaterial = {
     const hit = cache.get(ca.id)
     if (hit && hit.version === ca.updatedAt) return hit
     if (ca.status !== 'active' || !ca.certificate) {
-      throw new KernelError('E_CA_INACTIVE', `CA "${ca.name}" is not active yet: import its signed certificate first (ca:import-cert).`)
+      throw new KernelError(
+        'E_CA_INACTIVE',
+        `CA "${ca.name}" is not active yet: import its signed certificate first (ca:import-cert).`
+      )
     }
     const issuer = pki.issuerInfo(ca.certificate)
     const material: CaMaterial = {

@@ -16,7 +16,12 @@ import { audit } from './audit_service.js'
 import { hooks } from './hooks.js'
 import type { Actor } from './actor.js'
 import { accessibleCaIds, assertCaAccess } from './access.js'
-import { starterOptions, KEY_USAGES, EXT_KEY_USAGES, type SubjectDefaults } from './template_options.js'
+import {
+  starterOptions,
+  KEY_USAGES,
+  EXT_KEY_USAGES,
+  type SubjectDefaults,
+} from './template_options.js'
 import { caMaterial } from './ca_material.js'
 
 export interface CreateCaInput {
@@ -48,24 +53,37 @@ export function defaultHash(keyType: KeyType): HashName {
 function validateHash(value: unknown, keyType: KeyType): HashName {
   if (value === undefined || value === null || value === '') return defaultHash(keyType)
   if (value !== 'sha256' && value !== 'sha384' && value !== 'sha512') {
-    throw new KernelError('E_VALIDATION', `Signature hash "${value}" is not supported; use sha256, sha384 or sha512.`)
+    throw new KernelError(
+      'E_VALIDATION',
+      `Signature hash "${value}" is not supported; use sha256, sha384 or sha512.`
+    )
   }
   return value
 }
 
-function validateServiceSettings(input: Partial<ServiceSettings> | undefined, current?: ServiceSettings): ServiceSettings {
+function validateServiceSettings(
+  input: Partial<ServiceSettings> | undefined,
+  current?: ServiceSettings
+): ServiceSettings {
   const out: ServiceSettings = { keyType: current?.keyType ?? null, hash: current?.hash ?? null }
   if (input === undefined || input === null) return out
-  if (typeof input !== 'object') throw new KernelError('E_VALIDATION', 'serviceSettings must be an object { keyType, hash }.')
+  if (typeof input !== 'object')
+    throw new KernelError('E_VALIDATION', 'serviceSettings must be an object { keyType, hash }.')
   if ('keyType' in input) {
     if (input.keyType !== null && !isKeyType(input.keyType)) {
-      throw new KernelError('E_VALIDATION', `Service key type "${input.keyType}" is not one of the supported key types.`)
+      throw new KernelError(
+        'E_VALIDATION',
+        `Service key type "${input.keyType}" is not one of the supported key types.`
+      )
     }
     out.keyType = input.keyType ?? null
   }
   if ('hash' in input) {
     if (input.hash !== null && !['sha256', 'sha384', 'sha512'].includes(input.hash as string)) {
-      throw new KernelError('E_VALIDATION', `Service hash "${input.hash}" is not supported; use sha256, sha384 or sha512.`)
+      throw new KernelError(
+        'E_VALIDATION',
+        `Service hash "${input.hash}" is not supported; use sha256, sha384 or sha512.`
+      )
     }
     out.hash = input.hash ?? null
   }
@@ -73,11 +91,24 @@ function validateServiceSettings(input: Partial<ServiceSettings> | undefined, cu
 }
 
 function validateCpsAndPolicy(cpsUrl: unknown, policyOid: unknown) {
-  if (cpsUrl !== undefined && cpsUrl !== null && cpsUrl !== '' && (typeof cpsUrl !== 'string' || !/^https?:\/\/\S+$/.test(cpsUrl))) {
+  if (
+    cpsUrl !== undefined &&
+    cpsUrl !== null &&
+    cpsUrl !== '' &&
+    (typeof cpsUrl !== 'string' || !/^https?:\/\/\S+$/.test(cpsUrl))
+  ) {
     throw new KernelError('E_VALIDATION', 'The CPS URL must be an http:// or https:// URL.')
   }
-  if (policyOid !== undefined && policyOid !== null && policyOid !== '' && (typeof policyOid !== 'string' || !OID.test(policyOid))) {
-    throw new KernelError('E_VALIDATION', `The policy OID "${policyOid}" is not a dotted object identifier such as 1.3.6.1.4.1.99999.1.`)
+  if (
+    policyOid !== undefined &&
+    policyOid !== null &&
+    policyOid !== '' &&
+    (typeof policyOid !== 'string' || !OID.test(policyOid))
+  ) {
+    throw new KernelError(
+      'E_VALIDATION',
+      `The policy OID "${policyOid}" is not a dotted object identifier such as 1.3.6.1.4.1.99999.1.`
+    )
   }
 }
 
@@ -87,10 +118,14 @@ function validateSubject(subject: SubjectDefaults | undefined, name: string): Su
   if (!s.commonName) throw new KernelError('E_VALIDATION', 'The CA common name is required.')
   for (const [k, v] of Object.entries(s)) {
     if (v === undefined || v === null || v === '') delete (s as any)[k]
-    else if (typeof v !== 'string') throw new KernelError('E_VALIDATION', `Subject field ${k} must be text.`)
+    else if (typeof v !== 'string')
+      throw new KernelError('E_VALIDATION', `Subject field ${k} must be text.`)
   }
   if (s.country && !/^[A-Za-z]{2}$/.test(s.country)) {
-    throw new KernelError('E_VALIDATION', `Country "${s.country}" must be a two-letter ISO 3166 code such as US or DE.`)
+    throw new KernelError(
+      'E_VALIDATION',
+      `Country "${s.country}" must be a two-letter ISO 3166 code such as US or DE.`
+    )
   }
   if (s.country) s.country = s.country.toUpperCase()
   return s
@@ -99,7 +134,8 @@ function validateSubject(subject: SubjectDefaults | undefined, name: string): Su
 function pickNames<T extends string>(values: unknown, allowed: readonly T[], label: string): T[] {
   if (!Array.isArray(values)) throw new KernelError('E_VALIDATION', `${label} must be a list.`)
   for (const v of values) {
-    if (!allowed.includes(v)) throw new KernelError('E_VALIDATION', `${label}: "${v}" is not one of ${allowed.join(', ')}.`)
+    if (!allowed.includes(v))
+      throw new KernelError('E_VALIDATION', `${label}: "${v}" is not one of ${allowed.join(', ')}.`)
   }
   return [...new Set(values)] as T[]
 }
@@ -151,21 +187,43 @@ export const caService = {
 
   async create(actor: Actor, input: CreateCaInput): Promise<CertificateAuthority> {
     const name = String(input.name ?? '').trim()
-    if (!name || name.length > 200) throw new KernelError('E_VALIDATION', 'A CA name (1–200 characters) is required.')
+    if (!name || name.length > 200)
+      throw new KernelError('E_VALIDATION', 'A CA name (1–200 characters) is required.')
     if (await CertificateAuthority.findBy('name', name)) {
-      throw new KernelError('E_CONFLICT', `A CA named "${name}" already exists; CA names are unique per install.`)
+      throw new KernelError(
+        'E_CONFLICT',
+        `A CA named "${name}" already exists; CA names are unique per install.`
+      )
     }
     const subject = validateSubject(input.subject, name)
-    const validityDays = input.validityDays === undefined || input.validityDays === null ? 3650 : Number(input.validityDays)
+    const validityDays =
+      input.validityDays === undefined || input.validityDays === null
+        ? 3650
+        : Number(input.validityDays)
     if (!Number.isInteger(validityDays) || validityDays < 1 || validityDays > 36500) {
-      throw new KernelError('E_VALIDATION', 'CA validity must be a whole number of days between 1 and 36500.')
+      throw new KernelError(
+        'E_VALIDATION',
+        'CA validity must be a whole number of days between 1 and 36500.'
+      )
     }
-    const pathLength = input.pathLength === undefined || input.pathLength === null ? null : Number(input.pathLength)
-    if (pathLength !== null && (!Number.isInteger(pathLength) || pathLength < 0 || pathLength > 32)) {
-      throw new KernelError('E_VALIDATION', 'Path length must be empty (unlimited) or a whole number from 0 to 32.')
+    const pathLength =
+      input.pathLength === undefined || input.pathLength === null ? null : Number(input.pathLength)
+    if (
+      pathLength !== null &&
+      (!Number.isInteger(pathLength) || pathLength < 0 || pathLength > 32)
+    ) {
+      throw new KernelError(
+        'E_VALIDATION',
+        'Path length must be empty (unlimited) or a whole number from 0 to 32.'
+      )
     }
-    const keyUsage = pickNames(input.keyUsage ?? ['keyCertSign', 'cRLSign', 'digitalSignature'], KEY_USAGES, 'Key usage')
-    if (!keyUsage.includes('keyCertSign')) throw new KernelError('E_VALIDATION', 'A CA needs the keyCertSign key usage.')
+    const keyUsage = pickNames(
+      input.keyUsage ?? ['keyCertSign', 'cRLSign', 'digitalSignature'],
+      KEY_USAGES,
+      'Key usage'
+    )
+    if (!keyUsage.includes('keyCertSign'))
+      throw new KernelError('E_VALIDATION', 'A CA needs the keyCertSign key usage.')
     const extKeyUsage = pickNames(input.extKeyUsage ?? [], EXT_KEY_USAGES, 'Extended key usage')
     validateCpsAndPolicy(input.cpsUrl, input.policyOid)
     const serviceSettings = validateServiceSettings(input.serviceSettings)
@@ -175,12 +233,18 @@ export const caService = {
     if (input.importKeyPem) {
       key = await keyService.importKey(input.importKeyPem, input.importKeyPassword)
       if (input.keyType && input.keyType !== key.keyType) {
-        throw new KernelError('E_VALIDATION', `The imported key is ${key.keyType}, not ${input.keyType}.`)
+        throw new KernelError(
+          'E_VALIDATION',
+          `The imported key is ${key.keyType}, not ${input.keyType}.`
+        )
       }
     } else {
       const keyType = input.keyType ?? 'ecdsa-p256'
       if (!isKeyType(keyType)) {
-        throw new KernelError('E_VALIDATION', `Key type "${keyType}" is not supported. Choose one of: ${KEY_TYPES.join(', ')}.`)
+        throw new KernelError(
+          'E_VALIDATION',
+          `Key type "${keyType}" is not supported. Choose one of: ${KEY_TYPES.join(', ')}.`
+        )
       }
       const created = await keyService.createKey(keyType)
       key = { ...created, keyType }
@@ -196,7 +260,10 @@ export const caService = {
         subject,
         signer,
         hash: signatureHash,
-        extensions: [pki.basicConstraints({ ca: true, pathLength: pathLength ?? undefined }), pki.keyUsage(keyUsage)],
+        extensions: [
+          pki.basicConstraints({ ca: true, pathLength: pathLength ?? undefined }),
+          pki.keyUsage(keyUsage),
+        ],
       })
     } else {
       const now = Date.now()
@@ -257,10 +324,21 @@ export const caService = {
         { client: trx }
       )
       if (actor.userId) {
-        await trx.table('ca_members').insert({ ca_id: created.id, user_id: actor.userId, role: 'owner', created_at: Date.now() })
+        await trx.table('ca_members').insert({
+          ca_id: created.id,
+          user_id: actor.userId,
+          role: 'owner',
+          created_at: Date.now(),
+        })
       }
       await Template.create(
-        { caId: created.id, name: 'Web Server', starter: 'web-server', options: starterOptions('web-server'), pluginSettings: {} },
+        {
+          caId: created.id,
+          name: 'Web Server',
+          starter: 'web-server',
+          options: starterOptions('web-server'),
+          pluginSettings: {},
+        },
         { client: trx }
       )
       await audit(
@@ -270,7 +348,12 @@ export const caService = {
           objectType: 'ca',
           objectId: created.id,
           caId: created.id,
-          details: { name, keyType: key.keyType, imported: Boolean(input.importKeyPem), validityDays },
+          details: {
+            name,
+            keyType: key.keyType,
+            imported: Boolean(input.importKeyPem),
+            validityDays,
+          },
         },
         trx
       )
@@ -285,22 +368,39 @@ export const caService = {
    * public key and be a CA certificate, and a chain to a self-signed root must be buildable
    * from the supplied chain and the CAs stored here, each signature verified.
    */
-  async importCertificate(actor: Actor, idOrName: number | string, certPem: string, chainPem?: string) {
+  async importCertificate(
+    actor: Actor,
+    idOrName: number | string,
+    certPem: string,
+    chainPem?: string
+  ) {
     const ca = await this.find(actor, idOrName)
     if (ca.status !== 'pending') {
-      throw new KernelError('E_CONFLICT', `CA "${ca.name}" is already active; only a CSR-only CA waiting for its certificate can import one.`)
+      throw new KernelError(
+        'E_CONFLICT',
+        `CA "${ca.name}" is already active; only a CSR-only CA waiting for its certificate can import one.`
+      )
     }
     const certDer = pki.certificateFromInput(certPem)
     const cert = pki.parseCertificate(certDer)
     const signer = await keyService.signerFor(ca)
     if (!pki.certificateMatchesKey(certDer, signer.publicKeySpki)) {
-      throw new KernelError('E_INVALID_CERTIFICATE', `The certificate's public key is not the key of CA "${ca.name}": import the certificate issued for this CA's CSR.`)
+      throw new KernelError(
+        'E_INVALID_CERTIFICATE',
+        `The certificate's public key is not the key of CA "${ca.name}": import the certificate issued for this CA's CSR.`
+      )
     }
     if (!cert.isCa) {
-      throw new KernelError('E_INVALID_CERTIFICATE', 'The certificate is not a CA certificate (basicConstraints cA is not set).')
+      throw new KernelError(
+        'E_INVALID_CERTIFICATE',
+        'The certificate is not a CA certificate (basicConstraints cA is not set).'
+      )
     }
     if (cert.notAfter.getTime() < Date.now()) {
-      throw new KernelError('E_INVALID_CERTIFICATE', `The certificate expired on ${cert.notAfter.toISOString()}.`)
+      throw new KernelError(
+        'E_INVALID_CERTIFICATE',
+        `The certificate expired on ${cert.notAfter.toISOString()}.`
+      )
     }
 
     // Candidate issuers: what was supplied, then every stored CA certificate and chain.
@@ -330,7 +430,17 @@ export const caService = {
     await db.transaction(async (trx) => {
       ca.useTransaction(trx)
       await ca.save()
-      await audit(actor, { action: 'ca.import-certificate', objectType: 'ca', objectId: ca.id, caId: ca.id, details: { serial: cert.serialHex, chainLength: chain.length } }, trx)
+      await audit(
+        actor,
+        {
+          action: 'ca.import-certificate',
+          objectType: 'ca',
+          objectId: ca.id,
+          caId: ca.id,
+          details: { serial: cert.serialHex, chainLength: chain.length },
+        },
+        trx
+      )
     })
     caMaterial.forget(ca.id)
     await hooks.run('afterCaUpdated', { caId: ca.id, caName: ca.name, actor })
@@ -342,7 +452,10 @@ export const caService = {
     const allowed = ['name', 'cpsUrl', 'policyOid', 'serviceSettings', 'signatureHash']
     const unknown = Object.keys(patch).filter((k) => !allowed.includes(k))
     if (unknown.length) {
-      throw new KernelError('E_VALIDATION', `These CA fields cannot be edited: ${unknown.join(', ')}. Editable: ${allowed.join(', ')}.`)
+      throw new KernelError(
+        'E_VALIDATION',
+        `These CA fields cannot be edited: ${unknown.join(', ')}. Editable: ${allowed.join(', ')}.`
+      )
     }
     validateCpsAndPolicy(patch.cpsUrl, patch.policyOid)
     const changes: Record<string, unknown> = {}
@@ -350,18 +463,31 @@ export const caService = {
       const name = String(patch.name ?? '').trim()
       if (!name) throw new KernelError('E_VALIDATION', 'The CA name cannot be empty.')
       const other = await CertificateAuthority.findBy('name', name)
-      if (other && other.id !== ca.id) throw new KernelError('E_CONFLICT', `A CA named "${name}" already exists.`)
+      if (other && other.id !== ca.id)
+        throw new KernelError('E_CONFLICT', `A CA named "${name}" already exists.`)
       changes.name = name
     }
     if ('cpsUrl' in patch) changes.cpsUrl = patch.cpsUrl || null
     if ('policyOid' in patch) changes.policyOid = patch.policyOid || null
-    if ('serviceSettings' in patch) changes.serviceSettings = validateServiceSettings(patch.serviceSettings, ca.serviceSettings)
-    if ('signatureHash' in patch) changes.signatureHash = validateHash(patch.signatureHash, ca.keyType)
+    if ('serviceSettings' in patch)
+      changes.serviceSettings = validateServiceSettings(patch.serviceSettings, ca.serviceSettings)
+    if ('signatureHash' in patch)
+      changes.signatureHash = validateHash(patch.signatureHash, ca.keyType)
     ca.merge(changes)
     await db.transaction(async (trx) => {
       ca.useTransaction(trx)
       await ca.save()
-      await audit(actor, { action: 'ca.update', objectType: 'ca', objectId: ca.id, caId: ca.id, details: { changes } }, trx)
+      await audit(
+        actor,
+        {
+          action: 'ca.update',
+          objectType: 'ca',
+          objectId: ca.id,
+          caId: ca.id,
+          details: { changes },
+        },
+        trx
+      )
     })
     caMaterial.forget(ca.id)
     await hooks.run('afterCaUpdated', { caId: ca.id, caName: ca.name, actor })
@@ -374,7 +500,17 @@ export const caService = {
     const counts = await db.from('certificates').where('ca_id', ca.id).count('* as n').first()
     await db.transaction(async (trx) => {
       await trx.from('cas').where('id', ca.id).delete()
-      await audit(actor, { action: 'ca.delete', objectType: 'ca', objectId: ca.id, caId: ca.id, details: { name: ca.name, certificates: Number(counts?.n ?? 0) } }, trx)
+      await audit(
+        actor,
+        {
+          action: 'ca.delete',
+          objectType: 'ca',
+          objectId: ca.id,
+          caId: ca.id,
+          details: { name: ca.name, certificates: Number(counts?.n ?? 0) },
+        },
+        trx
+      )
     })
     caMaterial.forget(ca.id)
     keyService.forget(ca.keyRef)
@@ -401,7 +537,10 @@ export function buildChain(leaf: Uint8Array, candidates: Uint8Array[]): Uint8Arr
   const chain: Uint8Array[] = []
   let current = { der: leaf, info: pki.parseCertificate(leaf) }
   for (let depth = 0; depth < 10; depth++) {
-    if (current.info.selfIssued && pki.verifyCertificateSignature(current.der, current.info.spki, verifySignature)) {
+    if (
+      current.info.selfIssued &&
+      pki.verifyCertificateSignature(current.der, current.info.spki, verifySignature)
+    ) {
       return chain
     }
     const issuer = parsedCandidates.find(

@@ -35,7 +35,10 @@ export function normalizeSerial(input: string) {
   try {
     return pki.normalizeSerialHex(input)
   } catch {
-    throw new KernelError('E_VALIDATION', `"${input}" is not a serial number in hex (colons and a leading 00 are fine).`)
+    throw new KernelError(
+      'E_VALIDATION',
+      `"${input}" is not a serial number in hex (colons and a leading 00 are fine).`
+    )
   }
 }
 
@@ -55,17 +58,28 @@ export const certificateService = {
     return cert
   },
 
-  async list(actor: Actor, caId: number, filter: { status?: string; q?: string; page?: number; perPage?: number }) {
+  async list(
+    actor: Actor,
+    caId: number,
+    filter: { status?: string; q?: string; page?: number; perPage?: number }
+  ) {
     await assertCaAccess(actor, caId)
     const q = Certificate.query().where('ca_id', caId).orderBy('id', 'desc')
     const now = Date.now()
     if (filter.status === 'expired') q.where('not_after', '<', now).where('status', 'valid')
     else if (filter.status === 'valid') q.where('status', 'valid').where('not_after', '>=', now)
-    else if (filter.status === 'revoked' || filter.status === 'hold') q.where('status', filter.status)
-    else if (filter.status) throw new KernelError('E_VALIDATION', 'status must be valid, expired, revoked or hold.')
+    else if (filter.status === 'revoked' || filter.status === 'hold')
+      q.where('status', filter.status)
+    else if (filter.status)
+      throw new KernelError('E_VALIDATION', 'status must be valid, expired, revoked or hold.')
     if (filter.q) {
       const like = `%${filter.q.replace(/[%_]/g, '')}%`
-      q.where((w) => w.whereILike('subject_dn', like).orWhereILike('sans', like).orWhere('serial', filter.q!.toLowerCase().replace(/:/g, '')))
+      q.where((w) =>
+        w
+          .whereILike('subject_dn', like)
+          .orWhereILike('sans', like)
+          .orWhere('serial', filter.q!.toLowerCase().replace(/:/g, ''))
+      )
     }
     const perPage = Math.min(Math.max(filter.perPage ?? 50, 1), 500)
     return q.paginate(Math.max(filter.page ?? 1, 1), perPage)

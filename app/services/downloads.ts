@@ -5,7 +5,12 @@ import type { Response } from '@adonisjs/core/http'
 import { KernelError } from '#exceptions/kernel_error'
 import * as pki from '#pki/index'
 
-export function sendCertificates(response: Response, certs: Uint8Array[], format: string | undefined, basename: string) {
+export function sendCertificates(
+  response: Response,
+  certs: Uint8Array[],
+  format: string | undefined,
+  basename: string
+) {
   const safe = basename.replace(/[^A-Za-z0-9._-]+/g, '_')
   switch ((format ?? 'pem').toLowerCase()) {
     case 'pem':
@@ -15,7 +20,11 @@ export function sendCertificates(response: Response, certs: Uint8Array[], format
     case 'der':
     case 'crt':
     case 'cer':
-      if (certs.length !== 1) throw new KernelError('E_VALIDATION', 'DER holds one certificate; download a chain as pem or p7b.')
+      if (certs.length !== 1)
+        throw new KernelError(
+          'E_VALIDATION',
+          'DER holds one certificate; download a chain as pem or p7b.'
+        )
       response.header('content-type', 'application/pkix-cert')
       response.header('content-disposition', `attachment; filename="${safe}.crt"`)
       return response.send(Buffer.from(certs[0]))

@@ -105,7 +105,10 @@ function withTimeout<T>(promise: Promise<T>, ms: number, label: string): Promise
   return Promise.race([
     promise,
     new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new HookTimeout(`${label} did not answer within ${ms} ms`)), ms)
+      timer = setTimeout(
+        () => reject(new HookTimeout(`${label} did not answer within ${ms} ms`)),
+        ms
+      )
       timer.unref()
     }),
   ]).finally(() => clearTimeout(timer))
@@ -114,7 +117,11 @@ function withTimeout<T>(promise: Promise<T>, ms: number, label: string): Promise
 export class KernelHooks {
   #handlers = new Map<HookName, HookRegistration<any>[]>()
 
-  register<K extends HookName>(name: K, registration: Omit<HookRegistration<K>, 'order' | 'timeoutMs' | 'isActive'> & Partial<HookRegistration<K>>) {
+  register<K extends HookName>(
+    name: K,
+    registration: Omit<HookRegistration<K>, 'order' | 'timeoutMs' | 'isActive'> &
+      Partial<HookRegistration<K>>
+  ) {
     const list = this.#handlers.get(name) ?? []
     list.push({ order: 0, timeoutMs: 5000, isActive: () => true, ...registration })
     list.sort((a, b) => a.order - b.order)
@@ -142,13 +149,21 @@ export class KernelHooks {
     if (list.length === 0) return
     if (HOOK_KINDS[name] === 'series') {
       for (const r of list) {
-        await withTimeout(Promise.resolve().then(() => r.handler(ctx)), r.timeoutMs, `${r.owner}:${name}`)
+        await withTimeout(
+          Promise.resolve().then(() => r.handler(ctx)),
+          r.timeoutMs,
+          `${r.owner}:${name}`
+        )
       }
       return
     }
     await Promise.all(
       list.map((r) =>
-        withTimeout(Promise.resolve().then(() => r.handler(ctx)), r.timeoutMs, `${r.owner}:${name}`).catch((error) =>
+        withTimeout(
+          Promise.resolve().then(() => r.handler(ctx)),
+          r.timeoutMs,
+          `${r.owner}:${name}`
+        ).catch((error) =>
           logger.error({ err: error, owner: r.owner, hook: name }, 'hook handler failed')
         )
       )

@@ -37,7 +37,9 @@ export async function checkMasterKey() {
 export async function announceInstall() {
   const { created, path } = loadMasterKey()
   if (created) {
-    logger.warn(`Generated a new master key in ${path} (owner-only). Back it up: without it the CA keys cannot be decrypted. Give every node the same key (PKI_MASTER_KEY or PKI_MASTER_KEY_FILE).`)
+    logger.warn(
+      `Generated a new master key in ${path} (owner-only). Back it up: without it the CA keys cannot be decrypted. Give every node the same key (PKI_MASTER_KEY or PKI_MASTER_KEY_FILE).`
+    )
   }
   const token = await bootstrapService.ensureToken()
   if (token) {

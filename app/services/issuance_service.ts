@@ -15,7 +15,11 @@ import pkiConfig from '#config/pki'
 import { caMaterial } from './ca_material.js'
 import { hooks, type IssueContext } from './hooks.js'
 import { embeddedUrls } from './service_urls.js'
-import { PREDEFINED_POLICIES, type SubjectDefaults, type TemplateOptions } from './template_options.js'
+import {
+  PREDEFINED_POLICIES,
+  type SubjectDefaults,
+  type TemplateOptions,
+} from './template_options.js'
 import type { Actor } from './actor.js'
 import { audit } from './audit_service.js'
 
@@ -60,17 +64,26 @@ export function readCsr(input: string | Uint8Array): pki.ParsedCsr {
   try {
     csr = pki.parseCsr(input)
   } catch (error: any) {
-    throw new KernelError('E_INVALID_CSR', error?.message ?? 'The certificate signing request could not be read.')
+    throw new KernelError(
+      'E_INVALID_CSR',
+      error?.message ?? 'The certificate signing request could not be read.'
+    )
   }
   let verified: unknown
   try {
     verified = pki.verifyCsrSignature(csr, verifySignature)
   } catch (error: any) {
     const code = error?.code === 'E_UNSUPPORTED_ALGORITHM' ? 'E_POLICY_DENIED' : 'E_INVALID_CSR'
-    throw new KernelError(code, `Invalid CSR: ${error?.message ?? 'its signature could not be checked'}.`)
+    throw new KernelError(
+      code,
+      `Invalid CSR: ${error?.message ?? 'its signature could not be checked'}.`
+    )
   }
   if (verified === false) {
-    throw new KernelError('E_INVALID_CSR', 'Invalid CSR: its signature does not verify; the request was altered or not signed by the key it carries.')
+    throw new KernelError(
+      'E_INVALID_CSR',
+      'Invalid CSR: its signature does not verify; the request was altered or not signed by the key it carries.'
+    )
   }
   return csr
 }
@@ -85,15 +98,25 @@ function checkKeyPolicy(options: TemplateOptions, spki: Uint8Array, templateName
     )
   }
   if (family === 'rsa' && (key.bits ?? 0) < options.keys.minRsaBits) {
-    throw new KernelError('E_POLICY_DENIED', `Template "${templateName}" needs RSA keys of at least ${options.keys.minRsaBits} bits; this one has ${key.bits}.`)
+    throw new KernelError(
+      'E_POLICY_DENIED',
+      `Template "${templateName}" needs RSA keys of at least ${options.keys.minRsaBits} bits; this one has ${key.bits}.`
+    )
   }
   if (family === 'ec' && !options.keys.ecCurves.includes(key.curve as any)) {
-    throw new KernelError('E_POLICY_DENIED', `Template "${templateName}" does not accept the EC curve ${key.curve}; allowed: ${options.keys.ecCurves.join(', ')}.`)
+    throw new KernelError(
+      'E_POLICY_DENIED',
+      `Template "${templateName}" does not accept the EC curve ${key.curve}; allowed: ${options.keys.ecCurves.join(', ')}.`
+    )
   }
   return { family, keyType: key.keyType ?? (key.family === 'rsa' ? `rsa-${key.bits}` : key.family) }
 }
 
-function resolveSubject(options: TemplateOptions, csr: pki.ParsedCsr, overrides?: SubjectDefaults): SubjectDefaults {
+function resolveSubject(
+  options: TemplateOptions,
+  csr: pki.ParsedCsr,
+  overrides?: SubjectDefaults
+): SubjectDefaults {
   let subject: SubjectDefaults
   if (options.subject.fromCsr) {
     subject = { ...(csr.subject as SubjectDefaults) }
@@ -108,39 +131,75 @@ function resolveSubject(options: TemplateOptions, csr: pki.ParsedCsr, overrides?
       else (subject as any)[k] = v
     }
   }
-  for (const [k, v] of Object.entries(subject)) if (v === undefined || v === null || v === '') delete (subject as any)[k]
+  for (const [k, v] of Object.entries(subject))
+    if (v === undefined || v === null || v === '') delete (subject as any)[k]
   return subject
 }
 
-function resolveSans(options: TemplateOptions, csr: pki.ParsedCsr, subject: SubjectDefaults, overrides?: SanEntry[]): SanEntry[] {
-  const sans: SanEntry[] = (overrides ?? (csr.sans as SanEntry[])).map((s) => ({ type: s.type, value: String(s.value).trim() }))
+function resolveSans(
+  options: TemplateOptions,
+  csr: pki.ParsedCsr,
+  subject: SubjectDefaults,
+  overrides?: SanEntry[]
+): SanEntry[] {
+  const sans: SanEntry[] = (overrides ?? (csr.sans as SanEntry[])).map((s) => ({
+    type: s.type,
+    value: String(s.value).trim(),
+  }))
   const cn = subject.commonName
   if (options.sans.copyCommonName && cn) {
     const type = pki.isValidIp(cn) ? 'ip' : pki.isValidDnsName(cn) ? 'dns' : undefined
-    if (type && options.sans.allowed.includes(type) && !sans.some((s) => s.type === type && s.value.toLowerCase() === cn.toLowerCase())) {
+    if (
+      type &&
+      options.sans.allowed.includes(type) &&
+      !sans.some((s) => s.type === type && s.value.toLowerCase() === cn.toLowerCase())
+    ) {
       sans.unshift({ type, value: cn })
     }
   }
   for (const san of sans) {
     if (!['dns', 'ip', 'email', 'uri'].includes(san.type)) {
-      throw new KernelError('E_VALIDATION', `Unknown SAN type "${san.type}"; use dns, ip, email or uri.`)
+      throw new KernelError(
+        'E_VALIDATION',
+        `Unknown SAN type "${san.type}"; use dns, ip, email or uri.`
+      )
     }
     if (!options.sans.allowed.includes(san.type)) {
-      throw new KernelError('E_POLICY_DENIED', `This template does not allow ${san.type.toUpperCase()} subject alternative names (${san.value}); allowed: ${options.sans.allowed.join(', ') || 'none'}.`)
+      throw new KernelError(
+        'E_POLICY_DENIED',
+        `This template does not allow ${san.type.toUpperCase()} subject alternative names (${san.value}); allowed: ${options.sans.allowed.join(', ') || 'none'}.`
+      )
     }
     const ok =
-      san.type === 'dns' ? pki.isValidDnsName(san.value) : san.type === 'ip' ? pki.isValidIp(san.value) : san.type === 'email' ? pki.isValidEmail(san.value) : pki.isValidUri(san.value)
-    if (!ok) throw new KernelError('E_VALIDATION', `"${san.value}" is not a well-formed ${san.type.toUpperCase()} name.`)
+      san.type === 'dns'
+        ? pki.isValidDnsName(san.value)
+        : san.type === 'ip'
+          ? pki.isValidIp(san.value)
+          : san.type === 'email'
+            ? pki.isValidEmail(san.value)
+            : pki.isValidUri(san.value)
+    if (!ok)
+      throw new KernelError(
+        'E_VALIDATION',
+        `"${san.value}" is not a well-formed ${san.type.toUpperCase()} name.`
+      )
   }
   if (options.sans.required && sans.length === 0) {
-    throw new KernelError('E_POLICY_DENIED', 'This template requires at least one subject alternative name (for example a DNS name); the request has none.')
+    throw new KernelError(
+      'E_POLICY_DENIED',
+      'This template requires at least one subject alternative name (for example a DNS name); the request has none.'
+    )
   }
   return sans
 }
 
 function toDate(value: string | Date, label: string): Date {
   const d = value instanceof Date ? value : new Date(value)
-  if (Number.isNaN(d.getTime())) throw new KernelError('E_VALIDATION', `${label} "${value}" is not a valid date (use ISO 8601, e.g. 2027-01-31T00:00:00Z).`)
+  if (Number.isNaN(d.getTime()))
+    throw new KernelError(
+      'E_VALIDATION',
+      `${label} "${value}" is not a valid date (use ISO 8601, e.g. 2027-01-31T00:00:00Z).`
+    )
   return d
 }
 
@@ -153,15 +212,23 @@ function resolveValidity(options: TemplateOptions, caNotAfter: number, overrides
   let explicit = true
   if (overrides?.notBefore !== undefined || overrides?.notAfter !== undefined) {
     if (overrides.notBefore === undefined || overrides.notAfter === undefined) {
-      throw new KernelError('E_VALIDATION', 'Give both notBefore and notAfter for an explicit validity window, or validityDays.')
+      throw new KernelError(
+        'E_VALIDATION',
+        'Give both notBefore and notAfter for an explicit validity window, or validityDays.'
+      )
     }
     notBefore = toDate(overrides.notBefore, 'notBefore')
     notAfter = toDate(overrides.notAfter, 'notAfter')
-    if (notAfter.getTime() <= notBefore.getTime()) throw new KernelError('E_VALIDATION', 'notAfter must be later than notBefore.')
+    if (notAfter.getTime() <= notBefore.getTime())
+      throw new KernelError('E_VALIDATION', 'notAfter must be later than notBefore.')
     if (notAfter.getTime() <= now) throw new KernelError('E_VALIDATION', 'notAfter is in the past.')
   } else if (overrides?.validityDays !== undefined && overrides.validityDays !== null) {
     const days = Number(overrides.validityDays)
-    if (!Number.isInteger(days) || days < 1) throw new KernelError('E_VALIDATION', 'validityDays must be a whole number of days, at least 1.')
+    if (!Number.isInteger(days) || days < 1)
+      throw new KernelError(
+        'E_VALIDATION',
+        'validityDays must be a whole number of days, at least 1.'
+      )
     notBefore = new Date(backdated)
     notAfter = new Date(now + days * DAY)
   } else {
@@ -171,21 +238,34 @@ function resolveValidity(options: TemplateOptions, caNotAfter: number, overrides
   }
   const days = (notAfter.getTime() - Math.max(notBefore.getTime(), now)) / DAY
   if (explicit && options.maxValidityDays !== null && days > options.maxValidityDays + 1 / 24) {
-    throw new KernelError('E_VALIDATION', `This template allows at most ${options.maxValidityDays} days of validity.`)
+    throw new KernelError(
+      'E_VALIDATION',
+      `This template allows at most ${options.maxValidityDays} days of validity.`
+    )
   }
   if (notAfter.getTime() > caNotAfter) {
-    throw new KernelError('E_VALIDATION', `The requested validity ends after the CA itself expires (${caEnd}); choose an end on or before it.`)
+    throw new KernelError(
+      'E_VALIDATION',
+      `The requested validity ends after the CA itself expires (${caEnd}); choose an end on or before it.`
+    )
   }
-  if (notBefore.getTime() > caNotAfter) throw new KernelError('E_VALIDATION', 'notBefore is after the CA expires.')
+  if (notBefore.getTime() > caNotAfter)
+    throw new KernelError('E_VALIDATION', 'notBefore is after the CA expires.')
   // Certificates carry whole seconds; keep the stored and returned times equal to the encoded ones.
-  return { notBefore: new Date(Math.floor(notBefore.getTime() / 1000) * 1000), notAfter: new Date(Math.floor(notAfter.getTime() / 1000) * 1000) }
+  return {
+    notBefore: new Date(Math.floor(notBefore.getTime() / 1000) * 1000),
+    notAfter: new Date(Math.floor(notAfter.getTime() / 1000) * 1000),
+  }
 }
 
 function adaptKeyUsage(options: TemplateOptions, family: string): string[] {
   let usages = [...options.keyUsage]
   if (options.keyUsageByKeyType && family !== 'rsa') {
     usages = usages.filter((u) => !RSA_ONLY_USAGES.has(u))
-    if (family !== 'ec') usages = usages.filter((u) => u !== 'keyAgreement' && u !== 'encipherOnly' && u !== 'decipherOnly')
+    if (family !== 'ec')
+      usages = usages.filter(
+        (u) => u !== 'keyAgreement' && u !== 'encipherOnly' && u !== 'decipherOnly'
+      )
   }
   if (usages.length === 0) usages = ['digitalSignature']
   return usages
@@ -197,17 +277,32 @@ export const issuanceService = {
   async issue(input: IssueInput): Promise<IssuedCertificate> {
     const { ca, template, csr, overrides, actor } = input
     const options = template.options
-    if (template.caId !== ca.id) throw new KernelError('E_VALIDATION', `Template "${template.name}" does not belong to CA "${ca.name}".`)
-    if (!options.enabled) throw new KernelError('E_TEMPLATE_DISABLED', `Template "${template.name}" is disabled; enable it to issue certificates.`)
+    if (template.caId !== ca.id)
+      throw new KernelError(
+        'E_VALIDATION',
+        `Template "${template.name}" does not belong to CA "${ca.name}".`
+      )
+    if (!options.enabled)
+      throw new KernelError(
+        'E_TEMPLATE_DISABLED',
+        `Template "${template.name}" is disabled; enable it to issue certificates.`
+      )
     const material = await caMaterial.get(ca)
-    if (material.notAfter <= Date.now()) throw new KernelError('E_CA_INACTIVE', `CA "${ca.name}" has expired and cannot issue certificates.`)
+    if (material.notAfter <= Date.now())
+      throw new KernelError(
+        'E_CA_INACTIVE',
+        `CA "${ca.name}" has expired and cannot issue certificates.`
+      )
 
     // Template enforcement (validate / modify)
     const key = checkKeyPolicy(options, csr.spki, template.name)
     const subject = resolveSubject(options, csr, overrides?.subject)
     const sans = resolveSans(options, csr, subject, overrides?.sans)
     if (!subject.commonName && sans.length === 0) {
-      throw new KernelError('E_VALIDATION', 'The certificate would have neither a subject nor a subject alternative name; add a common name or a SAN.')
+      throw new KernelError(
+        'E_VALIDATION',
+        'The certificate would have neither a subject nor a subject alternative name; add a common name or a SAN.'
+      )
     }
     const { notBefore, notAfter } = resolveValidity(options, material.notAfter, overrides)
     let subjectDer: Uint8Array
@@ -238,21 +333,28 @@ export const issuanceService = {
     const urlCtx = { caId: ca.id, caName: ca.name, templateId: template.id, serial: serialHex }
     const extensions: Extension[] = [
       pki.basicConstraints(
-        options.basicConstraints.ca ? { ca: true, pathLength: options.basicConstraints.pathLength ?? undefined } : { ca: false },
+        options.basicConstraints.ca
+          ? { ca: true, pathLength: options.basicConstraints.pathLength ?? undefined }
+          : { ca: false },
         { critical: true }
       ),
       pki.keyUsage(adaptKeyUsage(options, key.family) as pki.KeyUsageName[]),
     ]
     const ekus = [...options.extKeyUsage, ...options.customEkuOids]
     // RFC 3161 §2.3: a time-stamping certificate's EKU is critical.
-    if (ekus.length) extensions.push(pki.extendedKeyUsage(ekus, { critical: ekus.includes('timeStamping') }))
+    if (ekus.length)
+      extensions.push(pki.extendedKeyUsage(ekus, { critical: ekus.includes('timeStamping') }))
     extensions.push(pki.subjectKeyIdentifier(csr.spki))
     extensions.push(material.authorityKeyIdentifier)
-    if (sans.length) extensions.push(pki.subjectAltName(sans, { critical: Object.keys(subject).length === 0 }))
+    if (sans.length)
+      extensions.push(pki.subjectAltName(sans, { critical: Object.keys(subject).length === 0 }))
     if (options.aia.include) {
-      const caIssuers = options.aia.customUrl ? [options.aia.customUrl] : embeddedUrls('aia.caIssuers', urlCtx)
+      const caIssuers = options.aia.customUrl
+        ? [options.aia.customUrl]
+        : embeddedUrls('aia.caIssuers', urlCtx)
       const ocsp = options.includeOcsp ? embeddedUrls('aia.ocsp', urlCtx) : []
-      if (caIssuers.length || ocsp.length) extensions.push(pki.authorityInfoAccess({ ocsp, caIssuers }))
+      if (caIssuers.length || ocsp.length)
+        extensions.push(pki.authorityInfoAccess({ ocsp, caIssuers }))
     }
     if (options.includeCrl) {
       const cdp = embeddedUrls('crl.distributionPoints', urlCtx)
@@ -261,9 +363,14 @@ export const issuanceService = {
       if (freshest.length) extensions.push(pki.freshestCrl(freshest))
     }
     if (options.cps.include) {
-      const oid = options.cps.policy ? (PREDEFINED_POLICIES[options.cps.policy] ?? options.cps.policy) : ca.policyOid
+      const oid = options.cps.policy
+        ? (PREDEFINED_POLICIES[options.cps.policy] ?? options.cps.policy)
+        : ca.policyOid
       if (oid) extensions.push(pki.certificatePolicies([{ oid, cpsUri: ca.cpsUrl ?? undefined }]))
-      else if (ca.cpsUrl) extensions.push(pki.certificatePolicies([{ oid: PREDEFINED_POLICIES['any-policy'], cpsUri: ca.cpsUrl }]))
+      else if (ca.cpsUrl)
+        extensions.push(
+          pki.certificatePolicies([{ oid: PREDEFINED_POLICIES['any-policy'], cpsUri: ca.cpsUrl }])
+        )
     }
     const hash = options.signatureHash ?? material.hash
     const draft: pki.CertificateDraft = {
@@ -286,7 +393,10 @@ export const issuanceService = {
       caNotAfter: new Date(material.notAfter),
       maxValidityDays: undefined,
     })
-    if (problems.length) throw new KernelError('E_LINT', `The certificate was not issued: ${problems.join('; ')}.`, { problems })
+    if (problems.length)
+      throw new KernelError('E_LINT', `The certificate was not issued: ${problems.join('; ')}.`, {
+        problems,
+      })
 
     if (hooks.has('onPrecertificate')) await runVetoHook('onPrecertificate', { ...ctx, draft })
 
@@ -312,8 +422,21 @@ export const issuanceService = {
       created_at: Date.now(),
     }
     const id = await storeCertificate(row, input.requestId, actor)
-    const issued: IssuedCertificate = { id, serial: serialHex, der, notBefore: row.not_before, notAfter: row.not_after, subjectDn }
-    await hooks.run('afterIssue', { ...ctx, certificateId: id, serial: serialHex, der, notAfter: row.not_after })
+    const issued: IssuedCertificate = {
+      id,
+      serial: serialHex,
+      der,
+      notBefore: row.not_before,
+      notAfter: row.not_after,
+      subjectDn,
+    }
+    await hooks.run('afterIssue', {
+      ...ctx,
+      certificateId: id,
+      serial: serialHex,
+      der,
+      notAfter: row.not_after,
+    })
     return issued
   },
 }
@@ -323,23 +446,43 @@ async function runVetoHook(name: 'validateIssue' | 'beforeIssue' | 'onPrecertifi
     await hooks.run(name, ctx)
   } catch (error: any) {
     if (error instanceof KernelError) throw error
-    throw new KernelError('E_POLICY_DENIED', `Issuance refused by ${name}: ${error?.message ?? error}`)
+    throw new KernelError(
+      'E_POLICY_DENIED',
+      `Issuance refused by ${name}: ${error?.message ?? error}`
+    )
   }
 }
 
-async function storeCertificate(row: Record<string, any>, requestId: number | undefined, actor: Actor): Promise<number> {
+async function storeCertificate(
+  row: Record<string, any>,
+  requestId: number | undefined,
+  actor: Actor
+): Promise<number> {
   return db.transaction(async (trx) => {
     const [inserted] = await trx.table('certificates').insert(row).returning('id')
     const id = Number(typeof inserted === 'object' ? inserted.id : inserted)
     if (requestId) {
-      await trx
-        .from('certificate_requests')
-        .where('id', requestId)
-        .update({ status: 'issued', certificate_id: id, decided_by: actor.label, decided_at: Date.now() })
+      await trx.from('certificate_requests').where('id', requestId).update({
+        status: 'issued',
+        certificate_id: id,
+        decided_by: actor.label,
+        decided_at: Date.now(),
+      })
     }
     await audit(
       actor,
-      { action: 'certificate.issue', objectType: 'certificate', objectId: id, caId: row.ca_id, details: { serial: row.serial, subject: row.subject_dn, template: row.template_id, request: requestId ?? null } },
+      {
+        action: 'certificate.issue',
+        objectType: 'certificate',
+        objectId: id,
+        caId: row.ca_id,
+        details: {
+          serial: row.serial,
+          subject: row.subject_dn,
+          template: row.template_id,
+          request: requestId ?? null,
+        },
+      },
       trx
     )
     return id

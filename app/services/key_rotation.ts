@@ -13,18 +13,31 @@ export async function rotateMasterKey(actor: Actor) {
   let rotated = 0
   let unchanged = 0
   await db.transaction(async (trx) => {
-    const rows = await trx.from('cas').whereNotNull('key_material').select('id', 'key_ref', 'key_material')
+    const rows = await trx
+      .from('cas')
+      .whereNotNull('key_material')
+      .select('id', 'key_ref', 'key_material')
     for (const row of rows) {
       if (!ring.needsRotation(row.key_material)) {
         unchanged++
         continue
       }
       // The blob is bound to its key reference (AAD); re-encryption keeps that binding.
-      await trx.from('cas').where('id', row.id).update({ key_material: await keyService.reencrypt(row.key_ref, row.key_material) })
+      await trx
+        .from('cas')
+        .where('id', row.id)
+        .update({ key_material: await keyService.reencrypt(row.key_ref, row.key_material) })
       rotated++
     }
-    await trx.from('kernel_meta').where('key', 'master_key_canary').update({ value: ring.makeCanary() })
-    await audit(actor, { action: 'master-key.rotate', details: { keyId: ring.currentKeyId, rotated } }, trx)
+    await trx
+      .from('kernel_meta')
+      .where('key', 'master_key_canary')
+      .update({ value: ring.makeCanary() })
+    await audit(
+      actor,
+      { action: 'master-key.rotate', details: { keyId: ring.currentKeyId, rotated } },
+      trx
+    )
   })
   return { rotated, unchanged, keyId: ring.currentKeyId }
 }

@@ -20,10 +20,20 @@ export async function purgeExpired(now = Date.now(), batchSize = 1000): Promise<
       .select('id')
       .limit(batchSize)
     if (rows.length === 0) break
-    await db.from('certificates').whereIn('id', rows.map((r: any) => r.id)).delete()
+    await db
+      .from('certificates')
+      .whereIn(
+        'id',
+        rows.map((r: any) => r.id)
+      )
+      .delete()
     total += rows.length
     if (rows.length < batchSize) break
   }
-  if (total > 0) await audit(systemActor, { action: 'certificate.purge', details: { count: total, expiredBefore: new Date(cutoff).toISOString() } })
+  if (total > 0)
+    await audit(systemActor, {
+      action: 'certificate.purge',
+      details: { count: total, expiredBefore: new Date(cutoff).toISOString() },
+    })
   return total
 }

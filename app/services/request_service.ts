@@ -40,7 +40,8 @@ export const requestService = {
     if (typeof csrInput !== 'string' || !csrInput.trim()) {
       throw new KernelError('E_INVALID_CSR', 'Paste a PEM certificate signing request ("csr").')
     }
-    if (!template.options.enabled) throw new KernelError('E_TEMPLATE_DISABLED', `Template "${template.name}" is disabled.`)
+    if (!template.options.enabled)
+      throw new KernelError('E_TEMPLATE_DISABLED', `Template "${template.name}" is disabled.`)
     const csr = readCsr(csrInput)
     const key = describeSpki(csr.spki)
     return db.transaction(async (trx) => {
@@ -59,7 +60,17 @@ export const requestService = {
         },
         { client: trx }
       )
-      await audit(actor, { action: 'request.submit', objectType: 'request', objectId: request.id, caId: template.caId, details: { template: template.name, subject: request.subjectDn } }, trx)
+      await audit(
+        actor,
+        {
+          action: 'request.submit',
+          objectType: 'request',
+          objectId: request.id,
+          caId: template.caId,
+          details: { template: template.name, subject: request.subjectDn },
+        },
+        trx
+      )
       return request
     })
   },
@@ -90,26 +101,57 @@ export const requestService = {
     const ca = await CertificateAuthority.find(request.caId)
     if (!template || !ca) throw notFound('template', request.templateId)
     // Claim the request first so two approvers cannot sign it twice.
-    const claimed = await db.from('certificate_requests').where({ id, status: 'pending' }).update({ status: 'signing' })
-    if (Number(claimed) === 0) throw new KernelError('E_CONFLICT', `Request ${id} is being decided by someone else.`)
+    const claimed = await db
+      .from('certificate_requests')
+      .where({ id, status: 'pending' })
+      .update({ status: 'signing' })
+    if (Number(claimed) === 0)
+      throw new KernelError('E_CONFLICT', `Request ${id} is being decided by someone else.`)
     try {
       const csr = readCsr(request.csr)
-      return await issuanceService.issue({ ca, template, csr, overrides, actor, source: `request:${request.source}`, requestId: request.id })
+      return await issuanceService.issue({
+        ca,
+        template,
+        csr,
+        overrides,
+        actor,
+        source: `request:${request.source}`,
+        requestId: request.id,
+      })
     } catch (error) {
-      await db.from('certificate_requests').where({ id, status: 'signing' }).update({ status: 'pending' })
+      await db
+        .from('certificate_requests')
+        .where({ id, status: 'signing' })
+        .update({ status: 'pending' })
       throw error
     }
   },
 
   async decline(actor: Actor, id: number, reason?: string) {
     const request = await this.find(actor, id)
-    if (request.status !== 'pending') throw new KernelError('E_CONFLICT', `Request ${id} was already ${request.status}.`)
+    if (request.status !== 'pending')
+      throw new KernelError('E_CONFLICT', `Request ${id} was already ${request.status}.`)
     await db.transaction(async (trx) => {
       await trx
         .from('certificate_requests')
         .where({ id, status: 'pending' })
-        .update({ status: 'declined', decided_by: actor.label, decided_at: Date.now(), decline_reason: reason ?? null })
-      await audit(actor, { action: 'request.decline', objectType: 'request', objectId: id, caId: request.caId, details: { reason: reason ?? null } }, trx)
+        .update({
+          status: 'declined',
+          decided_by: actor.label,
+          decided_at: Date.now(),
+          decline_reason: reason ?? null,
+        })
+      await audit(
+        actor,
+        {
+          action: 'request.decline',
+          objectType: 'request',
+          objectId: id,
+          caId: request.caId,
+          details: { reason: reason ?? null },
+        },
+        trx
+      )
     })
     return this.find(actor, id)
   },
@@ -119,7 +161,8 @@ export const requestService = {
     if (!Array.isArray(ids) || ids.length === 0 || ids.length > 500) {
       throw new KernelError('E_VALIDATION', 'Give between 1 and 500 request ids.')
     }
-    if (action !== 'approve' && action !== 'decline') throw new KernelError('E_VALIDATION', 'action must be approve or decline.')
+    if (action !== 'approve' && action !== 'decline')
+      throw new KernelError('E_VALIDATION', 'action must be approve or decline.')
     const results = []
     for (const id of ids) {
       try {
@@ -131,7 +174,11 @@ export const requestService = {
           results.push({ id, ok: true })
         }
       } catch (error: any) {
-        results.push({ id, ok: false, error: { code: error?.code ?? 'E_INTERNAL', message: error?.message ?? String(error) } })
+        results.push({
+          id,
+          ok: false,
+          error: { code: error?.code ?? 'E_INTERNAL', message: error?.message ?? String(error) },
+        })
       }
     }
     return results

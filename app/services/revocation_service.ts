@@ -30,8 +30,14 @@ export function parseReason(input: unknown): RevocationReason {
   const value = String(input ?? 'unspecified').trim()
   const found = REVOCATION_REASONS.find((r) => r.toLowerCase() === value.toLowerCase())
   if (!found) {
-    const hint = value.toLowerCase() === 'removefromcrl' ? ' removeFromCRL only appears in delta CRLs; use unrevoke for a certificate on hold.' : ''
-    throw new KernelError('E_VALIDATION', `"${value}" is not a revocation reason. Use one of: ${REVOCATION_REASONS.join(', ')}.${hint}`)
+    const hint =
+      value.toLowerCase() === 'removefromcrl'
+        ? ' removeFromCRL only appears in delta CRLs; use unrevoke for a certificate on hold.'
+        : ''
+    throw new KernelError(
+      'E_VALIDATION',
+      `"${value}" is not a revocation reason. Use one of: ${REVOCATION_REASONS.join(', ')}.${hint}`
+    )
   }
   return found
 }
@@ -47,23 +53,46 @@ export const revocationService = {
     const reason = parseReason(reasonInput)
     const ca = await db.from('cas').where('id', cert.caId).select('serial', 'self_signed').first()
     if (cert.kind === 'ca-self' || (ca && ca.self_signed && ca.serial === cert.serial)) {
-      throw new KernelError('E_REVOCATION_REFUSED', 'A self-signed root cannot be revoked; delete the CA instead.')
+      throw new KernelError(
+        'E_REVOCATION_REFUSED',
+        'A self-signed root cannot be revoked; delete the CA instead.'
+      )
     }
-    await hooks.run('beforeRevoke', { caId: cert.caId, certificateId: cert.id, serial: cert.serial, reason, previousStatus: cert.status, actor }).catch((error) => {
-      if (error instanceof KernelError) throw error
-      throw new KernelError('E_REVOCATION_REFUSED', `Revocation refused: ${error?.message ?? error}`)
-    })
+    await hooks
+      .run('beforeRevoke', {
+        caId: cert.caId,
+        certificateId: cert.id,
+        serial: cert.serial,
+        reason,
+        previousStatus: cert.status,
+        actor,
+      })
+      .catch((error) => {
+        if (error instanceof KernelError) throw error
+        throw new KernelError(
+          'E_REVOCATION_REFUSED',
+          `Revocation refused: ${error?.message ?? error}`
+        )
+      })
     const previousStatus = await db.transaction(async (trx) => {
       const row = await lockedCertificate(trx, cert.id)
-      if (!row) throw new KernelError('E_CERT_NOT_FOUND', `Certificate ${cert.serial} no longer exists.`)
+      if (!row)
+        throw new KernelError('E_CERT_NOT_FOUND', `Certificate ${cert.serial} no longer exists.`)
       const status = row.status as 'valid' | 'hold' | 'revoked'
       const now = Date.now()
       let update: Record<string, unknown>
       if (status === 'valid') {
-        update = { status: reason === 'certificateHold' ? 'hold' : 'revoked', revocation_reason: reason, revoked_at: now }
+        update = {
+          status: reason === 'certificateHold' ? 'hold' : 'revoked',
+          revocation_reason: reason,
+          revoked_at: now,
+        }
       } else if (status === 'hold') {
         if (reason === 'certificateHold') {
-          throw new KernelError('E_REVOCATION_REFUSED', `Certificate ${cert.serial} is already on hold. Unrevoke it, or revoke it with a permanent reason.`)
+          throw new KernelError(
+            'E_REVOCATION_REFUSED',
+            `Certificate ${cert.serial} is already on hold. Unrevoke it, or revoke it with a permanent reason.`
+          )
         }
         // Moving from hold to a permanent reason keeps the original revocation date.
         update = { status: 'revoked', revocation_reason: reason }
@@ -79,19 +108,33 @@ export const revocationService = {
       await trx.from('certificates').where('id', cert.id).update(update)
       await audit(
         actor,
-        { action: 'certificate.revoke', objectType: 'certificate', objectId: cert.id, caId: cert.caId, details: { serial: cert.serial, reason, previous: status } },
+        {
+          action: 'certificate.revoke',
+          objectType: 'certificate',
+          objectId: cert.id,
+          caId: cert.caId,
+          details: { serial: cert.serial, reason, previous: status },
+        },
         trx
       )
       return status
     })
-    await hooks.run('afterRevoke', { caId: cert.caId, certificateId: cert.id, serial: cert.serial, reason, previousStatus, actor })
+    await hooks.run('afterRevoke', {
+      caId: cert.caId,
+      certificateId: cert.id,
+      serial: cert.serial,
+      reason,
+      previousStatus,
+      actor,
+    })
     return Certificate.findOrFail(cert.id)
   },
 
   async unrevoke(actor: Actor, cert: Certificate) {
     await db.transaction(async (trx) => {
       const row = await lockedCertificate(trx, cert.id)
-      if (!row) throw new KernelError('E_CERT_NOT_FOUND', `Certificate ${cert.serial} no longer exists.`)
+      if (!row)
+        throw new KernelError('E_CERT_NOT_FOUND', `Certificate ${cert.serial} no longer exists.`)
       if (row.status !== 'hold') {
         throw new KernelError(
           'E_REVOCATION_REFUSED',
@@ -100,10 +143,30 @@ export const revocationService = {
             : `Certificate ${cert.serial} is not revoked; only certificates on hold can be unrevoked.`
         )
       }
-      await trx.from('certificates').where('id', cert.id).update({ status: 'valid', revocation_reason: null, revoked_at: null })
-      await audit(actor, { action: 'certificate.unrevoke', objectType: 'certificate', objectId: cert.id, caId: cert.caId, details: { serial: cert.serial } }, trx)
+      await trx
+        .from('certificates')
+        .where('id', cert.id)
+        .update({ status: 'valid', revocation_reason: null, revoked_at: null })
+      await audit(
+        actor,
+        {
+          action: 'certificate.unrevoke',
+          objectType: 'certificate',
+          objectId: cert.id,
+          caId: cert.caId,
+          details: { serial: cert.serial },
+        },
+        trx
+      )
     })
-    await hooks.run('afterUnrevoke', { caId: cert.caId, certificateId: cert.id, serial: cert.serial, reason: 'removeFromCRL', previousStatus: 'hold', actor })
+    await hooks.run('afterUnrevoke', {
+      caId: cert.caId,
+      certificateId: cert.id,
+      serial: cert.serial,
+      reason: 'removeFromCRL',
+      previousStatus: 'hold',
+      actor,
+    })
     return Certificate.findOrFail(cert.id)
   },
 }

@@ -44,7 +44,11 @@ export function scheduleJob(job: JobDefinition) {
     if (running) return
     running = true
     try {
-      if (job.concurrency === 'cluster-singleton' && !(await acquireLease(`job:${job.name}`, Math.max(job.everyMs, 60_000)))) return
+      if (
+        job.concurrency === 'cluster-singleton' &&
+        !(await acquireLease(`job:${job.name}`, Math.max(job.everyMs, 60_000)))
+      )
+        return
       await job.run()
     } catch (error) {
       logger.error({ err: error, job: job.name }, 'scheduled job failed')

@@ -4,18 +4,10 @@
  */
 import { Ajv } from 'ajv'
 import { KernelError } from '#exceptions/kernel_error'
+import { KEY_USAGE_NAMES } from '#pki/extensions'
 
-export const KEY_USAGES = [
-  'digitalSignature',
-  'nonRepudiation',
-  'keyEncipherment',
-  'dataEncipherment',
-  'keyAgreement',
-  'keyCertSign',
-  'cRLSign',
-  'encipherOnly',
-  'decipherOnly',
-] as const
+/** Key usage names, as the PKI layer encodes them. */
+export const KEY_USAGES = KEY_USAGE_NAMES
 export type KeyUsageName = (typeof KEY_USAGES)[number]
 
 export const EXT_KEY_USAGES = [
@@ -141,7 +133,12 @@ export const templateOptionsSchema = {
       default: ['digitalSignature'],
     },
     keyUsageByKeyType: { type: 'boolean', default: true },
-    extKeyUsage: { type: 'array', uniqueItems: true, items: { enum: [...EXT_KEY_USAGES] }, default: [] },
+    extKeyUsage: {
+      type: 'array',
+      uniqueItems: true,
+      items: { enum: [...EXT_KEY_USAGES] },
+      default: [],
+    },
     customEkuOids: {
       type: 'array',
       uniqueItems: true,
@@ -163,7 +160,12 @@ export const templateOptionsSchema = {
       default: {},
       properties: {
         include: { type: 'boolean', default: true },
-        customUrl: { type: ['string', 'null'], pattern: '^https?://', maxLength: 2000, default: null },
+        customUrl: {
+          type: ['string', 'null'],
+          pattern: '^https?://',
+          maxLength: 2000,
+          default: null,
+        },
       },
     },
     includeOcsp: { type: 'boolean', default: true },
@@ -210,7 +212,12 @@ export const templateOptionsSchema = {
       additionalProperties: false,
       default: {},
       properties: {
-        allowed: { type: 'array', uniqueItems: true, items: { enum: [...SAN_TYPES] }, default: [...SAN_TYPES] },
+        allowed: {
+          type: 'array',
+          uniqueItems: true,
+          items: { enum: [...SAN_TYPES] },
+          default: [...SAN_TYPES],
+        },
         required: { type: 'boolean', default: false },
         copyCommonName: { type: 'boolean', default: false },
       },
@@ -226,13 +233,19 @@ export function parseTemplateOptions(input: unknown): TemplateOptions {
   const copy = structuredClone(input ?? {})
   if (!validateOptions(copy)) {
     const problems = (validateOptions.errors ?? []).map(
-      (e) => `${e.instancePath || 'options'} ${e.message}${e.params && 'allowedValues' in e.params ? ` (${(e.params as any).allowedValues.join(', ')})` : ''}`
+      (e) =>
+        `${e.instancePath || 'options'} ${e.message}${e.params && 'allowedValues' in e.params ? ` (${(e.params as any).allowedValues.join(', ')})` : ''}`
     )
-    throw new KernelError('E_VALIDATION', `Invalid template options: ${problems.join('; ')}`, { problems })
+    throw new KernelError('E_VALIDATION', `Invalid template options: ${problems.join('; ')}`, {
+      problems,
+    })
   }
   const options = copy as unknown as TemplateOptions
   if (options.keyUsage.includes('keyCertSign') && !options.basicConstraints.ca) {
-    throw new KernelError('E_VALIDATION', 'keyCertSign needs "Certificate Authority" set in basic constraints.')
+    throw new KernelError(
+      'E_VALIDATION',
+      'keyCertSign needs "Certificate Authority" set in basic constraints.'
+    )
   }
   return options
 }
@@ -241,7 +254,15 @@ export function parseTemplateOptions(input: unknown): TemplateOptions {
 export function mergeTemplateOptions(current: TemplateOptions, patch: unknown): TemplateOptions {
   const merge = (a: any, b: any): any => {
     if (b === undefined) return a
-    if (b === null || typeof b !== 'object' || Array.isArray(b) || a === null || typeof a !== 'object' || Array.isArray(a)) return b
+    if (
+      b === null ||
+      typeof b !== 'object' ||
+      Array.isArray(b) ||
+      a === null ||
+      typeof a !== 'object' ||
+      Array.isArray(a)
+    )
+      return b
     const out: any = { ...a }
     for (const [k, v] of Object.entries(b)) out[k] = merge(a[k], v)
     return out
@@ -341,7 +362,8 @@ export const STARTER_TEMPLATES: Record<string, StarterSpec> = {
   'computer': {
     label: 'Computer',
     options: {
-      description: 'Machine certificates (domain computers, servers): client and server authentication.',
+      description:
+        'Machine certificates (domain computers, servers): client and server authentication.',
       validityDays: 365,
       keyUsage: ['digitalSignature', 'keyEncipherment'],
       extKeyUsage: ['clientAuth', 'serverAuth'],

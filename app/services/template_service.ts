@@ -8,15 +8,33 @@ import type { Actor } from './actor.js'
 import { assertCaAccess } from './access.js'
 import { audit } from './audit_service.js'
 import { hooks } from './hooks.js'
-import { mergeTemplateOptions, parseTemplateOptions, starterOptions, STARTER_TEMPLATES } from './template_options.js'
+import {
+  mergeTemplateOptions,
+  parseTemplateOptions,
+  starterOptions,
+  STARTER_TEMPLATES,
+} from './template_options.js'
 
 export function serializeTemplate(t: Template) {
-  return { id: t.id, caId: t.caId, name: t.name, starter: t.starter, options: t.options, pluginSettings: t.pluginSettings, createdAt: new Date(t.createdAt).toISOString(), updatedAt: new Date(t.updatedAt).toISOString() }
+  return {
+    id: t.id,
+    caId: t.caId,
+    name: t.name,
+    starter: t.starter,
+    options: t.options,
+    pluginSettings: t.pluginSettings,
+    createdAt: new Date(t.createdAt).toISOString(),
+    updatedAt: new Date(t.updatedAt).toISOString(),
+  }
 }
 
 export const templateService = {
   starters() {
-    return Object.entries(STARTER_TEMPLATES).map(([id, s]) => ({ id, label: s.label, options: starterOptions(id) }))
+    return Object.entries(STARTER_TEMPLATES).map(([id, s]) => ({
+      id,
+      label: s.label,
+      options: starterOptions(id),
+    }))
   },
 
   async list(actor: Actor, caId: number) {
@@ -28,16 +46,25 @@ export const templateService = {
     const byId = typeof idOrName === 'number' || /^\d+$/.test(String(idOrName))
     let template: Template | null
     if (byId && caId === undefined) template = await Template.find(Number(idOrName))
-    else template = await Template.query().where('ca_id', caId!).where(byId ? 'id' : 'name', byId ? Number(idOrName) : String(idOrName)).first()
+    else
+      template = await Template.query()
+        .where('ca_id', caId!)
+        .where(byId ? 'id' : 'name', byId ? Number(idOrName) : String(idOrName))
+        .first()
     if (!template) throw notFound('template', idOrName)
     await assertCaAccess(actor, template.caId)
     return template
   },
 
-  async create(actor: Actor, caId: number, input: { name?: string; starter?: string; options?: unknown }) {
+  async create(
+    actor: Actor,
+    caId: number,
+    input: { name?: string; starter?: string; options?: unknown }
+  ) {
     await assertCaAccess(actor, caId)
     const name = String(input.name ?? '').trim()
-    if (!name || name.length > 200) throw new KernelError('E_VALIDATION', 'A template name (1–200 characters) is required.')
+    if (!name || name.length > 200)
+      throw new KernelError('E_VALIDATION', 'A template name (1–200 characters) is required.')
     if (await Template.query().where({ ca_id: caId, name }).first()) {
       throw new KernelError('E_CONFLICT', `This CA already has a template named "${name}".`)
     }
@@ -45,8 +72,21 @@ export const templateService = {
     const base = starterOptions(starter)
     const options = input.options === undefined ? base : mergeTemplateOptions(base, input.options)
     return db.transaction(async (trx) => {
-      const template = await Template.create({ caId, name, starter, options, pluginSettings: {} }, { client: trx })
-      await audit(actor, { action: 'template.create', objectType: 'template', objectId: template.id, caId, details: { name, starter } }, trx)
+      const template = await Template.create(
+        { caId, name, starter, options, pluginSettings: {} },
+        { client: trx }
+      )
+      await audit(
+        actor,
+        {
+          action: 'template.create',
+          objectType: 'template',
+          objectId: template.id,
+          caId,
+          details: { name, starter },
+        },
+        trx
+      )
       return template
     })
   },
@@ -56,8 +96,12 @@ export const templateService = {
     if (patch.name !== undefined) {
       const name = String(patch.name).trim()
       if (!name) throw new KernelError('E_VALIDATION', 'The template name cannot be empty.')
-      const other = await Template.query().where({ ca_id: template.caId, name }).whereNot('id', template.id).first()
-      if (other) throw new KernelError('E_CONFLICT', `This CA already has a template named "${name}".`)
+      const other = await Template.query()
+        .where({ ca_id: template.caId, name })
+        .whereNot('id', template.id)
+        .first()
+      if (other)
+        throw new KernelError('E_CONFLICT', `This CA already has a template named "${name}".`)
       template.name = name
       changes.name = name
     }
@@ -68,9 +112,24 @@ export const templateService = {
     await db.transaction(async (trx) => {
       template.useTransaction(trx)
       await template.save()
-      await audit(actor, { action: 'template.update', objectType: 'template', objectId: template.id, caId: template.caId, details: changes }, trx)
+      await audit(
+        actor,
+        {
+          action: 'template.update',
+          objectType: 'template',
+          objectId: template.id,
+          caId: template.caId,
+          details: changes,
+        },
+        trx
+      )
     })
-    await hooks.run('afterTemplateUpdated', { caId: template.caId, templateId: template.id, templateName: template.name, actor })
+    await hooks.run('afterTemplateUpdated', {
+      caId: template.caId,
+      templateId: template.id,
+      templateName: template.name,
+      actor,
+    })
     return template
   },
 
@@ -95,9 +154,24 @@ export const templateService = {
     }
     await db.transaction(async (trx) => {
       await trx.from('templates').where('id', template.id).delete()
-      await audit(actor, { action: 'template.delete', objectType: 'template', objectId: template.id, caId: template.caId, details: { name: template.name } }, trx)
+      await audit(
+        actor,
+        {
+          action: 'template.delete',
+          objectType: 'template',
+          objectId: template.id,
+          caId: template.caId,
+          details: { name: template.name },
+        },
+        trx
+      )
     })
-    await hooks.run('afterTemplateDeleted', { caId: template.caId, templateId: template.id, templateName: template.name, actor })
+    await hooks.run('afterTemplateDeleted', {
+      caId: template.caId,
+      templateId: template.id,
+      templateName: template.name,
+      actor,
+    })
   },
 
   validateOptions: parseTemplateOptions,

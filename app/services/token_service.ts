@@ -15,7 +15,9 @@ const EMAIL = /^[^\s@]+@[^\s@]+$/
 
 export const tokenService = {
   async createUser(actor: Actor, input: { email: string; isAdmin?: boolean; fullName?: string }) {
-    const email = String(input.email ?? '').trim().toLowerCase()
+    const email = String(input.email ?? '')
+      .trim()
+      .toLowerCase()
     if (!EMAIL.test(email) || email.length > 254) {
       throw new KernelError('E_VALIDATION', `"${input.email}" is not a valid email address.`)
     }
@@ -27,14 +29,27 @@ export const tokenService = {
         { email, isAdmin: Boolean(input.isAdmin), fullName: input.fullName ?? null },
         { client: trx }
       )
-      await audit(actor, { action: 'user.create', objectType: 'user', objectId: user.id, details: { email, isAdmin: user.isAdmin } }, trx)
+      await audit(
+        actor,
+        {
+          action: 'user.create',
+          objectType: 'user',
+          objectId: user.id,
+          details: { email, isAdmin: user.isAdmin },
+        },
+        trx
+      )
       return user
     })
   },
 
   async findUser(email: string) {
     const user = await User.findBy('email', String(email).trim().toLowerCase())
-    if (!user) throw new KernelError('E_NOT_FOUND', `No user with the email ${email} exists. Create one with user:create.`)
+    if (!user)
+      throw new KernelError(
+        'E_NOT_FOUND',
+        `No user with the email ${email} exists. Create one with user:create.`
+      )
     return user
   },
 
@@ -53,7 +68,16 @@ export const tokenService = {
         })
         .returning('id')
       const id = typeof row === 'object' ? row.id : row
-      await audit(actor, { action: 'token.create', objectType: 'api_token', objectId: id, details: { user: user.email, name } }, trx)
+      await audit(
+        actor,
+        {
+          action: 'token.create',
+          objectType: 'api_token',
+          objectId: id,
+          details: { user: user.email, name },
+        },
+        trx
+      )
     })
     return token
   },
@@ -65,7 +89,12 @@ export const tokenService = {
       .from('api_tokens')
       .join('users', 'users.id', 'api_tokens.user_id')
       .where('api_tokens.token_hash', hashToken(token))
-      .select('api_tokens.id as token_id', 'api_tokens.expires_at', 'api_tokens.last_used_at', 'users.*')
+      .select(
+        'api_tokens.id as token_id',
+        'api_tokens.expires_at',
+        'api_tokens.last_used_at',
+        'users.*'
+      )
       .first()
     if (!row) return undefined
     const now = Date.now()
@@ -75,7 +104,12 @@ export const tokenService = {
       await db.from('api_tokens').where('id', row.token_id).update({ last_used_at: now })
     }
     const user = new User()
-    user.merge({ id: row.id, email: row.email, isAdmin: Boolean(row.is_admin), fullName: row.full_name })
+    user.merge({
+      id: row.id,
+      email: row.email,
+      isAdmin: Boolean(row.is_admin),
+      fullName: row.full_name,
+    })
     return user
   },
 }
@@ -108,10 +142,16 @@ export const bootstrapService = {
     return db.transaction(async (trx) => {
       const row = await trx.from('kernel_meta').where('key', 'bootstrap_token').forUpdate().first()
       if (!row || typeof token !== 'string' || row.value !== hashToken(token)) {
-        throw new KernelError('E_UNAUTHORIZED', 'The bootstrap token is wrong or has already been used.')
+        throw new KernelError(
+          'E_UNAUTHORIZED',
+          'The bootstrap token is wrong or has already been used.'
+        )
       }
-      const normalized = String(email ?? '').trim().toLowerCase()
-      if (!EMAIL.test(normalized)) throw new KernelError('E_VALIDATION', `"${email}" is not a valid email address.`)
+      const normalized = String(email ?? '')
+        .trim()
+        .toLowerCase()
+      if (!EMAIL.test(normalized))
+        throw new KernelError('E_VALIDATION', `"${email}" is not a valid email address.`)
       const now = Date.now()
       const [created] = await trx
         .table('users')
@@ -120,8 +160,17 @@ export const bootstrapService = {
       const userId = typeof created === 'object' ? created.id : created
       await trx.from('kernel_meta').where('key', 'bootstrap_token').delete()
       const apiToken = `pki_${randomBytes(32).toString('base64url')}`
-      await trx.table('api_tokens').insert({ user_id: userId, name: 'bootstrap', token_hash: hashToken(apiToken), created_at: now })
-      await audit({ kind: 'user', label: normalized, userId, isAdmin: true, ip }, { action: 'user.bootstrap', objectType: 'user', objectId: userId }, trx)
+      await trx.table('api_tokens').insert({
+        user_id: userId,
+        name: 'bootstrap',
+        token_hash: hashToken(apiToken),
+        created_at: now,
+      })
+      await audit(
+        { kind: 'user', label: normalized, userId, isAdmin: true, ip },
+        { action: 'user.bootstrap', objectType: 'user', objectId: userId },
+        trx
+      )
       return { userId, email: normalized, token: apiToken }
     })
   },

@@ -14,7 +14,8 @@ export async function makeP256Csrs(count: number, prefix = 'host'): Promise<stri
       keyRef: `bench:${i}`,
       keyType: 'ecdsa-p256',
       publicKeySpki: new Uint8Array(publicKey.export({ type: 'spki', format: 'der' })),
-      sign: async (data: Uint8Array, hash: HashName) => new Uint8Array(crypto.sign(hash, data, privateKey)),
+      sign: async (data: Uint8Array, hash: HashName) =>
+        new Uint8Array(crypto.sign(hash, data, privateKey)),
     }
     const host = `${prefix}-${i}.example.com`
     const der = await buildCsr({

@@ -22,7 +22,7 @@ export interface BenchServer {
   /** CPU seconds (user + system, all threads) the server process used so far (Linux /proc). */
   cpuSeconds(): number | undefined
   /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
-  stop(graceMs?: number): Promise<void>
+  stop(graceMs?: number): Promise<{ forced: boolean; ms: number }>
 }
 
 const live = new Set<ChildProcess>()
@@ -134,7 +134,9 @@ export async function startServer(opts: StartOptions = {}): Promise<BenchServer>
   let token: string | undefined
   let up = false
   while (Date.now() < deadline && !exited) {
-    token ??= /bootstrap[^\n]*\n\s*\S*[?&]token=([A-Za-z0-9_-]+)/.exec(out)?.[1] ?? /"token":"([A-Za-z0-9_-]+)"/.exec(out)?.[1]
+    token ??=
+      /bootstrap[^\n]*\n\s*\S*[?&]token=([A-Za-z0-9_-]+)/.exec(out)?.[1] ??
+      /"token":"([A-Za-z0-9_-]+)"/.exec(out)?.[1]
     if (!up) {
       try {
         const res = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(1000) })
@@ -164,9 +166,14 @@ export async function startServer(opts: StartOptions = {}): Promise<BenchServer>
     output: () => out,
     cpuSeconds: () => procCpuSeconds(child.pid!),
     async stop(graceMs = 5000) {
+      let forced = false
+      const start = Date.now()
       if (!exited) {
         child.kill('SIGTERM')
-        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+        const timer = setTimeout(() => {
+          forced = true
+          child.kill('SIGKILL')
+        }, graceMs)
         await exitPromise
         clearTimeout(timer)
       }
@@ -174,6 +181,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BenchServer>
         fs.rmSync(dataDir, { recursive: true, force: true })
         tempDirs.delete(dataDir)
       }
+      return { forced, ms: Date.now() - start }
     },
   }
 }

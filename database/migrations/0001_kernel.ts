@@ -23,7 +23,12 @@ export default class extends BaseSchema {
 
     this.schema.createTable('api_tokens', (t) => {
       t.increments('id')
-      t.integer('user_id').unsigned().notNullable().references('id').inTable('users').onDelete('CASCADE')
+      t.integer('user_id')
+        .unsigned()
+        .notNullable()
+        .references('id')
+        .inTable('users')
+        .onDelete('CASCADE')
       t.string('name', 100).notNullable()
       t.string('token_hash', 64).notNullable().unique()
       t.bigInteger('created_at').notNullable()
@@ -63,8 +68,18 @@ export default class extends BaseSchema {
     })
 
     this.schema.createTable('ca_members', (t) => {
-      t.integer('ca_id').unsigned().notNullable().references('id').inTable('cas').onDelete('CASCADE')
-      t.integer('user_id').unsigned().notNullable().references('id').inTable('users').onDelete('CASCADE')
+      t.integer('ca_id')
+        .unsigned()
+        .notNullable()
+        .references('id')
+        .inTable('cas')
+        .onDelete('CASCADE')
+      t.integer('user_id')
+        .unsigned()
+        .notNullable()
+        .references('id')
+        .inTable('users')
+        .onDelete('CASCADE')
       t.string('role', 20).notNullable().defaultTo('owner')
       t.bigInteger('created_at').notNullable()
       t.primary(['ca_id', 'user_id'])
@@ -72,7 +87,12 @@ export default class extends BaseSchema {
 
     this.schema.createTable('templates', (t) => {
       t.increments('id')
-      t.integer('ca_id').unsigned().notNullable().references('id').inTable('cas').onDelete('CASCADE')
+      t.integer('ca_id')
+        .unsigned()
+        .notNullable()
+        .references('id')
+        .inTable('cas')
+        .onDelete('CASCADE')
       t.string('name', 200).notNullable()
       t.string('starter', 60).nullable()
       t.text('options').notNullable() // JSON, validated by the template options schema
@@ -84,8 +104,18 @@ export default class extends BaseSchema {
 
     this.schema.createTable('certificate_requests', (t) => {
       t.increments('id')
-      t.integer('ca_id').unsigned().notNullable().references('id').inTable('cas').onDelete('CASCADE')
-      t.integer('template_id').unsigned().notNullable().references('id').inTable('templates').onDelete('CASCADE')
+      t.integer('ca_id')
+        .unsigned()
+        .notNullable()
+        .references('id')
+        .inTable('cas')
+        .onDelete('CASCADE')
+      t.integer('template_id')
+        .unsigned()
+        .notNullable()
+        .references('id')
+        .inTable('templates')
+        .onDelete('CASCADE')
       t.string('status', 20).notNullable() // pending | issued | declined
       t.binary('csr').notNullable()
       t.text('subject_dn').notNullable()
@@ -104,8 +134,18 @@ export default class extends BaseSchema {
 
     this.schema.createTable('certificates', (t) => {
       t.increments('id')
-      t.integer('ca_id').unsigned().notNullable().references('id').inTable('cas').onDelete('CASCADE')
-      t.integer('template_id').unsigned().nullable().references('id').inTable('templates').onDelete('SET NULL')
+      t.integer('ca_id')
+        .unsigned()
+        .notNullable()
+        .references('id')
+        .inTable('cas')
+        .onDelete('CASCADE')
+      t.integer('template_id')
+        .unsigned()
+        .nullable()
+        .references('id')
+        .inTable('templates')
+        .onDelete('SET NULL')
       t.integer('request_id').nullable()
       t.string('serial', 64).notNullable() // lowercase hex of the positive integer
       t.string('kind', 30).notNullable().defaultTo('end-entity') // end-entity | ca | service

@@ -3,13 +3,24 @@ import db from '@adonisjs/lucid/services/db'
 import { adminToken, createCa, opensslCsr, unique, webServerTemplate } from '#tests/helpers/api'
 
 test.group('Audit log', () => {
-  test('security-relevant actions are recorded with who, what, which object, when and from where', async ({ client, assert }) => {
+  test('security-relevant actions are recorded with who, what, which object, when and from where', async ({
+    client,
+    assert,
+  }) => {
     const token = await adminToken()
     const ca = await createCa(client, { name: unique('Audited') })
     const template = await webServerTemplate(client, ca.id)
     const { csrPem } = await opensslCsr({ subject: '/CN=audit.example.com' })
-    const cert = (await client.post(`/api/v1/templates/${template.id}/issue`).bearerToken(token).json({ csr: csrPem })).body().certificate
-    await client.post(`/api/v1/certificates/${cert.id}/revoke`).bearerToken(token).json({ reason: 'keyCompromise' })
+    const cert = (
+      await client
+        .post(`/api/v1/templates/${template.id}/issue`)
+        .bearerToken(token)
+        .json({ csr: csrPem })
+    ).body().certificate
+    await client
+      .post(`/api/v1/certificates/${cert.id}/revoke`)
+      .bearerToken(token)
+      .json({ reason: 'keyCompromise' })
     const response = await client.get(`/api/v1/audit?limit=1000`).bearerToken(token)
     const entries = response.body().entries.filter((e: any) => e.caId === ca.id)
     const actions = entries.map((e: any) => e.action)
@@ -26,17 +37,38 @@ test.group('Audit log', () => {
   test('the database refuses to update or delete audit entries', async ({ assert }) => {
     const row = await db.from('audit_logs').orderBy('id', 'desc').first()
     assert.exists(row)
-    await assert.rejects(() => db.from('audit_logs').where('id', row.id).update({ action: 'tampered' }), /append-only/)
+    await assert.rejects(
+      () => db.from('audit_logs').where('id', row.id).update({ action: 'tampered' }),
+      /append-only/
+    )
     await assert.rejects(() => db.from('audit_logs').where('id', row.id).delete(), /append-only/)
     const again = await db.from('audit_logs').where('id', row.id).first()
     assert.equal(again.action, row.action)
   })
 
-  test('the application has no code path that updates or deletes audit entries', async ({ assert }) => {
+  test('the application has no code path that updates or deletes audit entries', async ({
+    assert,
+  }) => {
     const { execFileSync } = await import('node:child_process')
     let output = ''
     try {
-      output = execFileSync('grep', ['-rn', '-e', "audit_logs').*update", '-e', "audit_logs').*delete", '-e', "audit_logs').*del(", 'app', 'commands', 'providers', 'start'], { encoding: 'utf8' })
+      output = execFileSync(
+        'grep',
+        [
+          '-rn',
+          '-e',
+          "audit_logs').*update",
+          '-e',
+          "audit_logs').*delete",
+          '-e',
+          "audit_logs').*del(",
+          'app',
+          'commands',
+          'providers',
+          'start',
+        ],
+        { encoding: 'utf8' }
+      )
     } catch {
       output = '' // grep exits 1 when nothing matches
     }

@@ -5,7 +5,9 @@ import { bootstrapService } from '#services/token_service'
 test.group('Bootstrap token', () => {
   test('a one-time token creates the first administrator, once', async ({ client, assert }) => {
     const token = await bootstrapService.issueToken()
-    const wrong = await client.post('/api/v1/bootstrap').json({ token: 'nope', email: 'first@example.com' })
+    const wrong = await client
+      .post('/api/v1/bootstrap')
+      .json({ token: 'nope', email: 'first@example.com' })
     wrong.assertStatus(401)
     const bad = await client.post('/api/v1/bootstrap').json({ token, email: 'not an email' })
     bad.assertStatus(422)
@@ -21,7 +23,9 @@ test.group('Bootstrap token', () => {
     me.assertStatus(200)
     assert.isTrue(me.body().isAdmin)
 
-    const again = await client.post('/api/v1/bootstrap').json({ token, email: 'second@example.com' })
+    const again = await client
+      .post('/api/v1/bootstrap')
+      .json({ token, email: 'second@example.com' })
     again.assertStatus(401)
     assert.isNull(await db.from('users').where('email', 'second@example.com').first())
   })

@@ -1,18 +1,37 @@
 import { test } from '@japa/runner'
 import db from '@adonisjs/lucid/services/db'
-import { adminToken, baseUrl, createCa, opensslCsr, unique, userToken, webServerTemplate, withFiles } from '#tests/helpers/api'
-import { opensslText, opensslVerify, run, toolPath } from '#tests/helpers/external'
+import {
+  adminToken,
+  baseUrl,
+  createCa,
+  opensslCsr,
+  unique,
+  userToken,
+  webServerTemplate,
+  withFiles,
+} from '#tests/helpers/api'
+import { opensslReqVerify, opensslText, opensslVerify, run, toolPath } from '#tests/helpers/external'
 
 const CLASSICAL = ['rsa-2048', 'ecdsa-p256', 'ecdsa-p384', 'ecdsa-p521', 'ed25519'] as const
 const POST_QUANTUM = ['ml-dsa-44', 'ml-dsa-65', 'ml-dsa-87'] as const
 
 test.group('Certificate authorities: roots', () => {
   for (const keyType of CLASSICAL) {
-    test(`a ${keyType} root is self-signed, strict-valid and carries CA extensions`, async ({ client, assert }) => {
+    test(`a ${keyType} root is self-signed, strict-valid and carries CA extensions`, async ({
+      client,
+      assert,
+    }) => {
       const ca = await createCa(client, {
         name: unique(`Root ${keyType}`),
         keyType,
-        subject: { organization: 'Example Org', organizationalUnit: 'PKI', country: 'de', state: 'Berlin', locality: 'Berlin', email: 'pki@example.com' },
+        subject: {
+          organization: 'Example Org',
+          organizationalUnit: 'PKI',
+          country: 'de',
+          state: 'Berlin',
+          locality: 'Berlin',
+          email: 'pki@example.com',
+        },
         validityDays: 3650,
         pathLength: 1,
       })
@@ -22,7 +41,10 @@ test.group('Certificate authorities: roots', () => {
       assert.isTrue(verdict.ok, verdict.output)
       const text = await opensslText(ca.certificatePem!, 'x509')
       assert.match(text, /X509v3 Basic Constraints: critical\s+CA:TRUE, pathlen:1/)
-      assert.match(text, /X509v3 Key Usage: critical\s+Digital Signature, Certificate Sign, CRL Sign/)
+      assert.match(
+        text,
+        /X509v3 Key Usage: critical\s+Digital Signature, Certificate Sign, CRL Sign/
+      )
       assert.match(text, /X509v3 Subject Key Identifier/)
       assert.match(text, /C\s*=\s*DE/)
       assert.match(text, /O\s*=\s*Example Org/)
@@ -32,14 +54,30 @@ test.group('Certificate authorities: roots', () => {
   for (const keyType of POST_QUANTUM) {
     test(`a ${keyType} root verifies with OpenSSL 3.5`, async ({ client, assert }) => {
       const ca = await createCa(client, { name: unique(`Root ${keyType}`), keyType })
-      const verdict = await opensslVerify({ roots: [ca.certificatePem!], cert: ca.certificatePem!, binary: 'openssl35' })
+      const verdict = await opensslVerify({
+        roots: [ca.certificatePem!],
+        cert: ca.certificatePem!,
+        binary: 'openssl35',
+      })
       assert.isTrue(verdict.ok, verdict.output)
       const text = await opensslText(ca.certificatePem!, 'x509', 'openssl35')
       assert.match(text, new RegExp(`Signature Algorithm: ${keyType.toUpperCase()}`, 'i'))
     }).timeout(60000)
   }
 
-  test('ML-DSA-65 is the default parameter set offered; the default key type is ECDSA P-256', async ({ client, assert }) => {
+  test('a CSR-only ML-DSA-65 CA produces a CSR that OpenSSL 3.5 verifies', async ({ client, assert }) => {
+    const ca = await createCa(client, { name: unique('PQ Issuing'), keyType: 'ml-dsa-65', csrOnly: true })
+    assert.equal(ca.status, 'pending')
+    assert.isTrue(await opensslReqVerify(ca.csrPem!, 'openssl35'))
+    const text = await opensslText(ca.csrPem!, 'req', 'openssl35')
+    assert.match(text, /ML-DSA-65/)
+    assert.match(text, /CA:TRUE/)
+  }).timeout(60000)
+
+  test('ML-DSA-65 is the default parameter set offered; the default key type is ECDSA P-256', async ({
+    client,
+    assert,
+  }) => {
     const ca = await createCa(client, { name: unique('Default') })
     assert.equal(ca.keyType, 'ecdsa-p256')
     assert.equal(ca.signatureHash, 'sha256')
@@ -47,27 +85,50 @@ test.group('Certificate authorities: roots', () => {
     assert.equal(p384.signatureHash, 'sha384')
   })
 
-  test('an SLH-DSA-SHA2-128s root issues a certificate that OpenSSL 3.5 verifies', async ({ client, assert }) => {
-    const ca = await createCa(client, { name: unique('Root SLH-DSA'), keyType: 'slh-dsa-sha2-128s' })
-    const rootOk = await opensslVerify({ roots: [ca.certificatePem!], cert: ca.certificatePem!, binary: 'openssl35' })
+  test('an SLH-DSA-SHA2-128s root issues a certificate that OpenSSL 3.5 verifies', async ({
+    client,
+    assert,
+  }) => {
+    const ca = await createCa(client, {
+      name: unique('Root SLH-DSA'),
+      keyType: 'slh-dsa-sha2-128s',
+    })
+    const rootOk = await opensslVerify({
+      roots: [ca.certificatePem!],
+      cert: ca.certificatePem!,
+      binary: 'openssl35',
+    })
     assert.isTrue(rootOk.ok, rootOk.output)
     const template = await webServerTemplate(client, ca.id)
     const { csrPem } = await opensslCsr({ key: 'ec-p256', subject: '/CN=slh.example.com' })
-    const issued = await client.post(`/api/v1/templates/${template.id}/issue`).bearerToken(await adminToken()).json({ csr: csrPem })
+    const issued = await client
+      .post(`/api/v1/templates/${template.id}/issue`)
+      .bearerToken(await adminToken())
+      .json({ csr: csrPem })
     issued.assertStatus(201)
-    const verdict = await opensslVerify({ roots: [ca.certificatePem!], cert: issued.body().certificate.certificatePem, binary: 'openssl35' })
+    const verdict = await opensslVerify({
+      roots: [ca.certificatePem!],
+      cert: issued.body().certificate.certificatePem,
+      binary: 'openssl35',
+    })
     assert.isTrue(verdict.ok, verdict.output)
   }).timeout(180000)
 
   test('CA names are unique per install', async ({ client, assert }) => {
     const name = unique('Unique')
     await createCa(client, { name })
-    const again = await client.post('/api/v1/cas').bearerToken(await adminToken()).json({ name })
+    const again = await client
+      .post('/api/v1/cas')
+      .bearerToken(await adminToken())
+      .json({ name })
     again.assertStatus(409)
     assert.include(again.body().error.message, 'already exists')
   })
 
-  test('bad CA input is refused with a clear message and nothing is stored', async ({ client, assert }) => {
+  test('bad CA input is refused with a clear message and nothing is stored', async ({
+    client,
+    assert,
+  }) => {
     const token = await adminToken()
     const before = await db.from('cas').count('* as n').first()
     const cases: Array<[Record<string, unknown>, number, string]> = [
@@ -93,9 +154,19 @@ test.group('Certificate authorities: roots', () => {
 test.group('Certificate authorities: imported keys', () => {
   const forms: Array<[string, string[], string[] | null, string]> = [
     ['PKCS#1 RSA', ['genrsa', '-traditional', '2048'], null, 'rsa-2048'],
-    ['PKCS#8 EC', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-384'], null, 'ecdsa-p384'],
+    [
+      'PKCS#8 EC',
+      ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-384'],
+      null,
+      'ecdsa-p384',
+    ],
     ['SEC1 EC', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout'], null, 'ecdsa-p256'],
-    ['encrypted PKCS#8', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:3072'], ['pkcs8', '-topk8', '-v2', 'aes-256-cbc', '-passout', 'pass:s3cret'], 'rsa-3072'],
+    [
+      'encrypted PKCS#8',
+      ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:3072'],
+      ['pkcs8', '-topk8', '-v2', 'aes-256-cbc', '-passout', 'pass:s3cret'],
+      'rsa-3072',
+    ],
   ]
   for (const [label, genArgs, wrapArgs, keyType] of forms) {
     test(`a CA can be created from an imported ${label} key`, async ({ client, assert }) => {
@@ -108,100 +179,215 @@ test.group('Certificate authorities: imported keys', () => {
         assert.equal(wrapped.code, 0, wrapped.stderr)
         pem = wrapped.stdout
       }
-      const ca = await createCa(client, { name: unique(`Imported ${label}`), importKeyPem: pem, importKeyPassword: wrapArgs ? 's3cret' : undefined })
+      const ca = await createCa(client, {
+        name: unique(`Imported ${label}`),
+        importKeyPem: pem,
+        importKeyPassword: wrapArgs ? 's3cret' : undefined,
+      })
       assert.equal(ca.keyType, keyType)
       // the certificate carries the imported key
-      const pub = await run(openssl, ['pkey', '-pubout', ...(wrapArgs ? ['-passin', 'pass:s3cret'] : [])], { input: pem })
-      const certPub = await run(openssl, ['x509', '-noout', '-pubkey'], { input: ca.certificatePem! })
+      const pub = await run(
+        openssl,
+        ['pkey', '-pubout', ...(wrapArgs ? ['-passin', 'pass:s3cret'] : [])],
+        { input: pem }
+      )
+      const certPub = await run(openssl, ['x509', '-noout', '-pubkey'], {
+        input: ca.certificatePem!,
+      })
       assert.equal(certPub.stdout.trim(), pub.stdout.trim())
     }).timeout(60000)
   }
 
   test('a wrong password or an unsupported key is refused', async ({ client, assert }) => {
     const openssl = toolPath('openssl')
-    const gen = await run(openssl, ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'])
-    const enc = await run(openssl, ['pkcs8', '-topk8', '-v2', 'aes-256-cbc', '-passout', 'pass:right'], { input: gen.stdout })
+    const gen = await run(openssl, [
+      'genpkey',
+      '-algorithm',
+      'EC',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+    ])
+    const enc = await run(
+      openssl,
+      ['pkcs8', '-topk8', '-v2', 'aes-256-cbc', '-passout', 'pass:right'],
+      { input: gen.stdout }
+    )
     const token = await adminToken()
-    const wrong = await client.post('/api/v1/cas').bearerToken(token).json({ name: unique('Wrong pw'), importKeyPem: enc.stdout, importKeyPassword: 'wrong' })
+    const wrong = await client
+      .post('/api/v1/cas')
+      .bearerToken(token)
+      .json({ name: unique('Wrong pw'), importKeyPem: enc.stdout, importKeyPassword: 'wrong' })
     wrong.assertStatus(400)
     assert.match(wrong.body().error.message, /password/i)
     const small = await run(openssl, ['genrsa', '1024'])
-    const weak = await client.post('/api/v1/cas').bearerToken(token).json({ name: unique('Weak'), importKeyPem: small.stdout })
+    const weak = await client
+      .post('/api/v1/cas')
+      .bearerToken(token)
+      .json({ name: unique('Weak'), importKeyPem: small.stdout })
     weak.assertStatus(400)
   })
 })
 
 test.group('Certificate authorities: CSR-only intermediates', () => {
-  test('an intermediate signed by our root is activated and issues a chain OpenSSL accepts', async ({ client, assert }) => {
+  test('an intermediate signed by our root is activated and issues a chain OpenSSL accepts', async ({
+    client,
+    assert,
+  }) => {
     const token = await adminToken()
     const root = await createCa(client, { name: unique('Chain Root'), keyType: 'ecdsa-p384' })
-    const caTemplate = await client.post(`/api/v1/cas/${root.id}/templates`).bearerToken(token).json({ name: 'Intermediate CA', starter: 'certificate-authority' })
+    const caTemplate = await client
+      .post(`/api/v1/cas/${root.id}/templates`)
+      .bearerToken(token)
+      .json({ name: 'Intermediate CA', starter: 'certificate-authority' })
     caTemplate.assertStatus(201)
 
-    const inter = await createCa(client, { name: unique('Issuing CA'), keyType: 'ecdsa-p256', csrOnly: true })
+    const inter = await createCa(client, {
+      name: unique('Issuing CA'),
+      keyType: 'ecdsa-p256',
+      csrOnly: true,
+    })
     assert.equal(inter.status, 'pending')
     assert.match(inter.csrPem!, /BEGIN CERTIFICATE REQUEST/)
     // an inactive CA cannot issue
     const interTemplate = await webServerTemplate(client, inter.id)
     const { csrPem: leafCsr } = await opensslCsr({ subject: '/CN=leaf.example.com' })
-    const early = await client.post(`/api/v1/templates/${interTemplate.id}/issue`).bearerToken(token).json({ csr: leafCsr })
+    const early = await client
+      .post(`/api/v1/templates/${interTemplate.id}/issue`)
+      .bearerToken(token)
+      .json({ csr: leafCsr })
     early.assertStatus(409)
 
     const csrDownload = await client.get(`/api/v1/cas/${inter.id}/csr`).bearerToken(token)
     csrDownload.assertStatus(200)
-    const signed = await client.post(`/api/v1/templates/${caTemplate.body().template.id}/issue`).bearerToken(token).json({ csr: csrDownload.text() })
+    const signed = await client
+      .post(`/api/v1/templates/${caTemplate.body().template.id}/issue`)
+      .bearerToken(token)
+      .json({ csr: csrDownload.text() })
     signed.assertStatus(201)
     const interPem = signed.body().certificate.certificatePem
 
     // a certificate for another key is refused
     const other = await createCa(client, { name: unique('Other') })
-    const mismatch = await client.post(`/api/v1/cas/${inter.id}/certificate`).bearerToken(token).json({ certificatePem: other.certificatePem })
+    const mismatch = await client
+      .post(`/api/v1/cas/${inter.id}/certificate`)
+      .bearerToken(token)
+      .json({ certificatePem: other.certificatePem })
     mismatch.assertStatus(400)
     assert.include(mismatch.body().error.message, 'public key')
 
-    const imported = await client.post(`/api/v1/cas/${inter.id}/certificate`).bearerToken(token).json({ certificatePem: interPem })
+    const imported = await client
+      .post(`/api/v1/cas/${inter.id}/certificate`)
+      .bearerToken(token)
+      .json({ certificatePem: interPem })
     imported.assertStatus(200)
     assert.equal(imported.body().ca.status, 'active')
 
-    const leaf = await client.post(`/api/v1/templates/${interTemplate.id}/issue`).bearerToken(token).json({ csr: leafCsr })
+    const leaf = await client
+      .post(`/api/v1/templates/${interTemplate.id}/issue`)
+      .bearerToken(token)
+      .json({ csr: leafCsr })
     leaf.assertStatus(201)
     const chain = await client.get(`/api/v1/cas/${inter.id}/chain`).bearerToken(token)
     assert.equal((chain.text().match(/BEGIN CERTIFICATE/g) ?? []).length, 2)
-    const verdict = await opensslVerify({ roots: [root.certificatePem!], untrusted: [interPem], cert: leaf.body().certificate.certificatePem, purpose: 'sslserver' })
+    const verdict = await opensslVerify({
+      roots: [root.certificatePem!],
+      untrusted: [interPem],
+      cert: leaf.body().certificate.certificatePem,
+      purpose: 'sslserver',
+    })
     assert.isTrue(verdict.ok, verdict.output)
   }).timeout(60000)
 
   test('an externally signed intermediate needs a chain to a root', async ({ client, assert }) => {
     const token = await adminToken()
-    const inter = await createCa(client, { name: unique('External Issuing'), keyType: 'rsa-2048', csrOnly: true })
+    const inter = await createCa(client, {
+      name: unique('External Issuing'),
+      keyType: 'rsa-2048',
+      csrOnly: true,
+    })
     // An "external" root made by OpenSSL signs the CSR.
     await withFiles({ 'inter.csr': inter.csrPem! }, async (p, dir) => {
       const openssl = toolPath('openssl')
-      const mk = await run(openssl, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${dir}/root.key`, '-out', `${dir}/root.pem`, '-subj', '/CN=External Root', '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'])
+      const mk = await run(openssl, [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        `${dir}/root.key`,
+        '-out',
+        `${dir}/root.pem`,
+        '-subj',
+        '/CN=External Root',
+        '-days',
+        '30',
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+      ])
       assert.equal(mk.code, 0, mk.stderr)
-      await run('sh', ['-c', `printf 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n' > ${dir}/ext.cnf`])
-      const sign = await run(openssl, ['x509', '-req', '-in', p['inter.csr'], '-CA', `${dir}/root.pem`, '-CAkey', `${dir}/root.key`, '-CAcreateserial', '-days', '20', '-extfile', `${dir}/ext.cnf`, '-out', `${dir}/inter.pem`])
+      await run('sh', [
+        '-c',
+        `printf 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n' > ${dir}/ext.cnf`,
+      ])
+      const sign = await run(openssl, [
+        'x509',
+        '-req',
+        '-in',
+        p['inter.csr'],
+        '-CA',
+        `${dir}/root.pem`,
+        '-CAkey',
+        `${dir}/root.key`,
+        '-CAcreateserial',
+        '-days',
+        '20',
+        '-extfile',
+        `${dir}/ext.cnf`,
+        '-out',
+        `${dir}/inter.pem`,
+      ])
       assert.equal(sign.code, 0, sign.stderr)
       const { readFile } = await import('node:fs/promises')
       const interPem = await readFile(`${dir}/inter.pem`, 'utf8')
       const rootPem = await readFile(`${dir}/root.pem`, 'utf8')
 
-      const noChain = await client.post(`/api/v1/cas/${inter.id}/certificate`).bearerToken(token).json({ certificatePem: interPem })
+      const noChain = await client
+        .post(`/api/v1/cas/${inter.id}/certificate`)
+        .bearerToken(token)
+        .json({ certificatePem: interPem })
       noChain.assertStatus(400)
       assert.include(noChain.body().error.message, 'chain')
-      const garbage = await client.post(`/api/v1/cas/${inter.id}/certificate`).bearerToken(token).json({ certificatePem: 'not a certificate' })
+      const garbage = await client
+        .post(`/api/v1/cas/${inter.id}/certificate`)
+        .bearerToken(token)
+        .json({ certificatePem: 'not a certificate' })
       garbage.assertStatus(400)
 
-      const ok = await client.post(`/api/v1/cas/${inter.id}/certificate`).bearerToken(token).json({ certificatePem: interPem, chainPem: rootPem })
+      const ok = await client
+        .post(`/api/v1/cas/${inter.id}/certificate`)
+        .bearerToken(token)
+        .json({ certificatePem: interPem, chainPem: rootPem })
       ok.assertStatus(200)
       const chain = await client.get(`/api/v1/cas/${inter.id}/chain`).bearerToken(token)
       assert.equal((chain.text().match(/BEGIN CERTIFICATE/g) ?? []).length, 2)
 
       const tpl = await webServerTemplate(client, inter.id)
       const { csrPem } = await opensslCsr({ key: 'rsa-2048', subject: '/CN=ext-leaf.example.com' })
-      const leaf = await client.post(`/api/v1/templates/${tpl.id}/issue`).bearerToken(token).json({ csr: csrPem })
+      const leaf = await client
+        .post(`/api/v1/templates/${tpl.id}/issue`)
+        .bearerToken(token)
+        .json({ csr: csrPem })
       leaf.assertStatus(201)
-      const verdict = await opensslVerify({ roots: [rootPem], untrusted: [interPem], cert: leaf.body().certificate.certificatePem })
+      const verdict = await opensslVerify({
+        roots: [rootPem],
+        untrusted: [interPem],
+        cert: leaf.body().certificate.certificatePem,
+      })
       assert.isTrue(verdict.ok, verdict.output)
     })
   }).timeout(60000)
@@ -220,47 +406,90 @@ test.group('Certificate authorities: edit, download, delete, access', () => {
     const publicDer = await fetch(`${baseUrl()}/pki/ca/${ca.id}.crt`)
     assert.equal(publicDer.status, 200)
     const bytes = Buffer.from(await publicDer.arrayBuffer())
-    const parsed = await run(openssl, ['x509', '-inform', 'DER', '-noout', '-subject'], { input: bytes })
+    const parsed = await run(openssl, ['x509', '-inform', 'DER', '-noout', '-subject'], {
+      input: bytes,
+    })
     assert.equal(parsed.code, 0, parsed.stderr)
     assert.include(parsed.stdout, 'Downloads')
-    const p7raw = Buffer.from(await (await fetch(`${baseUrl()}/api/v1/cas/${ca.id}/chain?format=p7b`, { headers: { authorization: `Bearer ${token}` } })).arrayBuffer())
-    const certs = await run(openssl, ['pkcs7', '-inform', 'DER', '-print_certs', '-noout'], { input: p7raw })
+    const p7raw = Buffer.from(
+      await (
+        await fetch(`${baseUrl()}/api/v1/cas/${ca.id}/chain?format=p7b`, {
+          headers: { authorization: `Bearer ${token}` },
+        })
+      ).arrayBuffer()
+    )
+    const certs = await run(openssl, ['pkcs7', '-inform', 'DER', '-print_certs', '-noout'], {
+      input: p7raw,
+    })
     assert.equal(certs.code, 0, certs.stderr)
     assert.include(certs.stdout, 'Downloads')
     const pem = await client.get(`/api/v1/cas/${ca.id}/certificate`).bearerToken(token)
     assert.equal(pem.text(), ca.certificatePem)
   })
 
-  test('CPS URL, policy OID and service settings can be edited; other fields cannot', async ({ client, assert }) => {
+  test('CPS URL, policy OID and service settings can be edited; other fields cannot', async ({
+    client,
+    assert,
+  }) => {
     const token = await adminToken()
     const ca = await createCa(client, { name: unique('Editable') })
     const edited = await client
       .patch(`/api/v1/cas/${ca.id}`)
       .bearerToken(token)
-      .json({ cpsUrl: 'https://pki.example.com/cps', policyOid: '1.3.6.1.4.1.55555.1.1', serviceSettings: { keyType: 'ecdsa-p384', hash: 'sha384' } })
+      .json({
+        cpsUrl: 'https://pki.example.com/cps',
+        policyOid: '1.3.6.1.4.1.55555.1.1',
+        serviceSettings: { keyType: 'ecdsa-p384', hash: 'sha384' },
+      })
     edited.assertStatus(200)
     assert.equal(edited.body().ca.cpsUrl, 'https://pki.example.com/cps')
     assert.deepEqual(edited.body().ca.serviceSettings, { keyType: 'ecdsa-p384', hash: 'sha384' })
-    const refused = await client.patch(`/api/v1/cas/${ca.id}`).bearerToken(token).json({ keyType: 'rsa-2048' })
+    const refused = await client
+      .patch(`/api/v1/cas/${ca.id}`)
+      .bearerToken(token)
+      .json({ keyType: 'rsa-2048' })
     refused.assertStatus(422)
-    const badOid = await client.patch(`/api/v1/cas/${ca.id}`).bearerToken(token).json({ policyOid: 'not-an-oid' })
+    const badOid = await client
+      .patch(`/api/v1/cas/${ca.id}`)
+      .bearerToken(token)
+      .json({ policyOid: 'not-an-oid' })
     badOid.assertStatus(422)
-    const badKey = await client.patch(`/api/v1/cas/${ca.id}`).bearerToken(token).json({ serviceSettings: { keyType: 'dsa-1024' } })
+    const badKey = await client
+      .patch(`/api/v1/cas/${ca.id}`)
+      .bearerToken(token)
+      .json({ serviceSettings: { keyType: 'dsa-1024' } })
     badKey.assertStatus(422)
   })
 
-  test('deleting a CA removes its templates and certificates and is audited', async ({ client, assert }) => {
+  test('deleting a CA removes its templates and certificates and is audited', async ({
+    client,
+    assert,
+  }) => {
     const token = await adminToken()
     const ca = await createCa(client, { name: unique('Doomed') })
     const tpl = await webServerTemplate(client, ca.id)
     const { csrPem } = await opensslCsr({ subject: '/CN=doomed.example.com' })
-    ;(await client.post(`/api/v1/templates/${tpl.id}/issue`).bearerToken(token).json({ csr: csrPem })).assertStatus(201)
+    ;(
+      await client
+        .post(`/api/v1/templates/${tpl.id}/issue`)
+        .bearerToken(token)
+        .json({ csr: csrPem })
+    ).assertStatus(201)
     const del = await client.delete(`/api/v1/cas/${ca.id}`).bearerToken(token)
     del.assertStatus(204)
     ;(await client.get(`/api/v1/cas/${ca.id}`).bearerToken(token)).assertStatus(404)
-    assert.equal(Number((await db.from('templates').where('ca_id', ca.id).count('* as n').first()).n), 0)
-    assert.equal(Number((await db.from('certificates').where('ca_id', ca.id).count('* as n').first()).n), 0)
-    const entry = await db.from('audit_logs').where({ action: 'ca.delete', object_id: String(ca.id) }).first()
+    assert.equal(
+      Number((await db.from('templates').where('ca_id', ca.id).count('* as n').first()).n),
+      0
+    )
+    assert.equal(
+      Number((await db.from('certificates').where('ca_id', ca.id).count('* as n').first()).n),
+      0
+    )
+    const entry = await db
+      .from('audit_logs')
+      .where({ action: 'ca.delete', object_id: String(ca.id) })
+      .first()
     assert.exists(entry)
     assert.include(JSON.parse(entry.details).name, 'Doomed')
   })
@@ -268,19 +497,27 @@ test.group('Certificate authorities: edit, download, delete, access', () => {
   test('a user sees only the CAs they own', async ({ client, assert }) => {
     const alice = await userToken()
     const bob = await userToken()
-    const created = await client.post('/api/v1/cas').bearerToken(alice.token).json({ name: unique('Alice CA') })
+    const created = await client
+      .post('/api/v1/cas')
+      .bearerToken(alice.token)
+      .json({ name: unique('Alice CA') })
     created.assertStatus(201)
     const id = created.body().ca.id
     ;(await client.get(`/api/v1/cas/${id}`).bearerToken(alice.token)).assertStatus(200)
     ;(await client.get(`/api/v1/cas/${id}`).bearerToken(bob.token)).assertStatus(404)
     const list = await client.get('/api/v1/cas').bearerToken(bob.token)
-    assert.notInclude(list.body().cas.map((c: any) => c.id), id)
+    assert.notInclude(
+      list.body().cas.map((c: any) => c.id),
+      id
+    )
     ;(await client.delete(`/api/v1/cas/${id}`).bearerToken(bob.token)).assertStatus(404)
   })
 
   test('service URLs include the CA certificate URL', async ({ client, assert }) => {
     const ca = await createCa(client, { name: unique('Urls') })
-    const response = await client.get(`/api/v1/cas/${ca.id}/service-urls`).bearerToken(await adminToken())
+    const response = await client
+      .get(`/api/v1/cas/${ca.id}/service-urls`)
+      .bearerToken(await adminToken())
     const kinds = response.body().serviceUrls.map((u: any) => u.kind)
     assert.include(kinds, 'ca-certificate')
   })

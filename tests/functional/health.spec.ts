@@ -1,7 +1,10 @@
 import { test } from '@japa/runner'
 
 test.group('Health and bootstrap', () => {
-  test('GET /health answers 200 with the database state and version', async ({ client, assert }) => {
+  test('GET /health answers 200 with the database state and version', async ({
+    client,
+    assert,
+  }) => {
     const response = await client.get('/health')
     response.assertStatus(200)
     assert.equal(response.body().status, 'ok')
@@ -21,7 +24,11 @@ test.group('Health and bootstrap', () => {
     const response = await client.get('/api/v1/openapi.json')
     response.assertStatus(200)
     assert.equal(response.body().openapi, '3.1.0')
-    assert.properties(response.body().paths, ['/cas', '/templates/{id}/issue', '/certificates/{id}/revoke'])
+    assert.properties(response.body().paths, [
+      '/cas',
+      '/templates/{id}/issue',
+      '/certificates/{id}/revoke',
+    ])
   })
 
   test('unknown routes answer a JSON 404', async ({ client, assert }) => {

@@ -1,13 +1,21 @@
 import { test } from '@japa/runner'
 import db from '@adonisjs/lucid/services/db'
 import { adminToken, createCa, opensslCsr, unique, webServerTemplate } from '#tests/helpers/api'
-import { opensslText, opensslVerify, zlint, ZLINT_ML_DSA_EXCLUDE_NAMES } from '#tests/helpers/external'
+import {
+  opensslText,
+  opensslVerify,
+  zlint,
+  ZLINT_ML_DSA_EXCLUDE_NAMES,
+} from '#tests/helpers/external'
 
 /** zlint findings the OCSP plugin resolves (it brings the OCSP URL); everything else must pass. */
 const OCSP_RELATED = /ocsp/i
 
 async function issue(client: any, templateId: number, body: Record<string, unknown>) {
-  return client.post(`/api/v1/templates/${templateId}/issue`).bearerToken(await adminToken()).json(body)
+  return client
+    .post(`/api/v1/templates/${templateId}/issue`)
+    .bearerToken(await adminToken())
+    .json(body)
 }
 
 async function countRows(table: string, caId: number) {
@@ -15,14 +23,29 @@ async function countRows(table: string, caId: number) {
 }
 
 test.group('Issuance: direct', () => {
-  test('a Web Server certificate verifies strictly, has the expected extensions and passes zlint', async ({ client, assert }) => {
-    const ca = await createCa(client, { name: unique('Web CA'), keyType: 'ecdsa-p256', subject: { organization: 'Example', country: 'US' } })
+  test('a Web Server certificate verifies strictly, has the expected extensions and passes zlint', async ({
+    client,
+    assert,
+  }) => {
+    const ca = await createCa(client, {
+      name: unique('Web CA'),
+      keyType: 'ecdsa-p256',
+      subject: { organization: 'Example', country: 'US' },
+    })
     const template = await webServerTemplate(client, ca.id)
-    const { csrPem } = await opensslCsr({ key: 'ec-p256', subject: '/CN=www.example.com', sans: ['DNS:www.example.com', 'DNS:example.com', 'IP:8.8.8.8'] })
+    const { csrPem } = await opensslCsr({
+      key: 'ec-p256',
+      subject: '/CN=www.example.com',
+      sans: ['DNS:www.example.com', 'DNS:example.com', 'IP:8.8.8.8'],
+    })
     const response = await issue(client, template.id, { csr: csrPem })
     response.assertStatus(201)
     const pem = response.body().certificate.certificatePem
-    const verdict = await opensslVerify({ roots: [ca.certificatePem!], cert: pem, purpose: 'sslserver' })
+    const verdict = await opensslVerify({
+      roots: [ca.certificatePem!],
+      cert: pem,
+      purpose: 'sslserver',
+    })
     assert.isTrue(verdict.ok, verdict.output)
     const text = await opensslText(pem, 'x509')
     assert.match(text, /X509v3 Key Usage: critical\s+Digital Signature\n/) // EC key: no keyEncipherment
@@ -41,10 +64,17 @@ test.group('Issuance: direct', () => {
 
     const lint = await zlint(pem)
     const errors = lint.errors.filter((name) => !OCSP_RELATED.test(name))
-    assert.deepEqual(errors, [], JSON.stringify(lint.findings.filter((f) => errors.includes(f.lint))))
+    assert.deepEqual(
+      errors,
+      [],
+      JSON.stringify(lint.findings.filter((f) => errors.includes(f.lint)))
+    )
   }).timeout(60000)
 
-  test('an RSA key gets keyEncipherment too; the CN is copied into the SAN', async ({ client, assert }) => {
+  test('an RSA key gets keyEncipherment too; the CN is copied into the SAN', async ({
+    client,
+    assert,
+  }) => {
     const ca = await createCa(client, { name: unique('RSA CA'), keyType: 'rsa-2048' })
     const template = await webServerTemplate(client, ca.id)
     const { csrPem } = await opensslCsr({ key: 'rsa-2048', subject: '/CN=rsa.example.com' })
@@ -55,40 +85,79 @@ test.group('Issuance: direct', () => {
     assert.match(text, /DNS:rsa.example.com/)
     assert.match(text, /Signature Algorithm: sha256WithRSAEncryption/)
     const lint = await zlint(response.body().certificate.certificatePem)
-    assert.deepEqual(lint.errors.filter((n) => !OCSP_RELATED.test(n)), [])
+    assert.deepEqual(
+      lint.errors.filter((n) => !OCSP_RELATED.test(n)),
+      []
+    )
   }).timeout(60000)
 
-  test('Ed25519 and ML-DSA CSRs are issued; OpenSSL 3.5 verifies an all-ML-DSA chain', async ({ client, assert }) => {
+  test('Ed25519 and ML-DSA CSRs are issued; OpenSSL 3.5 verifies an all-ML-DSA chain', async ({
+    client,
+    assert,
+  }) => {
     const ec = await createCa(client, { name: unique('EC for Ed'), keyType: 'ecdsa-p384' })
     const ed = await opensslCsr({ key: 'ed25519', subject: '/CN=ed.example.com' })
-    const edCert = await issue(client, (await webServerTemplate(client, ec.id)).id, { csr: ed.csrPem })
+    const edCert = await issue(client, (await webServerTemplate(client, ec.id)).id, {
+      csr: ed.csrPem,
+    })
     edCert.assertStatus(201)
-    const edOk = await opensslVerify({ roots: [ec.certificatePem!], cert: edCert.body().certificate.certificatePem })
+    const edOk = await opensslVerify({
+      roots: [ec.certificatePem!],
+      cert: edCert.body().certificate.certificatePem,
+    })
     assert.isTrue(edOk.ok, edOk.output)
-    assert.match(await opensslText(edCert.body().certificate.certificatePem, 'x509'), /Signature Algorithm: ecdsa-with-SHA384/)
+    assert.match(
+      await opensslText(edCert.body().certificate.certificatePem, 'x509'),
+      /Signature Algorithm: ecdsa-with-SHA384/
+    )
 
     const pq = await createCa(client, { name: unique('ML-DSA CA'), keyType: 'ml-dsa-65' })
     const mlCsr = await opensslCsr({ key: 'ml-dsa-65', subject: '/CN=pq.example.com' })
-    const pqCert = await issue(client, (await webServerTemplate(client, pq.id)).id, { csr: mlCsr.csrPem })
+    const pqCert = await issue(client, (await webServerTemplate(client, pq.id)).id, {
+      csr: mlCsr.csrPem,
+    })
     pqCert.assertStatus(201)
     const pqPem = pqCert.body().certificate.certificatePem
-    const pqOk = await opensslVerify({ roots: [pq.certificatePem!], cert: pqPem, binary: 'openssl35' })
+    const pqOk = await opensslVerify({
+      roots: [pq.certificatePem!],
+      cert: pqPem,
+      binary: 'openssl35',
+    })
     assert.isTrue(pqOk.ok, pqOk.output)
     assert.match(await opensslText(pqPem, 'x509', 'openssl35'), /Public Key Algorithm: ML-DSA-65/)
     const lint = await zlint(pqPem, { excludeNames: [...ZLINT_ML_DSA_EXCLUDE_NAMES] })
-    assert.deepEqual(lint.errors.filter((n) => !OCSP_RELATED.test(n)), [])
+    assert.deepEqual(
+      lint.errors.filter((n) => !OCSP_RELATED.test(n)),
+      []
+    )
+
+    // an SLH-DSA leaf key (OpenSSL 3.5 signs its CSR natively; we verify that signature)
+    const slh = await opensslCsr({ key: 'slh-dsa-sha2-128s', subject: '/CN=slh-leaf.example.com' })
+    const slhCert = await issue(client, (await webServerTemplate(client, ec.id)).id, { csr: slh.csrPem })
+    slhCert.assertStatus(201)
+    const slhOk = await opensslVerify({ roots: [ec.certificatePem!], cert: slhCert.body().certificate.certificatePem, binary: 'openssl35' })
+    assert.isTrue(slhOk.ok, slhOk.output)
 
     // ML-DSA-44 and -87 leaf keys under a classical CA
     for (const key of ['ml-dsa-44', 'ml-dsa-87'] as const) {
       const csr = await opensslCsr({ key, subject: `/CN=${key}.example.com` })
-      const cert = await issue(client, (await webServerTemplate(client, ec.id)).id, { csr: csr.csrPem })
+      const cert = await issue(client, (await webServerTemplate(client, ec.id)).id, {
+        csr: csr.csrPem,
+      })
       cert.assertStatus(201)
-      const ok = await opensslVerify({ roots: [ec.certificatePem!], cert: cert.body().certificate.certificatePem, binary: 'openssl35' })
+      const ok = await opensslVerify({
+        roots: [ec.certificatePem!],
+        cert: cert.body().certificate.certificatePem,
+        binary: 'openssl35',
+      })
       assert.isTrue(ok.ok, ok.output)
     }
   }).timeout(120000)
 
-  test('validity can be set in days or as an explicit window, never beyond the CA', async ({ client, assert }) => {
+  test('validity can be set in days or as an explicit window, never beyond the CA', async ({
+    client,
+    assert,
+  }) => {
     const ca = await createCa(client, { name: unique('Short CA'), validityDays: 30 })
     const template = await webServerTemplate(client, ca.id)
     const { csrPem } = await opensslCsr({ subject: '/CN=valid.example.com' })
@@ -98,31 +167,52 @@ test.group('Issuance: direct', () => {
     assert.isAtMost(Date.parse(capped.body().certificate.notAfter), Date.parse(ca.notAfter))
     const tenDays = await issue(client, template.id, { csr: csrPem, validityDays: 10 })
     tenDays.assertStatus(201)
-    assert.approximately((Date.parse(tenDays.body().certificate.notAfter) - Date.now()) / 86400_000, 10, 0.01)
+    assert.approximately(
+      (Date.parse(tenDays.body().certificate.notAfter) - Date.now()) / 86400_000,
+      10,
+      0.01
+    )
     const start = new Date(Date.now() + 86400_000 * 2)
     const end = new Date(Date.now() + 86400_000 * 5)
-    const window = await issue(client, template.id, { csr: csrPem, notBefore: start.toISOString(), notAfter: end.toISOString() })
+    const window = await issue(client, template.id, {
+      csr: csrPem,
+      notBefore: start.toISOString(),
+      notAfter: end.toISOString(),
+    })
     window.assertStatus(201)
-    assert.equal(Date.parse(window.body().certificate.notBefore), Math.floor(start.getTime() / 1000) * 1000)
+    assert.equal(
+      Date.parse(window.body().certificate.notBefore),
+      Math.floor(start.getTime() / 1000) * 1000
+    )
 
     const before = await countRows('certificates', ca.id)
     const beyond = await issue(client, template.id, { csr: csrPem, validityDays: 60 })
     beyond.assertStatus(422)
     assert.include(beyond.body().error.message, 'CA itself expires')
-    const reversed = await issue(client, template.id, { csr: csrPem, notBefore: end.toISOString(), notAfter: start.toISOString() })
+    const reversed = await issue(client, template.id, {
+      csr: csrPem,
+      notBefore: end.toISOString(),
+      notAfter: start.toISOString(),
+    })
     reversed.assertStatus(422)
     const half = await issue(client, template.id, { csr: csrPem, notBefore: start.toISOString() })
     half.assertStatus(422)
     assert.equal(await countRows('certificates', ca.id), before)
   }).timeout(60000)
 
-  test('bad input is refused with a clear 4xx and nothing is stored', async ({ client, assert }) => {
+  test('bad input is refused with a clear 4xx and nothing is stored', async ({
+    client,
+    assert,
+  }) => {
     const ca = await createCa(client, { name: unique('Strict CA') })
     const template = await webServerTemplate(client, ca.id)
     const token = await adminToken()
     const { csrPem } = await opensslCsr({ subject: '/CN=ok.example.com' })
     const weak = await opensslCsr({ key: 'rsa-1024', subject: '/CN=weak.example.com' })
-    const email = await opensslCsr({ subject: '/CN=mail.example.com', sans: ['email:someone@example.com'] })
+    const email = await opensslCsr({
+      subject: '/CN=mail.example.com',
+      sans: ['email:someone@example.com'],
+    })
     const noName = await opensslCsr({ subject: '/O=No Name Inc' })
     // flip one byte inside the signature
     const der = Buffer.from(csrPem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64')
@@ -131,47 +221,96 @@ test.group('Issuance: direct', () => {
 
     const cases: Array<[string, Record<string, unknown>, number, RegExp]> = [
       ['missing CSR', {}, 400, /csr/i],
-      ['malformed PEM', { csr: '-----BEGIN CERTIFICATE REQUEST-----\nnot base64!\n-----END CERTIFICATE REQUEST-----' }, 400, /CSR|certificate signing request/i],
+      [
+        'malformed PEM',
+        {
+          csr: '-----BEGIN CERTIFICATE REQUEST-----\nnot base64!\n-----END CERTIFICATE REQUEST-----',
+        },
+        400,
+        /CSR|certificate signing request/i,
+      ],
       ['random text', { csr: 'hello world' }, 400, /certificate signing request/i],
       ['a certificate instead of a CSR', { csr: ca.certificatePem }, 400, /./],
       ['bad signature', { csr: tampered }, 400, /signature/i],
       ['RSA 1024 below the template minimum', { csr: weak.csrPem }, 403, /at least 2048/],
       ['an email SAN the template forbids', { csr: email.csrPem }, 403, /EMAIL/],
       ['no name at all', { csr: noName.csrPem }, 403, /subject alternative name/],
-      ['a malformed SAN override', { csr: csrPem, sans: [{ type: 'dns', value: 'bad name!' }] }, 422, /well-formed/],
-      ['an unknown SAN type', { csr: csrPem, sans: [{ type: 'x400', value: 'x' }] }, 422, /SAN type/],
-      ['a bad date', { csr: csrPem, notBefore: 'yesterday', notAfter: 'tomorrow' }, 422, /not a valid date/],
-      ['validity beyond the template maximum', { csr: csrPem, validityDays: 800 }, 422, /at most 397 days|CA itself/],
+      [
+        'a malformed SAN override',
+        { csr: csrPem, sans: [{ type: 'dns', value: 'bad name!' }] },
+        422,
+        /well-formed/,
+      ],
+      [
+        'an unknown SAN type',
+        { csr: csrPem, sans: [{ type: 'x400', value: 'x' }] },
+        422,
+        /SAN type/,
+      ],
+      [
+        'a bad date',
+        { csr: csrPem, notBefore: 'yesterday', notAfter: 'tomorrow' },
+        422,
+        /not a valid date/,
+      ],
+      [
+        'validity beyond the template maximum',
+        { csr: csrPem, validityDays: 800 },
+        422,
+        /at most 397 days|CA itself/,
+      ],
     ]
     const before = await countRows('certificates', ca.id)
     for (const [label, body, status, message] of cases) {
-      const response = await client.post(`/api/v1/templates/${template.id}/issue`).bearerToken(token).json(body)
+      const response = await client
+        .post(`/api/v1/templates/${template.id}/issue`)
+        .bearerToken(token)
+        .json(body)
       assert.equal(response.status(), status, `${label}: ${response.text()}`)
       assert.match(response.body().error.message, message, label)
     }
-    const unknownTemplate = await client.post('/api/v1/templates/999999/issue').bearerToken(token).json({ csr: csrPem })
+    const unknownTemplate = await client
+      .post('/api/v1/templates/999999/issue')
+      .bearerToken(token)
+      .json({ csr: csrPem })
     unknownTemplate.assertStatus(404)
     const unknownCa = await client.get('/api/v1/cas/no-such-ca').bearerToken(token)
     unknownCa.assertStatus(404)
     assert.equal(await countRows('certificates', ca.id), before)
   }).timeout(60000)
 
-  test('a disabled template issues nothing; allowed key types are enforced', async ({ client, assert }) => {
+  test('a disabled template issues nothing; allowed key types are enforced', async ({
+    client,
+    assert,
+  }) => {
     const token = await adminToken()
     const ca = await createCa(client, { name: unique('Policy CA') })
     const template = await webServerTemplate(client, ca.id)
     const { csrPem } = await opensslCsr({ subject: '/CN=policy.example.com' })
-    ;(await client.patch(`/api/v1/templates/${template.id}`).bearerToken(token).json({ options: { keys: { allowed: ['rsa'] } } })).assertStatus(200)
+    ;(
+      await client
+        .patch(`/api/v1/templates/${template.id}`)
+        .bearerToken(token)
+        .json({ options: { keys: { allowed: ['rsa'] } } })
+    ).assertStatus(200)
     const ec = await issue(client, template.id, { csr: csrPem })
     ec.assertStatus(403)
     assert.include(ec.body().error.message, 'does not accept')
-    ;(await client.patch(`/api/v1/templates/${template.id}`).bearerToken(token).json({ options: { enabled: false, keys: { allowed: ['ec'] } } })).assertStatus(200)
+    ;(
+      await client
+        .patch(`/api/v1/templates/${template.id}`)
+        .bearerToken(token)
+        .json({ options: { enabled: false, keys: { allowed: ['ec'] } } })
+    ).assertStatus(200)
     const disabled = await issue(client, template.id, { csr: csrPem })
     disabled.assertStatus(409)
     assert.include(disabled.body().error.message, 'disabled')
   })
 
-  test('certificates are listed, found by serial in any spelling, and downloaded', async ({ client, assert }) => {
+  test('certificates are listed, found by serial in any spelling, and downloaded', async ({
+    client,
+    assert,
+  }) => {
     const token = await adminToken()
     const ca = await createCa(client, { name: unique('List CA') })
     const template = await webServerTemplate(client, ca.id)
@@ -181,7 +320,9 @@ test.group('Issuance: direct', () => {
     list.assertStatus(200)
     assert.equal(list.body().certificates[0].serial, issued.serial)
     const colons = `00:${issued.serial.toUpperCase().match(/../g).join(':')}`
-    const found = await client.get(`/api/v1/cas/${ca.id}/certificates/${encodeURIComponent(colons)}`).bearerToken(token)
+    const found = await client
+      .get(`/api/v1/cas/${ca.id}/certificates/${encodeURIComponent(colons)}`)
+      .bearerToken(token)
     assert.equal(found.status(), 200, found.text())
     assert.equal(found.body().certificate.id, issued.id)
     const der = await client.get(`/api/v1/certificates/${issued.id}?format=pem`).bearerToken(token)

@@ -4,26 +4,45 @@ import { adminToken, createCa, opensslCsr, unique, webServerTemplate } from '#te
 import { opensslText, opensslVerify } from '#tests/helpers/external'
 
 test.group('Pending requests', () => {
-  test('a submitted CSR waits, then is signed with overridden subject, SANs and validity', async ({ client, assert }) => {
+  test('a submitted CSR waits, then is signed with overridden subject, SANs and validity', async ({
+    client,
+    assert,
+  }) => {
     const token = await adminToken()
     const ca = await createCa(client, { name: unique('Approvals') })
     const template = await webServerTemplate(client, ca.id)
     const { csrPem } = await opensslCsr({ subject: '/CN=requested.example.com/O=Requested Org' })
 
-    const submitted = await client.post(`/api/v1/templates/${template.id}/requests`).bearerToken(token).json({ csr: csrPem })
+    const submitted = await client
+      .post(`/api/v1/templates/${template.id}/requests`)
+      .bearerToken(token)
+      .json({ csr: csrPem })
     submitted.assertStatus(201)
     const request = submitted.body().request
     assert.equal(request.status, 'pending')
     assert.equal(request.subjectDn, 'O=Requested Org,CN=requested.example.com') // RFC 4514: last RDN first
 
     const pending = await client.get(`/api/v1/cas/${ca.id}/requests`).bearerToken(token)
-    assert.deepEqual(pending.body().requests.map((r: any) => r.id), [request.id])
-    assert.equal(Number((await db.from('certificates').where('ca_id', ca.id).count('* as n').first()).n), 0)
+    assert.deepEqual(
+      pending.body().requests.map((r: any) => r.id),
+      [request.id]
+    )
+    assert.equal(
+      Number((await db.from('certificates').where('ca_id', ca.id).count('* as n').first()).n),
+      0
+    )
 
     const approved = await client
       .post(`/api/v1/requests/${request.id}/approve`)
       .bearerToken(token)
-      .json({ subject: { commonName: 'approved.example.com', organization: null }, sans: [{ type: 'dns', value: 'approved.example.com' }, { type: 'dns', value: 'alt.example.com' }], validityDays: 30 })
+      .json({
+        subject: { commonName: 'approved.example.com', organization: null },
+        sans: [
+          { type: 'dns', value: 'approved.example.com' },
+          { type: 'dns', value: 'alt.example.com' },
+        ],
+        validityDays: 30,
+      })
     approved.assertStatus(201)
     const cert = approved.body().certificate
     assert.equal(cert.subjectDn, 'CN=approved.example.com')
@@ -38,38 +57,76 @@ test.group('Pending requests', () => {
     const after = await client.get(`/api/v1/requests/${request.id}`).bearerToken(token)
     assert.equal(after.body().request.status, 'issued')
     assert.equal(after.body().request.certificateId, cert.id)
-    const twice = await client.post(`/api/v1/requests/${request.id}/approve`).bearerToken(token).json({})
+    const twice = await client
+      .post(`/api/v1/requests/${request.id}/approve`)
+      .bearerToken(token)
+      .json({})
     twice.assertStatus(409)
   }).timeout(60000)
 
-  test('an approval that fails leaves the request pending; decline is final', async ({ client, assert }) => {
+  test('an approval that fails leaves the request pending; decline is final', async ({
+    client,
+    assert,
+  }) => {
     const token = await adminToken()
     const ca = await createCa(client, { name: unique('Decline'), validityDays: 20 })
     const template = await webServerTemplate(client, ca.id)
     const { csrPem } = await opensslCsr({ subject: '/CN=decline.example.com' })
-    const request = (await client.post(`/api/v1/templates/${template.id}/requests`).bearerToken(token).json({ csr: csrPem })).body().request
-    const tooLong = await client.post(`/api/v1/requests/${request.id}/approve`).bearerToken(token).json({ validityDays: 100 })
+    const request = (
+      await client
+        .post(`/api/v1/templates/${template.id}/requests`)
+        .bearerToken(token)
+        .json({ csr: csrPem })
+    ).body().request
+    const tooLong = await client
+      .post(`/api/v1/requests/${request.id}/approve`)
+      .bearerToken(token)
+      .json({ validityDays: 100 })
     tooLong.assertStatus(422)
-    assert.equal((await client.get(`/api/v1/requests/${request.id}`).bearerToken(token)).body().request.status, 'pending')
-    const declined = await client.post(`/api/v1/requests/${request.id}/decline`).bearerToken(token).json({ reason: 'not ours' })
+    assert.equal(
+      (await client.get(`/api/v1/requests/${request.id}`).bearerToken(token)).body().request.status,
+      'pending'
+    )
+    const declined = await client
+      .post(`/api/v1/requests/${request.id}/decline`)
+      .bearerToken(token)
+      .json({ reason: 'not ours' })
     declined.assertStatus(200)
     assert.equal(declined.body().request.status, 'declined')
     assert.equal(declined.body().request.declineReason, 'not ours')
-    ;(await client.post(`/api/v1/requests/${request.id}/approve`).bearerToken(token).json({})).assertStatus(409)
-    assert.equal(Number((await db.from('certificates').where('ca_id', ca.id).count('* as n').first()).n), 0)
+    ;(
+      await client.post(`/api/v1/requests/${request.id}/approve`).bearerToken(token).json({})
+    ).assertStatus(409)
+    assert.equal(
+      Number((await db.from('certificates').where('ca_id', ca.id).count('* as n').first()).n),
+      0
+    )
   }).timeout(60000)
 
-  test('requests are approved and declined in bulk, each on its own', async ({ client, assert }) => {
+  test('requests are approved and declined in bulk, each on its own', async ({
+    client,
+    assert,
+  }) => {
     const token = await adminToken()
     const ca = await createCa(client, { name: unique('Bulk') })
     const template = await webServerTemplate(client, ca.id)
     const ids: number[] = []
     for (let i = 0; i < 3; i++) {
       const { csrPem } = await opensslCsr({ subject: `/CN=bulk-${i}.example.com` })
-      ids.push((await client.post(`/api/v1/templates/${template.id}/requests`).bearerToken(token).json({ csr: csrPem })).body().request.id)
+      ids.push(
+        (
+          await client
+            .post(`/api/v1/templates/${template.id}/requests`)
+            .bearerToken(token)
+            .json({ csr: csrPem })
+        ).body().request.id
+      )
     }
     await client.post(`/api/v1/requests/${ids[2]}/decline`).bearerToken(token).json({})
-    const bulk = await client.post('/api/v1/requests/bulk').bearerToken(token).json({ action: 'approve', ids })
+    const bulk = await client
+      .post('/api/v1/requests/bulk')
+      .bearerToken(token)
+      .json({ action: 'approve', ids })
     bulk.assertStatus(200)
     const results = bulk.body().results
     assert.isTrue(results[0].ok)
@@ -77,21 +134,51 @@ test.group('Pending requests', () => {
     assert.isFalse(results[2].ok)
     assert.equal(results[2].error.code, 'E_CONFLICT')
     const { csrPem } = await opensslCsr({ subject: '/CN=bulk-decline.example.com' })
-    const last = (await client.post(`/api/v1/templates/${template.id}/requests`).bearerToken(token).json({ csr: csrPem })).body().request.id
-    const declineAll = await client.post('/api/v1/requests/bulk').bearerToken(token).json({ action: 'decline', ids: [last], reason: 'batch' })
+    const last = (
+      await client
+        .post(`/api/v1/templates/${template.id}/requests`)
+        .bearerToken(token)
+        .json({ csr: csrPem })
+    ).body().request.id
+    const declineAll = await client
+      .post('/api/v1/requests/bulk')
+      .bearerToken(token)
+      .json({ action: 'decline', ids: [last], reason: 'batch' })
     assert.isTrue(declineAll.body().results[0].ok)
-    ;(await client.post('/api/v1/requests/bulk').bearerToken(token).json({ action: 'explode', ids: [last] })).assertStatus(422)
-    ;(await client.post('/api/v1/requests/bulk').bearerToken(token).json({ action: 'approve', ids: [] })).assertStatus(422)
+    ;(
+      await client
+        .post('/api/v1/requests/bulk')
+        .bearerToken(token)
+        .json({ action: 'explode', ids: [last] })
+    ).assertStatus(422)
+    ;(
+      await client
+        .post('/api/v1/requests/bulk')
+        .bearerToken(token)
+        .json({ action: 'approve', ids: [] })
+    ).assertStatus(422)
   }).timeout(60000)
 
   test('a bad CSR is not queued', async ({ client, assert }) => {
     const token = await adminToken()
     const ca = await createCa(client, { name: unique('Queue') })
     const template = await webServerTemplate(client, ca.id)
-    for (const csr of ['', 'garbage', '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----']) {
-      const response = await client.post(`/api/v1/templates/${template.id}/requests`).bearerToken(token).json({ csr })
+    for (const csr of [
+      '',
+      'garbage',
+      '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----',
+    ]) {
+      const response = await client
+        .post(`/api/v1/templates/${template.id}/requests`)
+        .bearerToken(token)
+        .json({ csr })
       response.assertStatus(400)
     }
-    assert.equal(Number((await db.from('certificate_requests').where('ca_id', ca.id).count('* as n').first()).n), 0)
+    assert.equal(
+      Number(
+        (await db.from('certificate_requests').where('ca_id', ca.id).count('* as n').first()).n
+      ),
+      0
+    )
   })
 })

@@ -6,20 +6,43 @@ async function freshCertificate(client: any) {
   const ca = await createCa(client, { name: unique('Revocation') })
   const template = await webServerTemplate(client, ca.id)
   const { csrPem } = await opensslCsr({ subject: '/CN=revoke.example.com' })
-  const issued = await client.post(`/api/v1/templates/${template.id}/issue`).bearerToken(token).json({ csr: csrPem })
+  const issued = await client
+    .post(`/api/v1/templates/${template.id}/issue`)
+    .bearerToken(token)
+    .json({ csr: csrPem })
   return { token, ca, template, cert: issued.body().certificate }
 }
 
 const revoke = (client: any, token: string, id: number, reason?: string) =>
-  client.post(`/api/v1/certificates/${id}/revoke`).bearerToken(token).json(reason === undefined ? {} : { reason })
+  client
+    .post(`/api/v1/certificates/${id}/revoke`)
+    .bearerToken(token)
+    .json(reason === undefined ? {} : { reason })
 
 test.group('Revocation', () => {
-  test('every RFC 5280 reason revokes; removeFromCRL and unknown reasons are refused', async ({ client, assert }) => {
-    const reasons = ['unspecified', 'keyCompromise', 'cACompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'privilegeWithdrawn', 'aACompromise']
+  test('every RFC 5280 reason revokes; removeFromCRL and unknown reasons are refused', async ({
+    client,
+    assert,
+  }) => {
+    const reasons = [
+      'unspecified',
+      'keyCompromise',
+      'cACompromise',
+      'affiliationChanged',
+      'superseded',
+      'cessationOfOperation',
+      'privilegeWithdrawn',
+      'aACompromise',
+    ]
     const { token, template } = await freshCertificate(client)
     for (const reason of reasons) {
       const { csrPem } = await opensslCsr({ subject: `/CN=${reason.toLowerCase()}.example.com` })
-      const cert = (await client.post(`/api/v1/templates/${template.id}/issue`).bearerToken(token).json({ csr: csrPem })).body().certificate
+      const cert = (
+        await client
+          .post(`/api/v1/templates/${template.id}/issue`)
+          .bearerToken(token)
+          .json({ csr: csrPem })
+      ).body().certificate
       const response = await revoke(client, token, cert.id, reason)
       response.assertStatus(200)
       assert.equal(response.body().certificate.status, 'revoked')
@@ -35,12 +58,17 @@ test.group('Revocation', () => {
     assert.equal(status.body().certificate.status, 'valid')
   }).timeout(120000)
 
-  test('a held certificate can be unrevoked or made permanent; the original date is kept', async ({ client, assert }) => {
+  test('a held certificate can be unrevoked or made permanent; the original date is kept', async ({
+    client,
+    assert,
+  }) => {
     const { token, cert } = await freshCertificate(client)
     const held = await revoke(client, token, cert.id, 'certificateHold')
     assert.equal(held.body().certificate.status, 'hold')
     ;(await revoke(client, token, cert.id, 'certificateHold')).assertStatus(409)
-    const released = await client.post(`/api/v1/certificates/${cert.id}/unrevoke`).bearerToken(token)
+    const released = await client
+      .post(`/api/v1/certificates/${cert.id}/unrevoke`)
+      .bearerToken(token)
     released.assertStatus(200)
     assert.equal(released.body().certificate.status, 'valid')
     assert.isNull(released.body().certificate.revocationReason)
@@ -50,12 +78,17 @@ test.group('Revocation', () => {
     permanent.assertStatus(200)
     assert.equal(permanent.body().certificate.status, 'revoked')
     assert.equal(permanent.body().certificate.revokedAt, heldAgain.revokedAt)
-    const unrevoke = await client.post(`/api/v1/certificates/${cert.id}/unrevoke`).bearerToken(token)
+    const unrevoke = await client
+      .post(`/api/v1/certificates/${cert.id}/unrevoke`)
+      .bearerToken(token)
     unrevoke.assertStatus(409)
     assert.include(unrevoke.body().error.message, 'permanently revoked')
   }).timeout(60000)
 
-  test('a permanent revocation may only change to keyCompromise, once', async ({ client, assert }) => {
+  test('a permanent revocation may only change to keyCompromise, once', async ({
+    client,
+    assert,
+  }) => {
     const { token, cert } = await freshCertificate(client)
     ;(await revoke(client, token, cert.id, 'superseded')).assertStatus(200)
     const other = await revoke(client, token, cert.id, 'cessationOfOperation')
@@ -71,18 +104,34 @@ test.group('Revocation', () => {
 
   test('unrevoking a certificate that is not on hold is refused', async ({ client, assert }) => {
     const { token, cert } = await freshCertificate(client)
-    const response = await client.post(`/api/v1/certificates/${cert.id}/unrevoke`).bearerToken(token)
+    const response = await client
+      .post(`/api/v1/certificates/${cert.id}/unrevoke`)
+      .bearerToken(token)
     response.assertStatus(409)
     assert.include(response.body().error.message, 'not revoked')
-    ;(await client.post('/api/v1/certificates/99999999/revoke').bearerToken(token).json({ reason: 'keyCompromise' })).assertStatus(404)
+    ;(
+      await client
+        .post('/api/v1/certificates/99999999/revoke')
+        .bearerToken(token)
+        .json({ reason: 'keyCompromise' })
+    ).assertStatus(404)
   }).timeout(60000)
 
-  test('an intermediate CA certificate is revoked by its issuer like any certificate', async ({ client, assert }) => {
+  test('an intermediate CA certificate is revoked by its issuer like any certificate', async ({
+    client,
+    assert,
+  }) => {
     const token = await adminToken()
     const root = await createCa(client, { name: unique('Rev Root') })
-    const tpl = await client.post(`/api/v1/cas/${root.id}/templates`).bearerToken(token).json({ name: 'Sub CA', starter: 'certificate-authority' })
+    const tpl = await client
+      .post(`/api/v1/cas/${root.id}/templates`)
+      .bearerToken(token)
+      .json({ name: 'Sub CA', starter: 'certificate-authority' })
     const inter = await createCa(client, { name: unique('Rev Inter'), csrOnly: true })
-    const signed = await client.post(`/api/v1/templates/${tpl.body().template.id}/issue`).bearerToken(token).json({ csr: inter.csrPem })
+    const signed = await client
+      .post(`/api/v1/templates/${tpl.body().template.id}/issue`)
+      .bearerToken(token)
+      .json({ csr: inter.csrPem })
     signed.assertStatus(201)
     const revoked = await revoke(client, token, signed.body().certificate.id, 'cACompromise')
     revoked.assertStatus(200)

@@ -1,25 +1,55 @@
 import { test } from '@japa/runner'
-import { adminToken, createCa, opensslCsr, templatesOf, unique, webServerTemplate } from '#tests/helpers/api'
+import {
+  adminToken,
+  createCa,
+  opensslCsr,
+  templatesOf,
+  unique,
+  webServerTemplate,
+} from '#tests/helpers/api'
 import { opensslText, opensslVerify } from '#tests/helpers/external'
 
-const STARTERS = ['web-server', 'client-auth', 'web-server-client', 'code-signing', 'email-protection', 'certificate-authority', 'timestamping', 'ocsp-signing', 'computer', 'user']
+const STARTERS = [
+  'web-server',
+  'client-auth',
+  'web-server-client',
+  'code-signing',
+  'email-protection',
+  'certificate-authority',
+  'timestamping',
+  'ocsp-signing',
+  'computer',
+  'user',
+]
 
 test.group('Templates', () => {
-  test('every new CA gets a Web Server template; all starters exist', async ({ client, assert }) => {
+  test('every new CA gets a Web Server template; all starters exist', async ({
+    client,
+    assert,
+  }) => {
     const token = await adminToken()
     const ca = await createCa(client, { name: unique('Templates') })
     const templates = await templatesOf(client, ca.id)
-    assert.deepEqual(templates.map((t) => t.name), ['Web Server'])
+    assert.deepEqual(
+      templates.map((t) => t.name),
+      ['Web Server']
+    )
     const web = templates[0].options
     assert.equal(web.validityDays, 397)
     assert.deepEqual(web.extKeyUsage, ['serverAuth'])
     assert.isTrue(web.keyUsageByKeyType)
     assert.equal(web.cps.policy, 'domain-validated')
     const starters = await client.get('/api/v1/starter-templates').bearerToken(token)
-    assert.sameMembers(starters.body().starters.map((s: any) => s.id), STARTERS)
+    assert.sameMembers(
+      starters.body().starters.map((s: any) => s.id),
+      STARTERS
+    )
   })
 
-  test('a certificate from each starter verifies with OpenSSL for its purpose', async ({ client, assert }) => {
+  test('a certificate from each starter verifies with OpenSSL for its purpose', async ({
+    client,
+    assert,
+  }) => {
     const token = await adminToken()
     const ca = await createCa(client, { name: unique('Starters'), keyType: 'rsa-2048' })
     const purposes: Record<string, string | undefined> = {
@@ -33,40 +63,77 @@ test.group('Templates', () => {
       'user': 'sslclient',
     }
     for (const [starter, purpose] of Object.entries(purposes)) {
-      const created = await client.post(`/api/v1/cas/${ca.id}/templates`).bearerToken(token).json({ name: starter, starter })
+      const created = await client
+        .post(`/api/v1/cas/${ca.id}/templates`)
+        .bearerToken(token)
+        .json({ name: starter, starter })
       created.assertStatus(201)
-      const sans = starter === 'email-protection' ? ['email:user@example.com'] : starter.includes('web') || starter === 'computer' ? ['DNS:host.example.com'] : []
+      const sans =
+        starter === 'email-protection'
+          ? ['email:user@example.com']
+          : starter.includes('web') || starter === 'computer'
+            ? ['DNS:host.example.com']
+            : []
       const subject = starter === 'email-protection' ? '/CN=Test User' : '/CN=host.example.com'
       const { csrPem } = await opensslCsr({ key: 'rsa-2048', subject, sans })
-      const issued = await client.post(`/api/v1/templates/${created.body().template.id}/issue`).bearerToken(token).json({ csr: csrPem })
+      const issued = await client
+        .post(`/api/v1/templates/${created.body().template.id}/issue`)
+        .bearerToken(token)
+        .json({ csr: csrPem })
       assert.equal(issued.status(), 201, `${starter}: ${issued.text()}`)
-      const verdict = await opensslVerify({ roots: [ca.certificatePem!], cert: issued.body().certificate.certificatePem, purpose })
+      const verdict = await opensslVerify({
+        roots: [ca.certificatePem!],
+        cert: issued.body().certificate.certificatePem,
+        purpose,
+      })
       assert.isTrue(verdict.ok, `${starter}: ${verdict.output}`)
     }
   }).timeout(120000)
 
-  test('options cover the manual: subject defaults, custom EKUs, AIA URL, CPS policy, path length', async ({ client, assert }) => {
+  test('options cover the manual: subject defaults, custom EKUs, AIA URL, CPS policy, path length', async ({
+    client,
+    assert,
+  }) => {
     const token = await adminToken()
     const ca = await createCa(client, { name: unique('Options') })
-    await client.patch(`/api/v1/cas/${ca.id}`).bearerToken(token).json({ cpsUrl: 'https://pki.example.com/cps' })
-    const created = await client.post(`/api/v1/cas/${ca.id}/templates`).bearerToken(token).json({
-      name: 'Custom',
-      starter: 'client-auth',
-      options: {
-        description: 'custom',
-        subject: { fromCsr: false, defaults: { organization: 'Fixed Org', country: 'FR' } },
-        customEkuOids: ['1.3.6.1.4.1.311.20.2.2'],
-        aia: { include: true, customUrl: 'http://aia.example.com/ca.crt' },
-        cps: { include: true, policy: '1.3.6.1.4.1.55555.7' },
-        renewal: { allowWithValidCertificate: true, revokeOld: true, withinDays: 30, copySubjectAndSans: true },
-        signatureHash: 'sha384',
-      },
-    })
+    await client
+      .patch(`/api/v1/cas/${ca.id}`)
+      .bearerToken(token)
+      .json({ cpsUrl: 'https://pki.example.com/cps' })
+    const created = await client
+      .post(`/api/v1/cas/${ca.id}/templates`)
+      .bearerToken(token)
+      .json({
+        name: 'Custom',
+        starter: 'client-auth',
+        options: {
+          description: 'custom',
+          subject: { fromCsr: false, defaults: { organization: 'Fixed Org', country: 'FR' } },
+          customEkuOids: ['1.3.6.1.4.1.311.20.2.2'],
+          aia: { include: true, customUrl: 'http://aia.example.com/ca.crt' },
+          cps: { include: true, policy: '1.3.6.1.4.1.55555.7' },
+          renewal: {
+            allowWithValidCertificate: true,
+            revokeOld: true,
+            withinDays: 30,
+            copySubjectAndSans: true,
+          },
+          signatureHash: 'sha384',
+        },
+      })
     created.assertStatus(201)
     const options = created.body().template.options
-    assert.deepEqual(options.renewal, { allowWithValidCertificate: true, revokeOld: true, withinDays: 30, copySubjectAndSans: true })
+    assert.deepEqual(options.renewal, {
+      allowWithValidCertificate: true,
+      revokeOld: true,
+      withinDays: 30,
+      copySubjectAndSans: true,
+    })
     const { csrPem } = await opensslCsr({ subject: '/CN=person/O=Ignored Org' })
-    const issued = await client.post(`/api/v1/templates/${created.body().template.id}/issue`).bearerToken(token).json({ csr: csrPem })
+    const issued = await client
+      .post(`/api/v1/templates/${created.body().template.id}/issue`)
+      .bearerToken(token)
+      .json({ csr: csrPem })
     issued.assertStatus(201)
     const text = await opensslText(issued.body().certificate.certificatePem, 'x509')
     assert.match(text, /Subject: C\s*=\s*FR, O\s*=\s*Fixed Org, CN\s*=\s*person/)
@@ -79,34 +146,64 @@ test.group('Templates', () => {
   test('invalid options are refused with every problem named', async ({ client, assert }) => {
     const token = await adminToken()
     const ca = await createCa(client, { name: unique('Invalid options') })
-    const bad = await client.post(`/api/v1/cas/${ca.id}/templates`).bearerToken(token).json({
-      name: 'Bad',
-      options: { validityDays: 0, keyUsage: ['flying'], extra: true, customEkuOids: ['nope'] },
-    })
+    const bad = await client
+      .post(`/api/v1/cas/${ca.id}/templates`)
+      .bearerToken(token)
+      .json({
+        name: 'Bad',
+        options: { validityDays: 0, keyUsage: ['flying'], extra: true, customEkuOids: ['nope'] },
+      })
     bad.assertStatus(422)
     const message = bad.body().error.message
     assert.include(message, 'validityDays')
     assert.include(message, 'keyUsage')
     assert.include(message, 'customEkuOids')
-    const ca2 = await client.post(`/api/v1/cas/${ca.id}/templates`).bearerToken(token).json({ name: 'X', options: { keyUsage: ['keyCertSign'] } })
+    const ca2 = await client
+      .post(`/api/v1/cas/${ca.id}/templates`)
+      .bearerToken(token)
+      .json({ name: 'X', options: { keyUsage: ['keyCertSign'] } })
     ca2.assertStatus(422)
     assert.include(ca2.body().error.message, 'Certificate Authority')
-    ;(await client.post(`/api/v1/cas/${ca.id}/templates`).bearerToken(token).json({ name: 'Y', starter: 'nope' })).assertStatus(422)
-    ;(await client.post(`/api/v1/cas/${ca.id}/templates`).bearerToken(token).json({ name: 'Web Server' })).assertStatus(409)
+    ;(
+      await client
+        .post(`/api/v1/cas/${ca.id}/templates`)
+        .bearerToken(token)
+        .json({ name: 'Y', starter: 'nope' })
+    ).assertStatus(422)
+    ;(
+      await client
+        .post(`/api/v1/cas/${ca.id}/templates`)
+        .bearerToken(token)
+        .json({ name: 'Web Server' })
+    ).assertStatus(409)
   })
 
-  test('a template with active certificates cannot be deleted; hold counts as active', async ({ client, assert }) => {
+  test('a template with active certificates cannot be deleted; hold counts as active', async ({
+    client,
+    assert,
+  }) => {
     const token = await adminToken()
     const ca = await createCa(client, { name: unique('Delete template') })
     const template = await webServerTemplate(client, ca.id)
     const { csrPem } = await opensslCsr({ subject: '/CN=del.example.com' })
-    const cert = (await client.post(`/api/v1/templates/${template.id}/issue`).bearerToken(token).json({ csr: csrPem })).body().certificate
+    const cert = (
+      await client
+        .post(`/api/v1/templates/${template.id}/issue`)
+        .bearerToken(token)
+        .json({ csr: csrPem })
+    ).body().certificate
     const refused = await client.delete(`/api/v1/templates/${template.id}`).bearerToken(token)
     refused.assertStatus(409)
     assert.include(refused.body().error.message, '1 active certificate')
-    await client.post(`/api/v1/certificates/${cert.id}/revoke`).bearerToken(token).json({ reason: 'certificateHold' })
+    await client
+      .post(`/api/v1/certificates/${cert.id}/revoke`)
+      .bearerToken(token)
+      .json({ reason: 'certificateHold' })
     ;(await client.delete(`/api/v1/templates/${template.id}`).bearerToken(token)).assertStatus(409)
-    await client.post(`/api/v1/certificates/${cert.id}/revoke`).bearerToken(token).json({ reason: 'superseded' })
+    await client
+      .post(`/api/v1/certificates/${cert.id}/revoke`)
+      .bearerToken(token)
+      .json({ reason: 'superseded' })
     ;(await client.delete(`/api/v1/templates/${template.id}`).bearerToken(token)).assertStatus(204)
     const kept = await client.get(`/api/v1/certificates/${cert.id}`).bearerToken(token)
     kept.assertStatus(200)

@@ -15,7 +15,10 @@ let adminTokenPromise: Promise<string> | undefined
 /** An API token of an install administrator (created once per test run). */
 export function adminToken(): Promise<string> {
   adminTokenPromise ??= (async () => {
-    const user = await tokenService.createUser(systemActor, { email: `admin-${randomUUID()}@test.example`, isAdmin: true })
+    const user = await tokenService.createUser(systemActor, {
+      email: `admin-${randomUUID()}@test.example`,
+      isAdmin: true,
+    })
     return tokenService.createToken(systemActor, user, 'tests')
   })()
   return adminTokenPromise
@@ -23,13 +26,24 @@ export function adminToken(): Promise<string> {
 
 /** An API token of a user who is not an administrator. */
 export async function userToken(): Promise<{ token: string; userId: number }> {
-  const user = await tokenService.createUser(systemActor, { email: `user-${randomUUID()}@test.example` })
+  const user = await tokenService.createUser(systemActor, {
+    email: `user-${randomUUID()}@test.example`,
+  })
   return { token: await tokenService.createToken(systemActor, user, 'tests'), userId: user.id }
 }
 
 export const unique = (prefix: string) => `${prefix} ${randomUUID().slice(0, 8)}`
 
-export type CsrKey = 'rsa-2048' | 'rsa-1024' | 'ec-p256' | 'ec-p384' | 'ed25519' | 'ml-dsa-44' | 'ml-dsa-65' | 'ml-dsa-87' | 'slh-dsa-sha2-128s'
+export type CsrKey =
+  | 'rsa-2048'
+  | 'rsa-1024'
+  | 'ec-p256'
+  | 'ec-p384'
+  | 'ed25519'
+  | 'ml-dsa-44'
+  | 'ml-dsa-65'
+  | 'ml-dsa-87'
+  | 'slh-dsa-sha2-128s'
 
 const GENPKEY: Record<CsrKey, string[]> = {
   'rsa-2048': ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'],
@@ -47,24 +61,42 @@ const GENPKEY: Record<CsrKey, string[]> = {
  * A key and CSR made by the `openssl` CLI (OpenSSL 3.5 for post-quantum keys).
  * `sans` like ['DNS:a.example', 'IP:10.0.0.1'].
  */
-export async function opensslCsr(options: { key?: CsrKey; subject?: string; sans?: string[] } = {}) {
+export async function opensslCsr(
+  options: { key?: CsrKey; subject?: string; sans?: string[] } = {}
+) {
   const key = options.key ?? 'ec-p256'
-  const binary: OpensslBinary = key.startsWith('ml-') || key.startsWith('slh-') ? 'openssl35' : 'openssl'
+  const binary: OpensslBinary =
+    key.startsWith('ml-') || key.startsWith('slh-') ? 'openssl35' : 'openssl'
   const openssl = toolPath(binary)
   return withTempDir(async (dir) => {
     const keyFile = join(dir, 'key.pem')
     const gen = await run(openssl, ['genpkey', ...GENPKEY[key], '-out', keyFile])
     if (gen.code !== 0) throw new Error(`openssl genpkey failed: ${gen.stderr}`)
-    const args = ['req', '-new', '-key', keyFile, '-subj', options.subject ?? '/CN=host.example.com', '-out', join(dir, 'req.pem')]
+    const args = [
+      'req',
+      '-new',
+      '-key',
+      keyFile,
+      '-subj',
+      options.subject ?? '/CN=host.example.com',
+      '-out',
+      join(dir, 'req.pem'),
+    ]
     if (options.sans?.length) args.push('-addext', `subjectAltName=${options.sans.join(',')}`)
     const req = await run(openssl, args)
     if (req.code !== 0) throw new Error(`openssl req failed: ${req.stderr}`)
-    return { csrPem: await readFile(join(dir, 'req.pem'), 'utf8'), keyPem: await readFile(keyFile, 'utf8') }
+    return {
+      csrPem: await readFile(join(dir, 'req.pem'), 'utf8'),
+      keyPem: await readFile(keyFile, 'utf8'),
+    }
   })
 }
 
 /** Writes PEM text to files in a temp dir and runs `fn` with their paths. */
-export async function withFiles<T>(files: Record<string, string>, fn: (paths: Record<string, string>, dir: string) => Promise<T>) {
+export async function withFiles<T>(
+  files: Record<string, string>,
+  fn: (paths: Record<string, string>, dir: string) => Promise<T>
+) {
   return withTempDir(async (dir) => {
     const paths: Record<string, string> = {}
     for (const [name, text] of Object.entries(files)) {
@@ -77,9 +109,20 @@ export async function withFiles<T>(files: Record<string, string>, fn: (paths: Re
 
 /** POST /api/v1/cas as an administrator; returns the created CA's JSON. */
 export async function createCa(client: ApiClient, body: Record<string, unknown>) {
-  const response = await client.post('/api/v1/cas').bearerToken(await adminToken()).json(body)
-  if (response.status() !== 201) throw new Error(`CA creation failed: ${response.status()} ${response.text()}`)
-  return response.body().ca as { id: number; name: string; certificatePem: string | null; csrPem: string | null; keyType: string; [k: string]: any }
+  const response = await client
+    .post('/api/v1/cas')
+    .bearerToken(await adminToken())
+    .json(body)
+  if (response.status() !== 201)
+    throw new Error(`CA creation failed: ${response.status()} ${response.text()}`)
+  return response.body().ca as {
+    id: number
+    name: string
+    certificatePem: string | null
+    csrPem: string | null
+    keyType: string
+    [k: string]: any
+  }
 }
 
 export async function templatesOf(client: ApiClient, caId: number) {

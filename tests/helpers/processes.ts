@@ -190,12 +190,16 @@ export async function waitHealthy(server: ServerProcess, timeoutMs = 60_000): Pr
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (server.hasExited()) {
-      throw new Error(`server on port ${server.port} exited (code ${await server.exited}) before answering /health:\n${tail(server.output())}`)
+      throw new Error(
+        `server on port ${server.port} exited (code ${await server.exited}) before answering /health:\n${tail(server.output())}`
+      )
     }
     if ((await healthStatus(server.url)) === 200) return
     await sleep(250)
   }
-  throw new Error(`server on port ${server.port} did not answer GET /health with 200 within ${timeoutMs} ms:\n${tail(server.output())}`)
+  throw new Error(
+    `server on port ${server.port} did not answer GET /health with 200 within ${timeoutMs} ms:\n${tail(server.output())}`
+  )
 }
 
 export interface StartServerOptions extends SpawnServerOptions {
@@ -220,7 +224,11 @@ export async function startServer(options: StartServerOptions): Promise<ServerPr
 }
 
 /** Runs `fn` for every item with at most `concurrency` calls in flight; results in input order. */
-export async function mapLimit<T, R>(items: readonly T[], concurrency: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  fn: (item: T, index: number) => Promise<R>
+): Promise<R[]> {
   const results = new Array<R>(items.length)
   let next = 0
   const workers = Array.from({ length: Math.min(concurrency, items.length) }, async () => {

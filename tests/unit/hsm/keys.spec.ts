@@ -37,7 +37,7 @@ function pem(label: string, der: Uint8Array): string {
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`
 }
 
-function der(node: asn1js.AsnType): Uint8Array {
+function toDer(node: asn1js.AsnType): Uint8Array {
   return new Uint8Array(node.toBER())
 }
 
@@ -45,7 +45,7 @@ const oidSeq = (oid: string) =>
   new asn1js.Sequence({ value: [new asn1js.ObjectIdentifier({ value: oid })] })
 
 function pkcs8Of(oid: string, privateKey: Uint8Array): Uint8Array {
-  return der(
+  return toDer(
     new asn1js.Sequence({
       value: [
         new asn1js.Integer({ value: 0 }),
@@ -57,7 +57,7 @@ function pkcs8Of(oid: string, privateKey: Uint8Array): Uint8Array {
 }
 
 function spkiOf(oid: string, publicKey: Uint8Array): Uint8Array {
-  return der(
+  return toDer(
     new asn1js.Sequence({ value: [oidSeq(oid), new asn1js.BitString({ valueHex: publicKey })] })
   )
 }
@@ -92,7 +92,7 @@ function encryptPkcs8(plain: Uint8Array, password: string): Uint8Array {
       new asn1js.OctetString({ valueHex: iv }),
     ],
   })
-  return der(
+  return toDer(
     new asn1js.Sequence({
       value: [
         new asn1js.Sequence({
@@ -477,15 +477,15 @@ test.group('hsm / keys: PEM import', (group) => {
     const expectedSpki = hex(spkiOf(ML_DSA_65_OID, publicKey))
     const seedForm = pkcs8Of(
       ML_DSA_65_OID,
-      der(new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: 0 }, valueHex: seed }))
+      toDer(new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: 0 }, valueHex: seed }))
     )
     const expandedForm = pkcs8Of(
       ML_DSA_65_OID,
-      der(new asn1js.OctetString({ valueHex: secretKey }))
+      toDer(new asn1js.OctetString({ valueHex: secretKey }))
     )
     const bothForm = pkcs8Of(
       ML_DSA_65_OID,
-      der(
+      toDer(
         new asn1js.Sequence({
           value: [
             new asn1js.OctetString({ valueHex: seed }),
@@ -512,7 +512,7 @@ test.group('hsm / keys: PEM import', (group) => {
     const otherSeed = crypto.randomBytes(32)
     const mismatched = pkcs8Of(
       ML_DSA_65_OID,
-      der(
+      toDer(
         new asn1js.Sequence({
           value: [
             new asn1js.OctetString({ valueHex: otherSeed }),
@@ -534,7 +534,7 @@ test.group('hsm / keys: PEM import', (group) => {
         importPrivateKeyPem(
           pem(
             'PRIVATE KEY',
-            pkcs8Of(ML_DSA_65_OID, der(new asn1js.OctetString({ valueHex: corrupted })))
+            pkcs8Of(ML_DSA_65_OID, toDer(new asn1js.OctetString({ valueHex: corrupted })))
           )
         ),
       'E_KEY_INVALID',
@@ -548,7 +548,7 @@ test.group('hsm / keys: PEM import', (group) => {
             'PRIVATE KEY',
             pkcs8Of(
               ML_DSA_65_OID,
-              der(
+              toDer(
                 new asn1js.Primitive({
                   idBlock: { tagClass: 3, tagNumber: 0 },
                   valueHex: seed.subarray(1),
@@ -563,13 +563,13 @@ test.group('hsm / keys: PEM import', (group) => {
 
     // OneAsymmetricKey v2 with the public key: accepted when it matches, refused when not.
     const v2 = (pk: Uint8Array) =>
-      der(
+      toDer(
         new asn1js.Sequence({
           value: [
             new asn1js.Integer({ value: 1 }),
             oidSeq(ML_DSA_65_OID),
             new asn1js.OctetString({
-              valueHex: der(
+              valueHex: toDer(
                 new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: 0 }, valueHex: seed })
               ),
             }),
@@ -599,7 +599,7 @@ test.group('hsm / keys: PEM import', (group) => {
     )
 
     // parameters must be absent
-    const withParams = der(
+    const withParams = toDer(
       new asn1js.Sequence({
         value: [
           new asn1js.Integer({ value: 0 }),
@@ -607,7 +607,7 @@ test.group('hsm / keys: PEM import', (group) => {
             value: [new asn1js.ObjectIdentifier({ value: ML_DSA_65_OID }), new asn1js.Null()],
           }),
           new asn1js.OctetString({
-            valueHex: der(
+            valueHex: toDer(
               new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: 0 }, valueHex: seed })
             ),
           }),
@@ -622,7 +622,7 @@ test.group('hsm / keys: PEM import', (group) => {
   }) => {
     const { secretKey, publicKey } = slh_dsa_sha2_128s.keygen()
     const raw = pkcs8Of(SLH_128S_OID, secretKey)
-    const wrapped = pkcs8Of(SLH_128S_OID, der(new asn1js.OctetString({ valueHex: secretKey })))
+    const wrapped = pkcs8Of(SLH_128S_OID, toDer(new asn1js.OctetString({ valueHex: secretKey })))
     for (const form of [raw, wrapped]) {
       const imported = importPrivateKeyPem(pem('PRIVATE KEY', form))
       assert.equal(imported.keyType, 'slh-dsa-sha2-128s')

@@ -2,7 +2,18 @@ import { test } from '@japa/runner'
 import { KernelHooks } from '#services/hooks'
 
 const actor = { kind: 'system', label: 's', isAdmin: true } as const
-const ctx = () => ({ caId: 1, caName: 'x', templateId: 1, templateName: 't', actor, source: 'test', subjectDn: 'CN=x', sans: [], keyType: 'ecdsa-p256', meta: {} })
+const ctx = () => ({
+  caId: 1,
+  caName: 'x',
+  templateId: 1,
+  templateName: 't',
+  actor,
+  source: 'test',
+  subjectDn: 'CN=x',
+  sans: [],
+  keyType: 'ecdsa-p256',
+  meta: {},
+})
 
 test.group('Kernel hooks', () => {
   test('series hooks run in order and the first error vetoes', async ({ assert }) => {
@@ -22,12 +33,22 @@ test.group('Kernel hooks', () => {
     await assert.rejects(() => hooks.run('validateIssue', ctx()), 'nope')
   })
 
-  test('a slow series hook times out as a veto; a slow or broken parallel hook is only logged', async ({ assert }) => {
+  test('a slow series hook times out as a veto; a slow or broken parallel hook is only logged', async ({
+    assert,
+  }) => {
     const hooks = new KernelHooks()
-    hooks.register('validateIssue', { owner: 'slow', timeoutMs: 20, handler: () => new Promise((r) => setTimeout(r, 500)) })
+    hooks.register('validateIssue', {
+      owner: 'slow',
+      timeoutMs: 20,
+      handler: () => new Promise((r) => setTimeout(r, 500)),
+    })
     await assert.rejects(() => hooks.run('validateIssue', ctx()), /did not answer within 20 ms/)
     let fine = false
-    hooks.register('afterIssue', { owner: 'slow', timeoutMs: 20, handler: () => new Promise((r) => setTimeout(r, 500)) })
+    hooks.register('afterIssue', {
+      owner: 'slow',
+      timeoutMs: 20,
+      handler: () => new Promise((r) => setTimeout(r, 500)),
+    })
     hooks.register('afterIssue', {
       owner: 'broken',
       handler: () => {
@@ -40,7 +61,13 @@ test.group('Kernel hooks', () => {
         fine = true
       },
     })
-    await hooks.run('afterIssue', { ...ctx(), certificateId: 1, serial: '01', der: new Uint8Array(), notAfter: 0 })
+    await hooks.run('afterIssue', {
+      ...ctx(),
+      certificateId: 1,
+      serial: '01',
+      der: new Uint8Array(),
+      notAfter: 0,
+    })
     assert.isTrue(fine)
   })
 
@@ -48,8 +75,19 @@ test.group('Kernel hooks', () => {
     const hooks = new KernelHooks()
     let active = false
     let count = 0
-    const off = hooks.register('afterRevoke', { owner: 'p', isActive: () => active, handler: () => void count++ })
-    const rctx = { caId: 1, certificateId: 1, serial: '01', reason: 'unspecified', previousStatus: 'valid', actor }
+    const off = hooks.register('afterRevoke', {
+      owner: 'p',
+      isActive: () => active,
+      handler: () => void count++,
+    })
+    const rctx = {
+      caId: 1,
+      certificateId: 1,
+      serial: '01',
+      reason: 'unspecified',
+      previousStatus: 'valid',
+      actor,
+    }
     await hooks.run('afterRevoke', rctx)
     assert.equal(count, 0)
     assert.isFalse(hooks.has('afterRevoke'))

@@ -1,5 +1,10 @@
 import { test } from '@japa/runner'
-import { mergeTemplateOptions, parseTemplateOptions, starterOptions, STARTER_TEMPLATES } from '#services/template_options'
+import {
+  mergeTemplateOptions,
+  parseTemplateOptions,
+  starterOptions,
+  STARTER_TEMPLATES,
+} from '#services/template_options'
 import { parseReason, REVOCATION_REASONS } from '#services/revocation_service'
 
 test.group('Template options', () => {
@@ -8,7 +13,12 @@ test.group('Template options', () => {
     assert.isTrue(options.enabled)
     assert.equal(options.validityDays, 365)
     assert.deepEqual(options.keys.allowed, ['rsa', 'ec', 'ed25519', 'ml-dsa', 'slh-dsa'])
-    assert.deepEqual(options.renewal, { allowWithValidCertificate: false, revokeOld: false, withinDays: null, copySubjectAndSans: true })
+    assert.deepEqual(options.renewal, {
+      allowWithValidCertificate: false,
+      revokeOld: false,
+      withinDays: null,
+      copySubjectAndSans: true,
+    })
   })
 
   test('every starter validates; the Web Server starter follows current practice', ({ assert }) => {
@@ -32,7 +42,9 @@ test.group('Template options', () => {
 })
 
 test.group('Revocation reasons', () => {
-  test('RFC 5280 names are accepted in any case; removeFromCRL is not a revocation reason', ({ assert }) => {
+  test('RFC 5280 names are accepted in any case; removeFromCRL is not a revocation reason', ({
+    assert,
+  }) => {
     assert.lengthOf(REVOCATION_REASONS, 9)
     assert.equal(parseReason('KEYCOMPROMISE'), 'keyCompromise')
     assert.equal(parseReason(undefined), 'unspecified')

@@ -100,7 +100,12 @@ export function testKey(keyType: KeyType, fresh = false): TestKey {
         async sign(data: Uint8Array, hash: HashName): Promise<Uint8Array> {
           if (keyType === 'ed25519') return u8(crypto.sign(null, data, privateKey))
           if (keyType.startsWith('rsa-')) {
-            return u8(crypto.sign(hash, data, { key: privateKey, padding: crypto.constants.RSA_PKCS1_PADDING }))
+            return u8(
+              crypto.sign(hash, data, {
+                key: privateKey,
+                padding: crypto.constants.RSA_PKCS1_PADDING,
+              })
+            )
           }
           return u8(crypto.sign(hash, data, { key: privateKey, dsaEncoding: 'der' }))
         },
@@ -121,7 +126,12 @@ export const testVerifier: SignatureVerifier = (spki, data, signature, hash) => 
   const key = crypto.createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' })
   if (info.family === 'ed25519') return crypto.verify(null, data, key, signature)
   if (info.family === 'rsa') {
-    return crypto.verify(hash ?? 'sha256', data, { key, padding: crypto.constants.RSA_PKCS1_PADDING }, signature)
+    return crypto.verify(
+      hash ?? 'sha256',
+      data,
+      { key, padding: crypto.constants.RSA_PKCS1_PADDING },
+      signature
+    )
   }
   return crypto.verify(hash ?? 'sha256', data, { key, dsaEncoding: 'der' }, signature)
 }
@@ -141,11 +151,16 @@ export interface TestCa {
 /** A self-signed root CA certificate for `keyType`. */
 export async function makeRoot(
   keyType: KeyType,
-  subject: SubjectFields = { country: 'DE', organization: 'Open PKI Test', commonName: `Test Root ${keyType}` },
+  subject: SubjectFields = {
+    country: 'DE',
+    organization: 'Open PKI Test',
+    commonName: `Test Root ${keyType}`,
+  },
   hash?: HashName
 ): Promise<TestCa> {
   const key = testKey(keyType)
-  const h = hash ?? (keyType === 'ecdsa-p384' ? 'sha384' : keyType === 'ecdsa-p521' ? 'sha512' : 'sha256')
+  const h =
+    hash ?? (keyType === 'ecdsa-p384' ? 'sha384' : keyType === 'ecdsa-p521' ? 'sha512' : 'sha256')
   const subjectDer = nameToDer(subject)
   const keyId = keyIdentifier(key.signer.publicKeySpki)
   const now = Date.now()

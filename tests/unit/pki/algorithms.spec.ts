@@ -60,12 +60,25 @@ test.group('algorithms', () => {
     assert.equal(keyFamily('ecdsa-p521'), 'ec')
   })
 
-  test('signatureAlgorithmInfo maps OIDs to family and hash; PSS is refused clearly', ({ assert }) => {
-    assert.deepEqual(signatureAlgorithmInfo(SIG.sha1WithRSAEncryption), { oid: SIG.sha1WithRSAEncryption, family: 'rsa', hash: 'sha1' })
-    assert.deepEqual(signatureAlgorithmInfo(SIG.ecdsaWithSHA384), { oid: SIG.ecdsaWithSHA384, family: 'ec', hash: 'sha384' })
+  test('signatureAlgorithmInfo maps OIDs to family and hash; PSS is refused clearly', ({
+    assert,
+  }) => {
+    assert.deepEqual(signatureAlgorithmInfo(SIG.sha1WithRSAEncryption), {
+      oid: SIG.sha1WithRSAEncryption,
+      family: 'rsa',
+      hash: 'sha1',
+    })
+    assert.deepEqual(signatureAlgorithmInfo(SIG.ecdsaWithSHA384), {
+      oid: SIG.ecdsaWithSHA384,
+      family: 'ec',
+      hash: 'sha384',
+    })
     assert.deepEqual(signatureAlgorithmInfo(SIG.ed25519), { oid: SIG.ed25519, family: 'ed25519' })
     assert.deepEqual(signatureAlgorithmInfo(SIG.mlDsa87), { oid: SIG.mlDsa87, family: 'ml-dsa' })
-    assert.deepEqual(signatureAlgorithmInfo(SIG.slhDsaShake_256f), { oid: SIG.slhDsaShake_256f, family: 'slh-dsa' })
+    assert.deepEqual(signatureAlgorithmInfo(SIG.slhDsaShake_256f), {
+      oid: SIG.slhDsaShake_256f,
+      family: 'slh-dsa',
+    })
     try {
       signatureAlgorithmInfo(SIG.rsassaPss)
       assert.fail('PSS accepted')
@@ -74,11 +87,22 @@ test.group('algorithms', () => {
       assert.equal((error as PkiError).code, 'E_UNSUPPORTED_ALGORITHM')
       assert.match((error as Error).message, /RSASSA-PSS.*PKCS#1 v1.5/)
     }
-    assert.throws(() => signatureAlgorithmInfo('1.2.3.4'), /unsupported signature algorithm 1.2.3.4/)
+    assert.throws(
+      () => signatureAlgorithmInfo('1.2.3.4'),
+      /unsupported signature algorithm 1.2.3.4/
+    )
   })
 
   test('describeSpki recognises the test keys', ({ assert }) => {
-    for (const keyType of ['rsa-2048', 'ecdsa-p256', 'ecdsa-p384', 'ecdsa-p521', 'ed25519', 'ml-dsa-44', 'ml-dsa-65'] as const) {
+    for (const keyType of [
+      'rsa-2048',
+      'ecdsa-p256',
+      'ecdsa-p384',
+      'ecdsa-p521',
+      'ed25519',
+      'ml-dsa-44',
+      'ml-dsa-65',
+    ] as const) {
       const info = describeSpki(testKey(keyType).signer.publicKeySpki)
       assert.equal(info.keyType, keyType)
       assert.equal(info.family, keyFamily(keyType))

@@ -3,7 +3,13 @@ import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AsnConvert, AsnParser } from '@peculiar/asn1-schema'
-import { Extensions, Name, SubjectPublicKeyInfo, TBSCertificate, Validity } from '@peculiar/asn1-x509'
+import {
+  Extensions,
+  Name,
+  SubjectPublicKeyInfo,
+  TBSCertificate,
+  Validity,
+} from '@peculiar/asn1-x509'
 import type { HashName, KeyType } from '../../../hsm/types.js'
 import {
   authorityInfoAccess,
@@ -57,16 +63,31 @@ async function issue(
   issuerKey: TestKey,
   hash: HashName,
   subjectKey: TestKey,
-  options: { ca?: boolean; pathLength?: number; sans?: SanEntry[]; cn?: string; subject?: SubjectFields; extra?: CertificateDraft['extensions']; days?: number } = {}
+  options: {
+    ca?: boolean
+    pathLength?: number
+    sans?: SanEntry[]
+    cn?: string
+    subject?: SubjectFields
+    extra?: CertificateDraft['extensions']
+    days?: number
+  } = {}
 ): Promise<Uint8Array> {
   const now = Date.now()
   const spki = subjectKey.signer.publicKeySpki
   const extensions: CertificateDraft['extensions'] = options.ca
     ? [
-        basicConstraints({ ca: true, ...(options.pathLength === undefined ? {} : { pathLength: options.pathLength }) }),
+        basicConstraints({
+          ca: true,
+          ...(options.pathLength === undefined ? {} : { pathLength: options.pathLength }),
+        }),
         keyUsage(['keyCertSign', 'cRLSign', 'digitalSignature']),
       ]
-    : [basicConstraints({ ca: false }), keyUsage(['digitalSignature']), extendedKeyUsage(['serverAuth', 'clientAuth'])]
+    : [
+        basicConstraints({ ca: false }),
+        keyUsage(['digitalSignature']),
+        extendedKeyUsage(['serverAuth', 'clientAuth']),
+      ]
   extensions.push(subjectKeyIdentifier(spki), issuer.authorityKeyIdentifier)
   if (options.sans) extensions.push(subjectAltName(options.sans))
   extensions.push(...(options.extra ?? []))
@@ -74,7 +95,13 @@ async function issue(
     {
       serial: newSerial(),
       issuerDer: issuer.issuerDer,
-      subjectDer: nameToDer(options.subject ?? { country: 'DE', organization: 'Open PKI Test', commonName: options.cn ?? 'leaf.example.com' }),
+      subjectDer: nameToDer(
+        options.subject ?? {
+          country: 'DE',
+          organization: 'Open PKI Test',
+          commonName: options.cn ?? 'leaf.example.com',
+        }
+      ),
       notBefore: new Date(now - 60_000),
       notAfter: new Date(now + (options.days ?? 90) * DAY),
       spki,
@@ -95,19 +122,33 @@ const LEAF_SANS: SanEntry[] = [
 
 test.group('certificate: chains verified by openssl', () => {
   for (const rootType of ['ecdsa-p256', 'ecdsa-p384', 'rsa-2048', 'ed25519'] as KeyType[]) {
-    test(`root ${rootType} → intermediate P-256 → leaf RSA: openssl verify -x509_strict OK`, async ({ assert }) => {
+    test(`root ${rootType} → intermediate P-256 → leaf RSA: openssl verify -x509_strict OK`, async ({
+      assert,
+    }) => {
       const root = await makeRoot(rootType)
       const rootInfo = issuerInfo(root.der)
       const interKey = testKey('ecdsa-p256', true)
-      const inter = await issue(rootInfo, root.key, root.hash, interKey, { ca: true, pathLength: 0, cn: 'Test Issuing CA', days: 1000 })
+      const inter = await issue(rootInfo, root.key, root.hash, interKey, {
+        ca: true,
+        pathLength: 0,
+        cn: 'Test Issuing CA',
+        days: 1000,
+      })
       const interInfo = issuerInfo(inter)
-      const leaf = await issue(interInfo, interKey, 'sha256', testKey('rsa-2048'), { sans: LEAF_SANS })
+      const leaf = await issue(interInfo, interKey, 'sha256', testKey('rsa-2048'), {
+        sans: LEAF_SANS,
+      })
 
       const rootOnly = await opensslVerify({ roots: [pem(root.der)], cert: pem(root.der) })
       assert.isTrue(rootOnly.ok, rootOnly.output)
       const interResult = await opensslVerify({ roots: [pem(root.der)], cert: pem(inter) })
       assert.isTrue(interResult.ok, interResult.output)
-      const leafResult = await opensslVerify({ roots: [pem(root.der)], untrusted: [pem(inter)], cert: pem(leaf), purpose: 'sslserver' })
+      const leafResult = await opensslVerify({
+        roots: [pem(root.der)],
+        untrusted: [pem(inter)],
+        cert: pem(leaf),
+        purpose: 'sslserver',
+      })
       assert.isTrue(leafResult.ok, leafResult.output)
 
       // and our own checks agree
@@ -119,7 +160,9 @@ test.group('certificate: chains verified by openssl', () => {
 
   test('a tampered certificate fails openssl and our verification', async ({ assert }) => {
     const root = await makeRoot('ecdsa-p256')
-    const leaf = Buffer.from(await issue(issuerInfo(root.der), root.key, 'sha256', testKey('ed25519'), { sans: LEAF_SANS }))
+    const leaf = Buffer.from(
+      await issue(issuerInfo(root.der), root.key, 'sha256', testKey('ed25519'), { sans: LEAF_SANS })
+    )
     const at = leaf.indexOf(Buffer.from('leaf.example.com'))
     leaf[at] = 'x'.charCodeAt(0)
     const result = await opensslVerify({ roots: [pem(root.der)], cert: pem(leaf) })
@@ -128,16 +171,28 @@ test.group('certificate: chains verified by openssl', () => {
     assert.isFalse(verifyCertificateSignature(leaf, root.key.signer.publicKeySpki, testVerifier))
   })
 
-  test('openssl x509 -text shows every extension with the right criticality', async ({ assert }) => {
+  test('openssl x509 -text shows every extension with the right criticality', async ({
+    assert,
+  }) => {
     const root = await makeRoot('ecdsa-p256')
     const rootInfo = issuerInfo(root.der)
     const leaf = await issue(rootInfo, root.key, 'sha256', testKey('ecdsa-p256'), {
-      sans: [...LEAF_SANS, { type: 'email', value: 'ops@example.com' }, { type: 'uri', value: 'https://example.com/device/9' }],
+      sans: [
+        ...LEAF_SANS,
+        { type: 'email', value: 'ops@example.com' },
+        { type: 'uri', value: 'https://example.com/device/9' },
+      ],
       extra: [
-        authorityInfoAccess({ ocsp: ['http://ocsp.example.com/'], caIssuers: ['http://pki.example.com/ca.crt'] }),
+        authorityInfoAccess({
+          ocsp: ['http://ocsp.example.com/'],
+          caIssuers: ['http://pki.example.com/ca.crt'],
+        }),
         crlDistributionPoints(['http://crl.example.com/ca.crl', 'ldap://ldap.example.com/cn=CA']),
         freshestCrl(['http://crl.example.com/delta.crl'], { onePointPerUri: true }),
-        certificatePolicies([{ oid: 'domainValidated', cpsUri: 'https://pki.example.com/cps' }, '1.3.6.1.4.1.99999.1']),
+        certificatePolicies([
+          { oid: 'domainValidated', cpsUri: 'https://pki.example.com/cps' },
+          '1.3.6.1.4.1.99999.1',
+        ]),
         ocspNoCheck(),
       ],
     })
@@ -148,27 +203,51 @@ test.group('certificate: chains verified by openssl', () => {
     assert.match(text, /Subject: C = DE, O = Open PKI Test, CN = leaf.example.com/)
     assert.match(text, /X509v3 Basic Constraints: critical\s+CA:FALSE/)
     assert.match(text, /X509v3 Key Usage: critical\s+Digital Signature\n/)
-    assert.match(text, /X509v3 Extended Key Usage: \n\s+TLS Web Server Authentication, TLS Web Client Authentication/)
+    assert.match(
+      text,
+      /X509v3 Extended Key Usage: \n\s+TLS Web Server Authentication, TLS Web Client Authentication/
+    )
     assert.match(text, /X509v3 Subject Key Identifier: \n\s+([0-9A-F]{2}:){19}[0-9A-F]{2}/)
     assert.match(text, /X509v3 Authority Key Identifier: \n\s+([0-9A-F]{2}:){19}[0-9A-F]{2}/)
     assert.match(
       text,
       /X509v3 Subject Alternative Name: \n\s+DNS:leaf.example.com, DNS:\*.leaf.example.com, IP Address:192.0.2.44, IP Address:2001:DB8:0:0:0:0:0:44, email:ops@example.com, URI:https:\/\/example.com\/device\/9/
     )
-    assert.match(text, /Authority Information Access: \n\s+OCSP - URI:http:\/\/ocsp.example.com\/\n\s+CA Issuers - URI:http:\/\/pki.example.com\/ca.crt/)
-    assert.match(text, /X509v3 CRL Distribution Points: \n\s+Full Name:\n\s+URI:http:\/\/crl.example.com\/ca.crl\n\s+URI:ldap:\/\/ldap.example.com\/cn=CA/)
-    assert.match(text, /X509v3 Freshest CRL: \n\s+Full Name:\n\s+URI:http:\/\/crl.example.com\/delta.crl/)
-    assert.match(text, /X509v3 Certificate Policies: \n\s+Policy: 2.23.140.1.2.1\n\s+CPS: https:\/\/pki.example.com\/cps\n\s+Policy: 1.3.6.1.4.1.99999.1/)
+    assert.match(
+      text,
+      /Authority Information Access: \n\s+OCSP - URI:http:\/\/ocsp.example.com\/\n\s+CA Issuers - URI:http:\/\/pki.example.com\/ca.crt/
+    )
+    assert.match(
+      text,
+      /X509v3 CRL Distribution Points: \n\s+Full Name:\n\s+URI:http:\/\/crl.example.com\/ca.crl\n\s+URI:ldap:\/\/ldap.example.com\/cn=CA/
+    )
+    assert.match(
+      text,
+      /X509v3 Freshest CRL: \n\s+Full Name:\n\s+URI:http:\/\/crl.example.com\/delta.crl/
+    )
+    assert.match(
+      text,
+      /X509v3 Certificate Policies: \n\s+Policy: 2.23.140.1.2.1\n\s+CPS: https:\/\/pki.example.com\/cps\n\s+Policy: 1.3.6.1.4.1.99999.1/
+    )
     assert.match(text, /OCSP No Check: \n/)
     // critical exactly where we asked
-    assert.notMatch(text, /(Subject Alternative Name|Extended Key Usage|Key Identifier|Information Access|Distribution Points|Policies): critical/)
+    assert.notMatch(
+      text,
+      /(Subject Alternative Name|Extended Key Usage|Key Identifier|Information Access|Distribution Points|Policies): critical/
+    )
 
     // the SKI printed by openssl is ours, the AKI is the root's SKI
     const parsed = parseCertificate(leaf)
     assert.equal(parsed.extensions.aki, parseCertificate(root.der).extensions.ski)
     assert.include(text.replace(/:/g, '').toLowerCase(), parsed.extensions.ski!)
-    assert.deepEqual(parsed.extensions.aia, { ocsp: ['http://ocsp.example.com/'], caIssuers: ['http://pki.example.com/ca.crt'] })
-    assert.deepEqual(parsed.extensions.cdp, ['http://crl.example.com/ca.crl', 'ldap://ldap.example.com/cn=CA'])
+    assert.deepEqual(parsed.extensions.aia, {
+      ocsp: ['http://ocsp.example.com/'],
+      caIssuers: ['http://pki.example.com/ca.crt'],
+    })
+    assert.deepEqual(parsed.extensions.cdp, [
+      'http://crl.example.com/ca.crl',
+      'ldap://ldap.example.com/cn=CA',
+    ])
     assert.deepEqual(parsed.extensions.freshestCrl, ['http://crl.example.com/delta.crl'])
     assert.deepEqual(parsed.extensions.policies, [
       { oid: '2.23.140.1.2.1', cpsUris: ['https://pki.example.com/cps'] },
@@ -178,7 +257,9 @@ test.group('certificate: chains verified by openssl', () => {
     assert.equal(parsed.extensions.sans.length, 6)
   })
 
-  test('a SAN-only certificate with an empty subject has a critical SAN and verifies', async ({ assert }) => {
+  test('a SAN-only certificate with an empty subject has a critical SAN and verifies', async ({
+    assert,
+  }) => {
     const root = await makeRoot('ecdsa-p256')
     const rootInfo = issuerInfo(root.der)
     const key = testKey('ecdsa-p256')
@@ -194,7 +275,9 @@ test.group('certificate: chains verified by openssl', () => {
         extensions: [
           keyUsage(['digitalSignature']),
           extendedKeyUsage(['clientAuth']),
-          subjectAltName([{ type: 'uri', value: 'spiffe://example.org/ns/prod/sa/api' }], { critical: true }),
+          subjectAltName([{ type: 'uri', value: 'spiffe://example.org/ns/prod/sa/api' }], {
+            critical: true,
+          }),
           rootInfo.authorityKeyIdentifier,
         ],
         signatureAlgorithm: signatureAlgorithm('ecdsa-p256', 'sha256'),
@@ -203,14 +286,19 @@ test.group('certificate: chains verified by openssl', () => {
       'sha256'
     )
     const text = await opensslText(pem(leaf), 'x509')
-    assert.match(text, /X509v3 Subject Alternative Name: critical\s+URI:spiffe:\/\/example.org\/ns\/prod\/sa\/api/)
+    assert.match(
+      text,
+      /X509v3 Subject Alternative Name: critical\s+URI:spiffe:\/\/example.org\/ns\/prod\/sa\/api/
+    )
     const result = await opensslVerify({ roots: [pem(root.der)], cert: pem(leaf) })
     assert.isTrue(result.ok, result.output)
   })
 })
 
 test.group('certificate: encoding details', () => {
-  test('encodeTbs equals the asn1-x509 TBSCertificate encoding of the same values', async ({ assert }) => {
+  test('encodeTbs equals the asn1-x509 TBSCertificate encoding of the same values', async ({
+    assert,
+  }) => {
     const root = await makeRoot('ecdsa-p384')
     const info = issuerInfo(root.der)
     const spki = testKey('rsa-2048').signer.publicKeySpki
@@ -221,7 +309,13 @@ test.group('certificate: encoding details', () => {
       notBefore: new Date('2024-02-29T12:34:56.789Z'),
       notAfter: new Date('2051-06-01T00:00:00Z'),
       spki,
-      extensions: [basicConstraints({ ca: false }), keyUsage(['digitalSignature', 'keyEncipherment']), subjectKeyIdentifier(spki), info.authorityKeyIdentifier, subjectAltName([{ type: 'dns', value: 'equal.example.com' }])],
+      extensions: [
+        basicConstraints({ ca: false }),
+        keyUsage(['digitalSignature', 'keyEncipherment']),
+        subjectKeyIdentifier(spki),
+        info.authorityKeyIdentifier,
+        subjectAltName([{ type: 'dns', value: 'equal.example.com' }]),
+      ],
       signatureAlgorithm: signatureAlgorithm('ecdsa-p384', 'sha384'),
     }
     const ours = Buffer.from(encodeTbs(draft))
@@ -230,7 +324,10 @@ test.group('certificate: encoding details', () => {
       serialNumber: new Uint8Array([0x00, ...draft.serial]).buffer,
       signature: draft.signatureAlgorithm,
       issuer: AsnParser.parse(draft.issuerDer, Name),
-      validity: new Validity({ notBefore: new Date('2024-02-29T12:34:56Z'), notAfter: new Date('2051-06-01T00:00:00Z') }),
+      validity: new Validity({
+        notBefore: new Date('2024-02-29T12:34:56Z'),
+        notAfter: new Date('2051-06-01T00:00:00Z'),
+      }),
       subject: AsnParser.parse(draft.subjectDer, Name),
       subjectPublicKeyInfo: AsnParser.parse(spki, SubjectPublicKeyInfo),
       extensions: new Extensions(draft.extensions),
@@ -238,7 +335,9 @@ test.group('certificate: encoding details', () => {
     assert.equal(ours.toString('hex'), Buffer.from(AsnConvert.serialize(reference)).toString('hex'))
   })
 
-  test('UTCTime through 2049, GeneralizedTime from 2050; milliseconds dropped (openssl asn1parse)', async ({ assert }) => {
+  test('UTCTime through 2049, GeneralizedTime from 2050; milliseconds dropped (openssl asn1parse)', async ({
+    assert,
+  }) => {
     const root = await makeRoot('ed25519')
     const info = issuerInfo(root.der)
     const base: CertificateDraft = {
@@ -251,12 +350,20 @@ test.group('certificate: encoding details', () => {
       extensions: [],
       signatureAlgorithm: signatureAlgorithm('ed25519', 'sha256'),
     }
-    const { code, stdout } = await run(toolPath('openssl'), ['asn1parse', '-inform', 'DER'], { input: Buffer.from(encodeTbs(base)) })
+    const { code, stdout } = await run(toolPath('openssl'), ['asn1parse', '-inform', 'DER'], {
+      input: Buffer.from(encodeTbs(base)),
+    })
     assert.equal(code, 0)
     assert.match(stdout, /UTCTIME\s+:491231235959Z/)
     assert.match(stdout, /GENERALIZEDTIME\s+:20500101000000Z/)
-    const early = { ...base, notBefore: new Date('1949-12-31T23:59:59Z'), notAfter: new Date('1950-01-01T00:00:00Z') }
-    const second = await run(toolPath('openssl'), ['asn1parse', '-inform', 'DER'], { input: Buffer.from(encodeTbs(early)) })
+    const early = {
+      ...base,
+      notBefore: new Date('1949-12-31T23:59:59Z'),
+      notAfter: new Date('1950-01-01T00:00:00Z'),
+    }
+    const second = await run(toolPath('openssl'), ['asn1parse', '-inform', 'DER'], {
+      input: Buffer.from(encodeTbs(early)),
+    })
     assert.match(second.stdout, /GENERALIZEDTIME\s+:19491231235959Z/)
     assert.match(second.stdout, /UTCTIME\s+:500101000000Z/)
     // no extensions → no [3] field, still v3
@@ -264,7 +371,9 @@ test.group('certificate: encoding details', () => {
     assert.match(stdout, /cont \[ 0 \]/)
   })
 
-  test('encodeTbs and signCertificate refuse malformed drafts (E_INVALID_DRAFT)', async ({ assert }) => {
+  test('encodeTbs and signCertificate refuse malformed drafts (E_INVALID_DRAFT)', async ({
+    assert,
+  }) => {
     const root = await makeRoot('ecdsa-p256')
     const info = issuerInfo(root.der)
     const good: CertificateDraft = {
@@ -294,7 +403,11 @@ test.group('certificate: encoding details', () => {
       }
     }
     try {
-      await signCertificate({ ...good, signatureAlgorithm: signatureAlgorithm('rsa-2048', 'sha256') }, root.key.signer, 'sha256')
+      await signCertificate(
+        { ...good, signatureAlgorithm: signatureAlgorithm('rsa-2048', 'sha256') },
+        root.key.signer,
+        'sha256'
+      )
       assert.fail('signed with the wrong algorithm')
     } catch (error) {
       assert.equal((error as PkiError).code, 'E_INVALID_DRAFT')
@@ -308,19 +421,50 @@ test.group('certificate: parsing', () => {
     await withTempDir(async (dir) => {
       const certPath = join(dir, 'c.pem')
       const made = await run(toolPath('openssl'), [
-        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'k.pem'),
-        '-subj', '/C=US/O=Other Org/CN=other.example', '-days', '30', '-set_serial', '0x00ff00aa',
-        '-addext', 'subjectAltName=DNS:other.example,IP:10.1.2.3', '-out', certPath,
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        join(dir, 'k.pem'),
+        '-subj',
+        '/C=US/O=Other Org/CN=other.example',
+        '-days',
+        '30',
+        '-set_serial',
+        '0x00ff00aa',
+        '-addext',
+        'subjectAltName=DNS:other.example,IP:10.1.2.3',
+        '-out',
+        certPath,
       ])
       assert.equal(made.code, 0, made.stderr)
       const text = (await readFile(certPath)).toString()
       const cert = parseCertificate(text)
-      const fp = await run(toolPath('openssl'), ['x509', '-noout', '-fingerprint', '-sha256', '-serial', '-in', certPath])
-      const fingerprint = /Fingerprint=([0-9A-F:]+)/.exec(fp.stdout)![1].replace(/:/g, '').toLowerCase()
+      const fp = await run(toolPath('openssl'), [
+        'x509',
+        '-noout',
+        '-fingerprint',
+        '-sha256',
+        '-serial',
+        '-in',
+        certPath,
+      ])
+      const fingerprint = /Fingerprint=([0-9A-F:]+)/
+        .exec(fp.stdout)![1]
+        .replace(/:/g, '')
+        .toLowerCase()
       assert.equal(cert.fingerprintSha256, fingerprint)
       assert.equal(cert.serialHex, 'ff00aa')
       assert.match(fp.stdout, /serial=FF00AA/)
-      assert.deepEqual(cert.subject, { country: 'US', organization: 'Other Org', commonName: 'other.example' })
+      assert.deepEqual(cert.subject, {
+        country: 'US',
+        organization: 'Other Org',
+        commonName: 'other.example',
+      })
       assert.equal(cert.subjectString, 'CN=other.example,O=Other Org,C=US')
       assert.isTrue(cert.selfIssued)
       assert.isTrue(cert.isCa) // openssl req -x509 adds basicConstraints CA:TRUE
@@ -343,9 +487,16 @@ test.group('certificate: parsing', () => {
     })
   })
 
-  test('garbage certificates are E_INVALID_CERTIFICATE; a certificate is not a CSR', async ({ assert }) => {
+  test('garbage certificates are E_INVALID_CERTIFICATE; a certificate is not a CSR', async ({
+    assert,
+  }) => {
     const root = await makeRoot('ecdsa-p256')
-    for (const input of [new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x01]), root.der.subarray(0, 100), 'garbage', toPem(root.der, 'X509 CRL')]) {
+    for (const input of [
+      new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x01]),
+      root.der.subarray(0, 100),
+      'garbage',
+      toPem(root.der, 'X509 CRL'),
+    ]) {
       try {
         parseCertificate(input)
         assert.fail('accepted garbage')
@@ -362,23 +513,40 @@ test.group('certificate: parsing', () => {
     }
   })
 
-  test('certificatesFromInput reads PEM bundles (skipping other blocks) and single DER', async ({ assert }) => {
+  test('certificatesFromInput reads PEM bundles (skipping other blocks) and single DER', async ({
+    assert,
+  }) => {
     const a = await makeRoot('ecdsa-p256')
     const b = await makeRoot('ed25519')
     const bundle = `# chain\n${pem(a.der)}\n${toPem(new Uint8Array([0x30, 0]), 'PRIVATE KEY')}${pem(b.der)}`
-    assert.deepEqual(certificatesFromInput(bundle), [a.der, b.der].map((d) => Buffer.from(d)))
+    assert.deepEqual(
+      certificatesFromInput(bundle),
+      [a.der, b.der].map((d) => Buffer.from(d))
+    )
     assert.deepEqual(certificatesFromInput(a.der), [a.der])
-    assert.throws(() => certificatesFromInput(toPem(new Uint8Array([0x30, 0]), 'PRIVATE KEY')), /no CERTIFICATE/)
+    assert.throws(
+      () => certificatesFromInput(toPem(new Uint8Array([0x30, 0]), 'PRIVATE KEY')),
+      /no CERTIFICATE/
+    )
   })
 })
 
 /** A leaf that satisfies the CA/B Forum baseline requirements (as zlint checks them). */
 function webLeaf(cn: string): Parameters<typeof issue>[4] {
   return {
-    subject: { country: 'DE', state: 'Berlin', locality: 'Berlin', organization: 'Open PKI Test', commonName: cn },
+    subject: {
+      country: 'DE',
+      state: 'Berlin',
+      locality: 'Berlin',
+      organization: 'Open PKI Test',
+      commonName: cn,
+    },
     sans: [{ type: 'dns', value: cn }],
     extra: [
-      authorityInfoAccess({ ocsp: ['http://ocsp.example.com/'], caIssuers: ['http://pki.example.com/ca.crt'] }),
+      authorityInfoAccess({
+        ocsp: ['http://ocsp.example.com/'],
+        caIssuers: ['http://pki.example.com/ca.crt'],
+      }),
       crlDistributionPoints(['http://crl.example.com/ca.crl']),
       certificatePolicies(['organizationValidated']),
     ],
@@ -396,22 +564,44 @@ test.group('certificate: zlint and post-quantum', () => {
       cn: 'Test Issuing CA',
       days: 1000,
       extra: [
-        authorityInfoAccess({ ocsp: ['http://ocsp.example.com/'], caIssuers: ['http://pki.example.com/root.crt'] }),
+        authorityInfoAccess({
+          ocsp: ['http://ocsp.example.com/'],
+          caIssuers: ['http://pki.example.com/root.crt'],
+        }),
         crlDistributionPoints(['http://crl.example.com/root.crl']),
         certificatePolicies(['anyPolicy']),
         extendedKeyUsage(['serverAuth', 'clientAuth']),
       ],
     })
-    const leaf = await issue(issuerInfo(inter), interKey, 'sha256', testKey('ecdsa-p256', true), webLeaf('leaf.example.com'))
-    for (const [name, der] of [['intermediate', inter], ['leaf', leaf]] as const) {
+    const leaf = await issue(
+      issuerInfo(inter),
+      interKey,
+      'sha256',
+      testKey('ecdsa-p256', true),
+      webLeaf('leaf.example.com')
+    )
+    for (const [name, der] of [
+      ['intermediate', inter],
+      ['leaf', leaf],
+    ] as const) {
       const report = await zlint(pem(der))
-      assert.deepEqual(report.errors, [], `${name}: ${JSON.stringify(report.findings.filter((f) => report.errors.includes(f.lint)))}`)
+      assert.deepEqual(
+        report.errors,
+        [],
+        `${name}: ${JSON.stringify(report.findings.filter((f) => report.errors.includes(f.lint)))}`
+      )
     }
   }).skip(!hasTool('zlint'), 'zlint is not installed (scripts/install-test-tools.sh)')
 
   test('ML-DSA-65 root and ML-DSA-44 leaf verify with OpenSSL 3.5', async ({ assert }) => {
     const root = await makeRoot('ml-dsa-65')
-    const leaf = await issue(issuerInfo(root.der), root.key, 'sha256', testKey('ml-dsa-44'), webLeaf('pq.example.com'))
+    const leaf = await issue(
+      issuerInfo(root.der),
+      root.key,
+      'sha256',
+      testKey('ml-dsa-44'),
+      webLeaf('pq.example.com')
+    )
     assert.isTrue(verifyCertificateSignature(leaf, root.key.signer.publicKeySpki, testVerifier))
     const result = await openssl35Verify({ roots: [pem(root.der)], cert: pem(leaf) })
     assert.isTrue(result.ok, result.output)
@@ -420,7 +610,11 @@ test.group('certificate: zlint and post-quantum', () => {
     assert.match(text, /Public Key Algorithm: ML-DSA-44/)
     if (hasTool('zlint')) {
       const report = await zlint(pem(leaf), { excludeNames: [...ZLINT_ML_DSA_EXCLUDE_NAMES] })
-      assert.deepEqual(report.errors, [], JSON.stringify(report.findings.filter((f) => report.errors.includes(f.lint))))
+      assert.deepEqual(
+        report.errors,
+        [],
+        JSON.stringify(report.findings.filter((f) => report.errors.includes(f.lint)))
+      )
     }
   }).skip(!hasTool('openssl35'), 'OpenSSL 3.5 is not installed (scripts/install-test-tools.sh)')
 })

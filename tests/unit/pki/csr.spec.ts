@@ -15,12 +15,28 @@ import {
   verifyCsrSignature,
   type ParsedCsr,
 } from '../../../app/pki/index.js'
-import { opensslReqVerify, opensslText, repoRoot, run, toolPath, withTempDir } from '../../helpers/external.js'
+import {
+  opensslReqVerify,
+  opensslText,
+  repoRoot,
+  run,
+  toolPath,
+  withTempDir,
+} from '../../helpers/external.js'
 import { testKey, testVerifier } from './_support.js'
 
 const fixture = (name: string) => readFile(join(repoRoot, 'tests', 'fixtures', 'pki', name))
 
-function expectPkiError(assert: { fail(m: string): void; equal(a: unknown, b: unknown, m?: string): void; match(a: string, b: RegExp): void }, fn: () => unknown, code: string, message?: RegExp) {
+function expectPkiError(
+  assert: {
+    fail(m: string): void
+    equal(a: unknown, b: unknown, m?: string): void
+    match(a: string, b: RegExp): void
+  },
+  fn: () => unknown,
+  code: string,
+  message?: RegExp
+) {
   try {
     fn()
   } catch (error) {
@@ -100,13 +116,23 @@ test.group('csr: parsing requests made by openssl', () => {
     const csr = parseCsr((await fixture('csr-rsa-sha1-challenge.pem')).toString())
     assert.equal(csr.challengePassword, 's3cret-Challenge')
     let seenHash: string | undefined
-    assert.isTrue(verifyCsrSignature(csr, (spki, data, sig, hash) => ((seenHash = hash), testVerifier(spki, data, sig, hash))))
+    assert.isTrue(
+      verifyCsrSignature(
+        csr,
+        (spki, data, sig, hash) => ((seenHash = hash), testVerifier(spki, data, sig, hash))
+      )
+    )
     assert.equal(seenHash, 'sha1')
   })
 
   test('RSASSA-PSS is reported as unsupported with a clear message', async ({ assert }) => {
     const csr = parseCsr((await fixture('csr-rsa-pss.pem')).toString())
-    expectPkiError(assert, () => verifyCsrSignature(csr, testVerifier), 'E_UNSUPPORTED_ALGORITHM', /RSASSA-PSS/)
+    expectPkiError(
+      assert,
+      () => verifyCsrSignature(csr, testVerifier),
+      'E_UNSUPPORTED_ALGORITHM',
+      /RSASSA-PSS/
+    )
   })
 
   test('fresh openssl requests for RSA, EC, Ed25519 with SANs', async ({ assert }) => {
@@ -118,8 +144,18 @@ test.group('csr: parsing requests made by openssl', () => {
       ] as const) {
         const out = join(dir, `${name}.csr`)
         const result = await run(toolPath('openssl'), [
-          'req', '-new', ...args, '-nodes', '-keyout', join(dir, `${name}.key`), '-subj', `/O=Fresh/CN=${name}.fresh.test`,
-          '-addext', `subjectAltName=DNS:${name}.fresh.test,IP:10.0.0.1`, '-out', out,
+          'req',
+          '-new',
+          ...args,
+          '-nodes',
+          '-keyout',
+          join(dir, `${name}.key`),
+          '-subj',
+          `/O=Fresh/CN=${name}.fresh.test`,
+          '-addext',
+          `subjectAltName=DNS:${name}.fresh.test,IP:10.0.0.1`,
+          '-out',
+          out,
         ])
         assert.equal(result.code, 0, result.stderr)
         const csr = parseCsr((await readFile(out)).toString())
@@ -133,7 +169,9 @@ test.group('csr: parsing requests made by openssl', () => {
     })
   })
 
-  test('the Microsoft "NEW CERTIFICATE REQUEST" label and bare base64 are accepted', async ({ assert }) => {
+  test('the Microsoft "NEW CERTIFICATE REQUEST" label and bare base64 are accepted', async ({
+    assert,
+  }) => {
     const der = parseCsr((await fixture('csr-p256-san.pem')).toString()).der
     assert.deepEqual(parseCsr(toPem(der, 'NEW CERTIFICATE REQUEST')).der, der)
     assert.deepEqual(parseCsr(Buffer.from(der).toString('base64')).der, der)
@@ -141,7 +179,9 @@ test.group('csr: parsing requests made by openssl', () => {
 })
 
 test.group('csr: garbage and tampering', () => {
-  test('random bytes, truncated DER, wrong PEM label, empty input, a certificate', async ({ assert }) => {
+  test('random bytes, truncated DER, wrong PEM label, empty input, a certificate', async ({
+    assert,
+  }) => {
     const der = parseCsr((await fixture('csr-rsa2048-san.pem')).toString()).der
     const inputs: Array<string | Uint8Array> = [
       randomBytes(300),
@@ -155,7 +195,12 @@ test.group('csr: garbage and tampering', () => {
       new Uint8Array(0),
     ]
     for (const input of inputs) {
-      expectPkiError(assert, () => parseCsr(input), 'E_INVALID_CSR', /certificate signing request|PKCS#10/)
+      expectPkiError(
+        assert,
+        () => parseCsr(input),
+        'E_INVALID_CSR',
+        /certificate signing request|PKCS#10/
+      )
     }
     try {
       parseCsr(randomBytes(50))
@@ -171,7 +216,12 @@ test.group('csr: garbage and tampering', () => {
     flipped[flipped.length - 5] ^= 0x01
     const a = parseCsr(flipped)
     assert.isFalse(verifyCsrSignature(a, testVerifier))
-    expectPkiError(assert, () => assertCsrSignature(a, testVerifier), 'E_INVALID_CSR', /CSR signature does not verify/)
+    expectPkiError(
+      assert,
+      () => assertCsrSignature(a, testVerifier),
+      'E_INVALID_CSR',
+      /CSR signature does not verify/
+    )
 
     const rsa = parseCsr((await fixture('csr-rsa2048-san.pem')).toString())
     const changed = Buffer.from(rsa.der)
@@ -185,16 +235,28 @@ test.group('csr: garbage and tampering', () => {
   test('signature algorithm and key that do not match are E_INVALID_CSR', async ({ assert }) => {
     const csr = parseCsr((await fixture('csr-p256-san.pem')).toString())
     const lying: ParsedCsr = { ...csr, signatureAlgorithmOid: '1.2.840.113549.1.1.11' }
-    expectPkiError(assert, () => verifyCsrSignature(lying, testVerifier), 'E_INVALID_CSR', /rsa algorithm.*public key is ec/)
+    expectPkiError(
+      assert,
+      () => verifyCsrSignature(lying, testVerifier),
+      'E_INVALID_CSR',
+      /rsa algorithm.*public key is ec/
+    )
     const throwing = () => {
       throw new Error('backend down')
     }
-    expectPkiError(assert, () => verifyCsrSignature(csr, throwing), 'E_INVALID_CSR', /could not be checked: backend down/)
+    expectPkiError(
+      assert,
+      () => verifyCsrSignature(csr, throwing),
+      'E_INVALID_CSR',
+      /could not be checked: backend down/
+    )
   })
 })
 
 test.group('csr: buildCsr', () => {
-  test('intermediate-CA requests verify with openssl req -verify and parse back', async ({ assert }) => {
+  test('intermediate-CA requests verify with openssl req -verify and parse back', async ({
+    assert,
+  }) => {
     for (const keyType of ['ecdsa-p256', 'rsa-2048', 'ed25519', 'ecdsa-p384'] as const) {
       const { signer } = testKey(keyType)
       const der = await buildCsr({
@@ -223,7 +285,10 @@ test.group('csr: buildCsr', () => {
       subject: { commonName: 'client-7' },
       signer,
       hash: 'sha256',
-      extensions: [subjectAltName([{ type: 'dns', value: 'client-7.example.com' }]), extendedKeyUsage(['clientAuth'])],
+      extensions: [
+        subjectAltName([{ type: 'dns', value: 'client-7.example.com' }]),
+        extendedKeyUsage(['clientAuth']),
+      ],
       challengePassword: 'pw-123',
     })
     const pem = toPem(der, 'CERTIFICATE REQUEST')
@@ -238,7 +303,9 @@ test.group('csr: buildCsr', () => {
     assert.deepEqual(parsed.extensions.basicConstraints, undefined)
   })
 
-  test('a CSR signed by ML-DSA (noble) parses and verifies; the OID has no parameters', async ({ assert }) => {
+  test('a CSR signed by ML-DSA (noble) parses and verifies; the OID has no parameters', async ({
+    assert,
+  }) => {
     const { signer } = testKey('ml-dsa-65')
     const der = await buildCsr({ subject: { commonName: 'pq' }, signer, hash: 'sha256' })
     const parsed = parseCsr(der)
@@ -247,7 +314,13 @@ test.group('csr: buildCsr', () => {
     assert.isTrue(verifyCsrSignature(parsed, testVerifier))
     await withTempDir(async (dir) => {
       await writeFile(join(dir, 'pq.der'), der)
-      const result = await run(toolPath('openssl'), ['asn1parse', '-inform', 'DER', '-in', join(dir, 'pq.der')])
+      const result = await run(toolPath('openssl'), [
+        'asn1parse',
+        '-inform',
+        'DER',
+        '-in',
+        join(dir, 'pq.der'),
+      ])
       assert.equal(result.code, 0)
       assert.match(result.stdout, /OBJECT\s+:2.16.840.1.101.3.4.3.18\s*\n.*BIT STRING/)
     })

@@ -25,13 +25,19 @@ import {
 import { createHash } from 'node:crypto'
 import { testKey } from './_support.js'
 
-const valueHex = (ext: { extnValue: { buffer: ArrayBuffer } }) => Buffer.from(ext.extnValue.buffer).toString('hex')
+const valueHex = (ext: { extnValue: { buffer: ArrayBuffer } }) =>
+  Buffer.from(ext.extnValue.buffer).toString('hex')
 
 test.group('extensions: builders', () => {
-  test('keyUsage bit strings are minimal DER; critical by default; aliases accepted', ({ assert }) => {
+  test('keyUsage bit strings are minimal DER; critical by default; aliases accepted', ({
+    assert,
+  }) => {
     assert.equal(valueHex(keyUsage(['digitalSignature'])), '03020780')
     assert.equal(valueHex(keyUsage(['keyCertSign', 'crlSign'])), '03020106')
-    assert.equal(valueHex(keyUsage(['digitalSignature', 'contentCommitment', 'keyEncipherment'])), '030205e0')
+    assert.equal(
+      valueHex(keyUsage(['digitalSignature', 'contentCommitment', 'keyEncipherment'])),
+      '030205e0'
+    )
     assert.equal(valueHex(keyUsage(['decipherOnly', 'keyAgreement'])), '0303070880')
     assert.isTrue(keyUsage(['digitalSignature']).critical)
     assert.isFalse(keyUsage(['digitalSignature'], { critical: false }).critical)
@@ -39,7 +45,9 @@ test.group('extensions: builders', () => {
     assert.throws(() => keyUsage(['signEverything']), /unknown key usage "signEverything"/)
   })
 
-  test('basicConstraints: CA with/without pathLength, end entity; always critical unless told', ({ assert }) => {
+  test('basicConstraints: CA with/without pathLength, end entity; always critical unless told', ({
+    assert,
+  }) => {
     assert.equal(valueHex(basicConstraints({ ca: true })), '30030101ff')
     assert.equal(valueHex(basicConstraints({ ca: true, pathLength: 0 })), '30060101ff020100')
     assert.equal(valueHex(basicConstraints({ ca: false })), '3000')
@@ -50,10 +58,14 @@ test.group('extensions: builders', () => {
     assert.equal(valueHex(basicConstraints({ ca: true })), '30030101ff')
   })
 
-  test('SKI is SHA-1 of the subjectPublicKey bits (RFC 5280 method 1); AKI carries keyIdentifier only', ({ assert }) => {
+  test('SKI is SHA-1 of the subjectPublicKey bits (RFC 5280 method 1); AKI carries keyIdentifier only', ({
+    assert,
+  }) => {
     const spki = testKey('ecdsa-p256').signer.publicKeySpki
     // P-256 SPKI: 26-byte header, then 65 bytes of key (04 || X || Y)
-    const expected = createHash('sha1').update(spki.subarray(spki.length - 65)).digest('hex')
+    const expected = createHash('sha1')
+      .update(spki.subarray(spki.length - 65))
+      .digest('hex')
     assert.equal(Buffer.from(keyIdentifier(spki)).toString('hex'), expected)
     assert.equal(valueHex(subjectKeyIdentifier(spki)), `0414${expected}`)
     assert.equal(valueHex(subjectKeyIdentifier(spki)), `0414${expected}`)
@@ -62,15 +74,30 @@ test.group('extensions: builders', () => {
   })
 
   test('EKU from names and OIDs, de-duplicated; unknown names refused', ({ assert }) => {
-    const ext = extendedKeyUsage(['serverAuth', 'clientAuth', '1.3.6.1.5.5.7.3.1', 'smartcardLogon', '1.2.3.4'])
-    assert.deepEqual(readExtensions([ext]).eku, [EKU.serverAuth, EKU.clientAuth, EKU.smartcardLogon, '1.2.3.4'])
+    const ext = extendedKeyUsage([
+      'serverAuth',
+      'clientAuth',
+      '1.3.6.1.5.5.7.3.1',
+      'smartcardLogon',
+      '1.2.3.4',
+    ])
+    assert.deepEqual(readExtensions([ext]).eku, [
+      EKU.serverAuth,
+      EKU.clientAuth,
+      EKU.smartcardLogon,
+      '1.2.3.4',
+    ])
     assert.isFalse(ext.critical)
     assert.isTrue(extendedKeyUsage(['timeStamping'], { critical: true }).critical)
     assert.throws(() => extendedKeyUsage(['webServer']), /unknown extended key usage "webServer"/)
   })
 
-  test('SAN criticality follows the caller; AIA, CDP, FreshestCRL, policies, OCSP no-check', ({ assert }) => {
-    assert.isTrue(subjectAltName([{ type: 'dns', value: 'a.example' }], { critical: true }).critical)
+  test('SAN criticality follows the caller; AIA, CDP, FreshestCRL, policies, OCSP no-check', ({
+    assert,
+  }) => {
+    assert.isTrue(
+      subjectAltName([{ type: 'dns', value: 'a.example' }], { critical: true }).critical
+    )
     assert.isFalse(subjectAltName([{ type: 'dns', value: 'a.example' }]).critical)
     assert.throws(() => subjectAltName([]), /at least one/)
     assert.throws(() => authorityInfoAccess({}), /at least one URL/)
@@ -81,18 +108,34 @@ test.group('extensions: builders', () => {
     assert.equal(valueHex(ocspNoCheck()), '0500')
 
     const one = crlDistributionPoints(['http://a.example/x.crl', 'http://b.example/x.crl'])
-    const many = crlDistributionPoints(['http://a.example/x.crl', 'http://b.example/x.crl'], { onePointPerUri: true })
+    const many = crlDistributionPoints(['http://a.example/x.crl', 'http://b.example/x.crl'], {
+      onePointPerUri: true,
+    })
     // one DistributionPoint with two fullName URIs vs two DistributionPoints, no reasons/cRLIssuer
-    const points = (ext: typeof one) => [...AsnConvert.parse(ext.extnValue.buffer, CRLDistributionPoints)]
-    assert.deepEqual(points(one).map((p) => p.distributionPoint?.fullName?.length), [2])
-    assert.deepEqual(points(many).map((p) => p.distributionPoint?.fullName?.length), [1, 1])
+    const points = (ext: typeof one) => [
+      ...AsnConvert.parse(ext.extnValue.buffer, CRLDistributionPoints),
+    ]
+    assert.deepEqual(
+      points(one).map((p) => p.distributionPoint?.fullName?.length),
+      [2]
+    )
+    assert.deepEqual(
+      points(many).map((p) => p.distributionPoint?.fullName?.length),
+      [1, 1]
+    )
     assert.isTrue(points(many).every((p) => p.cRLIssuer === undefined && p.reasons === undefined))
     const summary = readExtensions([one, freshestCrl(['http://d.example/delta.crl'])])
     assert.deepEqual(summary.cdp, ['http://a.example/x.crl', 'http://b.example/x.crl'])
     assert.deepEqual(summary.freshestCrl, ['http://d.example/delta.crl'])
-    assert.deepEqual(readExtensions([many]).cdp, ['http://a.example/x.crl', 'http://b.example/x.crl'])
+    assert.deepEqual(readExtensions([many]).cdp, [
+      'http://a.example/x.crl',
+      'http://b.example/x.crl',
+    ])
 
-    const policies = certificatePolicies([{ oid: '2.23.140.1.2.2' }, { oid: 'anyPolicy', cpsUri: ['https://a.example/cps', 'https://b.example/cps'] }])
+    const policies = certificatePolicies([
+      { oid: '2.23.140.1.2.2' },
+      { oid: 'anyPolicy', cpsUri: ['https://a.example/cps', 'https://b.example/cps'] },
+    ])
     assert.deepEqual(readExtensions([policies]).policies, [
       { oid: '2.23.140.1.2.2', cpsUris: [] },
       { oid: '2.5.29.32.0', cpsUris: ['https://a.example/cps', 'https://b.example/cps'] },
@@ -105,10 +148,18 @@ test.group('extensions: builders', () => {
       keyUsage(['digitalSignature', 'keyEncipherment']),
       basicConstraints({ ca: true, pathLength: 3 }),
       subjectKeyIdentifier(spki),
-      subjectAltName(Array.from({ length: 40 }, (_, i) => ({ type: 'dns' as const, value: `host-${i}.example.com` }))),
+      subjectAltName(
+        Array.from({ length: 40 }, (_, i) => ({
+          type: 'dns' as const,
+          value: `host-${i}.example.com`,
+        }))
+      ),
       rawExtension('1.3.6.1.4.1.99999.1', new Uint8Array(300).fill(7), true),
     ]) {
-      assert.equal(extensionDer(ext).toString('hex'), Buffer.from(AsnConvert.serialize(ext)).toString('hex'))
+      assert.equal(
+        extensionDer(ext).toString('hex'),
+        Buffer.from(AsnConvert.serialize(ext)).toString('hex')
+      )
     }
   })
 })
@@ -131,11 +182,20 @@ test.group('extensions: reading', () => {
     assert.deepEqual(summary.critical, ['2.5.29.19', '2.5.29.15', '1.2.3.4.5'])
     assert.deepEqual(
       summary.all.map((e) => e.name),
-      ['basicConstraints', 'keyUsage', 'subjectKeyIdentifier', 'authorityKeyIdentifier', 'ocspNoCheck', '1.2.3.4.5']
+      [
+        'basicConstraints',
+        'keyUsage',
+        'subjectKeyIdentifier',
+        'authorityKeyIdentifier',
+        'ocspNoCheck',
+        '1.2.3.4.5',
+      ]
     )
   })
 
-  test('cached pieces are not shared with callers, and a changed value is re-read', ({ assert }) => {
+  test('cached pieces are not shared with callers, and a changed value is re-read', ({
+    assert,
+  }) => {
     const ku = keyUsage(['digitalSignature'])
     const first = summarizeExtensions([ku])
     first.keyUsage!.push('keyCertSign')
@@ -145,7 +205,9 @@ test.group('extensions: reading', () => {
     assert.deepEqual(summarizeExtensions([ku]).keyUsage, ['keyEncipherment'])
   })
 
-  test('parseExtensions (direct walk) agrees with the asn1-x509 Extensions schema', ({ assert }) => {
+  test('parseExtensions (direct walk) agrees with the asn1-x509 Extensions schema', ({
+    assert,
+  }) => {
     const list = [
       basicConstraints({ ca: true }),
       keyUsage(['keyCertSign']),
@@ -153,16 +215,22 @@ test.group('extensions: reading', () => {
       rawExtension('1.2.3.4', new Uint8Array(200).fill(9), true),
     ]
     const der = new Uint8Array(AsnConvert.serialize(new Extensions(list)))
-    const view = (exts: { extnID: string; critical: boolean; extnValue: { buffer: ArrayBuffer } }[]) =>
-      exts.map((e) => `${e.extnID}/${e.critical}/${valueHex(e)}`)
+    const view = (
+      exts: { extnID: string; critical: boolean; extnValue: { buffer: ArrayBuffer } }[]
+    ) => exts.map((e) => `${e.extnID}/${e.critical}/${valueHex(e)}`)
     assert.deepEqual(view(parseExtensions(der)), view([...AsnParser.parse(der, Extensions)]))
     assert.deepEqual(view(parseExtensions(der)), view(list))
-    for (const bad of [new Uint8Array([0x30, 0x03, 0x30, 0x01, 0x06]), new Uint8Array([0x30, 0x05, 0x30, 0x03, 0x06, 0x01, 0x2a])]) {
+    for (const bad of [
+      new Uint8Array([0x30, 0x03, 0x30, 0x01, 0x06]),
+      new Uint8Array([0x30, 0x05, 0x30, 0x03, 0x06, 0x01, 0x2a]),
+    ]) {
       assert.throws(() => parseExtensions(bad), /extension list is malformed/)
     }
   })
 
-  test('malformed known extensions are E_INVALID_EXTENSION; garbage DER is E_INVALID_CERTIFICATE', ({ assert }) => {
+  test('malformed known extensions are E_INVALID_EXTENSION; garbage DER is E_INVALID_CERTIFICATE', ({
+    assert,
+  }) => {
     try {
       summarizeExtensions([rawExtension('2.5.29.15', new Uint8Array([0x04, 0x01, 0x00]))])
       assert.fail('accepted')
@@ -170,6 +238,9 @@ test.group('extensions: reading', () => {
       assert.equal((error as PkiError).code, 'E_INVALID_EXTENSION')
       assert.match((error as Error).message, /keyUsage extension is malformed/)
     }
-    assert.throws(() => readExtensions(new Uint8Array([0x30, 0x02, 0x05, 0x00])), /not a DER or PEM certificate/)
+    assert.throws(
+      () => readExtensions(new Uint8Array([0x30, 0x02, 0x05, 0x00])),
+      /not a DER or PEM certificate/
+    )
   })
 })

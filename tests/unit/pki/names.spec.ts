@@ -33,7 +33,9 @@ import {
 import { run, toolPath } from '../../helpers/external.js'
 
 test.group('names: subject', () => {
-  test('SubjectFields → DER → SubjectFields round-trips, in C ST L O OU CN emailAddress order', ({ assert }) => {
+  test('SubjectFields → DER → SubjectFields round-trips, in C ST L O OU CN emailAddress order', ({
+    assert,
+  }) => {
     const fields: SubjectFields = {
       commonName: 'Jürgen Müller',
       organization: 'Müller & Söhne, GmbH',
@@ -54,12 +56,27 @@ test.group('names: subject', () => {
       'DC=com,DC=example,C=DE,ST=Bayern,L=München,O=Müller & Söhne\\, GmbH,OU=Einkauf,CN=Jürgen Müller,' +
         'serialNumber=ID-12345,emailAddress=jm@example.com,OU=Ausland'
     )
-    assert.isTrue(nameToString(der).startsWith('OU=Ausland,emailAddress=jm@example.com,serialNumber=ID-12345,CN='))
+    assert.isTrue(
+      nameToString(der).startsWith(
+        'OU=Ausland,emailAddress=jm@example.com,serialNumber=ID-12345,CN='
+      )
+    )
   })
 
-  test('string types: PrintableString for C and serialNumber, IA5String for email and DC, UTF8String otherwise (openssl asn1parse)', async ({ assert }) => {
-    const der = nameToDer({ country: 'US', organization: 'Acme', commonName: 'acme.test', email: 'a@acme.test', serialNumber: '42', domainComponent: ['test'] })
-    const { code, stdout } = await run(toolPath('openssl'), ['asn1parse', '-inform', 'DER'], { input: Buffer.from(der) })
+  test('string types: PrintableString for C and serialNumber, IA5String for email and DC, UTF8String otherwise (openssl asn1parse)', async ({
+    assert,
+  }) => {
+    const der = nameToDer({
+      country: 'US',
+      organization: 'Acme',
+      commonName: 'acme.test',
+      email: 'a@acme.test',
+      serialNumber: '42',
+      domainComponent: ['test'],
+    })
+    const { code, stdout } = await run(toolPath('openssl'), ['asn1parse', '-inform', 'DER'], {
+      input: Buffer.from(der),
+    })
     assert.equal(code, 0)
     const types = stdout
       .split('\n')
@@ -96,16 +113,42 @@ test.group('names: subject', () => {
   })
 
   test('empty fields are left out; an empty subject encodes as an empty SEQUENCE', ({ assert }) => {
-    assert.deepEqual(nameToDer({ commonName: '', organization: undefined }), new Uint8Array([0x30, 0x00]))
+    assert.deepEqual(
+      nameToDer({ commonName: '', organization: undefined }),
+      new Uint8Array([0x30, 0x00])
+    )
     assert.equal(nameToString(new Uint8Array([0x30, 0x00])), '')
   })
 })
 
 test.group('names: direct DER codec agrees with the asn1-x509 schemas', () => {
   const pick = <T>(items: readonly T[]) => items[Math.floor(Math.random() * items.length)]
-  const utf8Pool = ['a', 'Z', '0', ' ', ',', '+', '"', '\\', '#', 'é', 'ß', 'Ж', '中', '😀', '\u00a0', '=', ';', '<']
-  const text = (max: number) => Array.from({ length: 1 + Math.floor(Math.random() * max) }, () => pick(utf8Pool)).join('')
-  const printable = (max: number) => Array.from({ length: 1 + Math.floor(Math.random() * max) }, () => pick(['A', 'b', '9', ' ', '-', '.', ':', '?'])).join('')
+  const utf8Pool = [
+    'a',
+    'Z',
+    '0',
+    ' ',
+    ',',
+    '+',
+    '"',
+    '\\',
+    '#',
+    'é',
+    'ß',
+    'Ж',
+    '中',
+    '😀',
+    '\u00a0',
+    '=',
+    ';',
+    '<',
+  ]
+  const text = (max: number) =>
+    Array.from({ length: 1 + Math.floor(Math.random() * max) }, () => pick(utf8Pool)).join('')
+  const printable = (max: number) =>
+    Array.from({ length: 1 + Math.floor(Math.random() * max) }, () =>
+      pick(['A', 'b', '9', ' ', '-', '.', ':', '?'])
+    ).join('')
 
   function randomSubject(): SubjectFields {
     const fields: SubjectFields = {}
@@ -118,33 +161,66 @@ test.group('names: direct DER codec agrees with the asn1-x509 schemas', () => {
     if (Math.random() < 0.3) fields.email = `user${Math.floor(Math.random() * 100)}@example.com`
     if (Math.random() < 0.2) fields.serialNumber = printable(12)
     if (Math.random() < 0.2) fields.domainComponent = ['com', 'example']
-    if (Math.random() < 0.2) fields.extra = [{ oid: '2.5.4.11', value: text(5) }, { oid: '1.3.6.1.4.1.99999.7', value: text(5) }]
+    if (Math.random() < 0.2)
+      fields.extra = [
+        { oid: '2.5.4.11', value: text(5) },
+        { oid: '1.3.6.1.4.1.99999.7', value: text(5) },
+      ]
     return fields
   }
 
-  test('nameToDer bytes equal AsnConvert(subjectToName); nameFromDer equals nameToSubject(parseName)', ({ assert }) => {
+  test('nameToDer bytes equal AsnConvert(subjectToName); nameFromDer equals nameToSubject(parseName)', ({
+    assert,
+  }) => {
     for (let i = 0; i < 500; i++) {
       const fields = randomSubject()
       const ours = Buffer.from(nameToDer(fields))
-      assert.equal(ours.toString('hex'), Buffer.from(AsnConvert.serialize(subjectToName(fields))).toString('hex'), JSON.stringify(fields))
+      assert.equal(
+        ours.toString('hex'),
+        Buffer.from(AsnConvert.serialize(subjectToName(fields))).toString('hex'),
+        JSON.stringify(fields)
+      )
       assert.deepEqual(nameFromDer(ours), nameToSubject(parseName(ours)))
       assert.equal(nameToString(ours), nameToString(parseName(ours)))
     }
   })
 
-  test('names in other string types (BMPString, TeletexString, UniversalString) decode like asn1-x509', ({ assert }) => {
+  test('names in other string types (BMPString, TeletexString, UniversalString) decode like asn1-x509', ({
+    assert,
+  }) => {
     const der = nameToDer(
       new Name([
-        new RelativeDistinguishedName([new AttributeTypeAndValue({ type: '2.5.4.3', value: new AttributeValue({ bmpString: 'BMP Ж 中' }) })]),
-        new RelativeDistinguishedName([new AttributeTypeAndValue({ type: '2.5.4.10', value: new AttributeValue({ teletexString: 'Teletex' }) })]),
         new RelativeDistinguishedName([
-          new AttributeTypeAndValue({ type: '2.5.4.11', value: new AttributeValue({ universalString: 'Univ 😀' }) }),
-          new AttributeTypeAndValue({ type: '2.5.4.7', value: new AttributeValue({ printableString: 'Multi' }) }),
+          new AttributeTypeAndValue({
+            type: '2.5.4.3',
+            value: new AttributeValue({ bmpString: 'BMP Ж 中' }),
+          }),
+        ]),
+        new RelativeDistinguishedName([
+          new AttributeTypeAndValue({
+            type: '2.5.4.10',
+            value: new AttributeValue({ teletexString: 'Teletex' }),
+          }),
+        ]),
+        new RelativeDistinguishedName([
+          new AttributeTypeAndValue({
+            type: '2.5.4.11',
+            value: new AttributeValue({ universalString: 'Univ 😀' }),
+          }),
+          new AttributeTypeAndValue({
+            type: '2.5.4.7',
+            value: new AttributeValue({ printableString: 'Multi' }),
+          }),
         ]),
       ])
     )
     assert.deepEqual(nameFromDer(der), nameToSubject(parseName(der)))
-    assert.deepEqual(nameFromDer(der), { commonName: 'BMP Ж 中', organization: 'Teletex', organizationalUnit: 'Univ 😀', locality: 'Multi' })
+    assert.deepEqual(nameFromDer(der), {
+      commonName: 'BMP Ж 中',
+      organization: 'Teletex',
+      organizationalUnit: 'Univ 😀',
+      locality: 'Multi',
+    })
     assert.equal(nameToString(der), 'OU=Univ 😀+L=Multi,O=Teletex,CN=BMP Ж 中')
   })
 
@@ -157,20 +233,56 @@ test.group('names: direct DER codec agrees with the asn1-x509 schemas', () => {
       { type: 'ip', value: 'fe80::1' },
     ]
     const ours = generalNamesDer(sans)
-    assert.equal(ours.toString('hex'), Buffer.from(AsnConvert.serialize(new SubjectAlternativeName(encodeSans(sans)))).toString('hex'))
+    assert.equal(
+      ours.toString('hex'),
+      Buffer.from(AsnConvert.serialize(new SubjectAlternativeName(encodeSans(sans)))).toString(
+        'hex'
+      )
+    )
     const viaLibrary = decodeSans([...AsnConvert.parse(ours, SubjectAlternativeName)])
     assert.deepEqual(decodeGeneralNamesDer(ours), { sans: viaLibrary, otherCount: 0 })
-    const withOther = Buffer.from(AsnConvert.serialize(new SubjectAlternativeName([new GeneralName({ registeredID: '1.2.3' }), ...encodeSans(sans.slice(0, 1))])))
+    const withOther = Buffer.from(
+      AsnConvert.serialize(
+        new SubjectAlternativeName([
+          new GeneralName({ registeredID: '1.2.3' }),
+          ...encodeSans(sans.slice(0, 1)),
+        ])
+      )
+    )
     assert.deepEqual(decodeGeneralNamesDer(withOther), { sans: sans.slice(0, 1), otherCount: 1 })
   })
 })
 
 test.group('names: validation helpers', () => {
   test('isValidDnsName', ({ assert }) => {
-    for (const ok of ['example.com', 'a.b.c.d', '*.example.com', 'xn--bcher-kva.example', 'localhost', 'a-b.c0m', `${'a'.repeat(63)}.com`]) {
+    for (const ok of [
+      'example.com',
+      'a.b.c.d',
+      '*.example.com',
+      'xn--bcher-kva.example',
+      'localhost',
+      'a-b.c0m',
+      `${'a'.repeat(63)}.com`,
+    ]) {
       assert.isTrue(isValidDnsName(ok), ok)
     }
-    for (const bad of ['', '.', 'example.com.', '-a.com', 'a-.com', 'a..b', '*.', '*', 'a.*.com', 'foo*.com', 'ex ample.com', 'bücher.de', 'under_score.com', `${'a'.repeat(64)}.com`, `${'a.'.repeat(127)}aa`]) {
+    for (const bad of [
+      '',
+      '.',
+      'example.com.',
+      '-a.com',
+      'a-.com',
+      'a..b',
+      '*.',
+      '*',
+      'a.*.com',
+      'foo*.com',
+      'ex ample.com',
+      'bücher.de',
+      'under_score.com',
+      `${'a'.repeat(64)}.com`,
+      `${'a.'.repeat(127)}aa`,
+    ]) {
       assert.isFalse(isValidDnsName(bad), bad)
     }
     assert.isFalse(isValidDnsName('*.example.com', { allowWildcard: false }))
@@ -178,13 +290,29 @@ test.group('names: validation helpers', () => {
 
   test('isValidIp and IP ↔ bytes (IPv4, IPv6 compressed, IPv4-mapped)', ({ assert }) => {
     assert.deepEqual(ipToBytes('192.0.2.1'), new Uint8Array([192, 0, 2, 1]))
-    assert.deepEqual(ipToBytes('2001:db8::1'), new Uint8Array([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]))
+    assert.deepEqual(
+      ipToBytes('2001:db8::1'),
+      new Uint8Array([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])
+    )
     assert.equal(bytesToIp(ipToBytes('2001:0DB8:0000:0000:0000:0000:0000:0001')!), '2001:db8::1')
     assert.equal(bytesToIp(ipToBytes('::')!), '::')
     assert.equal(bytesToIp(ipToBytes('1:0:0:2:0:0:0:3')!), '1:0:0:2::3')
     assert.equal(bytesToIp(ipToBytes('::ffff:10.1.2.3')!), '::ffff:10.1.2.3')
     assert.equal(bytesToIp(ipToBytes('fe80::1:2')!), 'fe80::1:2')
-    for (const bad of ['256.1.1.1', '1.2.3', '01.2.3.4', '1.2.3.4.5', '::1::', '12345::', 'fe80::1%eth0', '1:2:3:4:5:6:7:8:9', 'g::1', '', 'localhost', '1:2:3:4:5:6:7::8']) {
+    for (const bad of [
+      '256.1.1.1',
+      '1.2.3',
+      '01.2.3.4',
+      '1.2.3.4.5',
+      '::1::',
+      '12345::',
+      'fe80::1%eth0',
+      '1:2:3:4:5:6:7:8:9',
+      'g::1',
+      '',
+      'localhost',
+      '1:2:3:4:5:6:7::8',
+    ]) {
       assert.isFalse(isValidIp(bad), bad)
     }
     assert.isTrue(isValidIp('1:2:3:4:5:6:7:8'))
@@ -193,13 +321,35 @@ test.group('names: validation helpers', () => {
 
   test('isValidEmail and isValidUri', ({ assert }) => {
     assert.isTrue(isValidEmail('first.last+tag@example.com'))
-    for (const bad of ['no-at.example.com', '@example.com', 'a@', 'a@b_c.com', 'a b@example.com', 'a..b@example.com', 'ü@example.com', 'a@*.example.com']) {
+    for (const bad of [
+      'no-at.example.com',
+      '@example.com',
+      'a@',
+      'a@b_c.com',
+      'a b@example.com',
+      'a..b@example.com',
+      'ü@example.com',
+      'a@*.example.com',
+    ]) {
       assert.isFalse(isValidEmail(bad), bad)
     }
-    for (const ok of ['https://example.com/x?y=1', 'http://127.0.0.1:8080/ocsp', 'ldap://ldap.example.com/cn=CA', 'urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66', 'spiffe://trust.example/ns/a']) {
+    for (const ok of [
+      'https://example.com/x?y=1',
+      'http://127.0.0.1:8080/ocsp',
+      'ldap://ldap.example.com/cn=CA',
+      'urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66',
+      'spiffe://trust.example/ns/a',
+    ]) {
       assert.isTrue(isValidUri(ok), ok)
     }
-    for (const bad of ['', 'example.com/x', 'http://', 'http://exa mple.com', 'https://bücher.de/', '/relative']) {
+    for (const bad of [
+      '',
+      'example.com/x',
+      'http://',
+      'http://exa mple.com',
+      'https://bücher.de/',
+      '/relative',
+    ]) {
       assert.isFalse(isValidUri(bad), bad)
     }
   })
@@ -217,7 +367,9 @@ test.group('names: validation helpers', () => {
 })
 
 test.group('names: SANs', () => {
-  test('encode/decode all four kinds; IPs canonical; library-level GeneralName bytes', ({ assert }) => {
+  test('encode/decode all four kinds; IPs canonical; library-level GeneralName bytes', ({
+    assert,
+  }) => {
     const sans = [
       { type: 'dns', value: 'www.example.com' },
       { type: 'ip', value: '192.0.2.7' },
@@ -260,5 +412,4 @@ test.group('names: SANs', () => {
     }
     assert.deepEqual(decodeSans([new GeneralName({ registeredID: '1.2.3.4' })]), [])
   })
-
 })

@@ -38,7 +38,9 @@ test.group('pem', () => {
     assert.deepEqual(fromPem(text), other)
   })
 
-  test('wrong label, mismatched END, bad base64 and encrypted PEM are E_INVALID_PEM', ({ assert }) => {
+  test('wrong label, mismatched END, bad base64 and encrypted PEM are E_INVALID_PEM', ({
+    assert,
+  }) => {
     const cases = [
       toPem(der, 'CERTIFICATE REQUEST'),
       '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n',

@@ -9,7 +9,9 @@ import type { Signer } from '../../../hsm/types.js'
 import * as pki from '../../../app/pki/index.js'
 import { makeRoot, testKey, testVerifier } from './_support.js'
 
-test('issuance path CPU cost per certificate (CSR in → signed DER out, P-256 CA)', async ({ assert }) => {
+test('issuance path CPU cost per certificate (CSR in → signed DER out, P-256 CA)', async ({
+  assert,
+}) => {
   const root = await makeRoot('ecdsa-p256')
   const issuer = pki.issuerInfo(root.der) // once per CA
   const staticExtensions = [
@@ -18,7 +20,10 @@ test('issuance path CPU cost per certificate (CSR in → signed DER out, P-256 C
     pki.keyUsage(['digitalSignature']),
     pki.extendedKeyUsage(['serverAuth', 'clientAuth']),
     issuer.authorityKeyIdentifier,
-    pki.authorityInfoAccess({ ocsp: ['http://ocsp.example.com/'], caIssuers: ['http://pki.example.com/ca.crt'] }),
+    pki.authorityInfoAccess({
+      ocsp: ['http://ocsp.example.com/'],
+      caIssuers: ['http://pki.example.com/ca.crt'],
+    }),
     pki.crlDistributionPoints(['http://crl.example.com/ca.crl']),
     pki.certificatePolicies(['domainValidated']),
   ]
@@ -27,7 +32,12 @@ test('issuance path CPU cost per certificate (CSR in → signed DER out, P-256 C
     subject: { country: 'DE', organization: 'Example', commonName: 'www.example.com' },
     signer: testKey('ecdsa-p256').signer,
     hash: 'sha256',
-    extensions: [pki.subjectAltName([{ type: 'dns', value: 'www.example.com' }, { type: 'dns', value: 'example.com' }])],
+    extensions: [
+      pki.subjectAltName([
+        { type: 'dns', value: 'www.example.com' },
+        { type: 'dns', value: 'example.com' },
+      ]),
+    ],
   })
   const csrPem = pki.toPem(csr, 'CERTIFICATE REQUEST')
 
@@ -42,10 +52,19 @@ test('issuance path CPU cost per certificate (CSR in → signed DER out, P-256 C
       notBefore: new Date(now - 60_000),
       notAfter: new Date(now + 90 * 86_400_000),
       spki: parsed.spki,
-      extensions: [...staticExtensions, pki.subjectKeyIdentifier(parsed.spki), pki.subjectAltName(parsed.sans)],
+      extensions: [
+        ...staticExtensions,
+        pki.subjectKeyIdentifier(parsed.spki),
+        pki.subjectAltName(parsed.sans),
+      ],
       signatureAlgorithm: sigAlg,
     }
-    pki.assertLint(draft, { keyFamily: 'ec', isCaTemplate: false, requireSan: true, caNotAfter: issuer.notAfter })
+    pki.assertLint(draft, {
+      keyFamily: 'ec',
+      isCaTemplate: false,
+      requireSan: true,
+      caNotAfter: issuer.notAfter,
+    })
     return pki.signCertificate(draft, signer, 'sha256')
   }
   const measure = async (verifier: pki.SignatureVerifier, signer: Signer) => {
@@ -62,6 +81,8 @@ test('issuance path CPU cost per certificate (CSR in → signed DER out, P-256 C
   const fakeSigner: Signer = { ...root.key.signer, sign: async () => fakeSignature }
   const pkiOnly = await measure(() => true, fakeSigner)
   const full = await measure(testVerifier, root.key.signer)
-  console.log(`    app/pki alone: ${pkiOnly.toFixed(0)} µs CPU per certificate; with node:crypto CSR check and P-256 signing: ${full.toFixed(0)} µs`)
+  console.log(
+    `    app/pki alone: ${pkiOnly.toFixed(0)} µs CPU per certificate; with node:crypto CSR check and P-256 signing: ${full.toFixed(0)} µs`
+  )
   assert.isBelow(pkiOnly, 1500)
 })

@@ -16,20 +16,34 @@ import { makeRoot } from './_support.js'
 import { writeFile } from 'node:fs/promises'
 
 test.group('pkcs7', () => {
-  test('certs-only SignedData: openssl pkcs7 -print_certs lists the chain in order', async ({ assert }) => {
+  test('certs-only SignedData: openssl pkcs7 -print_certs lists the chain in order', async ({
+    assert,
+  }) => {
     const a = await makeRoot('ecdsa-p256', { commonName: 'First CA' })
     const b = await makeRoot('rsa-2048', { commonName: 'Second CA' })
     const p7 = certsOnlyPkcs7([a.der, b.der])
     await withTempDir(async (dir) => {
       const file = join(dir, 'chain.p7b')
       await writeFile(file, p7)
-      const printed = await run(toolPath('openssl'), ['pkcs7', '-print_certs', '-inform', 'DER', '-in', file])
+      const printed = await run(toolPath('openssl'), [
+        'pkcs7',
+        '-print_certs',
+        '-inform',
+        'DER',
+        '-in',
+        file,
+      ])
       assert.equal(printed.code, 0, printed.stderr)
       const subjects = [...printed.stdout.matchAll(/^subject=(.*)$/gm)].map((m) => m[1])
       assert.deepEqual(subjects, ['CN = First CA', 'CN = Second CA'])
       // the certificates come back byte for byte
-      const pems = printed.stdout.split(/(?=-----BEGIN CERTIFICATE-----)/).filter((p) => p.includes('BEGIN'))
-      assert.deepEqual(pems.map((p) => Buffer.from(fromPem(p))), [Buffer.from(a.der), Buffer.from(b.der)])
+      const pems = printed.stdout
+        .split(/(?=-----BEGIN CERTIFICATE-----)/)
+        .filter((p) => p.includes('BEGIN'))
+      assert.deepEqual(
+        pems.map((p) => Buffer.from(fromPem(p))),
+        [Buffer.from(a.der), Buffer.from(b.der)]
+      )
 
       const parsed = await run(toolPath('openssl'), ['asn1parse', '-inform', 'DER', '-in', file])
       assert.equal(parsed.code, 0)
@@ -45,19 +59,34 @@ test.group('pkcs7', () => {
     assert.lengthOf(signed.certificates!, 2)
   })
 
-  test('certsFromPkcs7 reads ours and openssl crl2pkcs7 output (PEM and DER)', async ({ assert }) => {
+  test('certsFromPkcs7 reads ours and openssl crl2pkcs7 output (PEM and DER)', async ({
+    assert,
+  }) => {
     const a = await makeRoot('ed25519', { commonName: 'A' })
     const b = await makeRoot('ecdsa-p384', { commonName: 'B' })
-    assert.deepEqual(certsFromPkcs7(certsOnlyPkcs7([a.der, b.der])), [a.der, b.der].map((d) => new Uint8Array(d)))
+    assert.deepEqual(
+      certsFromPkcs7(certsOnlyPkcs7([a.der, b.der])),
+      [a.der, b.der].map((d) => new Uint8Array(d))
+    )
     assert.deepEqual(certsFromPkcs7(certsOnlyPkcs7([])), [])
     await withTempDir(async (dir) => {
       const certs = join(dir, 'certs.pem')
       await writeFile(certs, toPem(a.der, 'CERTIFICATE') + toPem(b.der, 'CERTIFICATE'))
-      const made = await run(toolPath('openssl'), ['crl2pkcs7', '-nocrl', '-certfile', certs, '-out', join(dir, 'out.p7b')])
+      const made = await run(toolPath('openssl'), [
+        'crl2pkcs7',
+        '-nocrl',
+        '-certfile',
+        certs,
+        '-out',
+        join(dir, 'out.p7b'),
+      ])
       assert.equal(made.code, 0, made.stderr)
       const pem = (await readFile(join(dir, 'out.p7b'))).toString()
       const fromOpenssl = certsFromPkcs7(pem)
-      assert.sameDeepMembers(fromOpenssl.map((c) => Buffer.from(c).toString('hex')), [a.der, b.der].map((c) => Buffer.from(c).toString('hex')))
+      assert.sameDeepMembers(
+        fromOpenssl.map((c) => Buffer.from(c).toString('hex')),
+        [a.der, b.der].map((c) => Buffer.from(c).toString('hex'))
+      )
       assert.lengthOf(certificatesFromInput(pem), 2)
       assert.lengthOf(certificatesFromInput(fromPem(pem)), 2)
     })

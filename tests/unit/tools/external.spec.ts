@@ -1,7 +1,7 @@
 /*
  * Proves the external-tool helpers (tests/helpers/external.ts) against the real tools installed by
  * scripts/install-test-tools.sh. Run alone with:
- *   node --import=ts-node-maintained/register/esm scripts/japa-unit.ts --files tests/unit/tools/
+ *   node --import=ts-node-maintained/register/esm scripts/japa_unit.ts --files tests/unit/tools/
  */
 import { test } from '@japa/runner'
 import { existsSync } from 'node:fs'

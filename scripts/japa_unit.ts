@@ -1,6 +1,6 @@
 /*
  * Runs unit spec files without booting the application (for pure modules: hsm/, app/pki/).
- * Usage: node --import=ts-node-maintained/register/esm scripts/japa-unit.ts tests/unit/hsm/x.spec.ts
+ * Usage: node --import=ts-node-maintained/register/esm scripts/japa_unit.ts tests/unit/hsm/x.spec.ts
  */
 import { configure, processCLIArgs, run } from '@japa/runner'
 import { assert } from '@japa/assert'
