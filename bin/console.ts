@@ -3,6 +3,7 @@
  */
 import 'reflect-metadata'
 import { Ignitor, prettyPrintError } from '@adonisjs/core'
+import { exitOnStartupError } from '#exceptions/startup_error'
 
 const APP_ROOT = new URL('../', import.meta.url)
 
@@ -23,7 +24,4 @@ new Ignitor(APP_ROOT, { importer: IMPORTER })
   })
   .ace()
   .handle(process.argv.splice(2))
-  .catch((error) => {
-    process.exitCode = 1
-    prettyPrintError(error)
-  })
+  .catch((error) => exitOnStartupError(error, prettyPrintError))

@@ -3,6 +3,7 @@
  */
 import 'reflect-metadata'
 import { Ignitor, prettyPrintError } from '@adonisjs/core'
+import { exitOnStartupError } from '#exceptions/startup_error'
 import { createHttpServer } from '#start/http_server'
 
 const APP_ROOT = new URL('../', import.meta.url)
@@ -24,7 +25,4 @@ new Ignitor(APP_ROOT, { importer: IMPORTER })
   })
   .httpServer()
   .start(createHttpServer)
-  .catch((error) => {
-    process.exitCode = 1
-    prettyPrintError(error)
-  })
+  .catch((error) => exitOnStartupError(error, prettyPrintError))

@@ -7,6 +7,9 @@
 import type { ApplicationService } from '@adonisjs/core/types'
 import { MigrationRunner } from '@adonisjs/lucid/migration'
 
+/** Advisory lock key that serialises migration runs across nodes (PostgreSQL). */
+const MIGRATION_LOCK_ID = 7_312_004_211
+
 export default class PkiProvider {
   constructor(protected app: ApplicationService) {}
 
@@ -15,13 +18,54 @@ export default class PkiProvider {
     const argv = process.argv.join(' ')
     if (this.app.getEnvironment() === 'console' && /\b(migration|db):/.test(argv)) return
 
-    const db = await this.app.container.make('lucid.db')
-    const runner = new MigrationRunner(db, this.app, { direction: 'up', dryRun: false })
-    await runner.run()
-    if (runner.error) throw runner.error
+    try {
+      await this.migrate()
+      const { checkMasterKey } = await import('#services/install_service')
+      await checkMasterKey()
+    } catch (error) {
+      // Ace prints unexpected errors on stdout: a command's output must never carry them.
+      if (this.app.getEnvironment() === 'console' && (error as Error)?.name === 'StartupError') {
+        process.stderr.write(`Cannot start: ${(error as Error).message}\n`)
+        process.exit(1)
+      }
+      throw error
+    }
+  }
 
-    const { checkMasterKey } = await import('#services/install_service')
-    await checkMasterKey()
+  /**
+   * Runs pending kernel migrations. Several nodes (or ace commands) may start at once: on
+   * PostgreSQL they queue on a blocking advisory lock held for the run; on SQLite the database
+   * file serialises writers, and a run that lost a race is retried once the other one is done.
+   */
+  protected async migrate() {
+    const db = await this.app.container.make('lucid.db')
+    const run = async () => {
+      const runner = new MigrationRunner(db, this.app, {
+        direction: 'up',
+        dryRun: false,
+        disableLocks: true,
+      })
+      await runner.run()
+      if (runner.error) throw runner.error
+    }
+    if (db.connection().dialect.name === 'postgres') {
+      await db.transaction(async (trx) => {
+        await trx.rawQuery('SELECT pg_advisory_xact_lock(?)', [MIGRATION_LOCK_ID])
+        await run()
+      })
+      return
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run()
+      } catch (error) {
+        if (attempt >= 5) {
+          const { StartupError } = await import('#exceptions/startup_error')
+          throw new StartupError(`the database migrations failed: ${(error as Error).message}`)
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200 * attempt))
+      }
+    }
   }
 
   async ready() {

@@ -4,6 +4,7 @@
 import db from '@adonisjs/lucid/services/db'
 import logger from '@adonisjs/core/services/logger'
 import pkiConfig from '#config/pki'
+import { StartupError } from '#exceptions/startup_error'
 import { loadMasterKey } from './master_key.js'
 import { bootstrapService } from './token_service.js'
 
@@ -26,7 +27,7 @@ export async function checkMasterKey() {
     return
   }
   if (!ring.checkCanary(row.value)) {
-    throw new Error(
+    throw new StartupError(
       'The master key does not match this install: it cannot decrypt the key check stored in the database. ' +
         'Start the server with the master key this install was created with (PKI_MASTER_KEY or PKI_MASTER_KEY_FILE); ' +
         'when rotating, give the old key in PKI_PREVIOUS_MASTER_KEYS and run `node ace key:rotate`.'
