@@ -10,7 +10,13 @@ import {
   webServerTemplate,
   withFiles,
 } from '#tests/helpers/api'
-import { opensslReqVerify, opensslText, opensslVerify, run, toolPath } from '#tests/helpers/external'
+import {
+  opensslReqVerify,
+  opensslText,
+  opensslVerify,
+  run,
+  toolPath,
+} from '#tests/helpers/external'
 
 const CLASSICAL = ['rsa-2048', 'ecdsa-p256', 'ecdsa-p384', 'ecdsa-p521', 'ed25519'] as const
 const POST_QUANTUM = ['ml-dsa-44', 'ml-dsa-65', 'ml-dsa-87'] as const
@@ -65,8 +71,15 @@ test.group('Certificate authorities: roots', () => {
     }).timeout(60000)
   }
 
-  test('a CSR-only ML-DSA-65 CA produces a CSR that OpenSSL 3.5 verifies', async ({ client, assert }) => {
-    const ca = await createCa(client, { name: unique('PQ Issuing'), keyType: 'ml-dsa-65', csrOnly: true })
+  test('a CSR-only ML-DSA-65 CA produces a CSR that OpenSSL 3.5 verifies', async ({
+    client,
+    assert,
+  }) => {
+    const ca = await createCa(client, {
+      name: unique('PQ Issuing'),
+      keyType: 'ml-dsa-65',
+      csrOnly: true,
+    })
     assert.equal(ca.status, 'pending')
     assert.isTrue(await opensslReqVerify(ca.csrPem!, 'openssl35'))
     const text = await opensslText(ca.csrPem!, 'req', 'openssl35')

@@ -133,9 +133,15 @@ test.group('Issuance: direct', () => {
 
     // an SLH-DSA leaf key (OpenSSL 3.5 signs its CSR natively; we verify that signature)
     const slh = await opensslCsr({ key: 'slh-dsa-sha2-128s', subject: '/CN=slh-leaf.example.com' })
-    const slhCert = await issue(client, (await webServerTemplate(client, ec.id)).id, { csr: slh.csrPem })
+    const slhCert = await issue(client, (await webServerTemplate(client, ec.id)).id, {
+      csr: slh.csrPem,
+    })
     slhCert.assertStatus(201)
-    const slhOk = await opensslVerify({ roots: [ec.certificatePem!], cert: slhCert.body().certificate.certificatePem, binary: 'openssl35' })
+    const slhOk = await opensslVerify({
+      roots: [ec.certificatePem!],
+      cert: slhCert.body().certificate.certificatePem,
+      binary: 'openssl35',
+    })
     assert.isTrue(slhOk.ok, slhOk.output)
 
     // ML-DSA-44 and -87 leaf keys under a classical CA
