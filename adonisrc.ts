@@ -23,6 +23,9 @@ export default defineConfig({
 
   preloads: [() => import('#start/routes'), () => import('#start/kernel')],
 
+  /* Plain files the production build (`node ace build`) must copy next to the compiled code. */
+  metaFiles: [{ pattern: 'hsm/pq_worker.js', reloadServer: false }],
+
   tests: {
     suites: [
       {
