@@ -255,8 +255,12 @@ async function main() {
       : undefined
 
     const stopped = await server.stop(CPU_PROF_DIR ? 15_000 : 5000)
-    if (stopped.forced)
-      log(`server did not exit within ${stopped.ms} ms of SIGTERM: killed (SIGKILL)`)
+    if (stopped.forced) {
+      log(
+        `server did not exit within ${stopped.ms} ms of SIGTERM: killed (SIGKILL). Its last output:`
+      )
+      process.stdout.write(server.output().slice(-1500).replace(/^/gm, '    | ') + '\n')
+    }
     if (CPU_PROF_DIR) {
       const dir = path.resolve(CPU_PROF_DIR)
       fs.writeFileSync(

@@ -122,6 +122,8 @@ const csrs = await makeP256Csrs(CSR_COUNT, 'phase')
 let marks: Record<string, bigint> = {}
 let lastDraft: any
 hooks.register('validateIssue', { owner: 'bench', handler: () => void (marks.validate = now()) })
+// a second handler on the same hook: the gap between the two is the hook machinery's own cost
+hooks.register('validateIssue', { owner: 'bench2', handler: () => void (marks.validate2 = now()) })
 hooks.register('beforeIssue', {
   owner: 'bench',
   handler: (ctx: any) => {
@@ -191,7 +193,8 @@ async function oneIssuance(i: number, keep: boolean) {
   record('CSR parse (pki.parseCsr)', us(t3, t4))
   record('CSR signature check (verifySignature)', us(t4, t5))
   record('issue: CA material + template enforcement', us(t5, marks.validate))
-  record('issue: build draft (serial, extensions)', us(marks.validate, marks.draft))
+  record('issue: build draft (serial, extensions)', us(marks.validate2, marks.draft))
+  record('  of which hook machinery (one series handler)', us(marks.validate, marks.validate2))
   record('issue: lint', us(marks.draft, marks.lint))
   record('issue: sign + store transaction', us(marks.lint, marks.stored))
   record('issue: afterIssue + return', us(marks.stored, t6))
@@ -343,6 +346,117 @@ for (let i = 0; i < 1000; i++) {
 }
 raw.close()
 
+// --- building blocks of the PKI phases, one call at a time (what caching could save) ------------
+const { describeSpki } = await import('../hsm/keys.js')
+const sampleCsr = pki.parseCsr(csrs[0])
+const host = 'phase-0.example.com'
+const micro: [string, () => unknown][] = [
+  [
+    'pki: basicConstraints (same for every certificate of a template)',
+    () => pki.basicConstraints({ ca: false }, { critical: true }),
+  ],
+  ['pki: keyUsage (same per template)', () => pki.keyUsage(['digitalSignature'])],
+  [
+    'pki: extendedKeyUsage (same per template)',
+    () => pki.extendedKeyUsage(['serverAuth', 'clientAuth']),
+  ],
+  [
+    'pki: authorityInfoAccess (same per template and CA)',
+    () => pki.authorityInfoAccess({ caIssuers: ['http://127.0.0.1:3333/pki/ca/1.crt'] }),
+  ],
+  ['pki: subjectKeyIdentifier (per certificate)', () => pki.subjectKeyIdentifier(sampleCsr.spki)],
+  [
+    'pki: subjectAltName (per certificate)',
+    () => pki.subjectAltName([{ type: 'dns', value: host }]),
+  ],
+  [
+    'pki: nameToDer + nameToString (subject)',
+    () => pki.nameToString(pki.nameToDer({ commonName: host })),
+  ],
+  ['pki: encodeTbs (captured draft)', () => pki.encodeTbs(lastDraft)],
+  ['hsm: describeSpki (CSR key)', () => describeSpki(sampleCsr.spki)],
+  [
+    'crypto: createPublicKey, SPKI DER (as verifySignature does)',
+    () => crypto.createPublicKey({ key: Buffer.from(sampleCsr.spki), format: 'der', type: 'spki' }),
+  ],
+  [
+    'crypto: createPublicKey, same key as JWK',
+    (() => {
+      const jwk = crypto
+        .createPublicKey({ key: Buffer.from(sampleCsr.spki), format: 'der', type: 'spki' })
+        .export({ format: 'jwk' })
+      return () => crypto.createPublicKey({ key: jwk, format: 'jwk' })
+    })(),
+  ],
+]
+// a copy of issuanceService.issue()'s "build the draft" block, with this template and CA
+{
+  const { embeddedUrls } = await import('#services/service_urls')
+  const { PREDEFINED_POLICIES } = await import('#services/template_options')
+  const options = template.options
+  const caRow = await CertificateAuthority.findOrFail(ca.id)
+  const material = await caMaterial.get(caRow)
+  micro.push([
+    'copy of the draft block of issue() (serial + all extensions)',
+    () => {
+      const serial = pki.newSerial()
+      const serialHex = pki.serialHex(serial)
+      const urlCtx = {
+        caId: caRow.id,
+        caName: caRow.name,
+        templateId: template.id,
+        serial: serialHex,
+      }
+      const extensions: any[] = [
+        pki.basicConstraints({ ca: false }, { critical: true }),
+        pki.keyUsage(
+          options.keyUsage.filter(
+            (u: string) => u !== 'keyEncipherment' && u !== 'dataEncipherment'
+          )
+        ),
+      ]
+      const ekus = [...options.extKeyUsage, ...options.customEkuOids]
+      if (ekus.length)
+        extensions.push(pki.extendedKeyUsage(ekus, { critical: ekus.includes('timeStamping') }))
+      extensions.push(pki.subjectKeyIdentifier(sampleCsr.spki))
+      extensions.push(material.authorityKeyIdentifier)
+      extensions.push(pki.subjectAltName([{ type: 'dns', value: host }], { critical: false }))
+      if (options.aia.include) {
+        const caIssuers = options.aia.customUrl
+          ? [options.aia.customUrl]
+          : embeddedUrls('aia.caIssuers', urlCtx)
+        const ocsp = options.includeOcsp ? embeddedUrls('aia.ocsp', urlCtx) : []
+        if (caIssuers.length || ocsp.length)
+          extensions.push(pki.authorityInfoAccess({ ocsp, caIssuers }))
+      }
+      if (options.includeCrl) {
+        const cdp = embeddedUrls('crl.distributionPoints', urlCtx)
+        if (cdp.length) extensions.push(pki.crlDistributionPoints(cdp))
+      }
+      if (options.cps.include) {
+        const oid = options.cps.policy
+          ? (PREDEFINED_POLICIES[options.cps.policy] ?? options.cps.policy)
+          : caRow.policyOid
+        if (oid)
+          extensions.push(pki.certificatePolicies([{ oid, cpsUri: caRow.cpsUrl ?? undefined }]))
+      }
+      return pki.signatureAlgorithm(caRow.keyType, material.hash)
+    },
+  ])
+}
+for (const [name, fn] of micro) {
+  try {
+    for (let i = 0; i < 200; i++) fn()
+    for (let i = 0; i < 1000; i++) {
+      const a = now()
+      fn()
+      record(name, us(a, now()))
+    }
+  } catch (error) {
+    process.stderr.write(`(skipped "${name}": ${(error as Error).message})\n`)
+  }
+}
+
 // --- report ------------------------------------------------------------------------------------
 function stats(v: number[]) {
   const s = [...v].sort((a, b) => a - b)
@@ -362,6 +476,7 @@ for (const [name, v] of samples) {
   const st = stats(v)
   const top =
     !name.startsWith(' ') &&
+    !/^(pki|hsm|crypto):/.test(name) &&
     !name.startsWith('store') &&
     !name.startsWith('warm') &&
     !name.startsWith('token lookup')

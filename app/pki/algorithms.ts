@@ -6,9 +6,10 @@
 import { AsnConvert } from '@peculiar/asn1-schema'
 import { AlgorithmIdentifier } from '@peculiar/asn1-x509'
 import type { HashName, KeyType } from '../../hsm/types.js'
-import { children, content, decodeOid, readSingle, readTlv, TAG, toBuffer } from './der.js'
+import { describeSpki as describeKey } from '../../hsm/keys.js'
+import { children, content, readSingle, TAG, toBuffer } from './der.js'
 import { PkiError } from './errors.js'
-import { KEY, SIG } from './oids.js'
+import { SIG } from './oids.js'
 
 export type KeyFamily = 'rsa' | 'ec' | 'ed25519' | 'ml-dsa' | 'slh-dsa'
 
@@ -202,72 +203,23 @@ export interface SpkiInfo {
   algorithmOid: string
   /** the matching install key type, when the key is one of them */
   keyType?: KeyType
-  /** for EC keys */
-  curveOid?: string
+  /** for EC keys: 'P-256', 'P-384', 'P-521', or another curve's name or OID */
+  curve?: string
   /** for RSA keys */
   rsaBits?: number
-}
-
-const ML_DSA_KEYS: Record<string, KeyType> = {
-  [SIG.mlDsa44]: 'ml-dsa-44',
-  [SIG.mlDsa65]: 'ml-dsa-65',
-  [SIG.mlDsa87]: 'ml-dsa-87',
-}
-const SLH_DSA_KEYS: Record<string, KeyType | undefined> = {
-  [SIG.slhDsaSha2_128s]: 'slh-dsa-sha2-128s',
-  [SIG.slhDsaSha2_192s]: 'slh-dsa-sha2-192s',
-  [SIG.slhDsaSha2_256s]: 'slh-dsa-sha2-256s',
-}
-const CURVE_KEYS: Record<string, KeyType> = {
-  [KEY.secp256r1]: 'ecdsa-p256',
-  [KEY.secp384r1]: 'ecdsa-p384',
-  [KEY.secp521r1]: 'ecdsa-p521',
+  /** for messages: 'RSA 2048', 'ECDSA P-256', 'ML-DSA-65'... */
+  name: string
 }
 
 /**
  * Describes a DER SubjectPublicKeyInfo: algorithm, matching KeyType, curve, RSA modulus size.
- * Unknown algorithms give `family: undefined`; malformed input throws E_UNSUPPORTED_ALGORITHM.
+ * The key parsing itself lives in hsm/ (one implementation for the install); this adds the PKI
+ * view: families we issue for, and E_UNSUPPORTED_ALGORITHM for malformed input.
  */
 export function describeSpki(spki: Uint8Array): SpkiInfo {
+  let key: ReturnType<typeof describeKey>
   try {
-    const top = readSingle(spki, TAG.SEQUENCE)
-    const [algId, keyBits] = children(spki, top)
-    if (!algId || !keyBits || algId.tag !== TAG.SEQUENCE || keyBits.tag !== TAG.BIT_STRING) {
-      throw new Error('bad structure')
-    }
-    const algParts = children(spki, algId)
-    if (!algParts[0] || algParts[0].tag !== TAG.OID) throw new Error('bad algorithm')
-    const algorithmOid = decodeOid(content(spki, algParts[0]))
-    const info: SpkiInfo = { algorithmOid }
-    if (algorithmOid === KEY.rsaEncryption) {
-      info.family = 'rsa'
-      const key = content(spki, keyBits).subarray(1)
-      const seq = readSingle(key, TAG.SEQUENCE)
-      const modulus = readTlv(key, seq.contentStart, seq.end)
-      let n = content(key, modulus)
-      while (n.length > 1 && n[0] === 0) n = n.subarray(1)
-      info.rsaBits = n.length * 8 - Math.clz32(n[0]) + 24
-      if (info.rsaBits === 2048 || info.rsaBits === 3072 || info.rsaBits === 4096) {
-        info.keyType = `rsa-${info.rsaBits}` as KeyType
-      }
-    } else if (algorithmOid === KEY.ecPublicKey) {
-      info.family = 'ec'
-      const params = algParts[1]
-      if (params && params.tag === TAG.OID) {
-        info.curveOid = decodeOid(content(spki, params))
-        info.keyType = CURVE_KEYS[info.curveOid]
-      }
-    } else if (algorithmOid === KEY.ed25519) {
-      info.family = 'ed25519'
-      info.keyType = 'ed25519'
-    } else if (ML_DSA_KEYS[algorithmOid]) {
-      info.family = 'ml-dsa'
-      info.keyType = ML_DSA_KEYS[algorithmOid]
-    } else if (SIG_INFO[algorithmOid]?.family === 'slh-dsa') {
-      info.family = 'slh-dsa'
-      info.keyType = SLH_DSA_KEYS[algorithmOid]
-    }
-    return info
+    key = describeKey(spki)
   } catch (error) {
     throw new PkiError(
       'E_UNSUPPORTED_ALGORITHM',
@@ -276,6 +228,15 @@ export function describeSpki(spki: Uint8Array): SpkiInfo {
         cause: error,
       }
     )
+  }
+  const issuable = key.family !== 'ed448' && key.family !== 'unknown' && !key.rsaPss
+  return {
+    family: issuable ? (key.family as KeyFamily) : undefined,
+    algorithmOid: key.oid,
+    keyType: key.keyType,
+    curve: key.curve,
+    rsaBits: key.family === 'rsa' ? key.bits : undefined,
+    name: key.name,
   }
 }
 

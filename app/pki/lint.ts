@@ -270,9 +270,7 @@ function lintKey(draft: CertificateDraft, ctx: LintContext, problems: string[]):
     problems.push(`the RSA key has ${info.rsaBits} bits; at least 2048 are required`)
   }
   if (info.family === 'ec' && !info.keyType) {
-    problems.push(
-      `the EC key uses an unsupported curve (${info.curveOid ?? 'explicit parameters'})`
-    )
+    problems.push(`the EC key uses an unsupported curve (${info.curve ?? 'explicit parameters'})`)
   }
 }
 

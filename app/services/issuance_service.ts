@@ -9,7 +9,7 @@ import db from '@adonisjs/lucid/services/db'
 import type CertificateAuthority from '#models/certificate_authority'
 import type Template from '#models/template'
 import { KernelError } from '#exceptions/kernel_error'
-import { describeSpki, verifySignature } from '../../hsm/keys.js'
+import { verifySignature } from '../../hsm/keys.js'
 import * as pki from '#pki/index'
 import pkiConfig from '#config/pki'
 import { caMaterial } from './ca_material.js'
@@ -88,19 +88,18 @@ export function readCsr(input: string | Uint8Array): pki.ParsedCsr {
   return csr
 }
 
-function checkKeyPolicy(options: TemplateOptions, spki: Uint8Array, templateName: string) {
-  const key = describeSpki(spki)
-  const family = key.family === 'ed448' || key.family === 'unknown' ? undefined : key.family
+function checkKeyPolicy(options: TemplateOptions, key: pki.SpkiInfo, templateName: string) {
+  const family = key.family
   if (!family || !options.keys.allowed.includes(family)) {
     throw new KernelError(
       'E_POLICY_DENIED',
-      `Template "${templateName}" does not accept ${key.keyType ?? key.family} keys; allowed: ${options.keys.allowed.join(', ')}.`
+      `Template "${templateName}" does not accept ${key.name} keys; allowed: ${options.keys.allowed.join(', ')}.`
     )
   }
-  if (family === 'rsa' && (key.bits ?? 0) < options.keys.minRsaBits) {
+  if (family === 'rsa' && (key.rsaBits ?? 0) < options.keys.minRsaBits) {
     throw new KernelError(
       'E_POLICY_DENIED',
-      `Template "${templateName}" needs RSA keys of at least ${options.keys.minRsaBits} bits; this one has ${key.bits}.`
+      `Template "${templateName}" needs RSA keys of at least ${options.keys.minRsaBits} bits; this one has ${key.rsaBits}.`
     )
   }
   if (family === 'ec' && !options.keys.ecCurves.includes(key.curve as any)) {
@@ -109,7 +108,7 @@ function checkKeyPolicy(options: TemplateOptions, spki: Uint8Array, templateName
       `Template "${templateName}" does not accept the EC curve ${key.curve}; allowed: ${options.keys.ecCurves.join(', ')}.`
     )
   }
-  return { family, keyType: key.keyType ?? (key.family === 'rsa' ? `rsa-${key.bits}` : key.family) }
+  return { family, keyType: key.keyType ?? key.name }
 }
 
 function resolveSubject(
@@ -295,7 +294,7 @@ export const issuanceService = {
       )
 
     // Template enforcement (validate / modify)
-    const key = checkKeyPolicy(options, csr.spki, template.name)
+    const key = checkKeyPolicy(options, csr.publicKey, template.name)
     const subject = resolveSubject(options, csr, overrides?.subject)
     const sans = resolveSans(options, csr, subject, overrides?.sans)
     if (!subject.commonName && sans.length === 0) {

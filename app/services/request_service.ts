@@ -8,7 +8,6 @@ import CertificateRequest from '#models/certificate_request'
 import CertificateAuthority from '#models/certificate_authority'
 import Template from '#models/template'
 import { KernelError, notFound } from '#exceptions/kernel_error'
-import { describeSpki } from '../../hsm/keys.js'
 import * as pki from '#pki/index'
 import type { Actor } from './actor.js'
 import { assertCaAccess } from './access.js'
@@ -43,7 +42,6 @@ export const requestService = {
     if (!template.options.enabled)
       throw new KernelError('E_TEMPLATE_DISABLED', `Template "${template.name}" is disabled.`)
     const csr = readCsr(csrInput)
-    const key = describeSpki(csr.spki)
     return db.transaction(async (trx) => {
       const request = await CertificateRequest.create(
         {
@@ -53,7 +51,7 @@ export const requestService = {
           csr: Buffer.from(csr.der),
           subjectDn: pki.nameToString(csr.subjectDer),
           sans: csr.sans,
-          keyType: key.keyType ?? (key.bits ? `${key.family}-${key.bits}` : key.family),
+          keyType: csr.publicKey.keyType ?? csr.publicKey.name,
           source,
           requestedBy: actor.label,
           requesterIp: actor.ip ?? null,

@@ -57,8 +57,8 @@ function timedSync(ms: number, fn: () => unknown): number {
 export async function runSignerBench(
   opts: { rounds?: number; roundMs?: number; warmupMs?: number } = {}
 ): Promise<SignerBenchResult> {
-  const rounds = opts.rounds ?? 21
-  const roundMs = opts.roundMs ?? 100
+  const rounds = opts.rounds ?? 201
+  const roundMs = opts.roundMs ?? 10
   const warmupMs = opts.warmupMs ?? 400
 
   const ring = new MasterKeyRing(crypto.randomBytes(32))
