@@ -1,6 +1,5 @@
 import type { HttpContext } from '@adonisjs/core/http'
 import Certificate from '#models/certificate'
-import CertificateAuthority from '#models/certificate_authority'
 import { caService } from '#services/ca_service'
 import { templateService } from '#services/template_service'
 import { certificateService, serializeCertificate } from '#services/certificate_service'
@@ -16,8 +15,7 @@ export default class CertificatesController {
    * Direct issuance (no pending step). ?format=pem answers with the PEM alone.
    */
   async issue({ params, request, response, actor }: HttpContext) {
-    const template = await templateService.find(actor, params.id)
-    const ca = await CertificateAuthority.findOrFail(template.caId)
+    const { template, ca } = await templateService.findForIssuance(actor, Number(params.id))
     const body = request.body()
     if (typeof body.csr !== 'string' || !body.csr.trim())
       throw new KernelError('E_INVALID_CSR', 'Give the PEM certificate signing request as "csr".')

@@ -5,7 +5,6 @@
  */
 import { createHash } from 'node:crypto'
 import type { Extension } from '@peculiar/asn1-x509'
-import db from '@adonisjs/lucid/services/db'
 import type CertificateAuthority from '#models/certificate_authority'
 import type Template from '#models/template'
 import { KernelError } from '#exceptions/kernel_error'
@@ -21,7 +20,7 @@ import {
   type TemplateOptions,
 } from './template_options.js'
 import type { Actor } from './actor.js'
-import { audit } from './audit_service.js'
+import { storeCertificate, type CertificateRow } from './certificate_store.js'
 
 export type SanEntry = { type: 'dns' | 'ip' | 'email' | 'uri'; value: string }
 
@@ -270,6 +269,56 @@ function adaptKeyUsage(options: TemplateOptions, family: string): string[] {
   return usages
 }
 
+interface FixedExtensions {
+  basicConstraints: Extension
+  keyUsage: Extension
+  extKeyUsage?: Extension
+  policies?: Extension
+}
+
+const fixedCache = new Map<string, FixedExtensions>()
+
+/**
+ * The extensions that depend only on the template, the CA and the subject key's family, built
+ * once per template and CA version instead of for every certificate.
+ */
+function fixedExtensions(
+  template: Template,
+  ca: CertificateAuthority,
+  family: string
+): FixedExtensions {
+  const cacheKey = `${template.id}:${template.updatedAt}:${ca.id}:${ca.updatedAt}:${family}`
+  const hit = fixedCache.get(cacheKey)
+  if (hit) return hit
+  const options = template.options
+  const fixed: FixedExtensions = {
+    basicConstraints: pki.basicConstraints(
+      options.basicConstraints.ca
+        ? { ca: true, pathLength: options.basicConstraints.pathLength ?? undefined }
+        : { ca: false },
+      { critical: true }
+    ),
+    keyUsage: pki.keyUsage(adaptKeyUsage(options, family) as pki.KeyUsageName[]),
+  }
+  const ekus = [...options.extKeyUsage, ...options.customEkuOids]
+  // RFC 3161 §2.3: a time-stamping certificate's EKU is critical.
+  if (ekus.length)
+    fixed.extKeyUsage = pki.extendedKeyUsage(ekus, { critical: ekus.includes('timeStamping') })
+  if (options.cps.include) {
+    const oid = options.cps.policy
+      ? (PREDEFINED_POLICIES[options.cps.policy] ?? options.cps.policy)
+      : ca.policyOid
+    if (oid) fixed.policies = pki.certificatePolicies([{ oid, cpsUri: ca.cpsUrl ?? undefined }])
+    else if (ca.cpsUrl)
+      fixed.policies = pki.certificatePolicies([
+        { oid: PREDEFINED_POLICIES['any-policy'], cpsUri: ca.cpsUrl },
+      ])
+  }
+  if (fixedCache.size > 10_000) fixedCache.clear()
+  fixedCache.set(cacheKey, fixed)
+  return fixed
+}
+
 export const issuanceService = {
   readCsr,
 
@@ -330,21 +379,14 @@ export const issuanceService = {
     const serial = pki.newSerial()
     const serialHex = pki.serialHex(serial)
     const urlCtx = { caId: ca.id, caName: ca.name, templateId: template.id, serial: serialHex }
+    const fixed = fixedExtensions(template, ca, key.family)
     const extensions: Extension[] = [
-      pki.basicConstraints(
-        options.basicConstraints.ca
-          ? { ca: true, pathLength: options.basicConstraints.pathLength ?? undefined }
-          : { ca: false },
-        { critical: true }
-      ),
-      pki.keyUsage(adaptKeyUsage(options, key.family) as pki.KeyUsageName[]),
+      fixed.basicConstraints,
+      fixed.keyUsage,
+      ...(fixed.extKeyUsage ? [fixed.extKeyUsage] : []),
+      pki.subjectKeyIdentifier(csr.spki),
+      material.authorityKeyIdentifier,
     ]
-    const ekus = [...options.extKeyUsage, ...options.customEkuOids]
-    // RFC 3161 §2.3: a time-stamping certificate's EKU is critical.
-    if (ekus.length)
-      extensions.push(pki.extendedKeyUsage(ekus, { critical: ekus.includes('timeStamping') }))
-    extensions.push(pki.subjectKeyIdentifier(csr.spki))
-    extensions.push(material.authorityKeyIdentifier)
     if (sans.length)
       extensions.push(pki.subjectAltName(sans, { critical: Object.keys(subject).length === 0 }))
     if (options.aia.include) {
@@ -361,16 +403,7 @@ export const issuanceService = {
       const freshest = embeddedUrls('crl.freshest', urlCtx)
       if (freshest.length) extensions.push(pki.freshestCrl(freshest))
     }
-    if (options.cps.include) {
-      const oid = options.cps.policy
-        ? (PREDEFINED_POLICIES[options.cps.policy] ?? options.cps.policy)
-        : ca.policyOid
-      if (oid) extensions.push(pki.certificatePolicies([{ oid, cpsUri: ca.cpsUrl ?? undefined }]))
-      else if (ca.cpsUrl)
-        extensions.push(
-          pki.certificatePolicies([{ oid: PREDEFINED_POLICIES['any-policy'], cpsUri: ca.cpsUrl }])
-        )
-    }
+    if (fixed.policies) extensions.push(fixed.policies)
     const hash = options.signatureHash ?? material.hash
     const draft: pki.CertificateDraft = {
       serial,
@@ -402,7 +435,7 @@ export const issuanceService = {
     // Sign (outside any transaction), then store durably before returning
     const der = await pki.signCertificate(draft, material.signer, hash)
     const fingerprint = createHash('sha256').update(der).digest('hex')
-    const row = {
+    const row: CertificateRow = {
       ca_id: ca.id,
       template_id: template.id,
       request_id: input.requestId ?? null,
@@ -420,7 +453,24 @@ export const issuanceService = {
       issued_by: actor.label,
       created_at: Date.now(),
     }
-    const id = await storeCertificate(row, input.requestId, actor)
+    const id = await storeCertificate(
+      row,
+      () => ({
+        at: Date.now(),
+        actor: actor.label,
+        action: 'certificate.issue',
+        object_type: 'certificate',
+        ca_id: ca.id,
+        ip: actor.ip ?? null,
+        details: JSON.stringify({
+          serial: serialHex,
+          subject: subjectDn,
+          template: template.id,
+          request: input.requestId ?? null,
+        }),
+      }),
+      input.requestId
+    )
     const issued: IssuedCertificate = {
       id,
       serial: serialHex,
@@ -450,40 +500,4 @@ async function runVetoHook(name: 'validateIssue' | 'beforeIssue' | 'onPrecertifi
       `Issuance refused by ${name}: ${error?.message ?? error}`
     )
   }
-}
-
-async function storeCertificate(
-  row: Record<string, any>,
-  requestId: number | undefined,
-  actor: Actor
-): Promise<number> {
-  return db.transaction(async (trx) => {
-    const [inserted] = await trx.table('certificates').insert(row).returning('id')
-    const id = Number(typeof inserted === 'object' ? inserted.id : inserted)
-    if (requestId) {
-      await trx.from('certificate_requests').where('id', requestId).update({
-        status: 'issued',
-        certificate_id: id,
-        decided_by: actor.label,
-        decided_at: Date.now(),
-      })
-    }
-    await audit(
-      actor,
-      {
-        action: 'certificate.issue',
-        objectType: 'certificate',
-        objectId: id,
-        caId: row.ca_id,
-        details: {
-          serial: row.serial,
-          subject: row.subject_dn,
-          template: row.template_id,
-          request: requestId ?? null,
-        },
-      },
-      trx
-    )
-    return id
-  })
 }

@@ -3,6 +3,8 @@
  */
 import db from '@adonisjs/lucid/services/db'
 import Template from '#models/template'
+import CertificateAuthority from '#models/certificate_authority'
+import { fastDb } from './fast_db.js'
 import { KernelError, notFound } from '#exceptions/kernel_error'
 import type { Actor } from './actor.js'
 import { assertCaAccess } from './access.js'
@@ -28,7 +30,38 @@ export function serializeTemplate(t: Template) {
   }
 }
 
+/*
+ * Issuance looks a template and its CA up on every certificate: both rows are kept in memory
+ * and revalidated by one indexed query on their versions (updated_at), so an edit made by
+ * another node or an ace command is used from the next request on.
+ */
+const ISSUANCE_VERSIONS = `SELECT t.updated_at AS template_version, c.updated_at AS ca_version, c.id AS ca_id
+  FROM templates t JOIN cas c ON c.id = t.ca_id WHERE t.id = ?`
+const issuanceCache = new Map<number, { template: Template; ca: CertificateAuthority }>()
+
 export const templateService = {
+  /** The template and its CA, for issuing a certificate (access checked). */
+  async findForIssuance(actor: Actor, templateId: number) {
+    if (!Number.isInteger(templateId)) throw notFound('template', templateId)
+    const versions = await fastDb.first(ISSUANCE_VERSIONS, [templateId])
+    if (!versions) throw notFound('template', templateId)
+    await assertCaAccess(actor, Number(versions.ca_id))
+    let hit = issuanceCache.get(templateId)
+    if (
+      !hit ||
+      hit.template.updatedAt !== Number(versions.template_version) ||
+      hit.ca.updatedAt !== Number(versions.ca_version)
+    ) {
+      const template = await Template.find(templateId)
+      const ca = template ? await CertificateAuthority.find(template.caId) : null
+      if (!template || !ca) throw notFound('template', templateId)
+      if (issuanceCache.size > 10_000) issuanceCache.clear()
+      hit = { template, ca }
+      issuanceCache.set(templateId, hit)
+    }
+    return hit
+  },
+
   starters() {
     return Object.entries(STARTER_TEMPLATES).map(([id, s]) => ({
       id,

@@ -1,0 +1,71 @@
+/*
+ * Database access for the issuance hot path: a few fixed statements that run for every
+ * certificate (token lookup, template/CA version check, the certificate insert). On SQLite they
+ * are prepared once per connection and run synchronously on the connection borrowed from the
+ * pool for that moment (so knex queries simply wait their turn); on PostgreSQL they go through
+ * knex as raw SQL. Placeholders are `?` on both.
+ */
+import db from '@adonisjs/lucid/services/db'
+
+export type Row = Record<string, any>
+
+interface SqliteStatement {
+  get(...params: unknown[]): Row | undefined
+  all(...params: unknown[]): Row[]
+  run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint }
+}
+interface SqliteConnection {
+  prepare(sql: string): SqliteStatement
+  exec(sql: string): void
+}
+
+const statements = new WeakMap<object, Map<string, SqliteStatement>>()
+
+export function isSqlite() {
+  return db.connection().dialect.name === 'better-sqlite3'
+}
+
+/** Runs `fn` with the raw SQLite connection; `fn` must be synchronous. */
+export async function withSqlite<T>(fn: (conn: SqliteConnection) => T): Promise<T> {
+  const client = (db.connection().getWriteClient() as any).client
+  const conn = await client.acquireConnection()
+  try {
+    return fn(conn)
+  } finally {
+    client.releaseConnection(conn)
+  }
+}
+
+/** The statement for `sql` on `conn`, prepared on first use. */
+export function prepared(conn: SqliteConnection, sql: string): SqliteStatement {
+  let cache = statements.get(conn)
+  if (!cache) {
+    cache = new Map()
+    statements.set(conn, cache)
+  }
+  let statement = cache.get(sql)
+  if (!statement) {
+    statement = conn.prepare(sql)
+    cache.set(sql, statement)
+  }
+  return statement
+}
+
+/** SQLite cannot bind booleans. */
+const bindable = (params: unknown[]) => params.map((p) => (typeof p === 'boolean' ? Number(p) : p))
+
+export const fastDb = {
+  async first(sql: string, params: unknown[] = []): Promise<Row | undefined> {
+    if (isSqlite()) return withSqlite((conn) => prepared(conn, sql).get(...bindable(params)))
+    const result = await db.rawQuery(sql, params as any[])
+    return result.rows[0]
+  },
+
+  async run(sql: string, params: unknown[] = []): Promise<void> {
+    if (isSqlite()) {
+      await withSqlite((conn) => prepared(conn, sql).run(...bindable(params)))
+      return
+    }
+    await db.rawQuery(sql, params as any[])
+  },
+}
