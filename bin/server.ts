@@ -20,7 +20,11 @@ new Ignitor(APP_ROOT, { importer: IMPORTER })
     app.booting(async () => {
       await import('#start/env')
     })
-    app.listen('SIGTERM', () => app.terminate())
+    app.listen('SIGTERM', () => {
+      // Graceful stop; a client holding a connection open must not keep the process alive.
+      setTimeout(() => process.exit(0), 10_000).unref()
+      return app.terminate()
+    })
     app.listenIf(app.managedByPm2, 'SIGINT', () => app.terminate())
   })
   .httpServer()

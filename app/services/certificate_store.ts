@@ -167,15 +167,12 @@ async function commit(batch: Pending[]): Promise<number[]> {
       .multiInsert(audits.map((a, i) => ({ ...a, object_id: String(ids[i]) })))
     for (const [i, p] of batch.entries()) {
       if (p.requestId) {
-        await trx
-          .from('certificate_requests')
-          .where('id', p.requestId)
-          .update({
-            status: 'issued',
-            certificate_id: ids[i],
-            decided_by: audits[i].actor,
-            decided_at: audits[i].at,
-          })
+        await trx.from('certificate_requests').where('id', p.requestId).update({
+          status: 'issued',
+          certificate_id: ids[i],
+          decided_by: audits[i].actor,
+          decided_at: audits[i].at,
+        })
       }
     }
     return ids
