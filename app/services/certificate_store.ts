@@ -111,7 +111,8 @@ async function drain() {
         // Find the faulty one(s): each certificate on its own.
         for (const p of batch) {
           try {
-            p.resolve((await commit([p]))[0])
+            const [id] = await commit([p])
+            p.resolve(id)
           } catch (error) {
             p.reject(error)
           }
