@@ -24,7 +24,10 @@ export default defineConfig({
   preloads: [() => import('#start/routes'), () => import('#start/kernel')],
 
   /* Plain files the production build (`node ace build`) must copy next to the compiled code. */
-  metaFiles: [{ pattern: 'hsm/pq_worker.js', reloadServer: false }],
+  metaFiles: [
+    { pattern: 'hsm/pq_worker.js', reloadServer: false },
+    { pattern: 'app/services/store_worker.js', reloadServer: false },
+  ],
 
   tests: {
     suites: [

@@ -87,5 +87,7 @@ export default class PkiProvider {
     stopJobs()
     const { keyService } = await import('#services/key_service')
     await keyService.close()
+    const { closeCertificateStore } = await import('#services/certificate_store')
+    await closeCertificateStore()
   }
 }

@@ -7,7 +7,9 @@
  * faulty certificate fails.
  */
 import db from '@adonisjs/lucid/services/db'
-import { isSqlite, prepared, withSqlite } from './fast_db.js'
+import { Worker } from 'node:worker_threads'
+import { sqliteFile } from '#config/database'
+import { isSqlite } from './fast_db.js'
 
 export interface CertificateRow {
   ca_id: number
@@ -128,33 +130,84 @@ async function drain() {
   }
 }
 
+/*
+ * SQLite: one worker thread with its own connection commits the batches, so the fsync that makes
+ * each commit durable does not stop the event loop. It is started on first use.
+ */
+class StoreWorker {
+  #worker: Worker
+  #next = 0
+  #pending = new Map<number, { resolve: (ids: number[]) => void; reject: (error: unknown) => void }>()
+
+  constructor() {
+    this.#worker = new Worker(new URL('./store_worker.js', import.meta.url), {
+      workerData: {
+        filename: sqliteFile,
+        sql: { insertCertificate: INSERT_CERT, insertAudit: INSERT_AUDIT, updateRequest: UPDATE_REQUEST },
+      },
+    })
+    this.#worker.unref()
+    this.#worker.on('message', (message: { id: number; ids?: number[]; error?: { message: string; code?: string } }) => {
+      const waiter = this.#pending.get(message.id)
+      this.#pending.delete(message.id)
+      if (this.#pending.size === 0) this.#worker.unref()
+      if (!waiter) return
+      if (message.error) waiter.reject(Object.assign(new Error(message.error.message), { code: message.error.code }))
+      else waiter.resolve(message.ids!)
+    })
+    this.#worker.on('error', (error) => this.#failAll(error))
+    this.#worker.on('exit', () => {
+      this.#failAll(new Error('the certificate store worker stopped'))
+      if (worker === this) worker = undefined
+    })
+  }
+
+  commit(items: unknown[]): Promise<number[]> {
+    const id = this.#next++
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject })
+      this.#worker.ref()
+      this.#worker.postMessage({ id, items })
+    })
+  }
+
+  async close() {
+    await this.#worker.terminate()
+  }
+
+  #failAll(error: unknown) {
+    for (const waiter of this.#pending.values()) waiter.reject(error)
+    this.#pending.clear()
+  }
+}
+
+let worker: StoreWorker | undefined
+
+function storeWorker() {
+  worker ??= new StoreWorker()
+  return worker
+}
+
+/** Stops the store worker (on shutdown); a later store starts a new one. */
+export async function closeCertificateStore() {
+  const current = worker
+  worker = undefined
+  await current?.close()
+}
+
 function auditValues(a: AuditRow, id: number) {
   return [a.at, a.actor, a.action, a.object_type, String(id), a.ca_id, a.ip, a.details]
 }
 
 async function commit(batch: Pending[]): Promise<number[]> {
   if (isSqlite()) {
-    return withSqlite((conn) => {
-      conn.exec('BEGIN IMMEDIATE')
-      try {
-        const ids: number[] = []
-        for (const p of batch) {
-          const id = Number(
-            prepared(conn, INSERT_CERT).run(...CERT_COLUMNS.map((c) => p.row[c])).lastInsertRowid
-          )
-          const audit = p.audit(id)
-          prepared(conn, INSERT_AUDIT).run(...auditValues(audit, id))
-          if (p.requestId)
-            prepared(conn, UPDATE_REQUEST).run(id, audit.actor, audit.at, p.requestId)
-          ids.push(id)
-        }
-        conn.exec('COMMIT')
-        return ids
-      } catch (error) {
-        conn.exec('ROLLBACK')
-        throw error
-      }
-    })
+    return storeWorker().commit(
+      batch.map((p) => ({
+        certificate: CERT_COLUMNS.map((c) => p.row[c]),
+        audit: auditValues(p.audit(0), 0),
+        requestId: p.requestId,
+      }))
+    )
   }
   return db.transaction(async (trx) => {
     const inserted = await trx

@@ -1,0 +1,40 @@
+/*
+ * Certificate store worker (SQLite). Commits batches of certificates on its own connection, so
+ * the fsync of each durable commit (synchronous=FULL) happens off the main thread. Plain
+ * JavaScript so it loads with or without the TypeScript loader. See certificate_store.ts.
+ */
+import { parentPort, workerData } from 'node:worker_threads'
+import Database from 'better-sqlite3'
+
+const db = new Database(workerData.filename)
+db.pragma('journal_mode = WAL')
+db.pragma('busy_timeout = 10000')
+db.pragma('synchronous = FULL')
+db.pragma('foreign_keys = ON')
+
+const insertCertificate = db.prepare(workerData.sql.insertCertificate)
+const insertAudit = db.prepare(workerData.sql.insertAudit)
+const updateRequest = db.prepare(workerData.sql.updateRequest)
+
+parentPort.on('message', ({ id, items }) => {
+  try {
+    db.exec('BEGIN IMMEDIATE')
+    const ids = []
+    for (const item of items) {
+      const certificateId = Number(insertCertificate.run(...item.certificate).lastInsertRowid)
+      // audit values: at, actor, action, object_type, object_id (the new id), ca_id, ip, details
+      const audit = [...item.audit]
+      audit[4] = String(certificateId)
+      insertAudit.run(...audit)
+      if (item.requestId) updateRequest.run(certificateId, audit[1], audit[0], item.requestId)
+      ids.push(certificateId)
+    }
+    db.exec('COMMIT')
+    parentPort.postMessage({ id, ids })
+  } catch (error) {
+    try {
+      if (db.inTransaction) db.exec('ROLLBACK')
+    } catch {}
+    parentPort.postMessage({ id, error: { message: error?.message ?? String(error), code: error?.code } })
+  }
+})
