@@ -137,24 +137,37 @@ async function drain() {
 class StoreWorker {
   #worker: Worker
   #next = 0
-  #pending = new Map<number, { resolve: (ids: number[]) => void; reject: (error: unknown) => void }>()
+  #pending = new Map<
+    number,
+    { resolve: (ids: number[]) => void; reject: (error: unknown) => void }
+  >()
 
   constructor() {
     this.#worker = new Worker(new URL('./store_worker.js', import.meta.url), {
       workerData: {
         filename: sqliteFile,
-        sql: { insertCertificate: INSERT_CERT, insertAudit: INSERT_AUDIT, updateRequest: UPDATE_REQUEST },
+        sql: {
+          insertCertificate: INSERT_CERT,
+          insertAudit: INSERT_AUDIT,
+          updateRequest: UPDATE_REQUEST,
+        },
       },
     })
     this.#worker.unref()
-    this.#worker.on('message', (message: { id: number; ids?: number[]; error?: { message: string; code?: string } }) => {
-      const waiter = this.#pending.get(message.id)
-      this.#pending.delete(message.id)
-      if (this.#pending.size === 0) this.#worker.unref()
-      if (!waiter) return
-      if (message.error) waiter.reject(Object.assign(new Error(message.error.message), { code: message.error.code }))
-      else waiter.resolve(message.ids!)
-    })
+    this.#worker.on(
+      'message',
+      (message: { id: number; ids?: number[]; error?: { message: string; code?: string } }) => {
+        const waiter = this.#pending.get(message.id)
+        this.#pending.delete(message.id)
+        if (this.#pending.size === 0) this.#worker.unref()
+        if (!waiter) return
+        if (message.error)
+          waiter.reject(
+            Object.assign(new Error(message.error.message), { code: message.error.code })
+          )
+        else waiter.resolve(message.ids!)
+      }
+    )
     this.#worker.on('error', (error) => this.#failAll(error))
     this.#worker.on('exit', () => {
       this.#failAll(new Error('the certificate store worker stopped'))

@@ -35,6 +35,9 @@ parentPort.on('message', ({ id, items }) => {
     try {
       if (db.inTransaction) db.exec('ROLLBACK')
     } catch {}
-    parentPort.postMessage({ id, error: { message: error?.message ?? String(error), code: error?.code } })
+    parentPort.postMessage({
+      id,
+      error: { message: error?.message ?? String(error), code: error?.code },
+    })
   }
 })
