@@ -19,6 +19,16 @@ export default class HttpExceptionHandler extends ExceptionHandler {
     if (e && typeof e.code === 'string' && typeof e.status === 'number' && e.name === 'PkiError') {
       return ctx.response.status(e.status).send({ error: { code: e.code, message: e.message } })
     }
+    // Two requests racing for the same unique name: the database decides, the loser gets a 409.
+    if (e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === '23505') {
+      return ctx.response.status(409).send({
+        error: {
+          code: 'E_CONFLICT',
+          message:
+            'An object with the same unique name or serial already exists; nothing was changed.',
+        },
+      })
+    }
     if (error instanceof vineErrors.E_VALIDATION_ERROR) {
       return ctx.response.status(422).send({
         error: {
@@ -43,7 +53,6 @@ export default class HttpExceptionHandler extends ExceptionHandler {
         .status(e.status)
         .send({ error: { code: e.code ?? 'E_BAD_REQUEST', message: e.message } })
     }
-    ctx.logger.error({ err: error }, 'unhandled error')
     return ctx.response.status(500).send({
       error: {
         code: 'E_INTERNAL',
@@ -57,6 +66,13 @@ export default class HttpExceptionHandler extends ExceptionHandler {
 
   async report(error: unknown, ctx: HttpContext) {
     if (error instanceof KernelError) return
+    const e = error as any
+    if (e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === '23505') return
+    // Database errors carry the SQL with its values (encrypted keys, CSRs...): log the cause only.
+    if (typeof e?.message === 'string' && /^(insert|update|select|delete) /i.test(e.message)) {
+      ctx.logger.error({ code: e.code, cause: e.message.split(' - ').pop() }, 'database error')
+      return
+    }
     return super.report(error, ctx)
   }
 }

@@ -535,3 +535,16 @@ test.group('Certificate authorities: edit, download, delete, access', () => {
     assert.include(kinds, 'ca-certificate')
   })
 })
+
+test.group('Certificate authorities: races', () => {
+  test('two concurrent creations of one CA name: one wins, the other gets a 409', async ({ client, assert }) => {
+    const token = await adminToken()
+    const name = unique('Race')
+    const [a, b] = await Promise.all([
+      client.post('/api/v1/cas').bearerToken(token).json({ name }),
+      client.post('/api/v1/cas').bearerToken(token).json({ name }),
+    ])
+    assert.sameMembers([a.status(), b.status()], [201, 409])
+    assert.equal(Number((await db.from('cas').where('name', name).count('* as n').first()).n), 1)
+  }).timeout(60000)
+})
