@@ -537,7 +537,10 @@ test.group('Certificate authorities: edit, download, delete, access', () => {
 })
 
 test.group('Certificate authorities: races', () => {
-  test('two concurrent creations of one CA name: one wins, the other gets a 409', async ({ client, assert }) => {
+  test('two concurrent creations of one CA name: one wins, the other gets a 409', async ({
+    client,
+    assert,
+  }) => {
     const token = await adminToken()
     const name = unique('Race')
     const [a, b] = await Promise.all([
