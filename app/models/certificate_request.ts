@@ -7,7 +7,7 @@ export default class CertificateRequest extends BaseModel {
   @column({ isPrimary: true }) declare id: number
   @column() declare caId: number
   @column() declare templateId: number
-  @column() declare status: 'pending' | 'issued' | 'declined'
+  @column() declare status: 'pending' | 'signing' | 'issued' | 'declined'
   @column({ ...binaryColumn, serializeAs: null }) declare csr: Buffer
   @column() declare subjectDn: string
   @column(jsonColumn) declare sans: Array<{ type: string; value: string }>

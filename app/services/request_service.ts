@@ -34,6 +34,9 @@ export function serializeRequest(r: CertificateRequest) {
   }
 }
 
+/** How long a claimed request may stay in `signing` before another approver may take it over. */
+const STALE_CLAIM_MS = 5 * 60_000
+
 export const requestService = {
   async submit(actor: Actor, template: Template, csrInput: unknown, source = 'api') {
     if (typeof csrInput !== 'string' || !csrInput.trim()) {
@@ -92,7 +95,10 @@ export const requestService = {
 
   async approve(actor: Actor, id: number, overrides?: IssueOverrides) {
     const request = await this.find(actor, id)
-    if (request.status !== 'pending') {
+    // A claim older than this is left over from a process that died while signing.
+    const staleClaim = Date.now() - STALE_CLAIM_MS
+    const abandoned = request.status === 'signing' && (request.decidedAt ?? 0) < staleClaim
+    if (request.status !== 'pending' && !abandoned) {
       throw new KernelError('E_CONFLICT', `Request ${id} was already ${request.status}.`)
     }
     const template = await Template.find(request.templateId)
@@ -101,8 +107,13 @@ export const requestService = {
     // Claim the request first so two approvers cannot sign it twice.
     const claimed = await db
       .from('certificate_requests')
-      .where({ id, status: 'pending' })
-      .update({ status: 'signing' })
+      .where('id', id)
+      .where((q) =>
+        q
+          .where('status', 'pending')
+          .orWhere((w) => w.where('status', 'signing').where('decided_at', '<', staleClaim))
+      )
+      .update({ status: 'signing', decided_at: Date.now() })
     if (Number(claimed) === 0)
       throw new KernelError('E_CONFLICT', `Request ${id} is being decided by someone else.`)
     try {
@@ -120,7 +131,7 @@ export const requestService = {
       await db
         .from('certificate_requests')
         .where({ id, status: 'signing' })
-        .update({ status: 'pending' })
+        .update({ status: 'pending', decided_at: null })
       throw error
     }
   },

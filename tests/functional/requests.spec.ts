@@ -159,6 +159,44 @@ test.group('Pending requests', () => {
     ).assertStatus(422)
   }).timeout(60000)
 
+  test('a request left in signing by a dead process can be approved after five minutes', async ({
+    client,
+    assert,
+  }) => {
+    const token = await adminToken()
+    const ca = await createCa(client, { name: unique('Abandoned') })
+    const template = await webServerTemplate(client, ca.id)
+    const { csrPem } = await opensslCsr({ subject: '/CN=abandoned.example.com' })
+    const request = (
+      await client
+        .post(`/api/v1/templates/${template.id}/requests`)
+        .bearerToken(token)
+        .json({ csr: csrPem })
+    ).body().request
+    // a fresh claim by someone else is respected
+    await db
+      .from('certificate_requests')
+      .where('id', request.id)
+      .update({ status: 'signing', decided_at: Date.now() })
+    ;(
+      await client.post(`/api/v1/requests/${request.id}/approve`).bearerToken(token).json({})
+    ).assertStatus(409)
+    // an old one is taken over
+    await db
+      .from('certificate_requests')
+      .where('id', request.id)
+      .update({ decided_at: Date.now() - 6 * 60_000 })
+    const approved = await client
+      .post(`/api/v1/requests/${request.id}/approve`)
+      .bearerToken(token)
+      .json({})
+    approved.assertStatus(201)
+    assert.equal(
+      (await client.get(`/api/v1/requests/${request.id}`).bearerToken(token)).body().request.status,
+      'issued'
+    )
+  }).timeout(60000)
+
   test('a bad CSR is not queued', async ({ client, assert }) => {
     const token = await adminToken()
     const ca = await createCa(client, { name: unique('Queue') })
