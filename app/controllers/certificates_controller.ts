@@ -7,6 +7,7 @@ import { issuanceService, readCsr } from '#services/issuance_service'
 import { revocationService } from '#services/revocation_service'
 import { sendCertificates } from '#services/downloads'
 import { KernelError } from '#exceptions/kernel_error'
+import * as pki from '#pki/index'
 import { overridesFrom } from '#validators/overrides'
 
 export default class CertificatesController {
@@ -30,7 +31,7 @@ export default class CertificatesController {
     })
     if (request.qs().format === 'pem') {
       response.header('content-type', 'application/x-pem-file')
-      return response.status(201).send(sendPem(issued.der))
+      return response.status(201).send(pki.toPem(issued.der, 'CERTIFICATE'))
     }
     return response.status(201).send({
       certificate: {
@@ -39,7 +40,7 @@ export default class CertificatesController {
         subjectDn: issued.subjectDn,
         notBefore: new Date(issued.notBefore).toISOString(),
         notAfter: new Date(issued.notAfter).toISOString(),
-        certificatePem: sendPem(issued.der),
+        certificatePem: pki.toPem(issued.der, 'CERTIFICATE'),
       },
     })
   }
@@ -89,16 +90,6 @@ export default class CertificatesController {
     if (format) return sendCertificates(response, [cert.der], format, cert.serial)
     return { certificate: serializeCertificate(cert) }
   }
-}
-
-function sendPem(der: Uint8Array) {
-  return (
-    Buffer.from(der)
-      .toString('base64')
-      .replace(/.{64}/g, '$&\n')
-      .replace(/\n?$/, '\n')
-      .replace(/^/, '-----BEGIN CERTIFICATE-----\n') + '-----END CERTIFICATE-----\n'
-  )
 }
 
 /** Route params arrive percent-encoded ("00%3A4c..."): decode, keeping malformed input as is. */
