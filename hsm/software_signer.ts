@@ -134,11 +134,20 @@ export class SoftwareSigner implements Signer {
     }
     if (hasNativePq(keyType)) {
       const key = privateKeyFromDer(decoded.pkcs8)
+      let disposed = false
       const sign: SignFn = (data) =>
-        new Promise((resolve, reject) => {
-          crypto.sign(null, data, key, (err, sig) => (err ? reject(signFailed(err)) : resolve(sig)))
-        })
-      return new SoftwareSigner(keyRef, keyType, spkiOf(key), sign, 'node')
+        disposed
+          ? Promise.reject(
+              new SignerError('E_KEY_INVALID', `key ${keyRef} is not loaded (disposed)`)
+            )
+          : new Promise((resolve, reject) => {
+              crypto.sign(null, data, key, (err, sig) =>
+                err ? reject(signFailed(err)) : resolve(sig)
+              )
+            })
+      return new SoftwareSigner(keyRef, keyType, spkiOf(key), sign, 'node', () => {
+        disposed = true
+      })
     }
     const pool = getPqWorkerPool()
     const publicKey = await pqPublicKey(decoded)

