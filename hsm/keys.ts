@@ -261,7 +261,9 @@ function pqPublicKeySync(key: PqPrivateKey): Uint8Array {
     try {
       priv = crypto.createPrivateKey({ key: Buffer.from(key.pkcs8), format: 'der', type: 'pkcs8' })
     } catch {
-      return fail(`${ML_DSA[keyType].name} private key is invalid or inconsistent (rejected by the crypto library)`)
+      return fail(
+        `${ML_DSA[keyType].name} private key is invalid or inconsistent (rejected by the crypto library)`
+      )
     }
     publicKey = parseSpki(
       u8(crypto.createPublicKey(priv).export({ type: 'spki', format: 'der' }))
