@@ -47,7 +47,7 @@ export async function announceInstall() {
     const lines = [
       '',
       'No administrator exists yet. Create the first one with this one-time bootstrap token:',
-      `  ${pkiConfig.publicUrl}/setup?token=${token}`,
+      `  token: ${token}`,
       `  curl -X POST ${pkiConfig.publicUrl}/api/v1/bootstrap -H 'content-type: application/json' -d '{"token":"${token}","email":"you@example.com"}'`,
       '',
     ]
