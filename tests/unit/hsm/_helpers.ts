@@ -52,9 +52,12 @@ export async function openssl(args: string[], input?: string | Buffer): Promise<
 
 /**
  * OpenSSL 3.5 (knows ML-DSA and SLH-DSA), from scripts/install-test-tools.sh or OPENSSL35_BIN.
- * Undefined when not installed: the specs that need it are then skipped, visibly.
+ * npm test installs it first (scripts/install-test-tools.sh).
  */
-export const openssl35Bin: string | undefined = (() => {
+export const openssl35Bin: string = (() => {
   const candidates = [process.env.OPENSSL35_BIN, join(repoRoot, '.tools', 'bin', 'openssl35')]
-  return candidates.find((p): p is string => !!p && existsSync(p))
+  const found = candidates.find((p): p is string => !!p && existsSync(p))
+  // npm test installs it first; a missing tool is a failure, never a skipped check.
+  if (!found) throw new Error('OpenSSL 3.5 is not installed: run scripts/install-test-tools.sh')
+  return found
 })()
