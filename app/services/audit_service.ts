@@ -14,9 +14,32 @@ export interface AuditEntry {
   details?: Record<string, unknown>
 }
 
-export async function audit(actor: Actor, entry: AuditEntry, trx?: TransactionClientContract) {
-  const client = trx ?? db
-  await client.table('audit_logs').insert({
+/** One audit_logs row, in column order. */
+export interface AuditRow {
+  at: number
+  actor: string
+  action: string
+  object_type: string | null
+  object_id: string | null
+  ca_id: number | null
+  ip: string | null
+  details: string | null
+}
+
+export const AUDIT_COLUMNS = [
+  'at',
+  'actor',
+  'action',
+  'object_type',
+  'object_id',
+  'ca_id',
+  'ip',
+  'details',
+] as const satisfies ReadonlyArray<keyof AuditRow>
+
+/** The row `audit()` writes; also used by writers that batch their inserts (certificate store). */
+export function auditRow(actor: Actor, entry: AuditEntry): AuditRow {
+  return {
     at: Date.now(),
     actor: actor.label,
     action: entry.action,
@@ -25,7 +48,11 @@ export async function audit(actor: Actor, entry: AuditEntry, trx?: TransactionCl
     ca_id: entry.caId ?? null,
     ip: actor.ip ?? null,
     details: entry.details ? JSON.stringify(entry.details) : null,
-  })
+  }
+}
+
+export async function audit(actor: Actor, entry: AuditEntry, trx?: TransactionClientContract) {
+  await (trx ?? db).table('audit_logs').insert(auditRow(actor, entry))
 }
 
 export interface AuditQuery {

@@ -2,7 +2,6 @@
  * Certificate authorities (manual §1.2, §4): create (root, CSR-only intermediate, imported key),
  * activate an intermediate with its signed certificate, edit, delete, download.
  */
-import { createHash } from 'node:crypto'
 import db from '@adonisjs/lucid/services/db'
 import CertificateAuthority, { type ServiceSettings } from '#models/certificate_authority'
 import Template from '#models/template'
@@ -521,10 +520,6 @@ export const caService = {
   chainOf(ca: CertificateAuthority): Uint8Array[] {
     if (!ca.certificate) return []
     return [ca.certificate, ...ca.chain.map((b64) => Buffer.from(b64, 'base64'))]
-  },
-
-  fingerprint(der: Uint8Array) {
-    return createHash('sha256').update(der).digest('hex')
   },
 }
 

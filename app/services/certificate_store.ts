@@ -10,6 +10,7 @@ import db from '@adonisjs/lucid/services/db'
 import { Worker } from 'node:worker_threads'
 import { sqliteFile } from '#config/database'
 import { isSqlite } from './fast_db.js'
+import { AUDIT_COLUMNS, type AuditRow } from './audit_service.js'
 
 export interface CertificateRow {
   ca_id: number
@@ -30,20 +31,10 @@ export interface CertificateRow {
   created_at: number
 }
 
-export interface AuditRow {
-  at: number
-  actor: string
-  action: string
-  object_type: string
-  ca_id: number
-  ip: string | null
-  details: string
-}
-
 interface Pending {
   row: CertificateRow
-  /** Built once the certificate id is known. */
-  audit: (id: number) => AuditRow
+  /** Its object_id is filled in with the new certificate's id. */
+  audit: AuditRow
   requestId?: number
   resolve: (id: number) => void
   reject: (error: unknown) => void
@@ -67,16 +58,6 @@ const CERT_COLUMNS = [
   'issued_by',
   'created_at',
 ] as const
-const AUDIT_COLUMNS = [
-  'at',
-  'actor',
-  'action',
-  'object_type',
-  'object_id',
-  'ca_id',
-  'ip',
-  'details',
-] as const
 
 const INSERT_CERT = `INSERT INTO certificates (${CERT_COLUMNS.join(', ')}) VALUES (${CERT_COLUMNS.map(() => '?').join(', ')})`
 const INSERT_AUDIT = `INSERT INTO audit_logs (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map(() => '?').join(', ')})`
@@ -89,7 +70,7 @@ let draining = false
 /** Stores a certificate durably; resolves with its id once the transaction has committed. */
 export function storeCertificate(
   row: CertificateRow,
-  audit: (id: number) => AuditRow,
+  audit: AuditRow,
   requestId?: number
 ): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -208,16 +189,12 @@ export async function closeCertificateStore() {
   await current?.close()
 }
 
-function auditValues(a: AuditRow, id: number) {
-  return [a.at, a.actor, a.action, a.object_type, String(id), a.ca_id, a.ip, a.details]
-}
-
 async function commit(batch: Pending[]): Promise<number[]> {
   if (isSqlite()) {
     return storeWorker().commit(
       batch.map((p) => ({
         certificate: CERT_COLUMNS.map((c) => p.row[c]),
-        audit: auditValues(p.audit(0), 0),
+        audit: AUDIT_COLUMNS.map((c) => p.audit[c]),
         requestId: p.requestId,
       }))
     )
@@ -228,10 +205,8 @@ async function commit(batch: Pending[]): Promise<number[]> {
       .multiInsert(batch.map((p) => p.row))
       .returning('id')
     const ids = inserted.map((r: any) => Number(typeof r === 'object' ? r.id : r))
-    const audits = batch.map((p, i) => p.audit(ids[i]))
-    await trx
-      .table('audit_logs')
-      .multiInsert(audits.map((a, i) => ({ ...a, object_id: String(ids[i]) })))
+    const audits = batch.map((p, i) => ({ ...p.audit, object_id: String(ids[i]) }))
+    await trx.table('audit_logs').multiInsert(audits)
     for (const [i, p] of batch.entries()) {
       if (p.requestId) {
         await trx.from('certificate_requests').where('id', p.requestId).update({

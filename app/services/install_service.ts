@@ -16,15 +16,16 @@ const CANARY = 'master_key_canary'
  */
 export async function checkMasterKey() {
   const { ring } = loadMasterKey()
-  const row = await db.from('kernel_meta').where('key', CANARY).first()
+  let row = await db.from('kernel_meta').where('key', CANARY).first()
   if (!row) {
     try {
       await db.table('kernel_meta').insert({ key: CANARY, value: ring.makeCanary() })
-    } catch {
-      // another node created it at the same moment: check theirs
-      return checkMasterKey()
+      return
+    } catch (error) {
+      // Another node created it at the same moment: check theirs. Anything else is an error.
+      row = await db.from('kernel_meta').where('key', CANARY).first()
+      if (!row) throw error
     }
-    return
   }
   if (!ring.checkCanary(row.value)) {
     throw new StartupError(

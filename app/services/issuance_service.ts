@@ -21,6 +21,7 @@ import {
 } from './template_options.js'
 import type { Actor } from './actor.js'
 import { storeCertificate, type CertificateRow } from './certificate_store.js'
+import { auditRow } from './audit_service.js'
 
 export type SanEntry = { type: 'dns' | 'ip' | 'email' | 'uri'; value: string }
 
@@ -320,8 +321,6 @@ function fixedExtensions(
 }
 
 export const issuanceService = {
-  readCsr,
-
   async issue(input: IssueInput): Promise<IssuedCertificate> {
     const { ca, template, csr, overrides, actor } = input
     const options = template.options
@@ -455,19 +454,16 @@ export const issuanceService = {
     }
     const id = await storeCertificate(
       row,
-      () => ({
-        at: Date.now(),
-        actor: actor.label,
+      auditRow(actor, {
         action: 'certificate.issue',
-        object_type: 'certificate',
-        ca_id: ca.id,
-        ip: actor.ip ?? null,
-        details: JSON.stringify({
+        objectType: 'certificate',
+        caId: ca.id,
+        details: {
           serial: serialHex,
           subject: subjectDn,
           template: template.id,
           request: input.requestId ?? null,
-        }),
+        },
       }),
       input.requestId
     )

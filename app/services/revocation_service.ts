@@ -5,7 +5,8 @@
  *    only a CRL entry reason, never a revocation reason);
  *  - a certificate on hold can be unrevoked or moved to any permanent reason;
  *  - a permanently revoked certificate can only have its reason changed to keyCompromise;
- *  - a self-signed root cannot be revoked (delete the CA instead).
+ *  - a self-signed root cannot be revoked: its certificate lives with the CA (`cas`), not among
+ *    the issued certificates, so no revocation path reaches it (delete the CA instead).
  */
 import db from '@adonisjs/lucid/services/db'
 import Certificate, { type RevocationReason } from '#models/certificate'
@@ -51,13 +52,6 @@ async function lockedCertificate(trx: any, id: number) {
 export const revocationService = {
   async revoke(actor: Actor, cert: Certificate, reasonInput: unknown) {
     const reason = parseReason(reasonInput)
-    const ca = await db.from('cas').where('id', cert.caId).select('serial', 'self_signed').first()
-    if (cert.kind === 'ca-self' || (ca && ca.self_signed && ca.serial === cert.serial)) {
-      throw new KernelError(
-        'E_REVOCATION_REFUSED',
-        'A self-signed root cannot be revoked; delete the CA instead.'
-      )
-    }
     await hooks
       .run('beforeRevoke', {
         caId: cert.caId,

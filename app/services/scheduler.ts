@@ -16,7 +16,7 @@ export async function acquireLease(name: string, ttlMs: number): Promise<boolean
     .where('name', name)
     .where((q) => q.where('expires_at', '<', now).orWhere('holder', nodeId))
     .update({ holder: nodeId, expires_at: now + ttlMs })
-  if (Number(updated) > 0 || (Array.isArray(updated) && updated.length > 0)) return true
+  if (Number(updated) > 0) return true
   try {
     await db.table('job_leases').insert({ name, holder: nodeId, expires_at: now + ttlMs })
     return true

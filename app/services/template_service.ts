@@ -10,12 +10,7 @@ import type { Actor } from './actor.js'
 import { assertCaAccess } from './access.js'
 import { audit } from './audit_service.js'
 import { hooks } from './hooks.js'
-import {
-  mergeTemplateOptions,
-  parseTemplateOptions,
-  starterOptions,
-  STARTER_TEMPLATES,
-} from './template_options.js'
+import { mergeTemplateOptions, starterOptions, STARTER_TEMPLATES } from './template_options.js'
 
 export function serializeTemplate(t: Template) {
   return {
@@ -206,6 +201,4 @@ export const templateService = {
       actor,
     })
   },
-
-  validateOptions: parseTemplateOptions,
 }

@@ -10,7 +10,14 @@ import { audit } from './audit_service.js'
 import { fastDb } from './fast_db.js'
 import type { Actor } from './actor.js'
 
-const VERIFY_TOKEN = `SELECT t.id AS token_id, t.expires_at, t.last_used_at, u.id AS user_id, u.email, u.is_admin, u.full_name
+/** Who a valid API token belongs to (read on every API request: a plain object, no model). */
+export interface TokenUser {
+  id: number
+  email: string
+  isAdmin: boolean
+}
+
+const VERIFY_TOKEN = `SELECT t.id AS token_id, t.expires_at, t.last_used_at, u.id AS user_id, u.email, u.is_admin
   FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?`
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex')
@@ -87,7 +94,7 @@ export const tokenService = {
   },
 
   /** Resolves a bearer token to its user, or undefined. One indexed lookup (a prepared statement). */
-  async verify(token: string): Promise<User | undefined> {
+  async verify(token: string): Promise<TokenUser | undefined> {
     if (!token.startsWith('pki_') || token.length > 100) return undefined
     const row = await fastDb.first(VERIFY_TOKEN, [hashToken(token)])
     if (!row) return undefined
@@ -97,14 +104,7 @@ export const tokenService = {
     if (!row.last_used_at || Number(row.last_used_at) < now - 60_000) {
       await fastDb.run('UPDATE api_tokens SET last_used_at = ? WHERE id = ?', [now, row.token_id])
     }
-    const user = new User()
-    user.merge({
-      id: row.user_id,
-      email: row.email,
-      isAdmin: Boolean(row.is_admin),
-      fullName: row.full_name,
-    })
-    return user
+    return { id: Number(row.user_id), email: row.email, isAdmin: Boolean(row.is_admin) }
   },
 }
 
