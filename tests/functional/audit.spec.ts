@@ -1,6 +1,13 @@
 import { test } from '@japa/runner'
 import db from '@adonisjs/lucid/services/db'
-import { adminToken, createCa, opensslCsr, unique, webServerTemplate } from '#tests/helpers/api'
+import {
+  adminToken,
+  createCa,
+  issueCertificate,
+  opensslCsr,
+  unique,
+  webServerTemplate,
+} from '#tests/helpers/api'
 
 test.group('Audit log', () => {
   test('security-relevant actions are recorded with who, what, which object, when and from where', async ({
@@ -11,12 +18,7 @@ test.group('Audit log', () => {
     const ca = await createCa(client, { name: unique('Audited') })
     const template = await webServerTemplate(client, ca.id)
     const { csrPem } = await opensslCsr({ subject: '/CN=audit.example.com' })
-    const cert = (
-      await client
-        .post(`/api/v1/templates/${template.id}/issue`)
-        .bearerToken(token)
-        .json({ csr: csrPem })
-    ).body().certificate
+    const cert = (await issueCertificate(client, template.id, { csr: csrPem })).body().certificate
     await client
       .post(`/api/v1/certificates/${cert.id}/revoke`)
       .bearerToken(token)

@@ -4,6 +4,8 @@ import {
   adminToken,
   baseUrl,
   createCa,
+  createTemplate,
+  issueCertificate,
   opensslCsr,
   unique,
   userToken,
@@ -12,6 +14,7 @@ import {
 } from '#tests/helpers/api'
 import {
   opensslReqVerify,
+  opensslSelfSigned,
   opensslText,
   opensslVerify,
   run,
@@ -87,6 +90,19 @@ test.group('Certificate authorities: roots', () => {
     assert.match(text, /CA:TRUE/)
   }).timeout(60000)
 
+  test('a CSR-only SLH-DSA-SHA2-128s CA produces a CSR that OpenSSL 3.5 verifies', async ({
+    client,
+    assert,
+  }) => {
+    const ca = await createCa(client, {
+      name: unique('SLH Issuing'),
+      keyType: 'slh-dsa-sha2-128s',
+      csrOnly: true,
+    })
+    assert.isTrue(await opensslReqVerify(ca.csrPem!, 'openssl35'))
+    assert.match(await opensslText(ca.csrPem!, 'req', 'openssl35'), /SLH-DSA-SHA2-128s/i)
+  }).timeout(120000)
+
   test('ML-DSA-65 is the default parameter set offered; the default key type is ECDSA P-256', async ({
     client,
     assert,
@@ -114,10 +130,7 @@ test.group('Certificate authorities: roots', () => {
     assert.isTrue(rootOk.ok, rootOk.output)
     const template = await webServerTemplate(client, ca.id)
     const { csrPem } = await opensslCsr({ key: 'ec-p256', subject: '/CN=slh.example.com' })
-    const issued = await client
-      .post(`/api/v1/templates/${template.id}/issue`)
-      .bearerToken(await adminToken())
-      .json({ csr: csrPem })
+    const issued = await issueCertificate(client, template.id, { csr: csrPem })
     issued.assertStatus(201)
     const verdict = await opensslVerify({
       roots: [ca.certificatePem!],
@@ -248,10 +261,10 @@ test.group('Certificate authorities: CSR-only intermediates', () => {
   }) => {
     const token = await adminToken()
     const root = await createCa(client, { name: unique('Chain Root'), keyType: 'ecdsa-p384' })
-    const caTemplate = await client
-      .post(`/api/v1/cas/${root.id}/templates`)
-      .bearerToken(token)
-      .json({ name: 'Intermediate CA', starter: 'certificate-authority' })
+    const caTemplate = await createTemplate(client, root.id, {
+      name: 'Intermediate CA',
+      starter: 'certificate-authority',
+    })
     caTemplate.assertStatus(201)
 
     const inter = await createCa(client, {
@@ -264,18 +277,14 @@ test.group('Certificate authorities: CSR-only intermediates', () => {
     // an inactive CA cannot issue
     const interTemplate = await webServerTemplate(client, inter.id)
     const { csrPem: leafCsr } = await opensslCsr({ subject: '/CN=leaf.example.com' })
-    const early = await client
-      .post(`/api/v1/templates/${interTemplate.id}/issue`)
-      .bearerToken(token)
-      .json({ csr: leafCsr })
+    const early = await issueCertificate(client, interTemplate.id, { csr: leafCsr })
     early.assertStatus(409)
 
     const csrDownload = await client.get(`/api/v1/cas/${inter.id}/csr`).bearerToken(token)
     csrDownload.assertStatus(200)
-    const signed = await client
-      .post(`/api/v1/templates/${caTemplate.body().template.id}/issue`)
-      .bearerToken(token)
-      .json({ csr: csrDownload.text() })
+    const signed = await issueCertificate(client, caTemplate.body().template.id, {
+      csr: csrDownload.text(),
+    })
     signed.assertStatus(201)
     const interPem = signed.body().certificate.certificatePem
 
@@ -295,10 +304,7 @@ test.group('Certificate authorities: CSR-only intermediates', () => {
     imported.assertStatus(200)
     assert.equal(imported.body().ca.status, 'active')
 
-    const leaf = await client
-      .post(`/api/v1/templates/${interTemplate.id}/issue`)
-      .bearerToken(token)
-      .json({ csr: leafCsr })
+    const leaf = await issueCertificate(client, interTemplate.id, { csr: leafCsr })
     leaf.assertStatus(201)
     const chain = await client.get(`/api/v1/cas/${inter.id}/chain`).bearerToken(token)
     assert.equal((chain.text().match(/BEGIN CERTIFICATE/g) ?? []).length, 2)
@@ -321,28 +327,11 @@ test.group('Certificate authorities: CSR-only intermediates', () => {
     // An "external" root made by OpenSSL signs the CSR.
     await withFiles({ 'inter.csr': inter.csrPem! }, async (p, dir) => {
       const openssl = toolPath('openssl')
-      const mk = await run(openssl, [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        `${dir}/root.key`,
-        '-out',
-        `${dir}/root.pem`,
-        '-subj',
-        '/CN=External Root',
-        '-days',
-        '30',
-        '-addext',
-        'basicConstraints=critical,CA:TRUE',
-        '-addext',
-        'keyUsage=critical,keyCertSign,cRLSign',
-      ])
-      assert.equal(mk.code, 0, mk.stderr)
+      const root = await opensslSelfSigned(dir, {
+        subject: '/CN=External Root',
+        name: 'root',
+        addext: ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign'],
+      })
       await run('sh', [
         '-c',
         `printf 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n' > ${dir}/ext.cnf`,
@@ -367,7 +356,7 @@ test.group('Certificate authorities: CSR-only intermediates', () => {
       assert.equal(sign.code, 0, sign.stderr)
       const { readFile } = await import('node:fs/promises')
       const interPem = await readFile(`${dir}/inter.pem`, 'utf8')
-      const rootPem = await readFile(`${dir}/root.pem`, 'utf8')
+      const rootPem = root.certPem
 
       const noChain = await client
         .post(`/api/v1/cas/${inter.id}/certificate`)
@@ -391,10 +380,7 @@ test.group('Certificate authorities: CSR-only intermediates', () => {
 
       const tpl = await webServerTemplate(client, inter.id)
       const { csrPem } = await opensslCsr({ key: 'rsa-2048', subject: '/CN=ext-leaf.example.com' })
-      const leaf = await client
-        .post(`/api/v1/templates/${tpl.id}/issue`)
-        .bearerToken(token)
-        .json({ csr: csrPem })
+      const leaf = await issueCertificate(client, tpl.id, { csr: csrPem })
       leaf.assertStatus(201)
       const verdict = await opensslVerify({
         roots: [rootPem],
@@ -482,12 +468,7 @@ test.group('Certificate authorities: edit, download, delete, access', () => {
     const ca = await createCa(client, { name: unique('Doomed') })
     const tpl = await webServerTemplate(client, ca.id)
     const { csrPem } = await opensslCsr({ subject: '/CN=doomed.example.com' })
-    ;(
-      await client
-        .post(`/api/v1/templates/${tpl.id}/issue`)
-        .bearerToken(token)
-        .json({ csr: csrPem })
-    ).assertStatus(201)
+    ;(await issueCertificate(client, tpl.id, { csr: csrPem })).assertStatus(201)
     const del = await client.delete(`/api/v1/cas/${ca.id}`).bearerToken(token)
     del.assertStatus(204)
     ;(await client.get(`/api/v1/cas/${ca.id}`).bearerToken(token)).assertStatus(404)

@@ -9,7 +9,14 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import db from '@adonisjs/lucid/services/db'
-import { adminToken, createCa, opensslCsr, unique } from '#tests/helpers/api'
+import {
+  adminToken,
+  createCa,
+  createTemplate,
+  issueCertificate,
+  opensslCsr,
+  unique,
+} from '#tests/helpers/api'
 import {
   opensslReqVerify,
   opensslText,
@@ -134,10 +141,10 @@ test.group('ace commands: certificate authorities', () => {
   }) => {
     const token = await adminToken()
     const root = await createCa(client, { name: unique('CLI Chain Root'), keyType: 'ecdsa-p256' })
-    const subCaTemplate = await client
-      .post(`/api/v1/cas/${root.id}/templates`)
-      .bearerToken(token)
-      .json({ name: 'Sub CA', starter: 'certificate-authority' })
+    const subCaTemplate = await createTemplate(client, root.id, {
+      name: 'Sub CA',
+      starter: 'certificate-authority',
+    })
     subCaTemplate.assertStatus(201)
 
     const name = unique('CLI Issuing')
@@ -198,10 +205,7 @@ test.group('ace commands: certificate authorities', () => {
       ).body().templates
       const web = templates.find((t: any) => t.name === 'Web Server')
       const { csrPem } = await opensslCsr({ subject: '/CN=leaf.cli.example.com' })
-      const leaf = await client
-        .post(`/api/v1/templates/${web.id}/issue`)
-        .bearerToken(token)
-        .json({ csr: csrPem })
+      const leaf = await issueCertificate(client, web.id, { csr: csrPem })
       leaf.assertStatus(201)
       const verdict = await opensslVerify({
         roots: [root.certificatePem!],

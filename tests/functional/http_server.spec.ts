@@ -1,10 +1,8 @@
 import { test } from '@japa/runner'
 import { request as httpsRequest } from 'node:https'
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import db from '@adonisjs/lucid/services/db'
 import { adminToken, unique } from '#tests/helpers/api'
-import { run, toolPath, withTempDir } from '#tests/helpers/external'
+import { opensslSelfSigned, withTempDir } from '#tests/helpers/external'
 import { freePort, spawnServer, startServer } from '#tests/helpers/processes'
 
 function httpsGet(url: string, ca: string): Promise<{ status: number; body: string }> {
@@ -63,34 +61,18 @@ test.group('HTTP server: reverse proxies and HTTPS', () => {
 
   test('the server speaks HTTPS itself with TLS_CERT_FILE and TLS_KEY_FILE', async ({ assert }) => {
     await withTempDir(async (dir) => {
-      const openssl = toolPath('openssl')
-      const made = await run(openssl, [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-        '-days',
-        '2',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ])
-      assert.equal(made.code, 0, made.stderr)
+      const tls = await opensslSelfSigned(dir, {
+        subject: '/CN=127.0.0.1',
+        days: 2,
+        addext: ['subjectAltName=IP:127.0.0.1'],
+      })
       const port = await freePort()
       const server = spawnServer({
         port,
-        env: { TLS_CERT_FILE: join(dir, 'cert.pem'), TLS_KEY_FILE: join(dir, 'key.pem') },
+        env: { TLS_CERT_FILE: tls.certPath, TLS_KEY_FILE: tls.keyPath },
       })
       try {
-        const ca = await readFile(join(dir, 'cert.pem'), 'utf8')
+        const ca = tls.certPem
         let answer: { status: number; body: string } | undefined
         for (let i = 0; i < 240 && !answer; i++) {
           if (server.hasExited()) throw new Error(`server exited: ${server.output()}`)

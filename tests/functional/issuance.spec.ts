@@ -1,6 +1,13 @@
 import { test } from '@japa/runner'
 import db from '@adonisjs/lucid/services/db'
-import { adminToken, createCa, opensslCsr, unique, webServerTemplate } from '#tests/helpers/api'
+import {
+  adminToken,
+  createCa,
+  issueCertificate,
+  opensslCsr,
+  unique,
+  webServerTemplate,
+} from '#tests/helpers/api'
 import {
   opensslText,
   opensslVerify,
@@ -10,13 +17,6 @@ import {
 
 /** zlint findings the OCSP plugin resolves (it brings the OCSP URL); everything else must pass. */
 const OCSP_RELATED = /ocsp/i
-
-async function issue(client: any, templateId: number, body: Record<string, unknown>) {
-  return client
-    .post(`/api/v1/templates/${templateId}/issue`)
-    .bearerToken(await adminToken())
-    .json(body)
-}
 
 async function countRows(table: string, caId: number) {
   return Number((await db.from(table).where('ca_id', caId).count('* as n').first()).n)
@@ -38,7 +38,7 @@ test.group('Issuance: direct', () => {
       subject: '/CN=www.example.com',
       sans: ['DNS:www.example.com', 'DNS:example.com', 'IP:8.8.8.8'],
     })
-    const response = await issue(client, template.id, { csr: csrPem })
+    const response = await issueCertificate(client, template.id, { csr: csrPem })
     response.assertStatus(201)
     const pem = response.body().certificate.certificatePem
     const verdict = await opensslVerify({
@@ -78,7 +78,7 @@ test.group('Issuance: direct', () => {
     const ca = await createCa(client, { name: unique('RSA CA'), keyType: 'rsa-2048' })
     const template = await webServerTemplate(client, ca.id)
     const { csrPem } = await opensslCsr({ key: 'rsa-2048', subject: '/CN=rsa.example.com' })
-    const response = await issue(client, template.id, { csr: csrPem })
+    const response = await issueCertificate(client, template.id, { csr: csrPem })
     response.assertStatus(201)
     const text = await opensslText(response.body().certificate.certificatePem, 'x509')
     assert.match(text, /X509v3 Key Usage: critical\s+Digital Signature, Key Encipherment/)
@@ -97,7 +97,7 @@ test.group('Issuance: direct', () => {
   }) => {
     const ec = await createCa(client, { name: unique('EC for Ed'), keyType: 'ecdsa-p384' })
     const ed = await opensslCsr({ key: 'ed25519', subject: '/CN=ed.example.com' })
-    const edCert = await issue(client, (await webServerTemplate(client, ec.id)).id, {
+    const edCert = await issueCertificate(client, (await webServerTemplate(client, ec.id)).id, {
       csr: ed.csrPem,
     })
     edCert.assertStatus(201)
@@ -113,7 +113,7 @@ test.group('Issuance: direct', () => {
 
     const pq = await createCa(client, { name: unique('ML-DSA CA'), keyType: 'ml-dsa-65' })
     const mlCsr = await opensslCsr({ key: 'ml-dsa-65', subject: '/CN=pq.example.com' })
-    const pqCert = await issue(client, (await webServerTemplate(client, pq.id)).id, {
+    const pqCert = await issueCertificate(client, (await webServerTemplate(client, pq.id)).id, {
       csr: mlCsr.csrPem,
     })
     pqCert.assertStatus(201)
@@ -133,7 +133,7 @@ test.group('Issuance: direct', () => {
 
     // an SLH-DSA leaf key (OpenSSL 3.5 signs its CSR natively; we verify that signature)
     const slh = await opensslCsr({ key: 'slh-dsa-sha2-128s', subject: '/CN=slh-leaf.example.com' })
-    const slhCert = await issue(client, (await webServerTemplate(client, ec.id)).id, {
+    const slhCert = await issueCertificate(client, (await webServerTemplate(client, ec.id)).id, {
       csr: slh.csrPem,
     })
     slhCert.assertStatus(201)
@@ -147,7 +147,7 @@ test.group('Issuance: direct', () => {
     // ML-DSA-44 and -87 leaf keys under a classical CA
     for (const key of ['ml-dsa-44', 'ml-dsa-87'] as const) {
       const csr = await opensslCsr({ key, subject: `/CN=${key}.example.com` })
-      const cert = await issue(client, (await webServerTemplate(client, ec.id)).id, {
+      const cert = await issueCertificate(client, (await webServerTemplate(client, ec.id)).id, {
         csr: csr.csrPem,
       })
       cert.assertStatus(201)
@@ -168,10 +168,10 @@ test.group('Issuance: direct', () => {
     const template = await webServerTemplate(client, ca.id)
     const { csrPem } = await opensslCsr({ subject: '/CN=valid.example.com' })
     // default validity (397 days) is capped at the CA's end
-    const capped = await issue(client, template.id, { csr: csrPem })
+    const capped = await issueCertificate(client, template.id, { csr: csrPem })
     capped.assertStatus(201)
     assert.isAtMost(Date.parse(capped.body().certificate.notAfter), Date.parse(ca.notAfter))
-    const tenDays = await issue(client, template.id, { csr: csrPem, validityDays: 10 })
+    const tenDays = await issueCertificate(client, template.id, { csr: csrPem, validityDays: 10 })
     tenDays.assertStatus(201)
     assert.approximately(
       (Date.parse(tenDays.body().certificate.notAfter) - Date.now()) / 86400_000,
@@ -180,7 +180,7 @@ test.group('Issuance: direct', () => {
     )
     const start = new Date(Date.now() + 86400_000 * 2)
     const end = new Date(Date.now() + 86400_000 * 5)
-    const window = await issue(client, template.id, {
+    const window = await issueCertificate(client, template.id, {
       csr: csrPem,
       notBefore: start.toISOString(),
       notAfter: end.toISOString(),
@@ -192,16 +192,19 @@ test.group('Issuance: direct', () => {
     )
 
     const before = await countRows('certificates', ca.id)
-    const beyond = await issue(client, template.id, { csr: csrPem, validityDays: 60 })
+    const beyond = await issueCertificate(client, template.id, { csr: csrPem, validityDays: 60 })
     beyond.assertStatus(422)
     assert.include(beyond.body().error.message, 'CA itself expires')
-    const reversed = await issue(client, template.id, {
+    const reversed = await issueCertificate(client, template.id, {
       csr: csrPem,
       notBefore: end.toISOString(),
       notAfter: start.toISOString(),
     })
     reversed.assertStatus(422)
-    const half = await issue(client, template.id, { csr: csrPem, notBefore: start.toISOString() })
+    const half = await issueCertificate(client, template.id, {
+      csr: csrPem,
+      notBefore: start.toISOString(),
+    })
     half.assertStatus(422)
     assert.equal(await countRows('certificates', ca.id), before)
   }).timeout(60000)
@@ -268,10 +271,7 @@ test.group('Issuance: direct', () => {
     ]
     const before = await countRows('certificates', ca.id)
     for (const [label, body, status, message] of cases) {
-      const response = await client
-        .post(`/api/v1/templates/${template.id}/issue`)
-        .bearerToken(token)
-        .json(body)
+      const response = await issueCertificate(client, template.id, body)
       assert.equal(response.status(), status, `${label}: ${response.text()}`)
       assert.match(response.body().error.message, message, label)
     }
@@ -299,7 +299,7 @@ test.group('Issuance: direct', () => {
         .bearerToken(token)
         .json({ options: { keys: { allowed: ['rsa'] } } })
     ).assertStatus(200)
-    const ec = await issue(client, template.id, { csr: csrPem })
+    const ec = await issueCertificate(client, template.id, { csr: csrPem })
     ec.assertStatus(403)
     assert.include(ec.body().error.message, 'does not accept')
     ;(
@@ -308,7 +308,7 @@ test.group('Issuance: direct', () => {
         .bearerToken(token)
         .json({ options: { enabled: false, keys: { allowed: ['ec'] } } })
     ).assertStatus(200)
-    const disabled = await issue(client, template.id, { csr: csrPem })
+    const disabled = await issueCertificate(client, template.id, { csr: csrPem })
     disabled.assertStatus(409)
     assert.include(disabled.body().error.message, 'disabled')
   })
@@ -321,7 +321,7 @@ test.group('Issuance: direct', () => {
     const ca = await createCa(client, { name: unique('List CA') })
     const template = await webServerTemplate(client, ca.id)
     const { csrPem } = await opensslCsr({ subject: '/CN=listed.example.com' })
-    const issued = (await issue(client, template.id, { csr: csrPem })).body().certificate
+    const issued = (await issueCertificate(client, template.id, { csr: csrPem })).body().certificate
     const list = await client.get(`/api/v1/cas/${ca.id}/certificates?q=listed`).bearerToken(token)
     list.assertStatus(200)
     assert.equal(list.body().certificates[0].serial, issued.serial)

@@ -2,27 +2,25 @@ import { test } from '@japa/runner'
 import db from '@adonisjs/lucid/services/db'
 import { purgeExpired } from '#services/purge_service'
 import { acquireLease, releaseLease } from '#services/scheduler'
-import { adminToken, createCa, opensslCsr, unique, webServerTemplate } from '#tests/helpers/api'
+import {
+  createCa,
+  issueCertificate,
+  opensslCsr,
+  unique,
+  webServerTemplate,
+} from '#tests/helpers/api'
 
 test.group('Expired certificate purge', () => {
   test('expired certificates go 30 days after expiry; revoked ones stay until a CRL after expiry listed them', async ({
     client,
     assert,
   }) => {
-    const token = await adminToken()
     const ca = await createCa(client, { name: unique('Purge') })
     const template = await webServerTemplate(client, ca.id)
     const ids: number[] = []
     for (let i = 0; i < 4; i++) {
       const { csrPem } = await opensslCsr({ subject: `/CN=purge-${i}.example.com` })
-      ids.push(
-        (
-          await client
-            .post(`/api/v1/templates/${template.id}/issue`)
-            .bearerToken(token)
-            .json({ csr: csrPem })
-        ).body().certificate.id
-      )
+      ids.push((await issueCertificate(client, template.id, { csr: csrPem })).body().certificate.id)
     }
     const day = 86400_000
     const now = Date.now()

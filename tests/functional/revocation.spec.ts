@@ -1,15 +1,20 @@
 import { test } from '@japa/runner'
-import { adminToken, createCa, opensslCsr, unique, webServerTemplate } from '#tests/helpers/api'
+import {
+  adminToken,
+  createCa,
+  createTemplate,
+  issueCertificate,
+  opensslCsr,
+  unique,
+  webServerTemplate,
+} from '#tests/helpers/api'
 
 async function freshCertificate(client: any) {
   const token = await adminToken()
   const ca = await createCa(client, { name: unique('Revocation') })
   const template = await webServerTemplate(client, ca.id)
   const { csrPem } = await opensslCsr({ subject: '/CN=revoke.example.com' })
-  const issued = await client
-    .post(`/api/v1/templates/${template.id}/issue`)
-    .bearerToken(token)
-    .json({ csr: csrPem })
+  const issued = await issueCertificate(client, template.id, { csr: csrPem })
   return { token, ca, template, cert: issued.body().certificate }
 }
 
@@ -37,12 +42,7 @@ test.group('Revocation', () => {
     const { token, template } = await freshCertificate(client)
     for (const reason of reasons) {
       const { csrPem } = await opensslCsr({ subject: `/CN=${reason.toLowerCase()}.example.com` })
-      const cert = (
-        await client
-          .post(`/api/v1/templates/${template.id}/issue`)
-          .bearerToken(token)
-          .json({ csr: csrPem })
-      ).body().certificate
+      const cert = (await issueCertificate(client, template.id, { csr: csrPem })).body().certificate
       const response = await revoke(client, token, cert.id, reason)
       response.assertStatus(200)
       assert.equal(response.body().certificate.status, 'revoked')
@@ -117,21 +117,35 @@ test.group('Revocation', () => {
     ).assertStatus(404)
   }).timeout(60000)
 
+  test('a self-signed root cannot be revoked: it is not among the issued certificates', async ({
+    client,
+    assert,
+  }) => {
+    const token = await adminToken()
+    const root = await createCa(client, { name: unique('Unrevokable Root') })
+    const bySerial = await client
+      .get(`/api/v1/cas/${root.id}/certificates/${root.serial}`)
+      .bearerToken(token)
+    bySerial.assertStatus(404)
+    const list = await client.get(`/api/v1/cas/${root.id}/certificates`).bearerToken(token)
+    assert.notInclude(
+      list.body().certificates.map((c: any) => c.serial),
+      root.serial
+    )
+  })
+
   test('an intermediate CA certificate is revoked by its issuer like any certificate', async ({
     client,
     assert,
   }) => {
     const token = await adminToken()
     const root = await createCa(client, { name: unique('Rev Root') })
-    const tpl = await client
-      .post(`/api/v1/cas/${root.id}/templates`)
-      .bearerToken(token)
-      .json({ name: 'Sub CA', starter: 'certificate-authority' })
+    const tpl = await createTemplate(client, root.id, {
+      name: 'Sub CA',
+      starter: 'certificate-authority',
+    })
     const inter = await createCa(client, { name: unique('Rev Inter'), csrOnly: true })
-    const signed = await client
-      .post(`/api/v1/templates/${tpl.body().template.id}/issue`)
-      .bearerToken(token)
-      .json({ csr: inter.csrPem })
+    const signed = await issueCertificate(client, tpl.body().template.id, { csr: inter.csrPem })
     signed.assertStatus(201)
     const revoked = await revoke(client, token, signed.body().certificate.id, 'cACompromise')
     revoked.assertStatus(200)

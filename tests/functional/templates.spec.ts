@@ -2,6 +2,8 @@ import { test } from '@japa/runner'
 import {
   adminToken,
   createCa,
+  createTemplate,
+  issueCertificate,
   opensslCsr,
   templatesOf,
   unique,
@@ -50,7 +52,6 @@ test.group('Templates', () => {
     client,
     assert,
   }) => {
-    const token = await adminToken()
     const ca = await createCa(client, { name: unique('Starters'), keyType: 'rsa-2048' })
     const purposes: Record<string, string | undefined> = {
       'client-auth': 'sslclient',
@@ -63,10 +64,7 @@ test.group('Templates', () => {
       'user': 'sslclient',
     }
     for (const [starter, purpose] of Object.entries(purposes)) {
-      const created = await client
-        .post(`/api/v1/cas/${ca.id}/templates`)
-        .bearerToken(token)
-        .json({ name: starter, starter })
+      const created = await createTemplate(client, ca.id, { name: starter, starter })
       created.assertStatus(201)
       const sans =
         starter === 'email-protection'
@@ -76,10 +74,7 @@ test.group('Templates', () => {
             : []
       const subject = starter === 'email-protection' ? '/CN=Test User' : '/CN=host.example.com'
       const { csrPem } = await opensslCsr({ key: 'rsa-2048', subject, sans })
-      const issued = await client
-        .post(`/api/v1/templates/${created.body().template.id}/issue`)
-        .bearerToken(token)
-        .json({ csr: csrPem })
+      const issued = await issueCertificate(client, created.body().template.id, { csr: csrPem })
       assert.equal(issued.status(), 201, `${starter}: ${issued.text()}`)
       const verdict = await opensslVerify({
         roots: [ca.certificatePem!],
@@ -100,27 +95,24 @@ test.group('Templates', () => {
       .patch(`/api/v1/cas/${ca.id}`)
       .bearerToken(token)
       .json({ cpsUrl: 'https://pki.example.com/cps' })
-    const created = await client
-      .post(`/api/v1/cas/${ca.id}/templates`)
-      .bearerToken(token)
-      .json({
-        name: 'Custom',
-        starter: 'client-auth',
-        options: {
-          description: 'custom',
-          subject: { fromCsr: false, defaults: { organization: 'Fixed Org', country: 'FR' } },
-          customEkuOids: ['1.3.6.1.4.1.311.20.2.2'],
-          aia: { include: true, customUrl: 'http://aia.example.com/ca.crt' },
-          cps: { include: true, policy: '1.3.6.1.4.1.55555.7' },
-          renewal: {
-            allowWithValidCertificate: true,
-            revokeOld: true,
-            withinDays: 30,
-            copySubjectAndSans: true,
-          },
-          signatureHash: 'sha384',
+    const created = await createTemplate(client, ca.id, {
+      name: 'Custom',
+      starter: 'client-auth',
+      options: {
+        description: 'custom',
+        subject: { fromCsr: false, defaults: { organization: 'Fixed Org', country: 'FR' } },
+        customEkuOids: ['1.3.6.1.4.1.311.20.2.2'],
+        aia: { include: true, customUrl: 'http://aia.example.com/ca.crt' },
+        cps: { include: true, policy: '1.3.6.1.4.1.55555.7' },
+        renewal: {
+          allowWithValidCertificate: true,
+          revokeOld: true,
+          withinDays: 30,
+          copySubjectAndSans: true,
         },
-      })
+        signatureHash: 'sha384',
+      },
+    })
     created.assertStatus(201)
     const options = created.body().template.options
     assert.deepEqual(options.renewal, {
@@ -130,10 +122,7 @@ test.group('Templates', () => {
       copySubjectAndSans: true,
     })
     const { csrPem } = await opensslCsr({ subject: '/CN=person/O=Ignored Org' })
-    const issued = await client
-      .post(`/api/v1/templates/${created.body().template.id}/issue`)
-      .bearerToken(token)
-      .json({ csr: csrPem })
+    const issued = await issueCertificate(client, created.body().template.id, { csr: csrPem })
     issued.assertStatus(201)
     const text = await opensslText(issued.body().certificate.certificatePem, 'x509')
     assert.match(text, /Subject: C\s*=\s*FR, O\s*=\s*Fixed Org, CN\s*=\s*person/)
@@ -144,38 +133,24 @@ test.group('Templates', () => {
   }).timeout(60000)
 
   test('invalid options are refused with every problem named', async ({ client, assert }) => {
-    const token = await adminToken()
     const ca = await createCa(client, { name: unique('Invalid options') })
-    const bad = await client
-      .post(`/api/v1/cas/${ca.id}/templates`)
-      .bearerToken(token)
-      .json({
-        name: 'Bad',
-        options: { validityDays: 0, keyUsage: ['flying'], extra: true, customEkuOids: ['nope'] },
-      })
+    const bad = await createTemplate(client, ca.id, {
+      name: 'Bad',
+      options: { validityDays: 0, keyUsage: ['flying'], extra: true, customEkuOids: ['nope'] },
+    })
     bad.assertStatus(422)
     const message = bad.body().error.message
     assert.include(message, 'validityDays')
     assert.include(message, 'keyUsage')
     assert.include(message, 'customEkuOids')
-    const ca2 = await client
-      .post(`/api/v1/cas/${ca.id}/templates`)
-      .bearerToken(token)
-      .json({ name: 'X', options: { keyUsage: ['keyCertSign'] } })
+    const ca2 = await createTemplate(client, ca.id, {
+      name: 'X',
+      options: { keyUsage: ['keyCertSign'] },
+    })
     ca2.assertStatus(422)
     assert.include(ca2.body().error.message, 'Certificate Authority')
-    ;(
-      await client
-        .post(`/api/v1/cas/${ca.id}/templates`)
-        .bearerToken(token)
-        .json({ name: 'Y', starter: 'nope' })
-    ).assertStatus(422)
-    ;(
-      await client
-        .post(`/api/v1/cas/${ca.id}/templates`)
-        .bearerToken(token)
-        .json({ name: 'Web Server' })
-    ).assertStatus(409)
+    ;(await createTemplate(client, ca.id, { name: 'Y', starter: 'nope' })).assertStatus(422)
+    ;(await createTemplate(client, ca.id, { name: 'Web Server' })).assertStatus(409)
   })
 
   test('a template with active certificates cannot be deleted; hold counts as active', async ({
@@ -186,12 +161,7 @@ test.group('Templates', () => {
     const ca = await createCa(client, { name: unique('Delete template') })
     const template = await webServerTemplate(client, ca.id)
     const { csrPem } = await opensslCsr({ subject: '/CN=del.example.com' })
-    const cert = (
-      await client
-        .post(`/api/v1/templates/${template.id}/issue`)
-        .bearerToken(token)
-        .json({ csr: csrPem })
-    ).body().certificate
+    const cert = (await issueCertificate(client, template.id, { csr: csrPem })).body().certificate
     const refused = await client.delete(`/api/v1/templates/${template.id}`).bearerToken(token)
     refused.assertStatus(409)
     assert.include(refused.body().error.message, '1 active certificate')

@@ -140,3 +140,27 @@ export async function webServerTemplate(client: ApiClient, caId: number) {
 export function baseUrl() {
   return `http://${process.env.HOST ?? '127.0.0.1'}:${process.env.PORT ?? 3333}`
 }
+
+/** POST /api/v1/templates/:id/issue as an administrator (the response, whatever its status). */
+export async function issueCertificate(
+  client: ApiClient,
+  templateId: number,
+  body: Record<string, unknown>
+) {
+  return client
+    .post(`/api/v1/templates/${templateId}/issue`)
+    .bearerToken(await adminToken())
+    .json(body)
+}
+
+/** POST /api/v1/cas/:id/templates as an administrator (the response, whatever its status). */
+export async function createTemplate(
+  client: ApiClient,
+  caId: number,
+  body: Record<string, unknown>
+) {
+  return client
+    .post(`/api/v1/cas/${caId}/templates`)
+    .bearerToken(await adminToken())
+    .json(body)
+}

@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process'
 import { accessSync, constants, existsSync } from 'node:fs'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -277,4 +277,24 @@ export async function zlint(pem: string, options: ZlintOptions = {}): Promise<Zl
     errors: findings.filter((f) => f.result === 'error' || f.result === 'fatal').map((f) => f.lint),
     warnings: findings.filter((f) => f.result === 'warn').map((f) => f.lint),
   }
+}
+
+/**
+ * A self-signed P-256 certificate made by `openssl req -x509` in `dir` (key.pem, cert.pem unless
+ * `name` says otherwise). `addext` entries become `-addext` arguments.
+ */
+export async function opensslSelfSigned(
+  dir: string,
+  options: { subject: string; days?: number; addext?: string[]; extra?: string[]; name?: string }
+): Promise<{ certPath: string; keyPath: string; certPem: string }> {
+  const name = options.name ?? 'cert'
+  const keyPath = join(dir, `${name}.key`)
+  const certPath = join(dir, `${name}.pem`)
+  const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes']
+  args.push('-keyout', keyPath, '-out', certPath, '-subj', options.subject)
+  args.push('-days', String(options.days ?? 30), ...(options.extra ?? []))
+  for (const ext of options.addext ?? []) args.push('-addext', ext)
+  const made = await run(toolPath('openssl'), args)
+  if (made.code !== 0) throw new Error(`openssl req -x509 failed: ${made.stderr}`)
+  return { certPath, keyPath, certPem: await readFile(certPath, 'utf8') }
 }

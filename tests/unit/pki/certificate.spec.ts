@@ -1,6 +1,5 @@
 import { test } from '@japa/runner'
 import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { AsnConvert, AsnParser } from '@peculiar/asn1-schema'
 import {
   Extensions,
@@ -44,6 +43,7 @@ import {
   opensslText,
   opensslVerify,
   openssl35Verify,
+  opensslSelfSigned,
   run,
   toolPath,
   withTempDir,
@@ -416,29 +416,11 @@ test.group('certificate: encoding details', () => {
 test.group('certificate: parsing', () => {
   test('parseCertificate of an openssl-made certificate matches openssl', async ({ assert }) => {
     await withTempDir(async (dir) => {
-      const certPath = join(dir, 'c.pem')
-      const made = await run(toolPath('openssl'), [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        join(dir, 'k.pem'),
-        '-subj',
-        '/C=US/O=Other Org/CN=other.example',
-        '-days',
-        '30',
-        '-set_serial',
-        '0x00ff00aa',
-        '-addext',
-        'subjectAltName=DNS:other.example,IP:10.1.2.3',
-        '-out',
-        certPath,
-      ])
-      assert.equal(made.code, 0, made.stderr)
+      const { certPath, keyPath } = await opensslSelfSigned(dir, {
+        subject: '/C=US/O=Other Org/CN=other.example',
+        extra: ['-set_serial', '0x00ff00aa'],
+        addext: ['subjectAltName=DNS:other.example,IP:10.1.2.3'],
+      })
       const text = (await readFile(certPath)).toString()
       const cert = parseCertificate(text)
       const fp = await run(toolPath('openssl'), [
@@ -473,7 +455,7 @@ test.group('certificate: parsing', () => {
       assert.equal(Math.round((cert.notAfter.getTime() - cert.notBefore.getTime()) / DAY), 30)
       assert.isTrue(verifyCertificateSignature(cert.der, cert.spki, testVerifier))
       // the key: openssl's public key export equals the certificate's SPKI
-      const pub = await run(toolPath('openssl'), ['pkey', '-in', join(dir, 'k.pem'), '-pubout'])
+      const pub = await run(toolPath('openssl'), ['pkey', '-in', keyPath, '-pubout'])
       assert.equal(pub.code, 0)
       assert.deepEqual(Buffer.from(fromPem(pub.stdout, ['PUBLIC KEY'])), Buffer.from(cert.spki))
       assert.isTrue(certificateMatchesKey(text, fromPem(pub.stdout)))
