@@ -18,6 +18,12 @@ export default defineConfig({
     },
     () => import('@adonisjs/core/providers/vinejs_provider'),
     () => import('@adonisjs/lucid/database_provider'),
+    () => import('@adonisjs/core/providers/edge_provider'),
+    () => import('@adonisjs/session/session_provider'),
+    () => import('@adonisjs/shield/shield_provider'),
+    () => import('@adonisjs/auth/auth_provider'),
+    () => import('@adonisjs/ally/ally_provider'),
+    () => import('@adonisjs/static/static_provider'),
     () => import('#providers/pki_provider'),
   ],
 
@@ -25,6 +31,8 @@ export default defineConfig({
 
   /* Plain files the production build (`node ace build`) must copy next to the compiled code. */
   metaFiles: [
+    { pattern: 'resources/views/**/*.edge', reloadServer: false },
+    { pattern: 'public/**', reloadServer: false },
     { pattern: 'hsm/pq_worker.js', reloadServer: false },
     { pattern: 'app/services/store_worker.js', reloadServer: false },
   ],

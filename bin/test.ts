@@ -2,6 +2,8 @@
  * Test runner entry point (`node ace test`).
  */
 process.env.NODE_ENV = 'test'
+/* The in-process test server keeps sessions in memory, so tests can log in with `.loginAs()`. */
+process.env.SESSION_DRIVER = 'memory'
 
 import 'reflect-metadata'
 import { Ignitor, prettyPrintError } from '@adonisjs/core'

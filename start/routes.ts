@@ -70,3 +70,7 @@ router
       .use(middleware.apiAuth())
   })
   .prefix('/api/v1')
+
+// Admin UI (server-rendered pages).
+await import('#start/routes/web')
+await import('#start/routes/admin')

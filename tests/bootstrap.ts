@@ -10,6 +10,9 @@ import { pluginAdonisJS } from '@japa/plugin-adonisjs'
 import { spec } from '@japa/runner/reporters'
 import { BaseReporter } from '@japa/runner/core'
 import testUtils from '@adonisjs/core/services/test_utils'
+import { sessionApiClient } from '@adonisjs/session/plugins/api_client'
+import { shieldApiClient } from '@adonisjs/shield/plugins/api_client'
+import { authApiClient } from '@adonisjs/auth/plugins/api_client'
 
 /**
  * Appends `passed failed skipped` counts of this run to $TEST_SUMMARY_FILE, so scripts/test.sh
@@ -25,7 +28,14 @@ class SummaryFileReporter extends BaseReporter {
   }
 }
 
-export const plugins: Config['plugins'] = [assert(), apiClient(), pluginAdonisJS(app)]
+export const plugins: Config['plugins'] = [
+  assert(),
+  apiClient(),
+  pluginAdonisJS(app),
+  sessionApiClient(app),
+  shieldApiClient(),
+  authApiClient(app),
+]
 
 export const reporters: Config['reporters'] = {
   activated: ['spec', 'summary-file'],

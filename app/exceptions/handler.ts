@@ -2,6 +2,7 @@ import app from '@adonisjs/core/services/app'
 import { HttpContext, ExceptionHandler } from '@adonisjs/core/http'
 import { errors as vineErrors } from '@vinejs/vine'
 import { KernelError } from './kernel_error.js'
+import { renderHtmlError, wantsHtml } from './html_errors.js'
 
 /**
  * Renders every error as JSON `{ error: { code, message } }` with the right status. Typed errors
@@ -12,6 +13,7 @@ export default class HttpExceptionHandler extends ExceptionHandler {
   protected debug = !app.inProduction
 
   async handle(error: unknown, ctx: HttpContext) {
+    if (wantsHtml(ctx)) return renderHtmlError(error, ctx)
     const e = error as any
     if (error instanceof KernelError) {
       return ctx.response.status(error.status).send(error.toJSON())

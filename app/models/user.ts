@@ -1,14 +1,24 @@
 import { BaseModel, beforeCreate, beforeSave, column } from '@adonisjs/lucid/orm'
+import { compose } from '@adonisjs/core/helpers'
+import hash from '@adonisjs/core/services/hash'
+import { withAuthFinder } from '@adonisjs/auth/mixins/lucid'
 import { now } from './json_column.js'
 
-export default class User extends BaseModel {
+const AuthFinder = withAuthFinder(() => hash.use('argon'), {
+  uids: ['email'],
+  passwordColumnName: 'password',
+})
+
+export default class User extends compose(BaseModel, AuthFinder) {
   static table = 'users'
 
   @column({ isPrimary: true }) declare id: number
   @column() declare email: string
   @column() declare fullName: string | null
   @column({ consume: (v) => Boolean(v) }) declare isAdmin: boolean
+  @column({ consume: (v) => Boolean(v) }) declare disabled: boolean
   @column({ serializeAs: null }) declare password: string | null
+  @column() declare lastLoginAt: number | null
   @column() declare createdAt: number
   @column() declare updatedAt: number
 

@@ -49,6 +49,7 @@ export async function announceInstall() {
       '',
       'No administrator exists yet. Create the first one with this one-time bootstrap token:',
       `  token: ${token}`,
+      `  in a browser: ${pkiConfig.publicUrl}/setup?token=${token}`,
       `  curl -X POST ${pkiConfig.publicUrl}/api/v1/bootstrap -H 'content-type: application/json' -d '{"token":"${token}","email":"you@example.com"}'`,
       '',
     ]

@@ -4,6 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import db from '@adonisjs/lucid/services/db'
+import hash from '@adonisjs/core/services/hash'
 import User from '#models/user'
 import { KernelError } from '#exceptions/kernel_error'
 import { audit } from './audit_service.js'
@@ -23,6 +24,20 @@ const VERIFY_TOKEN = `SELECT t.id AS token_id, t.expires_at, t.last_used_at, u.i
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex')
 
 const EMAIL = /^[^\s@]+@[^\s@]+$/
+
+/** Passwords: at least 12 characters (NIST SP 800-63B: length over composition rules). */
+export function checkPasswordStrength(password: unknown) {
+  if (typeof password !== 'string' || password.length < 12) {
+    throw new KernelError('E_VALIDATION', 'The password must have at least 12 characters.', {
+      field: 'password',
+    })
+  }
+  if (password.length > 512) {
+    throw new KernelError('E_VALIDATION', 'The password must have at most 512 characters.', {
+      field: 'password',
+    })
+  }
+}
 
 export const tokenService = {
   async createUser(actor: Actor, input: { email: string; isAdmin?: boolean; fullName?: string }) {
@@ -132,7 +147,13 @@ export const bootstrapService = {
     return token
   },
 
-  async redeem(token: string, email: string, ip?: string | null) {
+  /**
+   * Creates the first administrator. With a password (the web setup page) they can log in to
+   * the admin UI; without one (the API) they use the returned API token.
+   */
+  async redeem(token: string, email: string, ip?: string | null, password?: string) {
+    if (password !== undefined) checkPasswordStrength(password)
+    const passwordHash = password !== undefined ? await hash.use('argon').make(password) : null
     return db.transaction(async (trx) => {
       const row = await trx.from('kernel_meta').where('key', 'bootstrap_token').forUpdate().first()
       if (!row || typeof token !== 'string' || row.value !== hashToken(token)) {
@@ -149,7 +170,13 @@ export const bootstrapService = {
       const now = Date.now()
       const [created] = await trx
         .table('users')
-        .insert({ email: normalized, is_admin: true, created_at: now, updated_at: now })
+        .insert({
+          email: normalized,
+          is_admin: true,
+          password: passwordHash,
+          created_at: now,
+          updated_at: now,
+        })
         .returning('id')
       const userId = typeof created === 'object' ? created.id : created
       await trx.from('kernel_meta').where('key', 'bootstrap_token').delete()

@@ -15,6 +15,8 @@ export type EnvOverrides = Record<string, string | undefined>
 /** process.env with the overrides applied (undefined deletes). */
 export function childEnv(overrides: EnvOverrides = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env }
+  // Spawned servers keep sessions in cookies, as in production (several nodes share them).
+  delete env.SESSION_DRIVER
   for (const [name, value] of Object.entries(overrides)) {
     if (value === undefined) delete env[name]
     else env[name] = value

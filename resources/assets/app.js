@@ -1,0 +1,36 @@
+/*
+ * Admin UI behaviour on top of htmx: validation errors (422) and refusals (4xx) are swapped in
+ * like successes, so forms show their errors next to the fields; fragments loaded into the modal
+ * open it; [data-close-modal] closes it.
+ */
+document.addEventListener('DOMContentLoaded', () => {
+  if (window.htmx) {
+    window.htmx.config.responseHandling = [
+      { code: '204', swap: false },
+      { code: '[23]..', swap: true },
+      { code: '4..', swap: true, error: false },
+      { code: '...', swap: false, error: true },
+    ]
+  }
+})
+
+document.addEventListener('htmx:afterSwap', (event) => {
+  const target = event.detail.target
+  if (target && target.id === 'modal-body') {
+    const dialog = document.getElementById('modal')
+    if (dialog && !dialog.open) dialog.showModal()
+    const focusable = target.querySelector('[autofocus], h2, button, a, input, select, textarea')
+    if (focusable) focusable.focus()
+  }
+})
+
+document.addEventListener('click', (event) => {
+  const closer = event.target.closest('[data-close-modal]')
+  if (closer) {
+    const dialog = document.getElementById('modal')
+    if (dialog) dialog.close()
+  }
+})
+
+// HX-Trigger: closeModal (sent by the server after a successful action inside the modal).
+document.addEventListener('closeModal', () => document.getElementById('modal')?.close())
