@@ -74,3 +74,7 @@ router
 // Admin UI (server-rendered pages).
 await import('#start/routes/web')
 await import('#start/routes/admin')
+await import('#start/routes/admin_cas') // CAs, templates, dashboard
+await import('#start/routes/admin_certs') // requests, certificates, logs
+await import('#start/routes/auth_providers') // external logins, users, profile
+await import('#start/routes/plugins') // plugin pages and the routes plugins register

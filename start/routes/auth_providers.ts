@@ -1,0 +1,4 @@
+/*
+ * Route file placeholder; filled in by its area's change.
+ */
+export {}
