@@ -23,7 +23,6 @@ export default defineConfig({
     () => import('@adonisjs/shield/shield_provider'),
     () => import('@adonisjs/auth/auth_provider'),
     () => import('@adonisjs/ally/ally_provider'),
-    () => import('@adonisjs/static/static_provider'),
     () => import('#providers/pki_provider'),
   ],
 

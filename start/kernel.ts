@@ -7,7 +7,7 @@ import server from '@adonisjs/core/services/server'
 
 server.errorHandler(() => import('#exceptions/handler'))
 
-server.use([() => import('@adonisjs/static/static_middleware')])
+server.use([])
 
 router.use([() => import('@adonisjs/core/bodyparser_middleware')])
 

@@ -1,5 +1,7 @@
 /*
- * The admin UI's scripts: htmx and Alpine.js from their npm packages, and our own app.js.
+ * The admin UI's scripts and stylesheet: htmx and Alpine.js from their npm packages, our own
+ * app.js and app.css. Served by one route rather than a static-file middleware, which would stat
+ * the disk on every request (the API and device routes included).
  * Read once, served with a long cache lifetime keyed on the package version.
  */
 import { readFileSync } from 'node:fs'
@@ -13,6 +15,7 @@ const FILES: Record<string, () => string> = {
   'htmx.min.js': () => require.resolve('htmx.org/dist/htmx.min.js'),
   'alpine.min.js': () => require.resolve('alpinejs/dist/cdn.min.js'),
   'app.js': () => app.makePath('resources/assets/app.js'),
+  'app.css': () => app.makePath('public/app.css'),
 }
 
 const cache = new Map<string, Buffer>()
@@ -26,7 +29,10 @@ export default class AssetsController {
       body = readFileSync(locate())
       if (app.inProduction) cache.set(params.file, body)
     }
-    response.header('Content-Type', 'text/javascript; charset=utf-8')
+    response.header(
+      'Content-Type',
+      params.file.endsWith('.css') ? 'text/css; charset=utf-8' : 'text/javascript; charset=utf-8'
+    )
     response.header('Cache-Control', app.inProduction ? 'public, max-age=3600' : 'no-cache')
     return response.send(body)
   }
