@@ -53,6 +53,11 @@ export default defineConfig({
         name: 'interop',
         timeout: 300000,
       },
+      {
+        files: ['tests/browser/**/*.spec(.ts|.js)'],
+        name: 'browser',
+        timeout: 300000,
+      },
     ],
     forceExit: true,
   },

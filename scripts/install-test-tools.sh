@@ -8,13 +8,15 @@
 #      Wrappers in .tools/bin run them through trixie's own dynamic loader:
 #        .tools/bin/openssl35   OpenSSL 3.5 (ML-DSA, ML-KEM, SLH-DSA)
 #        .tools/bin/zlint       zlint 3.6
+#   3. Debian 12's Chromium (/usr/bin/chromium, in APT_PACKAGES) for the browser suite, driven by
+#      playwright-core from node_modules (never a browser download of Playwright's own).
 #
 # See docs/testing-tools.md. Progress goes to stderr; exit status is non-zero on any failure.
 set -euo pipefail
 
 # --- what to install (later issues add to these lists) ------------------------------------------
 # Debian 12 packages, system-wide.
-APT_PACKAGES=(openssl gnutls-bin ca-certificates)
+APT_PACKAGES=(openssl gnutls-bin ca-certificates chromium fonts-dejavu-core)
 # Debian 13 packages, unpacked into .tools/root. List every runtime dependency explicitly
 # (no dependency resolution happens): openssl -> libssl3t64 -> libc6, libzstd1, zlib1g,
 # openssl-provider-legacy.
@@ -234,6 +236,7 @@ main() {
   install_trixie_packages
   install_node24
   command -v openssl >/dev/null 2>&1 || die "system openssl is missing"
+  [ -x /usr/bin/chromium ] || die "/usr/bin/chromium is missing (apt package chromium)"
   local ms=$(((${EPOCHREALTIME//[!0-9]/} - started) / 1000))
   log "ok in ${ms}ms: ${OPENSSL35_VERSION%% [0-9][0-9] *}, ${ZLINT_VERSION%%$'\n'*} in .tools/bin; apt: ${APT_PACKAGES[*]}"
 }
