@@ -54,7 +54,8 @@ function validateHash(value: unknown, keyType: KeyType): HashName {
   if (value !== 'sha256' && value !== 'sha384' && value !== 'sha512') {
     throw new KernelError(
       'E_VALIDATION',
-      `Signature hash "${value}" is not supported; use sha256, sha384 or sha512.`
+      `Signature hash "${value}" is not supported; use sha256, sha384 or sha512.`,
+      { field: 'signatureHash' }
     )
   }
   return value
@@ -67,12 +68,15 @@ function validateServiceSettings(
   const out: ServiceSettings = { keyType: current?.keyType ?? null, hash: current?.hash ?? null }
   if (input === undefined || input === null) return out
   if (typeof input !== 'object')
-    throw new KernelError('E_VALIDATION', 'serviceSettings must be an object { keyType, hash }.')
+    throw new KernelError('E_VALIDATION', 'serviceSettings must be an object { keyType, hash }.', {
+      field: 'serviceSettings',
+    })
   if ('keyType' in input) {
     if (input.keyType !== null && !isKeyType(input.keyType)) {
       throw new KernelError(
         'E_VALIDATION',
-        `Service key type "${input.keyType}" is not one of the supported key types.`
+        `Service key type "${input.keyType}" is not one of the supported key types.`,
+        { field: 'serviceSettings.keyType' }
       )
     }
     out.keyType = input.keyType ?? null
@@ -81,7 +85,8 @@ function validateServiceSettings(
     if (input.hash !== null && !['sha256', 'sha384', 'sha512'].includes(input.hash as string)) {
       throw new KernelError(
         'E_VALIDATION',
-        `Service hash "${input.hash}" is not supported; use sha256, sha384 or sha512.`
+        `Service hash "${input.hash}" is not supported; use sha256, sha384 or sha512.`,
+        { field: 'serviceSettings.hash' }
       )
     }
     out.hash = input.hash ?? null
@@ -96,7 +101,9 @@ function validateCpsAndPolicy(cpsUrl: unknown, policyOid: unknown) {
     cpsUrl !== '' &&
     (typeof cpsUrl !== 'string' || !/^https?:\/\/\S+$/.test(cpsUrl))
   ) {
-    throw new KernelError('E_VALIDATION', 'The CPS URL must be an http:// or https:// URL.')
+    throw new KernelError('E_VALIDATION', 'The CPS URL must be an http:// or https:// URL.', {
+      field: 'cpsUrl',
+    })
   }
   if (
     policyOid !== undefined &&
@@ -106,7 +113,8 @@ function validateCpsAndPolicy(cpsUrl: unknown, policyOid: unknown) {
   ) {
     throw new KernelError(
       'E_VALIDATION',
-      `The policy OID "${policyOid}" is not a dotted object identifier such as 1.3.6.1.4.1.99999.1.`
+      `The policy OID "${policyOid}" is not a dotted object identifier such as 1.3.6.1.4.1.99999.1.`,
+      { field: 'policyOid' }
     )
   }
 }
@@ -114,27 +122,43 @@ function validateCpsAndPolicy(cpsUrl: unknown, policyOid: unknown) {
 function validateSubject(subject: SubjectDefaults | undefined, name: string): SubjectDefaults {
   const s: SubjectDefaults = { ...(subject ?? {}) }
   s.commonName = (s.commonName ?? name)?.trim()
-  if (!s.commonName) throw new KernelError('E_VALIDATION', 'The CA common name is required.')
+  if (!s.commonName)
+    throw new KernelError('E_VALIDATION', 'The CA common name is required.', {
+      field: 'subject.commonName',
+    })
   for (const [k, v] of Object.entries(s)) {
     if (v === undefined || v === null || v === '') delete (s as any)[k]
     else if (typeof v !== 'string')
-      throw new KernelError('E_VALIDATION', `Subject field ${k} must be text.`)
+      throw new KernelError('E_VALIDATION', `Subject field ${k} must be text.`, {
+        field: `subject.${k}`,
+      })
   }
   if (s.country && !/^[A-Za-z]{2}$/.test(s.country)) {
     throw new KernelError(
       'E_VALIDATION',
-      `Country "${s.country}" must be a two-letter ISO 3166 code such as US or DE.`
+      `Country "${s.country}" must be a two-letter ISO 3166 code such as US or DE.`,
+      { field: 'subject.country' }
     )
   }
   if (s.country) s.country = s.country.toUpperCase()
   return s
 }
 
-function pickNames<T extends string>(values: unknown, allowed: readonly T[], label: string): T[] {
-  if (!Array.isArray(values)) throw new KernelError('E_VALIDATION', `${label} must be a list.`)
+function pickNames<T extends string>(
+  values: unknown,
+  allowed: readonly T[],
+  label: string,
+  field: string
+): T[] {
+  if (!Array.isArray(values))
+    throw new KernelError('E_VALIDATION', `${label} must be a list.`, { field })
   for (const v of values) {
     if (!allowed.includes(v))
-      throw new KernelError('E_VALIDATION', `${label}: "${v}" is not one of ${allowed.join(', ')}.`)
+      throw new KernelError(
+        'E_VALIDATION',
+        `${label}: "${v}" is not one of ${allowed.join(', ')}.`,
+        { field }
+      )
   }
   return [...new Set(values)] as T[]
 }
@@ -187,11 +211,14 @@ export const caService = {
   async create(actor: Actor, input: CreateCaInput): Promise<CertificateAuthority> {
     const name = String(input.name ?? '').trim()
     if (!name || name.length > 200)
-      throw new KernelError('E_VALIDATION', 'A CA name (1–200 characters) is required.')
+      throw new KernelError('E_VALIDATION', 'A CA name (1–200 characters) is required.', {
+        field: 'name',
+      })
     if (await CertificateAuthority.findBy('name', name)) {
       throw new KernelError(
         'E_CONFLICT',
-        `A CA named "${name}" already exists; CA names are unique per install.`
+        `A CA named "${name}" already exists; CA names are unique per install.`,
+        { field: 'name' }
       )
     }
     const subject = validateSubject(input.subject, name)
@@ -202,7 +229,8 @@ export const caService = {
     if (!Number.isInteger(validityDays) || validityDays < 1 || validityDays > 36500) {
       throw new KernelError(
         'E_VALIDATION',
-        'CA validity must be a whole number of days between 1 and 36500.'
+        'CA validity must be a whole number of days between 1 and 36500.',
+        { field: 'validityDays' }
       )
     }
     const pathLength =
@@ -213,17 +241,26 @@ export const caService = {
     ) {
       throw new KernelError(
         'E_VALIDATION',
-        'Path length must be empty (unlimited) or a whole number from 0 to 32.'
+        'Path length must be empty (unlimited) or a whole number from 0 to 32.',
+        { field: 'pathLength' }
       )
     }
     const keyUsage = pickNames(
       input.keyUsage ?? ['keyCertSign', 'cRLSign', 'digitalSignature'],
       KEY_USAGES,
-      'Key usage'
+      'Key usage',
+      'keyUsage'
     )
     if (!keyUsage.includes('keyCertSign'))
-      throw new KernelError('E_VALIDATION', 'A CA needs the keyCertSign key usage.')
-    const extKeyUsage = pickNames(input.extKeyUsage ?? [], EXT_KEY_USAGES, 'Extended key usage')
+      throw new KernelError('E_VALIDATION', 'A CA needs the keyCertSign key usage.', {
+        field: 'keyUsage',
+      })
+    const extKeyUsage = pickNames(
+      input.extKeyUsage ?? [],
+      EXT_KEY_USAGES,
+      'Extended key usage',
+      'extKeyUsage'
+    )
     validateCpsAndPolicy(input.cpsUrl, input.policyOid)
     const serviceSettings = validateServiceSettings(input.serviceSettings)
 
@@ -234,7 +271,8 @@ export const caService = {
       if (input.keyType && input.keyType !== key.keyType) {
         throw new KernelError(
           'E_VALIDATION',
-          `The imported key is ${key.keyType}, not ${input.keyType}.`
+          `The imported key is ${key.keyType}, not ${input.keyType}.`,
+          { field: 'keyType' }
         )
       }
     } else {
@@ -242,7 +280,8 @@ export const caService = {
       if (!isKeyType(keyType)) {
         throw new KernelError(
           'E_VALIDATION',
-          `Key type "${keyType}" is not supported. Choose one of: ${KEY_TYPES.join(', ')}.`
+          `Key type "${keyType}" is not supported. Choose one of: ${KEY_TYPES.join(', ')}.`,
+          { field: 'keyType' }
         )
       }
       const created = await keyService.createKey(keyType)
@@ -386,19 +425,22 @@ export const caService = {
     if (!pki.certificateMatchesKey(certDer, signer.publicKeySpki)) {
       throw new KernelError(
         'E_INVALID_CERTIFICATE',
-        `The certificate's public key is not the key of CA "${ca.name}": import the certificate issued for this CA's CSR.`
+        `The certificate's public key is not the key of CA "${ca.name}": import the certificate issued for this CA's CSR.`,
+        { field: 'certificatePem' }
       )
     }
     if (!cert.isCa) {
       throw new KernelError(
         'E_INVALID_CERTIFICATE',
-        'The certificate is not a CA certificate (basicConstraints cA is not set).'
+        'The certificate is not a CA certificate (basicConstraints cA is not set).',
+        { field: 'certificatePem' }
       )
     }
     if (cert.notAfter.getTime() < Date.now()) {
       throw new KernelError(
         'E_INVALID_CERTIFICATE',
-        `The certificate expired on ${cert.notAfter.toISOString()}.`
+        `The certificate expired on ${cert.notAfter.toISOString()}.`,
+        { field: 'certificatePem' }
       )
     }
 
@@ -413,7 +455,8 @@ export const caService = {
     if (!chain) {
       throw new KernelError(
         'E_INVALID_CERTIFICATE',
-        'No chain to a root can be built for this certificate: supply the issuing CA certificates (up to the root) with --chain / "chainPem".'
+        'No chain to a root can be built for this certificate: supply the issuing CA certificates (up to the root) with --chain / "chainPem".',
+        { field: 'chainPem' }
       )
     }
 
@@ -460,10 +503,13 @@ export const caService = {
     const changes: Record<string, unknown> = {}
     if ('name' in patch) {
       const name = String(patch.name ?? '').trim()
-      if (!name) throw new KernelError('E_VALIDATION', 'The CA name cannot be empty.')
+      if (!name)
+        throw new KernelError('E_VALIDATION', 'The CA name cannot be empty.', { field: 'name' })
       const other = await CertificateAuthority.findBy('name', name)
       if (other && other.id !== ca.id)
-        throw new KernelError('E_CONFLICT', `A CA named "${name}" already exists.`)
+        throw new KernelError('E_CONFLICT', `A CA named "${name}" already exists.`, {
+          field: 'name',
+        })
       changes.name = name
     }
     if ('cpsUrl' in patch) changes.cpsUrl = patch.cpsUrl || null

@@ -236,15 +236,25 @@ export function parseTemplateOptions(input: unknown): TemplateOptions {
       (e) =>
         `${e.instancePath || 'options'} ${e.message}${e.params && 'allowedValues' in e.params ? ` (${(e.params as any).allowedValues.join(', ')})` : ''}`
     )
+    // `fields`: one entry per problem with its option path (e.g. "renewal.withinDays"), so a form
+    // can show each message next to its field.
+    const fields = (validateOptions.errors ?? []).map((e) => ({
+      field: e.instancePath.slice(1).replaceAll('/', '.') || 'options',
+      keyword: e.keyword,
+      message: e.message ?? 'is invalid',
+      params: e.params,
+    }))
     throw new KernelError('E_VALIDATION', `Invalid template options: ${problems.join('; ')}`, {
       problems,
+      fields,
     })
   }
   const options = copy as unknown as TemplateOptions
   if (options.keyUsage.includes('keyCertSign') && !options.basicConstraints.ca) {
     throw new KernelError(
       'E_VALIDATION',
-      'keyCertSign needs "Certificate Authority" set in basic constraints.'
+      'keyCertSign needs "Certificate Authority" set in basic constraints.',
+      { field: 'keyUsage' }
     )
   }
   return options

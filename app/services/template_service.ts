@@ -92,9 +92,13 @@ export const templateService = {
     await assertCaAccess(actor, caId)
     const name = String(input.name ?? '').trim()
     if (!name || name.length > 200)
-      throw new KernelError('E_VALIDATION', 'A template name (1–200 characters) is required.')
+      throw new KernelError('E_VALIDATION', 'A template name (1–200 characters) is required.', {
+        field: 'name',
+      })
     if (await Template.query().where({ ca_id: caId, name }).first()) {
-      throw new KernelError('E_CONFLICT', `This CA already has a template named "${name}".`)
+      throw new KernelError('E_CONFLICT', `This CA already has a template named "${name}".`, {
+        field: 'name',
+      })
     }
     const starter = input.starter ?? 'web-server'
     const base = starterOptions(starter)
@@ -123,13 +127,18 @@ export const templateService = {
     const changes: Record<string, unknown> = {}
     if (patch.name !== undefined) {
       const name = String(patch.name).trim()
-      if (!name) throw new KernelError('E_VALIDATION', 'The template name cannot be empty.')
+      if (!name)
+        throw new KernelError('E_VALIDATION', 'The template name cannot be empty.', {
+          field: 'name',
+        })
       const other = await Template.query()
         .where({ ca_id: template.caId, name })
         .whereNot('id', template.id)
         .first()
       if (other)
-        throw new KernelError('E_CONFLICT', `This CA already has a template named "${name}".`)
+        throw new KernelError('E_CONFLICT', `This CA already has a template named "${name}".`, {
+          field: 'name',
+        })
       template.name = name
       changes.name = name
     }
