@@ -80,11 +80,20 @@ export default class PkiProvider {
       concurrency: 'cluster-singleton',
       run: async () => void (await purgeExpired()),
     })
+    const { purgeServiceLogs } = await import('#services/log_retention')
+    scheduleJob({
+      name: 'purge-service-logs',
+      everyMs: 3600_000,
+      concurrency: 'cluster-singleton',
+      run: async () => void (await purgeServiceLogs()),
+    })
   }
 
   async shutdown() {
     const { stopJobs } = await import('#services/scheduler')
     stopJobs()
+    const { flushServiceLogs } = await import('#services/service_log')
+    await flushServiceLogs()
     const { keyService } = await import('#services/key_service')
     await keyService.close()
     const { closeCertificateStore } = await import('#services/certificate_store')

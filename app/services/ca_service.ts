@@ -22,6 +22,7 @@ import {
   type SubjectDefaults,
 } from './template_options.js'
 import { caMaterial } from './ca_material.js'
+import { writeServiceLog } from './service_log.js'
 
 export interface CreateCaInput {
   name: string
@@ -397,6 +398,14 @@ export const caService = {
       )
       return created
     })
+    await writeServiceLog({
+      service: 'kernel',
+      caId: ca.id,
+      level: 'info',
+      event: 'ca.created',
+      message: `CA "${ca.name}" created by ${actor.label} (${ca.keyType}${input.csrOnly ? ', CSR only: waiting for its signed certificate' : ''}${input.importKeyPem ? ', imported key' : ''}).`,
+      details: { name: ca.name, keyType: ca.keyType, csrOnly: Boolean(input.csrOnly) },
+    })
     await hooks.run('afterCaCreated', { caId: ca.id, caName: ca.name, actor })
     return ca
   },
@@ -559,6 +568,15 @@ export const caService = {
     })
     caMaterial.forget(ca.id)
     keyService.forget(ca.keyRef)
+    // Install-wide entry (ca_id null): the CA's own entries are no longer reachable by its users.
+    await writeServiceLog({
+      service: 'kernel',
+      caId: null,
+      level: 'info',
+      event: 'ca.deleted',
+      message: `CA "${ca.name}" (#${ca.id}) deleted by ${actor.label} with ${Number(counts?.n ?? 0)} certificate(s).`,
+      details: { caId: ca.id, name: ca.name, certificates: Number(counts?.n ?? 0) },
+    })
     await hooks.run('afterCaDeleted', { caId: ca.id, caName: ca.name, actor })
   },
 

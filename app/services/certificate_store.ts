@@ -63,6 +63,38 @@ const INSERT_CERT = `INSERT INTO certificates (${CERT_COLUMNS.join(', ')}) VALUE
 const INSERT_AUDIT = `INSERT INTO audit_logs (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map(() => '?').join(', ')})`
 const UPDATE_REQUEST = `UPDATE certificate_requests SET status = 'issued', certificate_id = ?, decided_by = ?, decided_at = ? WHERE id = ?`
 
+const INSERT_NAME = `INSERT INTO certificate_names (certificate_id, ca_id, name) VALUES (?, ?, ?)`
+
+/**
+ * The names a certificate is found by on the Issued Certificates page (case-insensitive prefix
+ * search): its common name, SAN values and serial, lowercased, distinct, at most 255 characters.
+ * Stored in certificate_names in the same transaction as the certificate.
+ */
+export function certificateNames(row: {
+  common_name?: string | null
+  sans?: unknown
+  serial: string
+}): string[] {
+  const names = new Set<string>()
+  const add = (value: unknown) => {
+    if (typeof value !== 'string') return
+    const v = value.trim().toLowerCase().slice(0, 255)
+    if (v) names.add(v)
+  }
+  add(row.common_name)
+  let sans: unknown = row.sans
+  if (typeof sans === 'string') {
+    try {
+      sans = JSON.parse(sans)
+    } catch {
+      sans = []
+    }
+  }
+  if (Array.isArray(sans)) for (const s of sans) add(s?.value)
+  add(row.serial)
+  return [...names]
+}
+
 const MAX_BATCH = 256
 let queue: Pending[] = []
 let draining = false
@@ -131,6 +163,7 @@ class StoreWorker {
           insertCertificate: INSERT_CERT,
           insertAudit: INSERT_AUDIT,
           updateRequest: UPDATE_REQUEST,
+          insertName: INSERT_NAME,
         },
       },
     })
@@ -196,6 +229,7 @@ async function commit(batch: Pending[]): Promise<number[]> {
         certificate: CERT_COLUMNS.map((c) => p.row[c]),
         audit: AUDIT_COLUMNS.map((c) => p.audit[c]),
         requestId: p.requestId,
+        names: certificateNames(p.row),
       }))
     )
   }
@@ -207,6 +241,14 @@ async function commit(batch: Pending[]): Promise<number[]> {
     const ids = inserted.map((r: any) => Number(typeof r === 'object' ? r.id : r))
     const audits = batch.map((p, i) => ({ ...p.audit, object_id: String(ids[i]) }))
     await trx.table('audit_logs').multiInsert(audits)
+    const names = batch.flatMap((p, i) =>
+      certificateNames(p.row).map((name) => ({
+        certificate_id: ids[i],
+        ca_id: p.row.ca_id,
+        name,
+      }))
+    )
+    if (names.length) await trx.table('certificate_names').multiInsert(names)
     for (const [i, p] of batch.entries()) {
       if (p.requestId) {
         await trx.from('certificate_requests').where('id', p.requestId).update({

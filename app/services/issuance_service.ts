@@ -22,6 +22,7 @@ import {
 import type { Actor } from './actor.js'
 import { storeCertificate, type CertificateRow } from './certificate_store.js'
 import { auditRow } from './audit_service.js'
+import { queueServiceLog } from './service_log.js'
 
 export type SanEntry = { type: 'dns' | 'ip' | 'email' | 'uri'; value: string }
 
@@ -320,8 +321,42 @@ function fixedExtensions(
   return fixed
 }
 
+/** Refusals an operator can act on (policy, lint, input); anything else is an error. */
+const REFUSALS = new Set([
+  'E_POLICY_DENIED',
+  'E_LINT',
+  'E_VALIDATION',
+  'E_INVALID_CSR',
+  'E_TEMPLATE_DISABLED',
+  'E_CA_INACTIVE',
+])
+
 export const issuanceService = {
+  /** Runs the cycle; every issuance and every refusal is written to the service log (after). */
   async issue(input: IssueInput): Promise<IssuedCertificate> {
+    try {
+      return await issuanceService.cycle(input)
+    } catch (error: any) {
+      const refused = error instanceof KernelError && REFUSALS.has(error.code)
+      queueServiceLog({
+        service: 'kernel',
+        caId: input.ca.id,
+        level: refused ? 'warn' : 'error',
+        event: refused ? 'issuance.refused' : 'issuance.failed',
+        message: `${refused ? 'Issuance refused' : 'Issuance failed'} (${input.source}, template "${input.template.name}", ${input.actor.label}): ${error?.message ?? error}`,
+        details: {
+          code: error?.code ?? null,
+          template: input.template.id,
+          source: input.source,
+          request: input.requestId ?? null,
+        },
+      })
+      throw error
+    }
+  },
+
+  /** The cycle itself, without the service log entries; call issue(). */
+  async cycle(input: IssueInput): Promise<IssuedCertificate> {
     const { ca, template, csr, overrides, actor } = input
     const options = template.options
     if (template.caId !== ca.id)
@@ -467,6 +502,14 @@ export const issuanceService = {
       }),
       input.requestId
     )
+    queueServiceLog({
+      service: 'kernel',
+      caId: ca.id,
+      level: 'info',
+      event: 'certificate.issued',
+      message: `Certificate ${serialHex} issued for "${subjectDn}" (${input.source}, template "${template.name}", ${actor.label}).`,
+      details: { certificate: id, serial: serialHex, template: template.id, source: input.source },
+    })
     const issued: IssuedCertificate = {
       id,
       serial: serialHex,

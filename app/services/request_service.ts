@@ -13,6 +13,7 @@ import type { Actor } from './actor.js'
 import { assertCaAccess } from './access.js'
 import { audit } from './audit_service.js'
 import { issuanceService, readCsr, type IssueOverrides } from './issuance_service.js'
+import { writeServiceLog } from './service_log.js'
 
 export function serializeRequest(r: CertificateRequest) {
   return {
@@ -44,8 +45,21 @@ export const requestService = {
     }
     if (!template.options.enabled)
       throw new KernelError('E_TEMPLATE_DISABLED', `Template "${template.name}" is disabled.`)
-    const csr = readCsr(csrInput)
-    return db.transaction(async (trx) => {
+    let csr: pki.ParsedCsr
+    try {
+      csr = readCsr(csrInput)
+    } catch (error: any) {
+      await writeServiceLog({
+        service: 'kernel',
+        caId: template.caId,
+        level: 'warn',
+        event: 'request.refused',
+        message: `A request for template "${template.name}" was refused: ${error?.message ?? error}`,
+        details: { template: template.id, source, actor: actor.label, code: error?.code },
+      })
+      throw error
+    }
+    const created = await db.transaction(async (trx) => {
       const request = await CertificateRequest.create(
         {
           caId: template.caId,
@@ -74,6 +88,15 @@ export const requestService = {
       )
       return request
     })
+    await writeServiceLog({
+      service: 'kernel',
+      caId: template.caId,
+      level: 'info',
+      event: 'request.submitted',
+      message: `Request #${created.id} for "${created.subjectDn}" submitted (${source}) by ${actor.label} on template "${template.name}".`,
+      details: { request: created.id, template: template.id, source },
+    })
+    return created
   },
 
   async find(actor: Actor, id: number) {
@@ -118,7 +141,7 @@ export const requestService = {
       throw new KernelError('E_CONFLICT', `Request ${id} is being decided by someone else.`)
     try {
       const csr = readCsr(request.csr)
-      return await issuanceService.issue({
+      const issued = await issuanceService.issue({
         ca,
         template,
         csr,
@@ -127,6 +150,15 @@ export const requestService = {
         source: `request:${request.source}`,
         requestId: request.id,
       })
+      await writeServiceLog({
+        service: 'kernel',
+        caId: request.caId,
+        level: 'info',
+        event: 'request.approved',
+        message: `Request #${id} approved by ${actor.label}: certificate ${issued.serial} issued for "${issued.subjectDn}".`,
+        details: { request: id, certificate: issued.id, overrides: overrides ?? null },
+      })
+      return issued
     } catch (error) {
       await db
         .from('certificate_requests')
@@ -161,6 +193,14 @@ export const requestService = {
         },
         trx
       )
+    })
+    await writeServiceLog({
+      service: 'kernel',
+      caId: request.caId,
+      level: 'info',
+      event: 'request.declined',
+      message: `Request #${id} for "${request.subjectDn}" declined by ${actor.label}${reason ? `: ${reason}` : '.'}`,
+      details: { request: id, reason: reason ?? null },
     })
     return this.find(actor, id)
   },

@@ -14,6 +14,7 @@ import { KernelError } from '#exceptions/kernel_error'
 import { audit } from './audit_service.js'
 import { hooks } from './hooks.js'
 import type { Actor } from './actor.js'
+import { writeServiceLog } from './service_log.js'
 
 export const REVOCATION_REASONS: RevocationReason[] = [
   'unspecified',
@@ -113,6 +114,19 @@ export const revocationService = {
       )
       return status
     })
+    await writeServiceLog({
+      service: 'kernel',
+      caId: cert.caId,
+      level: 'info',
+      event: 'certificate.revoked',
+      message:
+        previousStatus === 'revoked'
+          ? `Certificate ${cert.serial}: revocation reason changed to ${reason} by ${actor.label}.`
+          : reason === 'certificateHold'
+            ? `Certificate ${cert.serial} (${cert.subjectDn}) put on hold by ${actor.label}.`
+            : `Certificate ${cert.serial} (${cert.subjectDn}) revoked (${reason}) by ${actor.label}.`,
+      details: { certificate: cert.id, serial: cert.serial, reason, previous: previousStatus },
+    })
     await hooks.run('afterRevoke', {
       caId: cert.caId,
       certificateId: cert.id,
@@ -152,6 +166,14 @@ export const revocationService = {
         },
         trx
       )
+    })
+    await writeServiceLog({
+      service: 'kernel',
+      caId: cert.caId,
+      level: 'info',
+      event: 'certificate.unrevoked',
+      message: `Certificate ${cert.serial} (${cert.subjectDn}) taken off hold by ${actor.label}.`,
+      details: { certificate: cert.id, serial: cert.serial },
     })
     await hooks.run('afterUnrevoke', {
       caId: cert.caId,

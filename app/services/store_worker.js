@@ -15,6 +15,7 @@ db.pragma('foreign_keys = ON')
 const insertCertificate = db.prepare(workerData.sql.insertCertificate)
 const insertAudit = db.prepare(workerData.sql.insertAudit)
 const updateRequest = db.prepare(workerData.sql.updateRequest)
+const insertName = db.prepare(workerData.sql.insertName)
 
 parentPort.on('message', ({ id, items }) => {
   try {
@@ -27,6 +28,8 @@ parentPort.on('message', ({ id, items }) => {
       audit[4] = String(certificateId)
       insertAudit.run(...audit)
       if (item.requestId) updateRequest.run(certificateId, audit[1], audit[0], item.requestId)
+      // searchable names (certificate_names): certificate_id, ca_id (first certificate column), name
+      for (const name of item.names ?? []) insertName.run(certificateId, item.certificate[0], name)
       ids.push(certificateId)
     }
     db.exec('COMMIT')
