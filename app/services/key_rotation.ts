@@ -6,6 +6,7 @@ import db from '@adonisjs/lucid/services/db'
 import { masterKeyRing } from './master_key.js'
 import { audit } from './audit_service.js'
 import { keyService } from './key_service.js'
+import { reencryptProviderSecrets } from './login_providers.js'
 import type { Actor } from './actor.js'
 
 export async function rotateMasterKey(actor: Actor) {
@@ -29,13 +30,18 @@ export async function rotateMasterKey(actor: Actor) {
         .update({ key_material: await keyService.reencrypt(row.key_ref, row.key_material) })
       rotated++
     }
+    // login providers' client secrets (bound to their row by the AAD)
+    const secrets = await reencryptProviderSecrets(trx)
     await trx
       .from('kernel_meta')
       .where('key', 'master_key_canary')
       .update({ value: ring.makeCanary() })
     await audit(
       actor,
-      { action: 'master-key.rotate', details: { keyId: ring.currentKeyId, rotated } },
+      {
+        action: 'master-key.rotate',
+        details: { keyId: ring.currentKeyId, rotated, loginProviderSecrets: secrets },
+      },
       trx
     )
   })

@@ -19,7 +19,7 @@ export interface TokenUser {
 }
 
 const VERIFY_TOKEN = `SELECT t.id AS token_id, t.expires_at, t.last_used_at, u.id AS user_id, u.email, u.is_admin
-  FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?`
+  FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND NOT u.disabled`
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex')
 
@@ -193,6 +193,383 @@ export const bootstrapService = {
         trx
       )
       return { userId, email: normalized, token: apiToken }
+    })
+  },
+}
+
+/*
+ * Account management for the admin UI (Users page, Profile page). Every change is audited.
+ * Guard rails: nobody disables, demotes or deletes themselves, and the last enabled install
+ * administrator cannot be disabled, demoted or deleted (the install would have nobody to manage
+ * it).
+ */
+export const CA_ROLES = ['owner', 'member'] as const
+export type CaRole = (typeof CA_ROLES)[number]
+
+async function userOr404(id: unknown) {
+  const n = Number(id)
+  const user = Number.isInteger(n) && n > 0 ? await User.find(n) : null
+  if (!user) throw new KernelError('E_NOT_FOUND', `No user "${id}" exists.`)
+  return user
+}
+
+async function otherEnabledAdmins(exceptId: number) {
+  const row = await db
+    .from('users')
+    .where('is_admin', true)
+    .where('disabled', false)
+    .whereNot('id', exceptId)
+    .count('* as n')
+    .first()
+  return Number(row?.n ?? 0)
+}
+
+export const accountService = {
+  /** Users with their external identities and CA memberships, for the Users page. */
+  async listUsers() {
+    const users = await db.from('users').orderBy('email')
+    const identities = await db
+      .from('user_identities as i')
+      .join('login_providers as p', 'p.id', 'i.provider_id')
+      .select('i.id', 'i.user_id', 'i.email', 'i.subject', 'i.created_at', 'p.name as provider')
+    const memberships = await db
+      .from('ca_members as m')
+      .join('cas as c', 'c.id', 'm.ca_id')
+      .select('m.user_id', 'm.role', 'c.id as ca_id', 'c.name as ca_name')
+      .orderBy('c.name')
+    return users.map((u: any) => ({
+      id: Number(u.id),
+      email: String(u.email),
+      fullName: u.full_name ?? null,
+      isAdmin: Boolean(u.is_admin),
+      disabled: Boolean(u.disabled),
+      hasPassword: Boolean(u.password),
+      lastLoginAt: u.last_login_at ? Number(u.last_login_at) : null,
+      createdAt: Number(u.created_at),
+      identities: identities
+        .filter((i: any) => Number(i.user_id) === Number(u.id))
+        .map((i: any) => ({
+          id: Number(i.id),
+          provider: String(i.provider),
+          email: i.email ?? null,
+          subject: String(i.subject),
+          createdAt: Number(i.created_at),
+        })),
+      memberships: memberships
+        .filter((m: any) => Number(m.user_id) === Number(u.id))
+        .map((m: any) => ({ caId: Number(m.ca_id), caName: String(m.ca_name), role: m.role })),
+    }))
+  },
+
+  async getUser(id: unknown) {
+    const user = await userOr404(id)
+    const all = await this.listUsers()
+    return all.find((u) => u.id === user.id)!
+  },
+
+  /**
+   * Creates a user. With a password they can log in locally; without one they are "invited":
+   * they log in through an external provider that gives this email address.
+   */
+  async createUser(
+    actor: Actor,
+    input: { email: unknown; isAdmin?: boolean; password?: unknown }
+  ): Promise<User> {
+    const password = typeof input.password === 'string' ? input.password : ''
+    if (password) checkPasswordStrength(password)
+    const email = String(input.email ?? '')
+      .trim()
+      .toLowerCase()
+    if (!EMAIL.test(email) || email.length > 254) {
+      throw new KernelError(
+        'E_VALIDATION',
+        `"${input.email ?? ''}" is not a valid email address.`,
+        {
+          field: 'email',
+        }
+      )
+    }
+    if (await User.findBy('email', email)) {
+      throw new KernelError('E_CONFLICT', `A user with the email ${email} already exists.`, {
+        field: 'email',
+      })
+    }
+    return db.transaction(async (trx) => {
+      const user = new User()
+      user.useTransaction(trx)
+      user.fill({ email, isAdmin: Boolean(input.isAdmin), disabled: false, fullName: null })
+      user.password = password || null
+      await user.save()
+      await audit(
+        actor,
+        {
+          action: 'user.create',
+          objectType: 'user',
+          objectId: user.id,
+          details: { email, isAdmin: user.isAdmin, invited: !password },
+        },
+        trx
+      )
+      return user
+    })
+  },
+
+  async setDisabled(actor: Actor, id: unknown, disabled: boolean) {
+    const user = await userOr404(id)
+    if (disabled && user.id === actor.userId) {
+      throw new KernelError('E_CONFLICT', 'You cannot disable your own account.')
+    }
+    if (disabled && user.isAdmin && !user.disabled && (await otherEnabledAdmins(user.id)) === 0) {
+      throw new KernelError('E_CONFLICT', `${user.email} is the last enabled administrator.`)
+    }
+    if (user.disabled === disabled) return user
+    await db.transaction(async (trx) => {
+      user.useTransaction(trx)
+      user.disabled = disabled
+      await user.save()
+      await audit(
+        actor,
+        {
+          action: disabled ? 'user.disable' : 'user.enable',
+          objectType: 'user',
+          objectId: user.id,
+          details: { email: user.email },
+        },
+        trx
+      )
+    })
+    return user
+  },
+
+  async setAdmin(actor: Actor, id: unknown, isAdmin: boolean) {
+    const user = await userOr404(id)
+    if (!isAdmin && user.id === actor.userId) {
+      throw new KernelError('E_CONFLICT', 'You cannot remove your own administrator role.')
+    }
+    if (!isAdmin && user.isAdmin && !user.disabled && (await otherEnabledAdmins(user.id)) === 0) {
+      throw new KernelError('E_CONFLICT', `${user.email} is the last enabled administrator.`)
+    }
+    if (user.isAdmin === isAdmin) return user
+    await db.transaction(async (trx) => {
+      user.useTransaction(trx)
+      user.isAdmin = isAdmin
+      await user.save()
+      await audit(
+        actor,
+        {
+          action: isAdmin ? 'user.grant-admin' : 'user.revoke-admin',
+          objectType: 'user',
+          objectId: user.id,
+          details: { email: user.email },
+        },
+        trx
+      )
+    })
+    return user
+  },
+
+  /** Deletes a user with their API tokens, CA memberships and identity links (CAs stay). */
+  async deleteUser(actor: Actor, id: unknown) {
+    const user = await userOr404(id)
+    if (user.id === actor.userId) {
+      throw new KernelError('E_CONFLICT', 'You cannot delete your own account.')
+    }
+    if (user.isAdmin && !user.disabled && (await otherEnabledAdmins(user.id)) === 0) {
+      throw new KernelError('E_CONFLICT', `${user.email} is the last enabled administrator.`)
+    }
+    await db.transaction(async (trx) => {
+      await trx.from('api_tokens').where('user_id', user.id).delete()
+      await trx.from('ca_members').where('user_id', user.id).delete()
+      await trx.from('user_identities').where('user_id', user.id).delete()
+      await trx.from('users').where('id', user.id).delete()
+      await audit(
+        actor,
+        {
+          action: 'user.delete',
+          objectType: 'user',
+          objectId: user.id,
+          details: { email: user.email },
+        },
+        trx
+      )
+    })
+  },
+
+  /** An administrator sets (or resets) a user's local password. */
+  async setPassword(actor: Actor, id: unknown, password: unknown) {
+    const user = await userOr404(id)
+    checkPasswordStrength(password)
+    await db.transaction(async (trx) => {
+      user.useTransaction(trx)
+      user.password = String(password)
+      await user.save()
+      await audit(
+        actor,
+        {
+          action: 'user.set-password',
+          objectType: 'user',
+          objectId: user.id,
+          details: { email: user.email },
+        },
+        trx
+      )
+    })
+  },
+
+  /** A user changes their own password; the current one is required. */
+  async changeOwnPassword(actor: Actor, current: unknown, next: unknown, confirm: unknown) {
+    const user = await userOr404(actor.userId)
+    if (!user.password) {
+      throw new KernelError(
+        'E_VALIDATION',
+        'Your account has no local password (you log in through an external provider). Ask an administrator to set one.',
+        { field: 'current' }
+      )
+    }
+    if (!(await hash.use('argon').verify(user.password, String(current ?? '')))) {
+      throw new KernelError('E_VALIDATION', 'The current password is wrong.', { field: 'current' })
+    }
+    checkPasswordStrength(next)
+    if (next !== confirm) {
+      throw new KernelError('E_VALIDATION', 'The two new passwords differ.', { field: 'confirm' })
+    }
+    await db.transaction(async (trx) => {
+      user.useTransaction(trx)
+      user.password = String(next)
+      await user.save()
+      await audit(
+        actor,
+        { action: 'user.change-password', objectType: 'user', objectId: user.id },
+        trx
+      )
+    })
+  },
+
+  /** Adds a user to a CA (or changes their role there). */
+  async addMembership(actor: Actor, id: unknown, caId: unknown, role: unknown) {
+    const user = await userOr404(id)
+    const ca = Number.isInteger(Number(caId))
+      ? await db.from('cas').where('id', Number(caId)).select('id', 'name').first()
+      : undefined
+    if (!ca) throw new KernelError('E_VALIDATION', 'Choose a CA.', { field: 'caId' })
+    if (!CA_ROLES.includes(role as CaRole)) {
+      throw new KernelError('E_VALIDATION', 'Choose the role: owner or member.', { field: 'role' })
+    }
+    await db.transaction(async (trx) => {
+      const existing = await trx
+        .from('ca_members')
+        .where({ ca_id: ca.id, user_id: user.id })
+        .first()
+      if (existing) {
+        await trx.from('ca_members').where({ ca_id: ca.id, user_id: user.id }).update({ role })
+      } else {
+        await trx
+          .table('ca_members')
+          .insert({ ca_id: ca.id, user_id: user.id, role, created_at: Date.now() })
+      }
+      await audit(
+        actor,
+        {
+          action: existing ? 'ca.member.update' : 'ca.member.add',
+          objectType: 'user',
+          objectId: user.id,
+          caId: Number(ca.id),
+          details: { email: user.email, ca: ca.name, role },
+        },
+        trx
+      )
+    })
+  },
+
+  async removeMembership(actor: Actor, id: unknown, caId: unknown) {
+    const user = await userOr404(id)
+    const row = Number.isInteger(Number(caId))
+      ? await db
+          .from('ca_members')
+          .where({ ca_id: Number(caId), user_id: user.id })
+          .first()
+      : undefined
+    if (!row) throw new KernelError('E_NOT_FOUND', `${user.email} is not a member of CA "${caId}".`)
+    await db.transaction(async (trx) => {
+      await trx
+        .from('ca_members')
+        .where({ ca_id: Number(caId), user_id: user.id })
+        .delete()
+      await audit(
+        actor,
+        {
+          action: 'ca.member.remove',
+          objectType: 'user',
+          objectId: user.id,
+          caId: Number(caId),
+          details: { email: user.email },
+        },
+        trx
+      )
+    })
+  },
+
+  async unlinkIdentity(actor: Actor, id: unknown, identityId: unknown) {
+    const user = await userOr404(id)
+    const row = Number.isInteger(Number(identityId))
+      ? await db
+          .from('user_identities')
+          .where({ id: Number(identityId), user_id: user.id })
+          .first()
+      : undefined
+    if (!row)
+      throw new KernelError('E_NOT_FOUND', `No external login "${identityId}" for ${user.email}.`)
+    await db.transaction(async (trx) => {
+      await trx.from('user_identities').where('id', row.id).delete()
+      await audit(
+        actor,
+        {
+          action: 'user.identity.unlink',
+          objectType: 'user',
+          objectId: user.id,
+          details: { email: user.email, providerId: Number(row.provider_id), subject: row.subject },
+        },
+        trx
+      )
+    })
+  },
+
+  /** A user's API tokens (never the secrets: only their hashes are stored). */
+  async listTokens(userId: number) {
+    const rows = await db
+      .from('api_tokens')
+      .where('user_id', userId)
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+    return rows.map((r: any) => ({
+      id: Number(r.id),
+      name: String(r.name),
+      createdAt: Number(r.created_at),
+      lastUsedAt: r.last_used_at ? Number(r.last_used_at) : null,
+      expiresAt: r.expires_at ? Number(r.expires_at) : null,
+      expired: Boolean(r.expires_at && Number(r.expires_at) < Date.now()),
+    }))
+  },
+
+  /** Revokes (deletes) one of the user's own tokens; another user's token id is a 404. */
+  async revokeToken(actor: Actor, userId: number, tokenId: unknown) {
+    const n = Number(tokenId)
+    const row = Number.isInteger(n)
+      ? await db.from('api_tokens').where({ id: n, user_id: userId }).first()
+      : undefined
+    if (!row) throw new KernelError('E_NOT_FOUND', `No API token "${tokenId}" exists.`)
+    await db.transaction(async (trx) => {
+      await trx.from('api_tokens').where('id', row.id).delete()
+      await audit(
+        actor,
+        {
+          action: 'token.revoke',
+          objectType: 'api_token',
+          objectId: row.id,
+          details: { name: row.name },
+        },
+        trx
+      )
     })
   },
 }
