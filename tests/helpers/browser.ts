@@ -6,7 +6,7 @@
  *   const session = await startBrowserSession()
  *   try { await session.page.goto(session.setupUrl) ... } finally { await session.close() }
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join, relative, resolve } from 'node:path'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
@@ -176,4 +176,32 @@ export function slug(title: string) {
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-|-$/g, '')
     .slice(0, 60)
+}
+
+export interface DownloadedFile {
+  /** The name the server suggested (Content-Disposition). */
+  name: string
+  /** Where Playwright saved it (under tmp/artifacts/downloads/). */
+  path: string
+  content: Buffer
+}
+
+/** Where downloads are saved. */
+export const DOWNLOAD_DIR = join(repoRoot, 'tmp', 'artifacts', 'downloads')
+
+/**
+ * Runs `trigger` (a click on a download link or button) and saves the file the browser
+ * downloads through Playwright's download event.
+ */
+export async function download(
+  page: Page,
+  trigger: () => Promise<unknown>
+): Promise<DownloadedFile> {
+  const [file] = await Promise.all([page.waitForEvent('download'), trigger()])
+  const failure = await file.failure()
+  if (failure) throw new Error(`the download of ${file.url()} failed: ${failure}`)
+  await mkdir(DOWNLOAD_DIR, { recursive: true })
+  const path = join(DOWNLOAD_DIR, file.suggestedFilename())
+  await file.saveAs(path)
+  return { name: file.suggestedFilename(), path, content: await readFile(path) }
 }
