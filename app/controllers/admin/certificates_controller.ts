@@ -286,12 +286,12 @@ export default class AdminCertificatesController {
         ? {
             list: ext.all,
             keyUsage: ext.keyUsage ?? [],
-            eku: ext.eku ?? [],
+            eku: (ext.eku ?? []).map((oid) => pki.oidName(oid)),
             basicConstraints: ext.basicConstraints ?? null,
             ocsp: ext.aia.ocsp,
             caIssuers: ext.aia.caIssuers,
             cdp: ext.cdp,
-            policies: ext.policies.map((p) => p.oid),
+            policies: ext.policies.map((p) => pki.oidName(p.oid)),
           }
         : null,
       fragments,
