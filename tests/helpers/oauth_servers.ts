@@ -510,6 +510,14 @@ export async function startOidcProvider(options: {
       claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
       features: { devInteractions: { enabled: false } },
       pkce: { required: () => true },
+      ttl: {
+        AccessToken: 600,
+        AuthorizationCode: 60,
+        Grant: 3600,
+        IdToken: 600,
+        Interaction: 600,
+        Session: 3600,
+      },
       interactions: { url: (_ctx: unknown, interaction: any) => `/interaction/${interaction.uid}` },
       async findAccount(_ctx: unknown, id: string) {
         const account = accounts.get(id)
