@@ -10,7 +10,12 @@ import type { Actor } from './actor.js'
 import { assertCaAccess } from './access.js'
 import { audit } from './audit_service.js'
 import { hooks } from './hooks.js'
-import { mergeTemplateOptions, starterOptions, STARTER_TEMPLATES } from './template_options.js'
+import {
+  mergeTemplateOptions,
+  parseTemplateOptions,
+  starterOptions,
+  STARTER_TEMPLATES,
+} from './template_options.js'
 
 export function serializeTemplate(t: Template) {
   return {
@@ -123,7 +128,15 @@ export const templateService = {
     })
   },
 
-  async update(actor: Actor, template: Template, patch: { name?: string; options?: unknown }) {
+  /**
+   * `options` are merged into the current ones, then validated whole; with `replaceOptions` they
+   * replace them (a form that shows every option sends them all, so cleared fields stay cleared).
+   */
+  async update(
+    actor: Actor,
+    template: Template,
+    patch: { name?: string; options?: unknown; replaceOptions?: boolean }
+  ) {
     const changes: Record<string, unknown> = {}
     if (patch.name !== undefined) {
       const name = String(patch.name).trim()
@@ -143,7 +156,9 @@ export const templateService = {
       changes.name = name
     }
     if (patch.options !== undefined) {
-      template.options = mergeTemplateOptions(template.options, patch.options)
+      template.options = patch.replaceOptions
+        ? parseTemplateOptions(patch.options)
+        : mergeTemplateOptions(template.options, patch.options)
       changes.options = patch.options
     }
     await db.transaction(async (trx) => {

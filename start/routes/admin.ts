@@ -4,10 +4,8 @@
 import router from '@adonisjs/core/services/router'
 import { adminStack } from '#start/routes/web'
 
-const DashboardController = () => import('#controllers/admin/dashboard_controller')
-
 router
   .group(() => {
-    router.get('/admin', [DashboardController, 'show'])
+    // The dashboard moved to start/routes/admin_cas.ts.
   })
   .use(adminStack())
