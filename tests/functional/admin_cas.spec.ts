@@ -757,7 +757,7 @@ test.group('Admin UI · CA page', (group) => {
  * The HTML of the form field holding the input named `name`: from the enclosing
  * `<div class="field ...">` to the next field, so assertions see that field's own error.
  */
-export function fieldBlock(html: string, name: string): string {
+function fieldBlock(html: string, name: string): string {
   const at = html.search(new RegExp(`name="${name.replace(/[[\]]/g, '\\$&')}(\\[\\])?"`))
   if (at < 0) throw new Error(`no input named ${name}`)
   const start = html.lastIndexOf('class="field', at)

@@ -128,6 +128,27 @@ const HINTS: Record<string, string> = {
   'subject.defaults.country': 'Country must be a two-letter ISO 3166 code such as US or DE.',
 }
 
+/** The schema's (ajv's) message in plain words. */
+function friendly(f: { keyword: string; message: string; params?: any }) {
+  const p = f.params ?? {}
+  switch (f.keyword) {
+    case 'minimum':
+      return `Must be at least ${p.limit}.`
+    case 'maximum':
+      return `Must be at most ${p.limit}.`
+    case 'type':
+      return String(p.type).includes('integer') ? 'Must be a whole number.' : `Must be ${p.type}.`
+    case 'minItems':
+      return `Choose at least ${p.limit}.`
+    case 'maxLength':
+      return `At most ${p.limit} characters.`
+    case 'enum':
+      return `Must be one of: ${(p.allowedValues ?? []).filter((v: unknown) => v !== null).join(', ')}.`
+    default:
+      return f.message.charAt(0).toUpperCase() + f.message.slice(1) + '.'
+  }
+}
+
 function getPath(obj: any, path: string) {
   return path.split('.').reduce((o, k) => (o === null || o === undefined ? undefined : o[k]), obj)
 }
@@ -144,7 +165,7 @@ function setPath(obj: any, path: string, value: unknown) {
 }
 
 /** A form value as the JSON the schema expects (left as given when it is not one, so the schema's message applies). */
-function coerce(type: FieldType, raw: unknown, body: Record<string, any>, path: string): unknown {
+function coerce(type: FieldType, raw: unknown, body: Record<string, any>): unknown {
   const text = raw === undefined || raw === null ? '' : String(raw).trim()
   switch (type) {
     case 'bool':
@@ -171,7 +192,7 @@ function coerce(type: FieldType, raw: unknown, body: Record<string, any>, path: 
     case 'policy': {
       if (text === '' || text === 'none') return null
       if (text === 'custom') {
-        const custom = String(body[`${path}.custom`] ?? '').trim()
+        const custom = String(body.cpsPolicyCustom ?? '').trim()
         return custom === '' ? 'custom' : custom
       }
       return text
@@ -279,14 +300,18 @@ export default class TemplatesController {
     const spec = TEMPLATE_TABS.find((t) => t.id === tabId)!
     const body = request.all()
     const options = structuredClone(template.options) as TemplateOptions
+    // Form bodies are parsed with dots as nesting: "renewal.withinDays" arrives as body.renewal.withinDays.
     for (const f of spec.fields)
-      setPath(options, f.path, coerce(f.type, body[f.path], body, f.path))
+      setPath(options, f.path, coerce(f.type, getPath(body, f.path), body))
     const name = tabId === 'general' ? String(body.name ?? '') : undefined
     try {
       await templateService.update(actor, template, { name, options, replaceOptions: true })
     } catch (error) {
       const errors = fieldErrors(error, { byCode: { E_CONFLICT: 'name' } })
       if (!errors) throw error
+      for (const f of ((error as KernelError).details as any)?.fields ?? []) {
+        errors[f.field] = friendly(f)
+      }
       for (const key of Object.keys(errors)) if (HINTS[key]) errors[key] = HINTS[key]
       response.status(422)
       const fresh = await templateService.find(actor, template.id)
@@ -309,8 +334,8 @@ export default class TemplatesController {
       await templateService.delete(actor, template)
     } catch (error) {
       if (!(error instanceof KernelError) || error.code !== 'E_CONFLICT') throw error
-      response.status(409)
       if (isHtmx(ctx)) {
+        response.status(409)
         response.header('HX-Retarget', '#flash')
         response.header('HX-Reswap', 'innerHTML')
         return ctx.view.render('partials/flash', { level: 'error', message: error.message })
@@ -395,6 +420,14 @@ export default class TemplatesController {
       keyFamilies: KEY_FAMILIES,
       sanTypes: SAN_TYPES,
       policies: Object.entries(PREDEFINED_POLICIES).map(([id, oid]) => ({ id, oid })),
+      keyFamilyLabels: {
+        'rsa': 'RSA',
+        'ec': 'ECDSA',
+        'ed25519': 'Ed25519',
+        'ml-dsa': 'ML-DSA',
+        'slh-dsa': 'SLH-DSA',
+      },
+      sanLabels: { dns: 'DNS names', ip: 'IP addresses', email: 'Email addresses', uri: 'URIs' },
     }
     const partial = `partials/template_tab_${tabId.replace('-', '_')}`
     if (isHtmx(ctx) && ctx.request.header('hx-target') === 'tab-panel') {
@@ -404,11 +437,15 @@ export default class TemplatesController {
     data.pluginTabs = uiRegistry
       .tabs('template')
       .map((t) => ({ owner: t.owner, id: t.id, label: t.label }))
-    data.menu = await uiRegistry.fragments('template.menu', {
-      actor,
-      caId: template.caId,
-      objectId: template.id,
-    })
+    data.row = {
+      id: template.id,
+      name: template.name,
+      menu: await uiRegistry.fragments('template.menu', {
+        actor,
+        caId: template.caId,
+        objectId: template.id,
+      }),
+    }
     const active = await db
       .from('certificates')
       .where('template_id', template.id)
