@@ -64,11 +64,15 @@ export function barChart(input: BarChartInput): string {
   // Horizontal grid lines with their values: 0, half, max.
   for (const fraction of [0, 0.5, 1]) {
     const y = top + plotH - fraction * plotH
-    const value = Math.round(max * fraction * 10) / 10
+    const value = max * fraction
     parts.push(
-      `<line x1="${left}" x2="${width - right}" y1="${y.toFixed(1)}" y2="${y.toFixed(1)}" stroke="#dde3ea" stroke-width="1"/>`,
-      `<text x="${left - 6}" y="${(y + 4).toFixed(1)}" text-anchor="end">${value}</text>`
+      `<line x1="${left}" x2="${width - right}" y1="${y.toFixed(1)}" y2="${y.toFixed(1)}" stroke="#dde3ea" stroke-width="1"/>`
     )
+    // Counts are whole numbers: no "0.5" on the axis.
+    if (Number.isInteger(value))
+      parts.push(
+        `<text x="${left - 6}" y="${(y + 4).toFixed(1)}" text-anchor="end">${value}</text>`
+      )
   }
   input.values.forEach((value, i) => {
     const h = (value / max) * plotH
