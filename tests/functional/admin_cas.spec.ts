@@ -196,6 +196,8 @@ test.group('Admin UI · Create New CA', (group) => {
       [{ cpsUrl: 'ftp://x' }, 'cpsUrl', /http/],
       [{ policyOid: 'not-an-oid' }, 'policyOid', /dotted object identifier/],
       [{ keyType: 'rsa-1024' }, 'keyFamily', /not supported/],
+      // without JavaScript the key size may not match the chosen key type
+      [{ keyFamily: 'rsa' }, 'keyFamily', /Choose the key size for RSA/],
     ]
     for (const [fields, field, message] of cases) {
       const name = unique('Bad')

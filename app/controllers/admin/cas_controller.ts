@@ -175,6 +175,18 @@ export default class CasController {
     let created: CertificateAuthority
     try {
       let importKeyPem: string | undefined
+      // Without JavaScript the key-size list does not follow the key type: ask again.
+      if (form.keySource === 'generate' && familyOf(form.keyType) !== form.keyFamily) {
+        const family = KEY_FAMILIES.find((f) => f.id === form.keyFamily)
+        if (family) {
+          form.keyType = family.default
+          throw new KernelError(
+            'E_VALIDATION',
+            `Choose the ${family.paramLabel.toLowerCase()} for ${family.label}, then create the CA.`,
+            { field: 'keyType' }
+          )
+        }
+      }
       if (form.keySource === 'import') {
         const key = await textOrFile(ctx, 'importKeyPem', 'importKeyFile')
         if (key === undefined) {
