@@ -5,20 +5,55 @@
  * Screenshots of the main pages go to tmp/artifacts/screenshots/.
  */
 import { test } from '@japa/runner'
+import type { Locator, Page } from 'playwright-core'
+import { opensslCsr } from '#tests/helpers/api'
+import { opensslText, opensslVerify } from '#tests/helpers/external'
 import {
   SCREENSHOT_DIR,
   SERVER_LOG,
   shortPath,
   slug,
+  download,
   startBrowserSession,
   type BrowserSession,
 } from '#tests/helpers/browser'
 
 const ADMIN_EMAIL = 'admin@example.com'
 const ADMIN_PASSWORD = 'correct horse battery staple'
+const CA_NAME = 'Browser Test Root CA'
+const TEMPLATE_NAME = 'Browser Web Server'
+const DAY = 86_400_000
+
+/** A link of the side navigation. */
+function navLink(page: Page, name: string) {
+  return page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true })
+}
+
+/** The open modal (<dialog id="modal">), once htmx has filled and opened it. */
+async function openModal(page: Page, opener: Locator) {
+  await opener.click()
+  const modal = page.getByRole('dialog')
+  await modal.waitFor({ state: 'visible' })
+  return modal
+}
+
+/** "Not Before" / "Not After" of `openssl x509 -text`, as epoch milliseconds. */
+function validityOf(text: string) {
+  const field = (name: string) => {
+    const match = new RegExp(`${name}\\s*:\\s*(.+)`).exec(text)
+    if (!match) throw new Error(`no ${name} in:\n${text}`)
+    const ms = new Date(match[1].trim().replace(/\s+/g, ' ')).getTime()
+    if (Number.isNaN(ms)) throw new Error(`unreadable ${name}: ${match[1]}`)
+    return ms
+  }
+  return { notBefore: field('Not Before'), notAfter: field('Not After') }
+}
 
 test.group('Admin UI in Chromium', (group) => {
   let session: BrowserSession
+  /** Filled in by the steps, used by the later ones. */
+  let rootPem = ''
+  let templatePath = ''
 
   group.setup(async () => {
     session = await startBrowserSession()
@@ -77,5 +112,317 @@ test.group('Admin UI in Chromium', (group) => {
     // the setup link is spent: it no longer shows the setup form
     await page.goto(session.setupUrl)
     await page.waitForURL('**/admin/cas/new')
+  })
+
+  test('create a root CA with the form; it is listed, current and downloadable', async ({
+    assert,
+  }) => {
+    const { page } = session
+    await page.goto('/admin/cas/new')
+    await page.getByRole('heading', { name: 'Create New CA' }).waitFor()
+    await session.screenshot('ca-new')
+
+    // a missing name is refused next to the field (htmx re-renders the form with 422)
+    await page.getByLabel('Certificate Authority Name (common name)').fill('   ')
+    await page.getByLabel('Organization (O)').fill('Browser Tests')
+    await page.getByRole('button', { name: 'Create New CA' }).click()
+    await page.getByRole('alert').filter({ hasText: 'The CA was not created' }).waitFor()
+    assert.match(page.url(), /\/admin\/cas\/new$/)
+
+    await page.getByLabel('Certificate Authority Name (common name)').fill(CA_NAME)
+    await page.getByLabel('Organization (O)').fill('Browser Tests')
+    await page.getByLabel('Country (C)').fill('DE')
+    await page.getByRole('button', { name: 'Create New CA' }).click()
+    // manual §1.2.1: to Manage CAs, with the new CA in the dropdown at the top
+    await page.waitForURL('**/admin/cas')
+    await page.getByRole('heading', { name: 'Manage CAs' }).waitFor()
+    await page
+      .getByText(`CA "${CA_NAME}" was created and is ready to issue certificates.`)
+      .waitFor()
+    const dropdown = page.getByRole('banner').getByLabel('CA', { exact: true })
+    assert.equal(await dropdown.locator('option:checked').innerText(), CA_NAME)
+    const row = page.getByRole('row', { name: new RegExp(CA_NAME) })
+    assert.include(await row.innerText(), 'active')
+    assert.include(await row.innerText(), 'root')
+    await session.screenshot('ca-list')
+
+    // CA details, and "Get CA Certificate(s)" in its modal
+    await row.getByRole('link', { name: CA_NAME }).click()
+    await page.waitForURL(/\/admin\/cas\/\d+$/)
+    await page.getByRole('heading', { name: CA_NAME }).waitFor()
+    await session.screenshot('ca-details')
+    const modal = await openModal(page, page.getByRole('button', { name: 'Get CA Certificate(s)' }))
+    await modal.getByRole('heading', { name: `Get CA Certificate(s) · ${CA_NAME}` }).waitFor()
+    const file = await download(page, () =>
+      modal.getByRole('link', { name: 'CA certificate (PEM)' }).click()
+    )
+    rootPem = file.content.toString('utf8')
+    assert.match(rootPem, /^-----BEGIN CERTIFICATE-----/)
+    const rootText = await opensslText(rootPem, 'x509')
+    assert.match(rootText, new RegExp(`Subject: .*CN ?= ?${CA_NAME}`))
+    assert.match(rootText, /CA:TRUE/)
+    const selfSigned = await opensslVerify({ roots: [rootPem], cert: rootPem })
+    assert.isTrue(selfSigned.ok, selfSigned.output)
+    await modal.getByRole('button', { name: 'Close' }).click()
+    await modal.waitFor({ state: 'hidden' })
+
+    // the dashboard of the new CA
+    await navLink(page, 'Dashboard').click()
+    await page.waitForURL('**/admin')
+    await page.getByRole('heading', { name: CA_NAME, level: 1 }).waitFor()
+    await page.getByRole('heading', { name: 'Certificates issued' }).waitFor()
+    await session.screenshot('dashboard')
+  })
+
+  test('create a template from a starter and change its validity', async ({ assert }) => {
+    const { page } = session
+    await navLink(page, 'Create Template').click()
+    await page.waitForURL('**/admin/templates/new')
+    await page.getByLabel('Template name').fill(TEMPLATE_NAME)
+    await page.getByRole('radio', { name: /^Web Server(?!\s*\+)/ }).check()
+    await page.getByRole('button', { name: 'Create Template' }).click()
+    await page.waitForURL(/\/admin\/templates\/\d+/)
+    templatePath = new URL(page.url()).pathname.match(/^\/admin\/templates\/\d+/)![0]
+    await page.getByRole('heading', { name: TEMPLATE_NAME, level: 1 }).waitFor()
+    await page.getByText(`Template "${TEMPLATE_NAME}" was created`).waitFor()
+
+    // a bad value is refused next to its field, nothing saved
+    await page.getByLabel('Validity Period (Days)').fill('0')
+    // past the browser's own min check, to see the server's answer
+    await page.evaluate("document.getElementById('t-validity').removeAttribute('min')")
+    await page.getByRole('button', { name: 'Save' }).click()
+    await page.getByRole('alert').filter({ hasText: 'Nothing was saved' }).waitFor()
+
+    await page.getByLabel('Validity Period (Days)').fill('90')
+    await page.getByRole('button', { name: 'Save' }).click()
+    await page.getByText(`Template "${TEMPLATE_NAME}" was saved.`).waitFor()
+    await page.goto(templatePath)
+    assert.equal(await page.getByLabel('Validity Period (Days)').inputValue(), '90')
+    await session.screenshot('template-edit')
+  })
+
+  test('submit CSRs made by OpenSSL through the template menu', async ({ assert }) => {
+    const { page } = session
+    await page.goto(templatePath)
+    await page
+      .getByRole('group', { name: `Template ${TEMPLATE_NAME}` })
+      .getByRole('link', { name: 'Submit CSR' })
+      .click()
+    await page.waitForURL(`**${templatePath}/submit`)
+    await page.getByRole('heading', { name: 'Submit CSR' }).waitFor()
+
+    // garbage is refused next to the CSR field
+    await page.getByLabel('Certificate signing request (PEM)').fill('not a CSR')
+    await page.getByRole('button', { name: 'Submit', exact: true }).click()
+    await page.locator('#submit-csr-error').waitFor()
+
+    // one request to approve in Pending Requests
+    const first = await opensslCsr({
+      subject: '/CN=browser.example.com/O=Browser Tests',
+      sans: ['DNS:browser.example.com', 'DNS:old.example.com'],
+    })
+    await page.getByLabel('Certificate signing request (PEM)').fill(first.csrPem)
+    await page.getByRole('button', { name: 'Submit', exact: true }).click()
+    const result = page.getByRole('status').filter({ hasText: 'Request submitted' })
+    await result.waitFor()
+    assert.include(await result.innerText(), 'CN=browser.example.com')
+
+    // one signed at once, to put on hold later
+    await page.getByRole('link', { name: 'Submit another CSR' }).click()
+    const second = await opensslCsr({
+      subject: '/CN=hold.example.com',
+      sans: ['DNS:hold.example.com'],
+    })
+    await page.getByLabel('Certificate signing request (PEM)').fill(second.csrPem)
+    await page.getByLabel(/Sign now/).check()
+    await page.getByRole('button', { name: 'Submit', exact: true }).click()
+    await page.getByRole('status').filter({ hasText: 'Certificate issued' }).waitFor()
+  })
+
+  test('approve the request with an overridden SAN and validity', async ({ assert }) => {
+    const { page } = session
+    await navLink(page, 'Pending Requests').click()
+    await page.waitForURL('**/admin/requests')
+    const row = page.getByRole('row', { name: /CN=browser\.example\.com/ })
+    await row.waitFor()
+    const modal = await openModal(page, row.getByRole('link', { name: 'Review' }))
+    await modal.getByText('DNS:old.example.com').waitFor()
+    await session.screenshot('pending-requests')
+
+    await modal.getByRole('tab', { name: 'Requested Attributes' }).click()
+    await modal.getByLabel('Override requested attributes').check()
+    // the CSR's values are the starting point
+    assert.equal(await modal.getByLabel('Common name (CN)').inputValue(), 'browser.example.com')
+    assert.equal(await modal.getByLabel('Value').nth(1).inputValue(), 'old.example.com')
+    // drop old.example.com, rename browser.example.com, add api.example.com
+    await modal.getByRole('button', { name: 'Remove' }).nth(1).click()
+    await modal.getByLabel('Value').first().fill('override.example.com')
+    await modal.getByRole('button', { name: 'Add a SAN' }).click()
+    await modal.getByLabel('Value').nth(1).fill('api.example.com')
+    assert.equal(await modal.getByLabel('Value').count(), 2)
+
+    await modal.getByRole('tab', { name: 'Validity' }).click()
+    await modal.getByLabel('Override validity time').check()
+    await modal.getByLabel('Days from now').check()
+    await modal.getByLabel('Validity (days)').fill('7')
+    await session.screenshot('pending-request-validity')
+
+    await modal.getByRole('button', { name: 'Sign' }).click()
+    // the table is swapped in, the modal closes and a notice says what happened
+    await modal.waitFor({ state: 'hidden' })
+    await page.getByText(/Request #\d+ approved: certificate [0-9a-f:]+ issued/i).waitFor()
+    await page.getByText('No pending requests.').waitFor()
+  })
+
+  test('download the issued certificate and verify it with OpenSSL', async ({ assert }) => {
+    const { page } = session
+    await navLink(page, 'Issued Certificates').click()
+    await page.waitForURL('**/admin/certificates')
+    const row = page.getByRole('row', { name: /browser\.example\.com/ })
+    const modal = await openModal(
+      page,
+      row.getByRole('link', { name: 'browser.example.com', exact: true })
+    )
+    await modal.getByText('DNS:override.example.com').waitFor()
+    await modal.getByText('DNS:api.example.com').waitFor()
+    await session.screenshot('issued-certificates')
+
+    const file = await download(page, () =>
+      modal.getByRole('link', { name: 'PEM', exact: true }).click()
+    )
+    const pem = file.content.toString('utf8')
+    const verified = await opensslVerify({ roots: [rootPem], cert: pem })
+    assert.isTrue(verified.ok, verified.output)
+
+    const text = await opensslText(pem, 'x509')
+    assert.match(text, /Subject: .*CN ?= ?browser\.example\.com/)
+    // the overridden list; the Web Server template adds the common name as the first SAN
+    assert.match(
+      text,
+      /X509v3 Subject Alternative Name: *\n\s*DNS:browser\.example\.com, DNS:override\.example\.com, DNS:api\.example\.com\n/
+    )
+    assert.notInclude(text, 'old.example.com')
+    // 7 days from the approval (the override), not the template's 90
+    const { notBefore, notAfter } = validityOf(text)
+    assert.isBelow(Math.abs(notAfter - (Date.now() + 7 * DAY)), 2 * 3600_000)
+    assert.isBelow(notAfter - notBefore, 7 * DAY + 2 * 3600_000)
+
+    // the chain download verifies too, and ends at the root
+    const chain = await download(page, () =>
+      modal.getByRole('link', { name: 'Chain (PEM)' }).click()
+    )
+    const chainPem = chain.content.toString('utf8')
+    assert.include(chainPem, rootPem.trim().split('\n')[1])
+    assert.isTrue((await opensslVerify({ roots: [rootPem], cert: chainPem })).ok)
+    await modal.getByRole('button', { name: 'Close' }).click()
+    await modal.waitFor({ state: 'hidden' })
+  })
+
+  test('revoke a certificate, then change the reason to keyCompromise', async ({ assert }) => {
+    const { page } = session
+    await page.goto('/admin/certificates')
+    const row = page.getByRole('row', { name: /browser\.example\.com/ })
+    const modal = await openModal(
+      page,
+      row.getByRole('link', { name: 'browser.example.com', exact: true })
+    )
+    await modal.getByRole('tab', { name: 'Revocation' }).click()
+    await modal.getByText('This certificate is valid.').waitFor()
+    await modal.getByLabel('Revocation reason').selectOption({ label: 'Superseded' })
+    await modal.getByRole('button', { name: 'Revoke', exact: true }).click()
+    await modal.getByRole('status').filter({ hasText: 'revoked (superseded)' }).waitFor()
+    const panel = modal.getByRole('tabpanel', { name: 'Revocation' })
+    await panel.getByText('Revoked (permanent)').waitFor()
+    await panel.getByText('superseded', { exact: true }).waitFor()
+    // the row behind the modal shows it too (out-of-band swap)
+    await row.getByText('revoked', { exact: true }).waitFor()
+
+    await modal.getByRole('button', { name: 'Change reason to keyCompromise' }).click()
+    await panel.getByText('keyCompromise', { exact: true }).waitFor()
+    assert.equal(
+      await modal.getByRole('button', { name: 'Change reason to keyCompromise' }).count(),
+      0
+    )
+    await modal.getByRole('button', { name: 'Close' }).click()
+    await modal.waitFor({ state: 'hidden' })
+  })
+
+  test('put a certificate on hold and unrevoke it', async () => {
+    const { page } = session
+    await page.goto('/admin/certificates')
+    const row = page.getByRole('row', { name: /hold\.example\.com/ })
+    const modal = await openModal(
+      page,
+      row.getByRole('link', { name: 'Revocation of hold.example.com' })
+    )
+    await modal
+      .getByLabel('Revocation reason')
+      .selectOption({ label: 'Certificate hold (can be undone)' })
+    await modal.getByRole('button', { name: 'Revoke', exact: true }).click()
+    await modal.getByText(/This certificate is\s+on hold/).waitFor()
+    await row.getByText('on hold', { exact: true }).waitFor()
+    await session.screenshot('certificate-on-hold')
+
+    await modal.getByRole('button', { name: 'Unrevoke' }).click()
+    await modal.getByText('This certificate is valid.').waitFor()
+    await row.getByText('valid', { exact: true }).waitFor()
+    await modal.getByRole('button', { name: 'Close' }).click()
+    await modal.waitFor({ state: 'hidden' })
+  })
+
+  test('enable, disable and re-enable the example plugin: its tab and menu come and go', async ({
+    assert,
+  }) => {
+    const { page } = session
+    const exampleTab = page.getByRole('tab', { name: 'Example', exact: true })
+    const greetings = navLink(page, 'Greetings')
+
+    const setPlugin = async (action: 'Enable' | 'Disable') => {
+      await navLink(page, 'Plugins').click()
+      await page.waitForURL('**/admin/plugins')
+      const row = page.getByRole('row', { name: /Example/ })
+      await row.getByRole('button', { name: `${action} Example` }).click()
+      const other = action === 'Enable' ? 'Disable' : 'Enable'
+      await row.getByRole('button', { name: `${other} Example` }).waitFor()
+      await row.getByText(action === 'Enable' ? 'enabled' : 'disabled', { exact: true }).waitFor()
+    }
+    const templateTabs = async () => {
+      await page.goto(templatePath)
+      await page.getByRole('tab', { name: 'General' }).waitFor()
+      return exampleTab.count()
+    }
+
+    // a new install starts with the example plugin disabled
+    await navLink(page, 'Plugins').click()
+    await page.getByRole('heading', { name: 'Plugins' }).waitFor()
+    const row = page.getByRole('row', { name: /Example/ })
+    await row.getByText('disabled', { exact: true }).waitFor()
+    assert.equal(await templateTabs(), 0)
+    assert.equal(await greetings.count(), 0)
+
+    await setPlugin('Enable')
+    await session.screenshot('plugins')
+    assert.equal(await templateTabs(), 1)
+    assert.equal(await greetings.count(), 1)
+    await exampleTab.click()
+    await page.getByText('No word is refused for this template.').waitFor()
+    await session.screenshot('template-plugin-tab')
+
+    await setPlugin('Disable')
+    assert.equal(await templateTabs(), 0)
+    assert.equal(await greetings.count(), 0)
+
+    await setPlugin('Enable')
+    assert.equal(await templateTabs(), 1)
+    assert.equal(await greetings.count(), 1)
+  })
+
+  test('the Logs page shows what happened', async () => {
+    const { page } = session
+    await navLink(page, 'Logs').click()
+    await page.waitForURL('**/admin/logs')
+    await page.getByRole('heading', { name: 'Logs' }).waitFor()
+    await page.locator('#log-results table').waitFor()
+    await session.screenshot('logs')
   })
 })

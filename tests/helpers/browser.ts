@@ -37,6 +37,8 @@ export const CHROMIUM_ARGS: readonly string[] = Object.freeze([
 export const SCREENSHOT_DIR = join(repoRoot, 'tmp', 'artifacts', 'screenshots')
 /** The server process's output, written when the session closes. */
 export const SERVER_LOG = join(repoRoot, 'tmp', 'artifacts', 'browser-server.log')
+/** What the page reported: script errors, console errors, HTTP answers >= 400. */
+export const BROWSER_LOG = join(repoRoot, 'tmp', 'artifacts', 'browser-console.log')
 
 export interface BrowserSession {
   server: ServerProcess
@@ -49,11 +51,14 @@ export interface BrowserSession {
   browser: Browser
   context: BrowserContext
   page: Page
+  /** Script errors, console errors and HTTP answers >= 400 the page saw so far. */
+  events: string[]
   /** Full-page PNG of the current page to tmp/artifacts/screenshots/<name>.png; returns the path. */
   screenshot(name: string, page?: Page): Promise<string>
   /**
    * Closes the browser and stops the server (SIGTERM); writes the server's output to
-   * tmp/artifacts/browser-server.log. Safe to call twice.
+   * tmp/artifacts/browser-server.log and the page's events to browser-console.log. Safe to call
+   * twice.
    */
   close(): Promise<void>
 }
@@ -132,6 +137,19 @@ export async function startBrowserSession(
     })
     context.setDefaultTimeout(15_000)
     const page = await context.newPage()
+    const events: string[] = []
+    const note = (line: string) => events.push(`${new Date().toISOString()} ${line}`)
+    page.on('pageerror', (error) => note(`page error: ${error.message}`))
+    page.on('console', (message) => {
+      if (message.type() === 'error' || message.type() === 'warning') {
+        note(`console ${message.type()}: ${message.text()}`)
+      }
+    })
+    page.on('response', (response) => {
+      if (response.status() >= 400) {
+        note(`${response.status()} ${response.request().method()} ${response.url()}`)
+      }
+    })
     await mkdir(SCREENSHOT_DIR, { recursive: true })
 
     let closed = false
@@ -144,6 +162,7 @@ export async function startBrowserSession(
       browser,
       context,
       page,
+      events,
       async screenshot(name: string, target: Page = page) {
         const file = join(SCREENSHOT_DIR, `${name}.png`)
         await target.screenshot({ path: file, fullPage: true })
@@ -155,6 +174,7 @@ export async function startBrowserSession(
         await openedBrowser.close().catch(() => {})
         await server.stop()
         await writeFile(SERVER_LOG, server.output()).catch(() => {})
+        await writeFile(BROWSER_LOG, events.join('\n') + '\n').catch(() => {})
       },
     }
   } catch (error) {
