@@ -131,6 +131,40 @@ export const dashboardStats = {
     )
   },
 
+  /**
+   * Active certificates (valid or on hold, not expired) per template: all valid/held ones from
+   * the covering index templates(template_id, status), minus the expired ones from a not_after
+   * range — no row of a large template is read.
+   */
+  async activeByTemplate(templateIds: number[], now = Date.now()): Promise<Map<number, number>> {
+    const out = new Map<number, number>()
+    if (templateIds.length === 0) return out
+    const [all, expired] = await Promise.all([
+      db
+        .from('certificates')
+        .whereIn('template_id', templateIds)
+        .whereIn('status', ['valid', 'hold'])
+        .groupBy('template_id')
+        .select('template_id')
+        .count('* as n'),
+      db
+        .from('certificates')
+        .whereRaw(`+template_id IN (${templateIds.map(() => '?').join(', ')})`, templateIds)
+        .whereIn('status', ['valid', 'hold'])
+        .where('not_after', '<=', now)
+        // grouping on the expression, not the column, keeps SQLite on the not_after range
+        .groupByRaw('+template_id')
+        .select(db.raw('+template_id AS template_id'))
+        .count('* as n'),
+    ])
+    for (const r of all as any[]) out.set(Number(r.template_id), Number(r.n))
+    for (const r of expired as any[]) {
+      const id = Number(r.template_id)
+      out.set(id, (out.get(id) ?? 0) - Number(r.n))
+    }
+    return out
+  },
+
   /** The next valid certificates to expire within `days` days. */
   async expiringSoon(caId: number, days = 90, limit = 10, now = Date.now()) {
     const rows = await db

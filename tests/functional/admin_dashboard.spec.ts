@@ -213,6 +213,11 @@ test.group('Admin UI · Dashboard', (group) => {
     const total = issued.reduce((a, b) => a + b.count, 0)
     assert.approximately(total, (N * 30) / 200, N / 100)
     console.log(`  dashboard with ${N} certificates: ${ms.toFixed(0)} ms`)
+    // Manage Templates counts the template's active certificates (valid, not expired)
+    const active = await dashboardStats.activeByTemplate([template.id])
+    assert.equal(active.get(template.id), N - N / 100)
+    const templates = await client.get(`/admin/templates?ca=${ca.id}`).loginAs(user)
+    assert.include(templates.text(), `<td>${N - N / 100}</td>`)
     assert.isBelow(ms, 3000)
 
     if (db.connection().dialect.name !== 'postgres') {
@@ -226,10 +231,11 @@ test.group('Admin UI · Dashboard', (group) => {
         await dashboardStats.issued(ca.id, 'weeks', now)
         await dashboardStats.expiring(ca.id, now)
         await dashboardStats.expiringSoon(ca.id, 90, 10, now)
+        await dashboardStats.activeByTemplate([template.id], now)
       } finally {
         knex.removeListener('query', listener)
       }
-      assert.isAtLeast(seen.length, 7)
+      assert.isAtLeast(seen.length, 9)
       for (const q of seen) {
         const rows = await db.rawQuery(`EXPLAIN QUERY PLAN ${q.sql}`, q.bindings as any[])
         const plan = (rows as any[]).map((x) => x.detail).join(' | ')

@@ -6,7 +6,6 @@
  * which tab each option is shown and how a form value becomes a JSON value.
  */
 import type { HttpContext } from '@adonisjs/core/http'
-import db from '@adonisjs/lucid/services/db'
 import { caService } from '#services/ca_service'
 import { templateService } from '#services/template_service'
 import {
@@ -19,6 +18,7 @@ import {
   type TemplateOptions,
 } from '#services/template_options'
 import { listServiceUrls } from '#services/service_urls'
+import { dashboardStats } from '#services/dashboard_stats'
 import { uiRegistry } from '#plugins/ui_registry'
 import { KernelError } from '#exceptions/kernel_error'
 import type Template from '#models/template'
@@ -211,19 +211,7 @@ export default class TemplatesController {
   async index({ view, currentCa, actor, response }: HttpContext) {
     if (!currentCa) return response.redirect('/admin/cas/new')
     const templates = await templateService.list(actor, currentCa.id)
-    const ids = templates.map((t) => t.id)
-    const active = new Map<number, number>()
-    if (ids.length) {
-      const rows = await db
-        .from('certificates')
-        .whereIn('template_id', ids)
-        .whereIn('status', ['valid', 'hold'])
-        .where('not_after', '>', Date.now())
-        .groupBy('template_id')
-        .select('template_id')
-        .count('* as n')
-      for (const r of rows as any[]) active.set(Number(r.template_id), Number(r.n))
-    }
+    const active = await dashboardStats.activeByTemplate(templates.map((t) => t.id))
     const rows = []
     for (const t of templates) {
       rows.push({
@@ -446,14 +434,8 @@ export default class TemplatesController {
         objectId: template.id,
       }),
     }
-    const active = await db
-      .from('certificates')
-      .where('template_id', template.id)
-      .whereIn('status', ['valid', 'hold'])
-      .where('not_after', '>', Date.now())
-      .count('* as n')
-      .first()
-    data.activeCertificates = Number(active?.n ?? 0)
+    const active = await dashboardStats.activeByTemplate([template.id])
+    data.activeCertificates = active.get(template.id) ?? 0
     return view.render('pages/templates/edit', data)
   }
 }
