@@ -158,6 +158,10 @@ test.group('Admin UI · Edit Template', (group) => {
         assert.match(r.text(), new RegExp(`name="${name.replace(/\./g, '\\.')}(\\[\\])?"`), name)
       }
     }
+    // the CRL / OCSP / AIA / CPS tab says which URLs go into certificates now
+    const urls = await client.get(`/admin/templates/${t.id}/tabs/revocation`).loginAs(user)
+    assert.include(urls.text(), 'URLs in certificates issued now')
+    assert.include(urls.text(), `/pki/ca/${ca.id}.crt`)
     const full = await client.get(`/admin/templates/${t.id}/tabs/keys`).loginAs(user)
     assert.include(full.text(), '<html')
     assert.match(full.text(), /id="tab-keys"[^>]*aria-selected="true"/)

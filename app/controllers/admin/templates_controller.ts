@@ -17,7 +17,7 @@ import {
   STARTER_TEMPLATES,
   type TemplateOptions,
 } from '#services/template_options'
-import { listServiceUrls } from '#services/service_urls'
+import { embeddedUrls, listServiceUrls } from '#services/service_urls'
 import { dashboardStats } from '#services/dashboard_stats'
 import { uiRegistry } from '#plugins/ui_registry'
 import { KernelError } from '#exceptions/kernel_error'
@@ -416,6 +416,15 @@ export default class TemplatesController {
         'slh-dsa': 'SLH-DSA',
       },
       sanLabels: { dns: 'DNS names', ip: 'IP addresses', email: 'Email addresses', uri: 'URIs' },
+    }
+    if (tabId === 'revocation') {
+      // What the enabled services would put into a certificate issued now.
+      const urlCtx = { caId: ca.id, caName: ca.name, templateId: template.id }
+      data.embedded = {
+        caIssuers: embeddedUrls('aia.caIssuers', urlCtx),
+        ocsp: embeddedUrls('aia.ocsp', urlCtx),
+        crl: embeddedUrls('crl.distributionPoints', urlCtx),
+      }
     }
     const partial = `partials/template_tab_${tabId.replace('-', '_')}`
     if (isHtmx(ctx) && ctx.request.header('hx-target') === 'tab-panel') {
