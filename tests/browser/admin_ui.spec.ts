@@ -171,7 +171,7 @@ test.group('Admin UI in Chromium', (group) => {
     await page.waitForURL('**/admin')
     await page.getByRole('heading', { name: CA_NAME, level: 1 }).waitFor()
     await page.getByRole('heading', { name: 'Certificates issued' }).waitFor()
-    await session.screenshot('dashboard')
+    await session.screenshot('dashboard-new-ca')
   })
 
   test('create a template from a starter and change its validity', async ({ assert }) => {
@@ -417,12 +417,75 @@ test.group('Admin UI in Chromium', (group) => {
     assert.equal(await greetings.count(), 1)
   })
 
-  test('the Logs page shows what happened', async () => {
+  test("the example plugin's template setting vetoes a request with a clear refusal", async ({
+    assert,
+  }) => {
+    const { page } = session
+    await page.goto(templatePath)
+    await page.getByRole('tab', { name: 'Example', exact: true }).click()
+    await page.getByLabel('Refuse names containing').fill('forbidden')
+    await page.getByRole('button', { name: 'Save' }).click()
+    await page.getByRole('status').filter({ hasText: 'Settings saved.' }).waitFor()
+    await page.getByText(/Requests whose names contain\s+forbidden\s+are refused/).waitFor()
+
+    await page
+      .getByRole('group', { name: `Template ${TEMPLATE_NAME}` })
+      .getByRole('link', { name: 'Submit CSR' })
+      .click()
+    const vetoed = await opensslCsr({
+      subject: '/CN=forbidden.example.com',
+      sans: ['DNS:forbidden.example.com'],
+    })
+    await page.getByLabel('Certificate signing request (PEM)').fill(vetoed.csrPem)
+    await page.getByLabel(/Sign now/).check()
+    await page.getByRole('button', { name: 'Submit', exact: true }).click()
+    const refusal = page.getByRole('alert').filter({ hasText: 'contains "forbidden"' })
+    await refusal.waitFor()
+    assert.include(await refusal.innerText(), `template "${TEMPLATE_NAME}" does not allow`)
+    assert.include(
+      await page.getByRole('status').filter({ hasText: 'Request submitted' }).innerText(),
+      'is pending approval'
+    )
+    await session.screenshot('plugin-veto')
+  })
+
+  test('the Logs page shows what happened', async ({ assert }) => {
     const { page } = session
     await navLink(page, 'Logs').click()
     await page.waitForURL('**/admin/logs')
     await page.getByRole('heading', { name: 'Logs' }).waitFor()
     await page.locator('#log-results table').waitFor()
+    // the issuances, the revocations and the plugin's refusal are among the entries (the
+    // service log is written in batches a moment after the action: reload until it is there)
+    const events = [
+      'certificate.issued',
+      'issuance.refused',
+      'certificate.revoked',
+      'certificate.unrevoked',
+    ]
+    const missing = async () => {
+      const found = await Promise.all(
+        events.map((event) => page.getByRole('row').filter({ hasText: event }).count())
+      )
+      return events.filter((_, index) => found[index] === 0)
+    }
+    const deadline = Date.now() + 10_000
+    while ((await missing()).length && Date.now() < deadline) {
+      await page.waitForTimeout(500)
+      await page.reload()
+      await page.locator('#log-results').waitFor()
+    }
+    assert.deepEqual(await missing(), [])
+    assert.include(
+      await page.getByRole('row').filter({ hasText: 'issuance.refused' }).first().innerText(),
+      'contains "forbidden"'
+    )
     await session.screenshot('logs')
+
+    // the dashboard now has something to draw
+    await navLink(page, 'Dashboard').click()
+    await page.waitForURL('**/admin')
+    await page.getByRole('heading', { name: 'Certificates issued' }).waitFor()
+    await session.screenshot('dashboard')
   })
 })
