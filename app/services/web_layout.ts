@@ -68,6 +68,18 @@ export function navigation(actor: Actor): NavGroup[] {
   return groups
 }
 
+/** The navigation entry a path belongs to: the longest matching href (so /admin/cas/new is
+ * "Create New CA", /admin/cas/7 is "Manage CAs"). */
+export function activeHref(nav: NavGroup[], path: string): string | null {
+  let best: string | null = null
+  for (const item of nav.flatMap((g) => g.items)) {
+    const matches =
+      path === item.href || (item.href !== '/admin' && path.startsWith(item.href + '/'))
+    if (matches && (!best || item.href.length > best.length)) best = item.href
+  }
+  return best
+}
+
 /**
  * The current CA: `?ca=ID` switches it (and is remembered in the session), otherwise the
  * session's choice, otherwise the first visible CA. A CA the user may not see is never chosen.
@@ -80,12 +92,15 @@ export async function layoutData(ctx: HttpContext) {
   if (current && current.id !== Number(ctx.session.get('caId'))) ctx.session.put('caId', current.id)
   if (!current) ctx.session.forget('caId')
   ctx.currentCa = current
+  const nav = navigation(actor)
+  const path = ctx.request.url()
   return {
     me: { id: actor.userId, email: actor.label, isAdmin: actor.isAdmin },
     cas,
     currentCa: current,
-    nav: navigation(actor),
-    path: ctx.request.url(),
+    nav,
+    path,
+    activeHref: activeHref(nav, path),
     flashNotice: ctx.session.flashMessages.get('notice'),
     flashError: ctx.session.flashMessages.get('error'),
   }
