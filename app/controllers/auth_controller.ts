@@ -108,7 +108,8 @@ export default class AuthController {
     })
   }
 
-  async setup({ request, response, view, auth }: HttpContext) {
+  async setup(ctx: HttpContext) {
+    const { request, response, view } = ctx
     const { token, email, password } = request.only(['token', 'email', 'password'])
     try {
       const result = await bootstrapService.redeem(
@@ -118,7 +119,7 @@ export default class AuthController {
         String(password ?? '')
       )
       const user = await User.findOrFail(result.userId)
-      await auth.use('web').login(user)
+      await completeLogin(ctx, user, 'setup')
       return response.redirect('/admin/cas/new')
     } catch (error) {
       if (!(error instanceof KernelError)) throw error

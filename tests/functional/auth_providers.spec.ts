@@ -9,6 +9,11 @@
  * whose state does not match are refused with a message on the login page.
  */
 import { test } from '@japa/runner'
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
 import db from '@adonisjs/lucid/services/db'
 import pkiConfig from '#config/pki'
 import { masterKeyRing } from '#services/master_key'
@@ -16,6 +21,8 @@ import { accountService } from '#services/token_service'
 import { callbackUrl, updateProvider, getProvider } from '#services/login_providers'
 import { systemActor } from '#services/actor'
 import { webUser } from '#tests/helpers/web'
+import { describeAce, runAce, type EnvOverrides } from '#tests/helpers/processes'
+import { MasterKeyRing, parseMasterKey } from '../../hsm/master_key.js'
 import {
   Browser,
   interactionAction,
@@ -435,4 +442,85 @@ test.group('External login: Google (stand-in on loopback)', (group) => {
     assert.include(refusal(result), 'does not belong to a login started here')
     assert.isNull(await loggedInAs(forgedBrowser))
   })
+})
+
+test.group('External login: client secrets and master key rotation', (group) => {
+  let root: string
+  group.setup(async () => {
+    root = await mkdtemp(join(tmpdir(), 'open-pki-auth-rotate-'))
+    return () => rm(root, { recursive: true, force: true })
+  })
+
+  test('key:rotate re-encrypts login provider secrets under the new key, still bound to their row', async ({
+    assert,
+  }) => {
+    // a fresh SQLite install of its own: the rotation must not touch this run's key
+    const dataDir = join(root, 'data')
+    const env = (extra: EnvOverrides = {}): EnvOverrides => ({
+      DATA_DIR: dataDir,
+      DB_CONNECTION: 'sqlite',
+      DB_DATABASE: undefined,
+      PKI_MASTER_KEY_FILE: undefined,
+      PKI_MASTER_KEY: undefined,
+      PKI_PREVIOUS_MASTER_KEYS: undefined,
+      ...extra,
+    })
+    const init = await runAce(['ca:list'], { env: env() })
+    assert.equal(init.code, 0, describeAce(init))
+    const oldKey = (await readFile(join(dataDir, 'master.key'), 'utf8')).trim()
+    const oldRing = new MasterKeyRing(parseMasterKey(oldKey, 'old'))
+    const sqlite = new Database(join(dataDir, 'pki.sqlite3'))
+    try {
+      const now = Date.now()
+      const insert = sqlite.prepare(
+        `INSERT INTO login_providers (id, kind, name, enabled, config, allowed_domains, created_at, updated_at)
+         VALUES (?, 'github', ?, 1, ?, '', ?, ?)`
+      )
+      for (const id of [7, 8]) {
+        const secret = oldRing.encrypt(
+          Buffer.from(`secret ${id}`),
+          `login-provider:${id}:client-secret`
+        )
+        insert.run(
+          id,
+          `GitHub ${id}`,
+          JSON.stringify({ clientId: 'c', clientSecret: secret, scopes: [] }),
+          now,
+          now
+        )
+      }
+    } finally {
+      sqlite.close()
+    }
+
+    const newKey = randomBytes(32).toString('base64')
+    const rotated = await runAce(['key:rotate'], {
+      env: env({ PKI_MASTER_KEY: newKey, PKI_PREVIOUS_MASTER_KEYS: oldKey }),
+    })
+    assert.equal(rotated.code, 0, describeAce(rotated))
+
+    const newRing = new MasterKeyRing(parseMasterKey(newKey, 'new'))
+    const check = new Database(join(dataDir, 'pki.sqlite3'), { readonly: true })
+    try {
+      const rows = check
+        .prepare('SELECT id, config FROM login_providers ORDER BY id')
+        .all() as any[]
+      assert.lengthOf(rows, 2)
+      for (const row of rows) {
+        const blob = JSON.parse(row.config).clientSecret
+        assert.isTrue(blob.startsWith(`v1.${newRing.currentKeyId}.`), blob.slice(0, 24))
+        assert.equal(
+          newRing.decrypt(blob, `login-provider:${row.id}:client-secret`).toString(),
+          `secret ${row.id}`
+        )
+        assert.throws(() => oldRing.decrypt(blob, `login-provider:${row.id}:client-secret`))
+      }
+      const audit = check
+        .prepare("SELECT details FROM audit_logs WHERE action = 'master-key.rotate'")
+        .get() as any
+      assert.include(audit.details, '"loginProviderSecrets":2')
+    } finally {
+      check.close()
+    }
+  }).timeout(120000)
 })

@@ -144,7 +144,10 @@ test.group('Profile page', () => {
     assert.notInclude(page.text(), token!)
     assert.include(page.text(), 'ci pipeline')
 
-    // without htmx the page itself shows it once
+    // without htmx: a page with the form, and the profile page shows the new token once
+    const formPage = await client.get('/admin/profile/tokens/new').loginAs(user)
+    assert.include(formPage.text(), '<html')
+    assert.notInclude(formPage.text(), 'hx-post="/admin/profile/tokens"')
     const plain = await client
       .post('/admin/profile/tokens')
       .loginAs(user)

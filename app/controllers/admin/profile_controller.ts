@@ -47,8 +47,10 @@ export default class ProfileController {
     return response.redirect('/admin/profile')
   }
 
-  async newToken({ view }: HttpContext) {
-    return view.render('pages/profile/token_form', {
+  async newToken({ view, request }: HttpContext) {
+    const page = request.header('hx-request') ? 'token_form' : 'token_new'
+    return view.render(`pages/profile/${page}`, {
+      modal: page === 'token_form',
       form: { name: '', expires: '90' },
       errors: {},
       expiryChoices: EXPIRY_CHOICES,
@@ -65,9 +67,8 @@ export default class ProfileController {
     const htmx = Boolean(request.header('hx-request'))
     if (Object.keys(errors).length) {
       response.status(422)
-      const form = { form: { name, expires }, errors, expiryChoices: EXPIRY_CHOICES }
-      if (htmx) return view.render('pages/profile/token_form', form)
-      return view.render('pages/profile/show', { ...(await this.#data(actor.userId!)), ...form })
+      const form = { form: { name, expires }, errors, expiryChoices: EXPIRY_CHOICES, modal: htmx }
+      return view.render(`pages/profile/${htmx ? 'token_form' : 'token_new'}`, form)
     }
     const user = await User.findOrFail(actor.userId)
     const token = await tokenService.createToken(
