@@ -37,6 +37,14 @@ async function openModal(page: Page, opener: Locator) {
   return modal
 }
 
+/** Chooses a CA in the dropdown at the top; the page reloads with ?ca=<id>. */
+async function switchCa(page: Page, name: string) {
+  const before = page.url()
+  await page.getByRole('banner').getByLabel('CA', { exact: true }).selectOption({ label: name })
+  await page.waitForURL((url) => url.searchParams.has('ca') && url.href !== before)
+  await page.waitForLoadState('load')
+}
+
 /** "Not Before" / "Not After" of `openssl x509 -text`, as epoch milliseconds. */
 function validityOf(text: string) {
   const field = (name: string) => {
@@ -487,5 +495,176 @@ test.group('Admin UI in Chromium', (group) => {
     await page.waitForURL('**/admin')
     await page.getByRole('heading', { name: 'Certificates issued' }).waitFor()
     await session.screenshot('dashboard')
+  })
+
+  test('search and filter issued certificates: htmx swaps the results in place', async ({
+    assert,
+  }) => {
+    const { page } = session
+    await navLink(page, 'Issued Certificates').click()
+    await page.waitForURL('**/admin/certificates')
+    const browserRow = page.getByRole('row', { name: /browser\.example\.com/ })
+    const holdRow = page.getByRole('row', { name: /hold\.example\.com/ })
+    await browserRow.waitFor()
+    await holdRow.waitFor()
+    // a marker that a full page load would lose
+    await page.evaluate('window.__sameDocument = true')
+
+    // a SAN prefix finds the certificate whose SANs were overridden
+    await page.getByLabel('Search').fill('override.ex')
+    await holdRow.waitFor({ state: 'detached' })
+    await browserRow.waitFor()
+    assert.include(await browserRow.innerText(), 'matched override.example.com')
+    assert.match(page.url(), /[?&]q=override\.ex/)
+    await page.getByLabel('Search').fill('')
+    await holdRow.waitFor()
+
+    await page.getByLabel('Status').selectOption({ label: 'Revoked' })
+    await holdRow.waitFor({ state: 'detached' })
+    await browserRow.waitFor()
+    await page.getByLabel('Status').selectOption({ label: 'Any status' })
+    await holdRow.waitFor()
+
+    // expiring within 30 days: the 7-day certificate, not the 90-day one
+    await page.getByLabel('Expiring within (days)').fill('30')
+    await holdRow.waitFor({ state: 'detached' })
+    await browserRow.waitFor()
+    assert.isTrue(await page.evaluate('window.__sameDocument === true'))
+  })
+
+  test('decline a pending request in bulk with a reason', async () => {
+    const { page } = session
+    await navLink(page, 'Pending Requests').click()
+    await page.waitForURL('**/admin/requests')
+    const row = page.getByRole('row', { name: /CN=forbidden\.example\.com/ })
+    await row.getByRole('checkbox').check()
+    await page
+      .getByLabel('Decline reason (optional)')
+      .fill('Names with forbidden words are not issued')
+    await page.getByRole('button', { name: 'Decline selected' }).click()
+    await page.getByRole('status').filter({ hasText: '1 request declined.' }).waitFor()
+    await page.getByText('No pending requests.').waitFor()
+
+    await page
+      .getByRole('navigation', { name: 'Request status' })
+      .getByRole('link', { name: 'Declined' })
+      .click()
+    await row.waitFor()
+    await row.getByText('Names with forbidden words are not issued').waitFor()
+  })
+
+  test('keyboard only: log in, open a certificate, close the modal with Escape', async ({
+    assert,
+  }) => {
+    const { page } = session
+    await page.getByRole('button', { name: 'Log out' }).click()
+    await page.waitForURL('**/login')
+    // the email field has the focus; Tab moves to the password, Enter submits
+    await page.keyboard.type(ADMIN_EMAIL)
+    await page.keyboard.press('Tab')
+    await page.keyboard.type(ADMIN_PASSWORD)
+    await page.keyboard.press('Enter')
+    await page.waitForURL('**/admin')
+
+    await page.goto('/admin/certificates')
+    const link = page.getByRole('link', { name: 'hold.example.com', exact: true })
+    await link.waitFor()
+    // Tab until the link has the focus: it is reachable from the keyboard
+    let reached = false
+    for (let i = 0; i < 80 && !reached; i++) {
+      await page.keyboard.press('Tab')
+      reached =
+        (await page.evaluate(
+          "document.activeElement?.tagName === 'A' ? document.activeElement.textContent.trim() : ''"
+        )) === 'hold.example.com'
+    }
+    assert.isTrue(reached, 'the certificate link cannot be reached with Tab')
+    await page.keyboard.press('Enter')
+    const modal = page.getByRole('dialog')
+    await modal.waitFor({ state: 'visible' })
+    await modal.getByRole('heading', { name: /hold\.example\.com/ }).waitFor()
+    // the focus moved into the modal
+    assert.isTrue(
+      await page.evaluate("document.getElementById('modal').contains(document.activeElement)")
+    )
+    await page.keyboard.press('Escape')
+    await modal.waitFor({ state: 'hidden' })
+  })
+
+  test('an intermediate CA: CSR download, signed by the root through a CA template, certificate import', async ({
+    assert,
+  }) => {
+    const { page } = session
+    const rootName = CA_NAME
+    const subName = 'Browser Test Intermediate CA'
+
+    // a "Certificate Authority" template on the root
+    await navLink(page, 'Create Template').click()
+    await page.getByLabel('Template name').fill('Browser Sub CA')
+    await page.getByRole('radio', { name: /^Certificate Authority/ }).check()
+    await page.getByRole('button', { name: 'Create Template' }).click()
+    await page.waitForURL(/\/admin\/templates\/\d+/)
+    const subTemplatePath = new URL(page.url()).pathname.match(/^\/admin\/templates\/\d+/)![0]
+
+    // the CSR-only CA
+    await navLink(page, 'Create New CA').click()
+    await page.getByLabel('Certificate Authority Name (common name)').fill(subName)
+    await page.getByLabel(/CSR only/).check()
+    await page.getByRole('button', { name: 'Create New CA' }).click()
+    await page.waitForURL(/\/admin\/cas\/\d+\/csr$/)
+    await page.getByText(`CA "${subName}" was created with a CSR`).waitFor()
+    await page.getByRole('heading', { name: 'Import Signed Certificate' }).waitFor()
+    const dropdown = page.getByRole('banner').getByLabel('CA', { exact: true })
+    assert.match(await dropdown.locator('option:checked').innerText(), /waiting for certificate/)
+    await session.screenshot('ca-csr-import')
+    const csr = await download(page, () =>
+      page.getByRole('link', { name: 'Download CSR' }).first().click()
+    )
+    const csrPem = csr.content.toString('utf8')
+    assert.match(csrPem, /^-----BEGIN CERTIFICATE REQUEST-----/)
+    const subCaPage = new URL(page.url()).pathname.replace(/\/csr$/, '')
+
+    // back to the root with the dropdown, sign the CSR there
+    await switchCa(page, rootName)
+    assert.equal(await dropdown.locator('option:checked').innerText(), rootName)
+    await page.goto(`${subTemplatePath}/submit`)
+    await page.getByLabel('Certificate signing request (PEM)').fill(csrPem)
+    await page.getByLabel(/Sign now/).check()
+    await page.getByRole('button', { name: 'Submit', exact: true }).click()
+    await page.getByRole('status').filter({ hasText: 'Certificate issued' }).waitFor()
+    await page.getByRole('link', { name: 'View the certificate' }).click()
+    const modal = page.getByRole('dialog')
+    await modal.waitFor({ state: 'visible' })
+    const signed = await download(page, () =>
+      modal.getByRole('link', { name: 'PEM', exact: true }).click()
+    )
+    const subPem = signed.content.toString('utf8')
+    await modal.getByRole('button', { name: 'Close' }).click()
+
+    // import it on the intermediate's page
+    await page.goto(`${subCaPage}/csr`)
+    await page.getByLabel('Signed CA certificate (PEM)').fill(subPem)
+    await page.getByRole('button', { name: 'Import Certificate' }).click()
+    await page.getByText(`CA "${subName}" is now active and can issue certificates.`).waitFor()
+    const verified = await opensslVerify({ roots: [rootPem], cert: subPem })
+    assert.isTrue(verified.ok, verified.output)
+    assert.match(await opensslText(subPem, 'x509'), /CA:TRUE, pathlen:0/)
+
+    // both CAs are listed; the dropdown scopes the dashboard
+    await navLink(page, 'Manage CAs').click()
+    await page
+      .getByRole('row', { name: new RegExp(subName) })
+      .getByText('intermediate', { exact: true })
+      .waitFor()
+    await switchCa(page, subName)
+    await navLink(page, 'Dashboard').click()
+    await page.getByRole('heading', { name: subName, level: 1 }).waitFor()
+    // the scope holds on other pages: the intermediate has issued nothing yet
+    await navLink(page, 'Issued Certificates').click()
+    await page.getByText(`Certificates issued by ${subName}.`).waitFor()
+    assert.equal(await page.getByRole('row', { name: /example\.com/ }).count(), 0)
+    await switchCa(page, rootName)
+    await page.getByText(`Certificates issued by ${rootName}.`).waitFor()
+    await page.getByRole('row', { name: /hold\.example\.com/ }).waitFor()
   })
 })
