@@ -58,6 +58,13 @@ test.group('Admin UI: pending requests', () => {
     assert.notInclude(fragment.text(), '<html')
     assert.match(fragment.text(), /^<div id="requests-table">/)
 
+    // ?id=N (linked from Submit CSR) opens that request's modal on load.
+    const opener = await client.get(`/admin/requests?id=${r.id}`).loginAs(o.user)
+    assert.include(
+      opener.text(),
+      `hx-get="/admin/requests/${r.id}" hx-target="#modal-body" hx-trigger="load"`
+    )
+
     // An empty CA says so.
     const other = await owner()
     const empty = await client.get(`/admin/requests?ca=${other.ca.id}`).loginAs(other.user)

@@ -70,7 +70,8 @@ export default class AdminRequestsController {
     if (request.header('hx-request') && request.header('hx-target') === 'requests-table') {
       return view.render('partials/request_table', data)
     }
-    return view.render('pages/requests/index', data)
+    const openId = /^\d+$/.test(String(request.qs().id ?? '')) ? Number(request.qs().id) : null
+    return view.render('pages/requests/index', { ...data, openId })
   }
 
   async show(ctx: HttpContext) {
