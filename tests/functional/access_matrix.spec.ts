@@ -209,6 +209,8 @@ function fill(pattern: string, kinds: Map<string, Kind>, owner: World, scope: 'c
 }
 
 let pluginForTabs = 'example'
+/** Scopes for which pluginForTabs has a tab (its tab URLs answer 200 to the owner). */
+const scopesWithTabs = new Set<'ca' | 'template'>()
 
 async function call(client: ApiClient, as: World, method: string, url: string, body: any = {}) {
   const verb = method.toLowerCase() as 'get' | 'post' | 'patch' | 'put' | 'delete'
@@ -237,11 +239,21 @@ test.group('Access matrix', (group) => {
   let routes: RouteInfo[]
   group.setup(async () => {
     routes = registeredRoutes()
-    const { pluginHost } = await import('#plugins/host').catch(() => ({ pluginHost: null as any }))
+    // plugin tabs: use an installed plugin that has one, enabled for this group
+    const { pluginHost } = await import('#plugins/host')
     const withTabs = pluginHost
-      ?.list()
-      .find((p: any) => pluginHost.tab(p.id, 'template') || pluginHost.tab(p.id, 'ca'))
-    if (withTabs) pluginForTabs = withTabs.id
+      .list()
+      .find((p) => !p.failed && (pluginHost.tab(p.id, 'template') || pluginHost.tab(p.id, 'ca')))
+    if (!withTabs) return () => {}
+    pluginForTabs = withTabs.id
+    for (const scope of ['ca', 'template'] as const) {
+      if (pluginHost.tab(withTabs.id, scope)) scopesWithTabs.add(scope)
+    }
+    const wasEnabled = withTabs.enabled
+    if (!wasEnabled) await pluginHost.setEnabled(withTabs.id, true, systemActor)
+    return async () => {
+      if (!wasEnabled) await pluginHost.setEnabled(withTabs.id, false, systemActor)
+    }
   })
 
   test('every route is classified: CA-scoped ids, install-admin pages, or the allow-list', async ({
@@ -412,8 +424,10 @@ test.group('Access matrix', (group) => {
           r.status === 404 &&
           /no access to it|There is no page at this address|E_ROUTE_NOT_FOUND/.test(r.text)
         if (bouncedToLogin(r) || r.status === 403 || notFound) {
-          // a plugin tab answers 404 when no enabled plugin has a tab for this scope
-          if (route.params.includes('pluginId') && r.status === 404) continue
+          // a plugin tab answers 404 when the plugin has no tab for this scope
+          if (route.params.includes('pluginId') && r.status === 404 && !scopesWithTabs.has(scope)) {
+            continue
+          }
           failures.push(`${route.method} ${url} as its owner: ${r.status} ${r.location}`)
         }
       }
