@@ -9,7 +9,8 @@
  * whose state does not match are refused with a message on the login page.
  */
 import { test } from '@japa/runner'
-import { randomBytes } from 'node:crypto'
+import { generateKeyPairSync, randomBytes, sign } from 'node:crypto'
+import { createServer, type Server } from 'node:http'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -21,7 +22,8 @@ import { accountService } from '#services/token_service'
 import { callbackUrl, updateProvider, getProvider } from '#services/login_providers'
 import { systemActor } from '#services/actor'
 import { webUser } from '#tests/helpers/web'
-import { describeAce, runAce, type EnvOverrides } from '#tests/helpers/processes'
+import { describeAce, freePort, runAce, type EnvOverrides } from '#tests/helpers/processes'
+import { verifyIdToken } from '#services/oidc_driver'
 import { MasterKeyRing, parseMasterKey } from '../../hsm/master_key.js'
 import {
   Browser,
@@ -523,4 +525,89 @@ test.group('External login: client secrets and master key rotation', (group) => 
       check.close()
     }
   }).timeout(120000)
+})
+
+test.group('External login: OpenID Connect ID token checks', (group) => {
+  let server: Server
+  let jwksUri: string
+  const good = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const other = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  group.setup(async () => {
+    const jwk = { ...good.publicKey.export({ format: 'jwk' }), kid: 'k1', use: 'sig', alg: 'ES256' }
+    server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ keys: [jwk] }))
+    })
+    const port = await freePort()
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+    jwksUri = `http://127.0.0.1:${port}/jwks`
+    return () => new Promise<void>((resolve) => server.close(() => resolve()))
+  })
+
+  const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url')
+  function token(claims: Record<string, unknown>, key = good.privateKey, header: any = {}) {
+    const signing = `${b64({ alg: 'ES256', kid: 'k1', ...header })}.${b64(claims)}`
+    const signature = sign('sha256', Buffer.from(signing), { key, dsaEncoding: 'ieee-p1363' })
+    return `${signing}.${signature.toString('base64url')}`
+  }
+  const now = () => Math.floor(Date.now() / 1000)
+  const valid = () => ({
+    iss: 'https://idp.example',
+    aud: 'client-1',
+    sub: 'user-1',
+    nonce: 'n-1',
+    iat: now(),
+    exp: now() + 300,
+  })
+  const expected = () => ({
+    metadata: {
+      issuer: 'https://idp.example',
+      authorization_endpoint: 'https://idp.example/auth',
+      token_endpoint: 'https://idp.example/token',
+      jwks_uri: jwksUri,
+    },
+    clientId: 'client-1',
+    nonce: 'n-1',
+  })
+
+  test('a valid token is accepted; signature, issuer, audience, expiry and nonce are enforced', async ({
+    assert,
+  }) => {
+    const claims = await verifyIdToken(token(valid()), expected())
+    assert.equal(claims.sub, 'user-1')
+
+    await assert.rejects(
+      () => verifyIdToken(token(valid(), other.privateKey), expected()),
+      /signature is not valid/
+    )
+    const [h, , s] = token(valid()).split('.')
+    const tampered = `${h}.${b64({ ...valid(), sub: 'admin' })}.${s}`
+    await assert.rejects(() => verifyIdToken(tampered, expected()), /signature is not valid/)
+    await assert.rejects(
+      () => verifyIdToken(token({ ...valid(), iss: 'https://evil.example' }), expected()),
+      /issued by "https:\/\/evil.example"/
+    )
+    await assert.rejects(
+      () => verifyIdToken(token({ ...valid(), aud: 'client-2' }), expected()),
+      /another client/
+    )
+    await assert.rejects(
+      () => verifyIdToken(token({ ...valid(), exp: now() - 3600 }), expected()),
+      /expired/
+    )
+    await assert.rejects(
+      () => verifyIdToken(token({ ...valid(), nonce: 'replayed' }), expected()),
+      /nonce/
+    )
+    await assert.rejects(
+      () => verifyIdToken(token(valid()), { ...expected(), nonce: null as any }),
+      /nonce/
+    )
+    const unsigned = `${b64({ alg: 'none' })}.${b64(valid())}.`
+    await assert.rejects(() => verifyIdToken(unsigned, expected()), /does not accept/)
+    await assert.rejects(
+      () => verifyIdToken(token(valid(), good.privateKey, { kid: 'unknown' }), expected()),
+      /no key "unknown"/
+    )
+  })
 })
