@@ -12,9 +12,11 @@
  *   counted only up to COUNT_CAP (shown as "1,000+"), so no page reads every row.
  */
 import db from '@adonisjs/lucid/services/db'
+import type { QueryClientContract } from '@adonisjs/lucid/types/database'
 import { KernelError } from '#exceptions/kernel_error'
 import { assertCaAccess } from './access.js'
 import type { Actor } from './actor.js'
+import { certificateNames } from './certificate_store.js'
 
 export const CERT_STATUSES = ['valid', 'revoked', 'hold', 'expired'] as const
 export type CertStatusFilter = (typeof CERT_STATUSES)[number]
@@ -275,6 +277,34 @@ export const certificateSearch = {
       perPage,
     }
   },
+}
+
+/**
+ * Writes the certificate_names rows of certificates that have none (migration 0003 runs it on
+ * existing installs), in batches of 1,000 certificates. Returns how many certificates it named.
+ */
+export async function backfillCertificateNames(client: QueryClientContract = db.connection()) {
+  let lastId = 0
+  let named = 0
+  for (;;) {
+    const rows = await client
+      .from('certificates as c')
+      .where('c.id', '>', lastId)
+      .whereNotExists((q) =>
+        q.from('certificate_names as n').whereRaw('n.certificate_id = c.id').select(client.raw('1'))
+      )
+      .orderBy('c.id')
+      .limit(1000)
+      .select('c.id', 'c.ca_id', 'c.common_name', 'c.sans', 'c.serial')
+    if (rows.length === 0) break
+    const names = rows.flatMap((r: any) =>
+      certificateNames(r).map((name) => ({ certificate_id: r.id, ca_id: r.ca_id, name }))
+    )
+    if (names.length) await client.table('certificate_names').multiInsert(names)
+    named += rows.length
+    lastId = Number(rows[rows.length - 1].id)
+  }
+  return named
 }
 
 function fieldOf(r: any, field: string) {

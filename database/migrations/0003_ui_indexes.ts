@@ -13,7 +13,7 @@
  * - service_logs: (level, at) for the level filter.
  */
 import { BaseSchema } from '@adonisjs/lucid/schema'
-import { certificateNames } from '#services/certificate_store'
+import { backfillCertificateNames } from '#services/certificate_search'
 
 export default class extends BaseSchema {
   async up() {
@@ -48,22 +48,8 @@ export default class extends BaseSchema {
       await db.rawQuery(
         'CREATE INDEX certificate_names_lookup_index ON certificate_names (ca_id, name, certificate_id DESC)'
       )
-      // Backfill in batches (keyset on id), so a large install does not hold everything at once.
-      let lastId = 0
-      for (;;) {
-        const rows = await db
-          .from('certificates')
-          .where('id', '>', lastId)
-          .orderBy('id')
-          .limit(1000)
-          .select('id', 'ca_id', 'common_name', 'sans', 'serial')
-        if (rows.length === 0) break
-        const names = rows.flatMap((r: any) =>
-          certificateNames(r).map((name) => ({ certificate_id: r.id, ca_id: r.ca_id, name }))
-        )
-        if (names.length) await db.table('certificate_names').multiInsert(names)
-        lastId = Number(rows[rows.length - 1].id)
-      }
+      // Backfill existing certificates in batches, so a large install is not read at once.
+      await backfillCertificateNames(db)
     })
   }
 

@@ -6,6 +6,7 @@ import { caService } from '#services/ca_service'
 import { templateService } from '#services/template_service'
 import { issuanceService, readCsr } from '#services/issuance_service'
 import { flushServiceLogs } from '#services/service_log'
+import { backfillCertificateNames } from '#services/certificate_search'
 import { uiRegistry } from '#plugins/ui_registry'
 import type { Actor } from '#services/actor'
 import { webUser } from '#tests/helpers/web'
@@ -434,6 +435,14 @@ test.group('Admin UI: issued certificates', (group) => {
       ['alt.example.com', cert.serial, 'names.example.com'].sort()
     )
     assert.isTrue(names.every((n: any) => Number(n.ca_id) === o.ca.id))
+
+    // The migration's backfill names certificates stored before the table existed, once.
+    await db.from('certificate_names').where('certificate_id', cert.id).delete()
+    assert.isAtLeast(await backfillCertificateNames(), 1)
+    assert.equal(await backfillCertificateNames(), 0)
+    const again = await db.from('certificate_names').where('certificate_id', cert.id)
+    assert.lengthOf(again, 3)
+
     await db.from('certificates').where('id', cert.id).delete()
     const left = await db.from('certificate_names').where('certificate_id', cert.id)
     assert.lengthOf(left, 0)

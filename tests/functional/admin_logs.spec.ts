@@ -67,6 +67,17 @@ test.group('Admin UI: logs', (group) => {
     assert.include(all.text(), 'secret entry of another CA')
     assert.include(all.text(), 'install-wide entry')
     assert.include(all.text(), 'name="retentionDays"')
+
+    // Deleting a CA is an install-wide entry: only install administrators see it.
+    const adminActor: Actor = { kind: 'user', label: admin.email, userId: admin.id, isAdmin: true }
+    await caService.delete(adminActor, theirs.ca.id)
+    const deleted = await db
+      .from('service_logs')
+      .where('event', 'ca.deleted')
+      .orderBy('id', 'desc')
+      .first()
+    assert.isNull(deleted.ca_id)
+    assert.include(deleted.message, theirs.ca.name)
   })
 
   test('filters by CA, service, level and day; htmx gets the results alone', async ({
