@@ -74,8 +74,8 @@ let queueTimer: NodeJS.Timeout | undefined
 
 /**
  * Like writeServiceLog, for busy paths (a certificate issued through the REST API): the entry
- * is written within a quarter of a second together with the others queued meanwhile, in one
- * insert, after the action has completed. Never throws.
+ * is written within a second together with the others queued meanwhile, in one insert (one
+ * commit, so one fsync on SQLite, for many entries), after the action has completed. Never throws.
  */
 export function queueServiceLog(entry: ServiceLogEntry) {
   queued.push({
@@ -89,7 +89,7 @@ export function queueServiceLog(entry: ServiceLogEntry) {
   })
   if (queued.length >= 500) void flushServiceLogs()
   else if (!queueTimer) {
-    queueTimer = setTimeout(() => void flushServiceLogs(), 250)
+    queueTimer = setTimeout(() => void flushServiceLogs(), 1000)
     queueTimer.unref()
   }
 }
