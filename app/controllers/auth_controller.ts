@@ -23,6 +23,11 @@ export async function loginPageData(session: HttpContext['session']) {
   }
 }
 
+/** Where to go after logging in: a local path only (never `//host` or `/\\host`). */
+export function safeTarget(target: unknown) {
+  return typeof target === 'string' && /^\/(?![/\\])/.test(target) ? target : '/admin'
+}
+
 /** Logs a user in to the admin UI (a new session id), stamps the login and audits it. */
 export async function completeLogin(ctx: HttpContext, user: User, method: string) {
   await ctx.auth.use('web').login(user)
@@ -87,11 +92,7 @@ export default class AuthController {
     }
     await completeLogin(ctx, user, 'password')
     const target = session.pull('afterLogin', '/admin')
-    return response.redirect(
-      typeof target === 'string' && target.startsWith('/') && !target.startsWith('//')
-        ? target
-        : '/admin'
-    )
+    return response.redirect(safeTarget(target))
   }
 
   async logout({ auth, response }: HttpContext) {

@@ -9,7 +9,7 @@ import logger from '@adonisjs/core/services/logger'
 import { findProvider, buildDriver } from '#services/login_providers'
 import { ExternalLoginRefused, resolveExternalUser } from '#services/login_service'
 import { OidcError } from '#services/oidc_driver'
-import { completeLogin } from '#controllers/auth_controller'
+import { completeLogin, safeTarget } from '#controllers/auth_controller'
 
 export default class AuthProvidersController {
   async redirect(ctx: HttpContext) {
@@ -71,11 +71,7 @@ export default class AuthProvidersController {
       )
       await completeLogin(ctx, user, provider.name)
       const target = session.pull('afterLogin', '/admin')
-      return response.redirect(
-        typeof target === 'string' && target.startsWith('/') && !target.startsWith('//')
-          ? target
-          : '/admin'
-      )
+      return response.redirect(safeTarget(target))
     } catch (error) {
       return this.#fail(ctx, provider.name, error)
     }

@@ -74,6 +74,8 @@ export const loginRateLimit = {
     const targets: Array<[string, number]> = [[emailKey(email), LOGIN_LIMITS.perEmail]]
     if (ip) targets.push([ipKey(ip), LOGIN_LIMITS.perIp])
     let started: number | undefined
+    // now and then, drop rows whose window and block are over (keeps the table small)
+    if (Math.random() < 0.02) await this.prune()
     for (const [key, limit] of targets) {
       // failures restart at 1 when the window is over; a block starts when the limit is reached
       const fresh = 'login_attempts.window_start < ?'

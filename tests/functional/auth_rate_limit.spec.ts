@@ -8,7 +8,8 @@
 import { test } from '@japa/runner'
 import db from '@adonisjs/lucid/services/db'
 import { webUser } from '#tests/helpers/web'
-import { LOGIN_LIMITS } from '#services/login_service'
+import { LOGIN_LIMITS, loginRateLimit } from '#services/login_service'
+import { safeTarget } from '#controllers/auth_controller'
 
 const PASSWORD = 'a long enough password'
 
@@ -120,5 +121,59 @@ test.group('Login rate limit', () => {
     const blocked = await attempt(client, user.email, PASSWORD, '10.40.0.1')
     blocked.assertStatus(429)
     assert.include(blocked.text(), 'Try again in 5 minutes')
+  })
+})
+
+test.group('Login rate limit: housekeeping', () => {
+  test('prune drops finished windows and keeps counting windows and blocks', async ({ assert }) => {
+    const now = Date.now()
+    const old = now - 20 * 60_000
+    await db.table('login_attempts').multiInsert([
+      { key: 'email:prune-old@example.test', failures: 2, window_start: old, blocked_until: null },
+      {
+        key: 'email:prune-expired-block@example.test',
+        failures: 5,
+        window_start: old,
+        blocked_until: now - 1000,
+      },
+      {
+        key: 'email:prune-blocked@example.test',
+        failures: 5,
+        window_start: old,
+        blocked_until: now + 60_000,
+      },
+      {
+        key: 'email:prune-fresh@example.test',
+        failures: 1,
+        window_start: now,
+        blocked_until: null,
+      },
+    ])
+    await loginRateLimit.prune()
+    const keys = (
+      await db.from('login_attempts').whereLike('key', 'email:prune-%').orderBy('key')
+    ).map((r: any) => r.key)
+    assert.deepEqual(keys, ['email:prune-blocked@example.test', 'email:prune-fresh@example.test'])
+  })
+
+  test('after the login, the page goes back where the user was going, never to another host', async ({
+    assert,
+  }) => {
+    assert.equal(safeTarget('/admin/certificates?ca=2'), '/admin/certificates?ca=2')
+    assert.equal(safeTarget('//evil.example/x'), '/admin')
+    assert.equal(safeTarget('/\\evil.example'), '/admin')
+    assert.equal(safeTarget('https://evil.example'), '/admin')
+    const user = await webUser({ password: PASSWORD })
+    // a real round trip: the page asked for before logging in is where the login lands
+    const { Browser } = await import('#tests/helpers/oauth_servers')
+    const pkiConfig = (await import('#config/pki')).default
+    const browser = new Browser()
+    const login = await browser.go(`${pkiConfig.publicUrl}/admin/profile`)
+    assert.equal(login.url, `${pkiConfig.publicUrl}/login`)
+    const csrf = /name=['"]_csrf['"] value=['"]([^'"]+)['"]/.exec(login.text)?.[1]
+    const after = await browser.go(`${pkiConfig.publicUrl}/login`, {
+      form: { _csrf: csrf!, email: user.email, password: PASSWORD },
+    })
+    assert.equal(after.url, `${pkiConfig.publicUrl}/admin/profile`)
   })
 })
