@@ -24,6 +24,7 @@ export default defineConfig({
     () => import('@adonisjs/auth/auth_provider'),
     () => import('@adonisjs/ally/ally_provider'),
     () => import('#providers/pki_provider'),
+    () => import('#providers/plugin_provider'),
   ],
 
   preloads: [() => import('#start/routes'), () => import('#start/kernel')],
@@ -47,6 +48,11 @@ export default defineConfig({
         files: ['tests/functional/**/*.spec(.ts|.js)'],
         name: 'functional',
         timeout: 120000,
+      },
+      {
+        files: ['tests/contract/**/*.spec(.ts|.js)'],
+        name: 'contract',
+        timeout: 60000,
       },
       {
         files: ['tests/interop/**/*.spec(.ts|.js)'],

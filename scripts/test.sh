@@ -15,6 +15,9 @@ export DATA_DIR="${DATA_DIR:-tmp/test-$DB_CONNECTION}"
 rm -rf "$DATA_DIR"
 mkdir -p "$DATA_DIR"
 export PKI_MASTER_KEY_FILE="$DATA_DIR/master.key"
+# The example third-party plugin (examples/pki-plugin-example, a file: devDependency) is
+# installed in every test server, spawned ones included; the plugin tests enable, disable and break it.
+export PKI_PLUGINS="${PKI_PLUGINS:-pki-plugin-example}"
 if [ "$DB_CONNECTION" = pg ]; then
   export DB_HOST="${DB_HOST:-127.0.0.1}" DB_PORT="${DB_PORT:-5432}" DB_USER="${DB_USER:-postgres}"
   export DB_DATABASE="${DB_DATABASE:-pki_test}"

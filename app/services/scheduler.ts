@@ -34,6 +34,10 @@ export interface JobDefinition {
   everyMs: number
   concurrency: 'cluster-singleton' | 'per-node'
   run: () => Promise<void>
+  /** Checked before each run: a disabled plugin's jobs stop running. */
+  isActive?: () => boolean
+  /** Delay before the first run (default 5 s). */
+  firstRunMs?: number
 }
 
 const timers = new Set<NodeJS.Timeout>()
@@ -42,6 +46,7 @@ export function scheduleJob(job: JobDefinition) {
   let running = false
   const tick = async () => {
     if (running) return
+    if (job.isActive && !job.isActive()) return
     running = true
     try {
       if (
@@ -59,9 +64,15 @@ export function scheduleJob(job: JobDefinition) {
   const timer = setInterval(tick, job.everyMs)
   timer.unref()
   timers.add(timer)
-  const first = setTimeout(tick, 5_000)
+  const first = setTimeout(tick, job.firstRunMs ?? 5_000)
   first.unref()
   timers.add(first)
+  return () => {
+    clearInterval(timer)
+    clearTimeout(first)
+    timers.delete(timer)
+    timers.delete(first)
+  }
 }
 
 export function stopJobs() {

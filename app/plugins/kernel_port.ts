@@ -1,0 +1,232 @@
+/*
+ * The kernel port: the narrow runtime a plugin receives in start(runtime), route handlers,
+ * hooks, jobs and tab renderers. It is the only way a plugin reaches kernel services; each
+ * call acts as the plugin (actor "plugin:<id>") unless the plugin passes the person it acts for.
+ */
+import logger from '@adonisjs/core/services/logger'
+import db from '@adonisjs/lucid/services/db'
+import pkiConfig from '#config/pki'
+import CertificateAuthority from '#models/certificate_authority'
+import Certificate from '#models/certificate'
+import { KernelError } from '#exceptions/kernel_error'
+import { audit } from '#services/audit_service'
+import { writeServiceLog, countServiceHit } from '#services/service_log'
+import { keyService } from '#services/key_service'
+import type { Actor } from '#services/actor'
+import * as pki from '#pki/index'
+import type {
+  CaInfo,
+  CertificateInfo,
+  PluginRuntime,
+  PurposeSigner,
+  RevokedEntry,
+  TemplateInfo,
+} from './contract.js'
+
+export function pluginActor(pluginId: string): Actor {
+  return { kind: 'plugin', label: `plugin:${pluginId}`, isAdmin: true }
+}
+
+export interface PortHost {
+  readSettings(
+    pluginId: string,
+    scope: 'install' | 'ca' | 'template',
+    scopeId: number
+  ): Promise<Record<string, unknown>>
+  extensions(point: string): unknown[]
+}
+
+function caInfo(row: any): CaInfo {
+  const cert = row.certificate ? Buffer.from(row.certificate) : null
+  return {
+    id: Number(row.id),
+    name: String(row.name),
+    status: String(row.status),
+    keyType: String(row.key_type),
+    subjectDn: row.subject_dn ?? null,
+    notAfter: row.not_after === null || row.not_after === undefined ? null : Number(row.not_after),
+    certificatePem: cert && cert.length ? pki.toPem(cert, 'CERTIFICATE') : null,
+  }
+}
+
+function templateInfo(row: any): TemplateInfo {
+  return {
+    id: Number(row.id),
+    caId: Number(row.ca_id),
+    name: String(row.name),
+    options: typeof row.options === 'string' ? JSON.parse(row.options) : (row.options ?? {}),
+  }
+}
+
+function certificateInfo(c: Certificate): CertificateInfo {
+  const r = c as any
+  return {
+    id: c.id,
+    caId: c.caId,
+    templateId: r.templateId ?? null,
+    serial: c.serial,
+    subjectDn: r.subjectDn,
+    commonName: r.commonName ?? null,
+    status: r.status,
+    notBefore: Number(r.notBefore),
+    notAfter: Number(r.notAfter),
+    revokedAt: r.revokedAt === null || r.revokedAt === undefined ? null : Number(r.revokedAt),
+    revocationReason: r.revocationReason ?? null,
+    der: new Uint8Array(r.der),
+  }
+}
+
+export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
+  const self = pluginActor(pluginId)
+  const prefix = `${pluginId.replace(/-/g, '_')}_`
+  const log = logger.child({ plugin: pluginId })
+
+  return {
+    pluginId,
+    publicUrl: pkiConfig.publicUrl,
+    log,
+
+    async issue(request, actor = self) {
+      const { templateService } = await import('#services/template_service')
+      const { issuanceService, readCsr } = await import('#services/issuance_service')
+      const { template, ca } = await templateService.findForIssuance(actor, request.templateId)
+      const csr = readCsr(request.csr)
+      const issued = await issuanceService.issue({
+        ca,
+        template,
+        csr,
+        overrides:
+          request.sans || request.validityDays
+            ? { sans: request.sans as any, validityDays: request.validityDays }
+            : undefined,
+        actor,
+        source: request.source ?? pluginId,
+      })
+      return {
+        id: issued.id,
+        serial: issued.serial,
+        der: issued.der,
+        pem: pki.toPem(issued.der, 'CERTIFICATE'),
+        notBefore: issued.notBefore,
+        notAfter: issued.notAfter,
+      }
+    },
+
+    async revoke(certificateId, reason, actor = self) {
+      const { certificateService } = await import('#services/certificate_service')
+      const { revocationService } = await import('#services/revocation_service')
+      const cert = await certificateService.find(actor, certificateId)
+      await revocationService.revoke(actor, cert, reason)
+    },
+
+    async findCertificate(query) {
+      const cert =
+        'id' in query
+          ? await Certificate.find(query.id)
+          : await Certificate.query()
+              .where({ ca_id: query.caId, serial: query.serial.toLowerCase().replace(/:/g, '') })
+              .first()
+      return cert ? certificateInfo(cert) : null
+    },
+
+    async *revokedEntries(caId, pageSize = 1000): AsyncIterable<RevokedEntry[]> {
+      let lastId = 0
+      for (;;) {
+        const rows = await db
+          .from('certificates')
+          .where('ca_id', caId)
+          .whereIn('status', ['revoked', 'hold'])
+          .where('id', '>', lastId)
+          .orderBy('id')
+          .limit(pageSize)
+          .select('id', 'serial', 'revoked_at', 'revocation_reason', 'status')
+        if (rows.length === 0) return
+        lastId = Number(rows[rows.length - 1].id)
+        yield rows.map((r: any) => ({
+          serial: String(r.serial),
+          revokedAt: Number(r.revoked_at ?? 0),
+          reason: r.status === 'hold' ? 'certificateHold' : (r.revocation_reason ?? null),
+        }))
+        if (rows.length < pageSize) return
+      }
+    },
+
+    async getCa(caId) {
+      const row = await db.from('cas').where('id', caId).first()
+      return row ? caInfo(row) : null
+    },
+
+    async listCas() {
+      const rows = await db.from('cas').orderBy('id')
+      return rows.map(caInfo)
+    },
+
+    async getTemplate(templateId) {
+      const row = await db.from('templates').where('id', templateId).first()
+      return row ? templateInfo(row) : null
+    },
+
+    async listTemplates(caId) {
+      const rows = await db.from('templates').where('ca_id', caId).orderBy('id')
+      return rows.map(templateInfo)
+    },
+
+    async signerFor(caId, purpose): Promise<PurposeSigner> {
+      if (!/^[a-z][a-z0-9-]{0,39}$/.test(purpose)) {
+        throw new KernelError('E_VALIDATION', `"${purpose}" is not a signer purpose name.`)
+      }
+      const ca = await CertificateAuthority.find(caId)
+      if (!ca) throw new KernelError('E_CA_NOT_FOUND', `No CA "${caId}" exists.`)
+      if (ca.status !== 'active') {
+        throw new KernelError('E_CA_INACTIVE', `CA "${ca.name}" has no certificate yet.`)
+      }
+      const signer = await keyService.signerFor(ca)
+      await audit(self, {
+        action: 'plugin.signer',
+        objectType: 'ca',
+        objectId: ca.id,
+        caId: ca.id,
+        details: { plugin: pluginId, purpose },
+      })
+      return {
+        caId: ca.id,
+        purpose,
+        keyType: signer.keyType,
+        publicKeySpki: signer.publicKeySpki,
+        sign: (data, hash) => signer.sign(data, hash ?? ca.signatureHash),
+      }
+    },
+
+    async audit(entry) {
+      await audit(self, { ...entry, details: { plugin: pluginId, ...entry.details } })
+    },
+
+    async writeServiceLog(entry) {
+      await writeServiceLog({ service: pluginId, ...entry })
+    },
+
+    countServiceHit(name, caId = 0) {
+      countServiceHit(pluginId, name, caId)
+    },
+
+    settings: {
+      install: () => host.readSettings(pluginId, 'install', 0),
+      ca: (caId) => host.readSettings(pluginId, 'ca', caId),
+      template: (templateId) => host.readSettings(pluginId, 'template', templateId),
+    },
+
+    extensions<T>(point: string) {
+      return host.extensions(point) as T[]
+    },
+
+    table(name: string) {
+      if (typeof name !== 'string' || !name.startsWith(prefix)) {
+        throw new KernelError(
+          'E_FORBIDDEN',
+          `Plugin ${pluginId} may only use its own tables (names starting with "${prefix}"), not "${name}".`
+        )
+      }
+      return db.connection().getWriteClient().table(name)
+    },
+  }
+}

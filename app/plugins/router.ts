@@ -1,0 +1,170 @@
+/*
+ * Mounts the routes plugins declared: device routes under /<id>/... (no session, no CSRF; the
+ * raw body is available), admin routes under /admin/p/<id>/... (the admin stack: session,
+ * CSRF, login). A disabled plugin's device routes answer 404 at once and its admin pages show a
+ * "disabled" panel. Fast routes are answered before the framework's router.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { HttpContext } from '@adonisjs/core/http'
+import logger from '@adonisjs/core/services/logger'
+import type { PluginHost, PluginRecord, RouteDeclaration } from './host.js'
+import type { PluginReply, PluginRequest, RouteContext } from './contract.js'
+
+const MAX_RAW_BODY = 1024 * 1024
+
+async function readRaw(ctx: HttpContext): Promise<Buffer> {
+  const raw = ctx.request.raw()
+  if (raw !== null && raw !== undefined) return Buffer.from(raw)
+  const req = ctx.request.request
+  if (req.readableEnded || !req.readable) return Buffer.alloc(0)
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req) {
+    size += chunk.length
+    if (size > MAX_RAW_BODY) {
+      const error: any = new Error('The request body is larger than 1 MB.')
+      error.status = 413
+      error.code = 'E_BODY_TOO_LARGE'
+      throw error
+    }
+    chunks.push(chunk as Buffer)
+  }
+  return Buffer.concat(chunks)
+}
+
+function buildContext(
+  ctx: HttpContext,
+  rec: PluginRecord,
+  surface: 'device' | 'admin'
+): { context: RouteContext; sent: () => boolean } {
+  let sent = false
+  let rawCache: Promise<Buffer> | undefined
+  const request: PluginRequest = {
+    method: ctx.request.method(),
+    url: ctx.request.url(true),
+    params: { ...ctx.params },
+    query: ctx.request.qs(),
+    headers: ctx.request.headers(),
+    ip: ctx.request.ip(),
+    body: (ctx.request.body() ?? {}) as Record<string, unknown>,
+    rawBody: () => (rawCache ??= readRaw(ctx)),
+  }
+  const reply: PluginReply = {
+    status(code) {
+      ctx.response.status(code)
+      return reply
+    },
+    header(name, value) {
+      ctx.response.header(name, value)
+      return reply
+    },
+    send(body) {
+      sent = true
+      ctx.response.send(body instanceof Uint8Array ? Buffer.from(body) : body)
+    },
+  }
+  const context: RouteContext = {
+    request,
+    reply,
+    runtime: rec.runtime!,
+    actor: surface === 'admin' ? ctx.actor : undefined,
+    currentCaId: surface === 'admin' ? (ctx.currentCa?.id ?? null) : undefined,
+  }
+  return { context, sent: () => sent }
+}
+
+function notFoundBody(ctx: HttpContext) {
+  return {
+    error: {
+      code: 'E_NOT_FOUND',
+      message: `Nothing is served at ${ctx.request.method()} ${ctx.request.url()}.`,
+    },
+  }
+}
+
+export async function handlePluginRoute(
+  host: PluginHost,
+  rec: PluginRecord,
+  route: RouteDeclaration,
+  ctx: HttpContext
+) {
+  if (!host.isActive(rec.id)) {
+    if (route.surface === 'device') return ctx.response.status(404).send(notFoundBody(ctx))
+    ctx.response.status(404)
+    return ctx.view.render('pages/plugins/disabled', {
+      plugin: { id: rec.id, name: rec.definition?.name ?? rec.id, status: host.status(rec) },
+      reason: rec.failed,
+    })
+  }
+  const { context, sent } = buildContext(ctx, rec, route.surface)
+  const result = await route.handler(context)
+  if (sent()) return
+  if (
+    route.surface === 'admin' &&
+    result &&
+    typeof result === 'object' &&
+    typeof (result as any).html === 'string'
+  ) {
+    const page = result as { title?: string; html: string }
+    return ctx.view.render('pages/plugins/page', {
+      title: page.title ?? rec.definition?.name ?? rec.id,
+      pluginName: rec.definition?.name ?? rec.id,
+      body: page.html,
+      fragment: Boolean(ctx.request.header('hx-request')),
+    })
+  }
+  if (result === undefined || result === null) return ctx.response.status(204).send('')
+  if (result instanceof Uint8Array) return ctx.response.send(Buffer.from(result))
+  return ctx.response.send(result)
+}
+
+/** Registers every declared route of loaded plugins with the Adonis router. */
+export function mountPluginRoutes(host: PluginHost, router: any, adminStack: () => any[]): number {
+  let count = 0
+  for (const rec of host.list()) {
+    if (rec.failed && !rec.reg.routes.length) continue
+    for (const route of rec.reg.routes) {
+      const tail = route.path === '/' ? '' : route.path
+      const pattern = route.surface === 'device' ? `/${rec.id}${tail}` : `/admin/p/${rec.id}${tail}`
+      const methods = route.method === 'GET' ? ['GET', 'HEAD'] : [route.method]
+      const r = router.route(pattern || '/', methods, (ctx: HttpContext) =>
+        handlePluginRoute(host, rec, route, ctx)
+      )
+      if (route.surface === 'admin') r.use(adminStack())
+      count++
+    }
+  }
+  return count
+}
+
+/** The fast-route dispatcher for start/http_server.ts: GET/HEAD /<id>/... of active plugins. */
+export function fastDispatcher(host: PluginHost) {
+  return (req: IncomingMessage, res: ServerResponse): boolean => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false
+    const url = req.url ?? '/'
+    const slash = url.indexOf('/', 1)
+    if (slash < 0) return false
+    const id = url.slice(1, slash)
+    const rec = host.plugins.get(id)
+    if (!rec || rec.reg.fastRoutes.length === 0 || !host.isActive(id)) return false
+    const q = url.indexOf('?')
+    const path = q < 0 ? url.slice(slash) : url.slice(slash, q)
+    const query = q < 0 ? '' : url.slice(q + 1)
+    for (const spec of rec.reg.fastRoutes) {
+      try {
+        const answer = spec.handle({ method: req.method, path, query, headers: req.headers })
+        if (!answer) continue
+        const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body
+        res.writeHead(answer.status ?? 200, {
+          'content-length': String(body.byteLength),
+          ...answer.headers,
+        })
+        res.end(req.method === 'HEAD' ? undefined : body)
+        return true
+      } catch (error) {
+        logger.error({ err: error, plugin: id }, 'fast route failed; passed to the router')
+      }
+    }
+    return false
+  }
+}
