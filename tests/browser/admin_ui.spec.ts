@@ -559,7 +559,10 @@ test.group('Admin UI in Chromium', (group) => {
     const { page } = session
     await page.getByRole('button', { name: 'Log out' }).click()
     await page.waitForURL('**/login')
-    // the email field has the focus; Tab moves to the password, Enter submits
+    // the email field gets the focus; Tab moves to the password, Enter submits
+    await page.waitForFunction(
+      "document.activeElement === document.querySelector('input[name=email]')"
+    )
     await page.keyboard.type(ADMIN_EMAIL)
     await page.keyboard.press('Tab')
     await page.keyboard.type(ADMIN_PASSWORD)
