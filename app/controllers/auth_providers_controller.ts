@@ -10,6 +10,7 @@ import { findProvider, buildDriver } from '#services/login_providers'
 import { ExternalLoginRefused, resolveExternalUser } from '#services/login_service'
 import { OidcError } from '#services/oidc_driver'
 import { completeLogin, safeTarget } from '#controllers/auth_controller'
+import { writeServiceLog } from '#services/service_log'
 
 export default class AuthProvidersController {
   async redirect(ctx: HttpContext) {
@@ -77,10 +78,18 @@ export default class AuthProvidersController {
     }
   }
 
-  #fail({ session, response }: HttpContext, name: string, error: unknown) {
+  async #fail({ session, response, request }: HttpContext, name: string, error: unknown) {
     let message: string
     if (error instanceof ExternalLoginRefused) {
       message = error.message
+      // refusals are security events an administrator wants to see on the Logs page
+      await writeServiceLog({
+        service: 'kernel',
+        level: 'warn',
+        event: 'login.refused',
+        message: `External login through ${name} refused: ${message}`,
+        details: { provider: name, ip: request.ip() },
+      })
     } else if (error instanceof OidcError) {
       message = `The login through ${name} failed: ${error.message}`
     } else {

@@ -206,6 +206,12 @@ test.group('External login: OpenID Connect (real oidc-provider)', (group) => {
     assert.equal(bob.url, `${app}/login`)
     assert.include(refusal(bob), 'bob@elsewhere.test has no access to this server')
     assert.isNull(await db.from('users').where('email', 'bob@elsewhere.test').first())
+    const logged = await db
+      .from('service_logs')
+      .where({ event: 'login.refused' })
+      .whereLike('message', '%bob@elsewhere.test%')
+      .first()
+    assert.equal(logged.level, 'warn')
 
     const carolRefused = await oidcLogin(new Browser(), 'carol')
     assert.include(refusal(carolRefused), 'has no access')
