@@ -670,4 +670,26 @@ test.group('Admin UI in Chromium', (group) => {
     await page.getByText(`Certificates issued by ${rootName}.`).waitFor()
     await page.getByRole('row', { name: /hold\.example\.com/ }).waitFor()
   })
+
+  test('the other admin pages render; no page raised a script error', async ({ assert }) => {
+    const { page } = session
+    const pages: Array<[link: string, heading: string | RegExp, screenshot: string]> = [
+      ['Manage Templates', 'Manage Templates', 'templates'],
+      ['Greetings', /Greetings/, 'plugin-page'],
+      ['Users', 'Users', 'users'],
+      ['Profile', 'Profile', 'profile'],
+    ]
+    for (const [link, heading, screenshot] of pages) {
+      await navLink(page, link).click()
+      await page.getByRole('heading', { name: heading, level: 1 }).waitFor()
+      await session.screenshot(screenshot)
+    }
+    // 4xx answers to forms are expected (validation); script errors, htmx errors are not
+    const problems = session.events.filter(
+      (line) =>
+        line.includes('page error:') ||
+        (line.includes('console error:') && !line.includes('Failed to load resource'))
+    )
+    assert.deepEqual(problems, [])
+  })
 })

@@ -110,6 +110,8 @@ export async function startBrowserSession(
       PKI_MASTER_KEY: undefined,
       PKI_MASTER_KEY_FILE: undefined,
       APP_URL: baseUrl,
+      // the example third-party plugin, as scripts/test.sh installs it in every test server
+      PKI_PLUGINS: process.env.PKI_PLUGINS ?? 'pki-plugin-example',
       ...options.env,
     },
   })
