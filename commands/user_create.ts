@@ -1,6 +1,13 @@
 import { BaseCommand, flags } from '@adonisjs/core/ace'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
-import { out, readInputFile, runCommand } from './_helpers.js'
+import { out, runCommand } from './_helpers.js'
+
+/** Everything on stdin (a pipe, a file or a socket). */
+async function readStdin() {
+  const chunks: Buffer[] = []
+  for await (const chunk of process.stdin) chunks.push(Buffer.from(chunk))
+  return Buffer.concat(chunks).toString('utf8')
+}
 
 export default class UserCreate extends BaseCommand {
   static commandName = 'user:create'
@@ -24,7 +31,7 @@ export default class UserCreate extends BaseCommand {
       const { tokenService, accountService } = await import('#services/token_service')
       const { cliActor } = await import('#services/actor')
       if (this.passwordStdin) {
-        const stdin = await readInputFile('-', 'password')
+        const stdin = await readStdin()
         const password = stdin.split(/\r?\n/)[0] ?? ''
         if (!password) throw new Error('No password on stdin (give it on the first line).')
         const user = await accountService.createUser(cliActor(), {

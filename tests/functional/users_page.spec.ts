@@ -9,6 +9,7 @@ import { webUser } from '#tests/helpers/web'
 import { createCa, unique } from '#tests/helpers/api'
 import { tokenService } from '#services/token_service'
 import { systemActor } from '#services/actor'
+import { describeAce, flat, runAce } from '#tests/helpers/processes'
 
 const PASSWORD = 'a long enough password'
 const mail = (prefix: string) => `${unique(prefix).replace(' ', '-')}@example.test`
@@ -354,4 +355,34 @@ test.group('Users page', () => {
       .redirects(0)
     assert.equal(login.header('location'), '/admin')
   })
+})
+
+test.group('user:create on the command line', () => {
+  test('--password-stdin creates a local account that can log in; a weak password creates nothing', async ({
+    client,
+    assert,
+  }) => {
+    const email = mail('cli')
+    const weak = await runAce(['user:create', '--email', email, '--password-stdin'], {
+      input: 'short\n',
+    })
+    assert.notEqual(weak.code, 0, describeAce(weak))
+    assert.include(flat(weak.stderr + weak.stdout), 'at least 12 characters')
+    assert.isNull(await db.from('users').where('email', email).first())
+
+    const made = await runAce(['user:create', '--email', email, '--admin', '--password-stdin'], {
+      input: `${PASSWORD}\n`,
+    })
+    assert.equal(made.code, 0, describeAce(made))
+    assert.include(made.stdout, `Created user ${email} (administrator) with a local password.`)
+    const row = await db.from('users').where('email', email).first()
+    assert.match(row.password, /^\$argon2id\$/)
+    const login = await client
+      .post('/login')
+      .header('X-Forwarded-For', '10.50.0.9')
+      .form({ email, password: PASSWORD })
+      .withCsrfToken()
+      .redirects(0)
+    assert.equal(login.header('location'), '/admin')
+  }).timeout(180_000)
 })
