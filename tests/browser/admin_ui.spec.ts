@@ -117,6 +117,13 @@ test.group('Admin UI in Chromium', (group) => {
     await page.waitForURL('**/admin/cas/new')
     assert.include(await page.getByRole('banner').innerText(), ADMIN_EMAIL)
 
+    // every CA-scoped page sends a user without a CA back to CA creation (manual §1.2)
+    for (const path of ['/admin/templates', '/admin/requests', '/admin/certificates']) {
+      await page.goto(path)
+      await page.waitForURL('**/admin/cas/new')
+      await page.getByRole('heading', { name: 'Create New CA' }).waitFor()
+    }
+
     // the setup link is spent: it no longer shows the setup form
     await page.goto(session.setupUrl)
     await page.waitForURL('**/admin/cas/new')
