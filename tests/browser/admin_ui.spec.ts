@@ -678,6 +678,68 @@ test.group('Admin UI in Chromium', (group) => {
     await page.getByRole('row', { name: /hold\.example\.com/ }).waitFor()
   })
 
+  test('a post-quantum CA: create with ML-DSA-44, rename, delete after typing its name', async ({
+    assert,
+  }) => {
+    const { page } = session
+    const name = 'Browser PQ CA'
+    const renamed = 'Browser PQ CA (renamed)'
+    await navLink(page, 'Create New CA').click()
+    await page.getByLabel('Certificate Authority Name (common name)').fill(name)
+    // Alpine shows the parameter sets of the chosen key type only
+    await page
+      .getByRole('combobox', { name: 'Key type' })
+      .selectOption({ label: 'ML-DSA (post-quantum, FIPS 204)' })
+    await page
+      .getByRole('combobox', { name: 'Parameter set' })
+      .selectOption({ label: 'ML-DSA-44 (security level 2)' })
+    await page.getByRole('button', { name: 'Create New CA' }).click()
+    await page.waitForURL('**/admin/cas')
+    const row = page.getByRole('row', { name: new RegExp(name) })
+    assert.match(await row.innerText(), /ML-DSA-44/i)
+
+    // its certificate is an ML-DSA-44 self-signed CA that OpenSSL 3.5 verifies
+    const modal = await openModal(page, row.getByRole('button', { name: 'Get CA Certificate(s)' }))
+    const file = await download(page, () =>
+      modal.getByRole('link', { name: 'CA certificate (PEM)' }).click()
+    )
+    const pem = file.content.toString('utf8')
+    assert.match(await opensslText(pem, 'x509', 'openssl35'), /ML-DSA-44/)
+    const verified = await opensslVerify({ roots: [pem], cert: pem, binary: 'openssl35' })
+    assert.isTrue(verified.ok, verified.output)
+    await modal.getByRole('button', { name: 'Close' }).click()
+    await modal.waitFor({ state: 'hidden' })
+
+    // Edit CA tab: rename
+    await row.getByRole('link', { name: 'Edit' }).click()
+    await page.getByRole('tab', { name: 'Edit CA' }).waitFor()
+    await page.getByLabel('Name', { exact: true }).fill(renamed)
+    await page.getByRole('button', { name: 'Save' }).click()
+    await page.getByText(`CA "${renamed}" was saved.`).waitFor()
+    await page.getByRole('heading', { name: renamed, level: 1 }).waitFor()
+
+    // delete: the modal asks for the name first
+    await page.getByRole('tab', { name: 'Edit CA' }).click()
+    const confirm = await openModal(page, page.getByRole('link', { name: 'Delete CA…' }))
+    await confirm.getByRole('heading', { name: `Delete CA “${renamed}”?` }).waitFor()
+    await confirm.getByLabel('Type the CA name to confirm').fill('not the name')
+    await confirm.getByRole('button', { name: 'Delete CA, its templates and certificates' }).click()
+    await confirm.getByRole('alert').waitFor()
+    await confirm.getByLabel('Type the CA name to confirm').fill(renamed)
+    await confirm.getByRole('button', { name: 'Delete CA, its templates and certificates' }).click()
+    await page.waitForURL('**/admin/cas')
+    await page
+      .getByText(`CA "${renamed}" was deleted with its templates and certificates.`)
+      .waitFor()
+    assert.equal(await page.getByRole('row', { name: new RegExp(name) }).count(), 0)
+    const options = await page
+      .getByRole('banner')
+      .getByLabel('CA', { exact: true })
+      .locator('option')
+      .allInnerTexts()
+    assert.notInclude(options.join('\n'), name)
+  })
+
   test('the other admin pages render; no page raised a script error', async ({ assert }) => {
     const { page } = session
     const pages: Array<[link: string, heading: string | RegExp, screenshot: string]> = [
