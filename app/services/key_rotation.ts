@@ -8,6 +8,7 @@ import { audit } from './audit_service.js'
 import { keyService } from './key_service.js'
 import { reencryptProviderSecrets } from './login_providers.js'
 import type { Actor } from './actor.js'
+import { reencryptPluginSecrets } from '#plugins/settings_store'
 
 export async function rotateMasterKey(actor: Actor) {
   const ring = masterKeyRing()
@@ -32,6 +33,8 @@ export async function rotateMasterKey(actor: Actor) {
     }
     // login providers' client secrets (bound to their row by the AAD)
     const secrets = await reencryptProviderSecrets(trx)
+    // Plugin settings marked secret are encrypted with the same ring.
+    const pluginSecrets = await reencryptPluginSecrets(trx)
     await trx
       .from('kernel_meta')
       .where('key', 'master_key_canary')
@@ -40,7 +43,12 @@ export async function rotateMasterKey(actor: Actor) {
       actor,
       {
         action: 'master-key.rotate',
-        details: { keyId: ring.currentKeyId, rotated, loginProviderSecrets: secrets },
+        details: {
+          keyId: ring.currentKeyId,
+          rotated,
+          loginProviderSecrets: secrets,
+          pluginSecrets,
+        },
       },
       trx
     )
