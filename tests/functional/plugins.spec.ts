@@ -263,6 +263,24 @@ test.group('Plugins: the example plugin', (group) => {
     assert.include(refused.body().error.message, '"forbidden.example.com" contains "forbidden"')
     assert.include(refused.body().error.message, "template's Example tab")
 
+    // The same refusal in the admin UI: approving a pending request renders the message.
+    const submitted = await client
+      .post(`/api/v1/templates/${template.id}/requests`)
+      .bearerToken(await adminToken())
+      .json({ csr: csrPem })
+    submitted.assertStatus(201)
+    const requestId = submitted.body().request.id
+    const approve = await client
+      .post(`/admin/requests/${requestId}/approve`)
+      .header('HX-Request', 'true')
+      .form({})
+      .loginAs(admin)
+      .withCsrfToken()
+    approve.assertStatus(403)
+    assert.include(approve.text(), 'contains &quot;forbidden&quot;, which template')
+    const still = await db.from('certificate_requests').where('id', requestId).first()
+    assert.equal(still.status, 'pending')
+
     const fine = await opensslCsr({ subject: '/CN=allowed.example.com' })
     const issued = await issueCertificate(client, template.id, { csr: fine.csrPem })
     issued.assertStatus(201)
