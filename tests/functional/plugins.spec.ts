@@ -402,6 +402,27 @@ test.group('Plugins: the example plugin', (group) => {
     assert.lengthOf(uiRegistry.tabs('template'), 0)
   })
 
+  test('install settings of an older version go through upgrade()', async ({ assert }) => {
+    const before = await db.from('plugin_states').where('plugin_id', ID).first()
+    try {
+      await db
+        .from('plugin_states')
+        .where('plugin_id', ID)
+        .update({ settings: JSON.stringify({ salutation: 'Greetings' }), settings_version: 1 })
+      await pluginHost.refresh(true)
+      assert.deepEqual(await pluginHost.readSettings(ID, 'install', 0), {
+        greeting: 'Greetings',
+        webhookToken: '',
+      })
+    } finally {
+      await db
+        .from('plugin_states')
+        .where('plugin_id', ID)
+        .update({ settings: before.settings, settings_version: before.settings_version })
+      await pluginHost.refresh(true)
+    }
+  })
+
   test('the kernel port keeps a plugin to its own tables', async ({ assert }) => {
     const runtime = pluginHost.get(ID)!.runtime!
     assert.throws(() => runtime.table('users'), /only use its own tables/)

@@ -77,6 +77,22 @@ test.group('Plugins across processes', (group) => {
       assert.equal(again.code, 0, describeAce(again))
       assert.match(again.stdout, /^example: already enabled/)
 
+      // An admin's click on this node (the Plugins page calls the same method) reaches the
+      // other node within a second.
+      await pluginHost.setEnabled('example', false, { kind: 'system', label: 't', isAdmin: true })
+      const clicked = Date.now()
+      let status = 200
+      while (status !== 404 && Date.now() - clicked < 1000) {
+        status = (await fetch(`${server.url}/example/hello`)).status
+      }
+      assert.equal(status, 404, 'the other node applied the change within 1 s')
+      await pluginHost.setEnabled('example', true, { kind: 'system', label: 't', isAdmin: true })
+      const reenabled = Date.now()
+      while (status !== 200 && Date.now() - reenabled < 1000) {
+        status = (await fetch(`${server.url}/example/hello`)).status
+      }
+      assert.equal(status, 200)
+
       const off = await runAce(['plugin:disable', 'example'])
       assert.equal(off.code, 0, describeAce(off))
       assert.equal((await fetch(`${server.url}/example/hello`)).status, 404)
