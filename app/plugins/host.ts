@@ -238,10 +238,6 @@ export interface PluginRecord {
   installSettings?: Record<string, unknown>
 }
 
-class PolicyVeto {
-  constructor(readonly message: string) {}
-}
-
 function withTimeout<T>(work: () => T | Promise<T>, ms: number, label: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   return Promise.race([
@@ -506,10 +502,9 @@ export class PluginHost {
         rec.runtime!.log.warn({ hook: name }, 'a deny from a hook that cannot veto was ignored')
         return
       }
-      const veto = new PolicyVeto((outcome as any).deny)
       throw new KernelError(
         name === 'beforeRevoke' ? 'E_REVOCATION_REFUSED' : 'E_POLICY_DENIED',
-        veto.message,
+        String((outcome as any).deny),
         { plugin: rec.id }
       )
     }
@@ -944,7 +939,8 @@ export function checkIdentity(def: PluginDefinition): string | null {
 }
 
 export async function bumpGeneration(trx: any): Promise<number> {
-  await trx.from('plugin_host').where('id', 1).increment('generation', 1)
+  const updated = await trx.from('plugin_host').where('id', 1).increment('generation', 1)
+  if (Number(updated) === 0) await trx.table('plugin_host').insert({ id: 1, generation: 1 })
   const row = await trx.from('plugin_host').where('id', 1).first()
   return Number(row.generation)
 }

@@ -24,9 +24,9 @@ export interface ImportedPlugin {
 
 export function installedEntries(config = pluginsConfig): PluginEntry[] {
   const entries: PluginEntry[] = config.builtIn.map((folder) => {
+    // plugin.ts in development (the TypeScript loader resolves .js to .ts), plugin.js when built.
     const dir = join(config.appRoot, 'plugins', folder)
-    const file = existsSync(join(dir, 'plugin.ts')) ? 'plugin.js' : 'plugin.js'
-    return { source: `plugins/${folder}`, specifier: pathToFileURL(join(dir, file)).href }
+    return { source: `plugins/${folder}`, specifier: pathToFileURL(join(dir, 'plugin.js')).href }
   })
   for (const entry of config.packages) {
     if (entry.startsWith('.') || isAbsolute(entry)) {
