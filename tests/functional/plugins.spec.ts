@@ -6,7 +6,7 @@
  */
 import { test } from '@japa/runner'
 import db from '@adonisjs/lucid/services/db'
-import { pluginHost } from '#plugins/host'
+import { PluginHost, pluginHost } from '#plugins/host'
 import { webUser } from '#tests/helpers/web'
 import {
   adminToken,
@@ -437,5 +437,87 @@ test.group('Plugins: the example plugin', (group) => {
     const { token } = await userToken()
     const r = await client.get('/admin/plugins').bearerToken(token).redirects(0)
     assert.oneOf(r.status(), [302, 401, 403, 404])
+  })
+})
+
+test.group('Plugins: loading rules', () => {
+  test('a new install enables only plugins on by default; failed checks keep the reason', async ({
+    assert,
+  }) => {
+    const tag =
+      Math.random()
+        .toString(36)
+        .replace(/[^a-z]/g, '')
+        .slice(0, 6) || 'abc'
+    const base = { name: 'Synthetic', version: '1.0.0', apiVersion: 1, kernel: '^0.1.0' }
+    const host = new PluginHost()
+    await host.load([
+      {
+        source: 'test',
+        definition: { ...base, id: `on-${tag}`, enabledByDefault: true, setup() {} },
+      },
+      { source: 'test', definition: { ...base, id: `off-${tag}`, setup() {} } },
+      {
+        source: 'test',
+        definition: {
+          ...base,
+          id: `bad-settings-${tag}`,
+          settings: {
+            install: {
+              version: 1,
+              schema: {
+                type: 'object',
+                properties: { n: { type: 'integer', minimum: 1, default: 0 } },
+              },
+            },
+          },
+          setup() {},
+        },
+      },
+      {
+        source: 'test',
+        definition: { ...base, id: `needs-${tag}`, requires: ['absent-plugin'], setup() {} },
+      },
+      { source: 'test', definition: { ...base, id: `api-${tag}`, apiVersion: 2, setup() {} } },
+      { source: 'test', definition: { ...base, id: 'admin', setup() {} } },
+      {
+        source: 'test',
+        definition: {
+          ...base,
+          id: `throws-${tag}`,
+          setup() {
+            throw new Error('nope')
+          },
+        },
+      },
+      { source: 'test', error: 'it cannot be found (no such package)' },
+    ])
+    await host.syncStates()
+    const states = await db.from('plugin_states').whereIn('plugin_id', [`on-${tag}`, `off-${tag}`])
+    const enabled = Object.fromEntries(states.map((r: any) => [r.plugin_id, Boolean(r.enabled)]))
+    assert.deepEqual(enabled, { [`on-${tag}`]: true, [`off-${tag}`]: false })
+    assert.isTrue(host.isActive(`on-${tag}`))
+    assert.isFalse(host.isActive(`off-${tag}`))
+
+    const reason = (id: string) => host.get(id)?.failed
+    assert.include(
+      reason(`bad-settings-${tag}`),
+      'defaults of its install settings do not validate'
+    )
+    assert.equal(
+      reason(`needs-${tag}`),
+      'it requires the plugin "absent-plugin", which is not installed'
+    )
+    assert.include(reason(`api-${tag}`), 'plugin API version 2; this kernel offers version 1')
+    assert.include(reason('admin'), 'is a kernel URL prefix')
+    assert.equal(reason(`throws-${tag}`), 'setup() failed: nope')
+    assert.equal(reason('test'), 'it cannot be found (no such package)')
+    for (const id of [`bad-settings-${tag}`, `needs-${tag}`, 'admin']) {
+      assert.equal(host.status(host.get(id)!), 'failed')
+    }
+    await db
+      .from('plugin_states')
+      .whereIn('plugin_id', [`on-${tag}`, `off-${tag}`])
+      .delete()
   })
 })
