@@ -35,6 +35,8 @@ export const CHROMIUM_ARGS: readonly string[] = Object.freeze([
 
 /** Where screenshots are written (gitignored tmp/). */
 export const SCREENSHOT_DIR = join(repoRoot, 'tmp', 'artifacts', 'screenshots')
+/** Where downloads are saved. */
+export const DOWNLOAD_DIR = join(repoRoot, 'tmp', 'artifacts', 'downloads')
 /** The server process's output, written when the session closes. */
 export const SERVER_LOG = join(repoRoot, 'tmp', 'artifacts', 'browser-server.log')
 /** What the page reported: script errors, console errors, HTTP answers >= 400. */
@@ -85,6 +87,9 @@ async function waitForOutput(server: ServerProcess, pattern: RegExp, timeoutMs =
   throw new Error(`the server did not print ${pattern} (output follows):\n${server.output()}`)
 }
 
+/** Artifacts of an earlier run are removed once per test process, before the first session. */
+let artifactsCleaned = false
+
 /**
  * Starts a fresh install (own data folder, SQLite, generated master key) on 127.0.0.1, reads the
  * setup link it prints, and opens Chromium with one page. Always close() it (group teardown).
@@ -96,6 +101,11 @@ export async function startBrowserSession(
     options.port ??
     (process.env.BROWSER_TEST_PORT ? Number(process.env.BROWSER_TEST_PORT) : await freePort())
   const baseUrl = `http://127.0.0.1:${port}`
+  if (!artifactsCleaned) {
+    artifactsCleaned = true
+    await rm(SCREENSHOT_DIR, { recursive: true, force: true })
+    await rm(DOWNLOAD_DIR, { recursive: true, force: true })
+  }
   const dataDir = join(resolve(repoRoot, process.env.DATA_DIR ?? 'tmp'), `browser-server-${port}`)
   await rm(dataDir, { recursive: true, force: true })
   await mkdir(dataDir, { recursive: true, mode: 0o700 })
@@ -207,9 +217,6 @@ export interface DownloadedFile {
   path: string
   content: Buffer
 }
-
-/** Where downloads are saved. */
-export const DOWNLOAD_DIR = join(repoRoot, 'tmp', 'artifacts', 'downloads')
 
 /**
  * Runs `trigger` (a click on a download link or button) and saves the file the browser
