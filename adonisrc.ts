@@ -9,6 +9,12 @@ export default defineConfig({
     commands: 'commands',
   },
 
+  /*
+   * Providers shut down in reverse order, so the kernel and plugin providers flush what they
+   * hold (queued service log entries, the certificate store) while the database is still open.
+   */
+  experimental: { shutdownInReverseOrder: true },
+
   providers: [
     () => import('@adonisjs/core/providers/app_provider'),
     () => import('@adonisjs/core/providers/hash_provider'),

@@ -19,7 +19,11 @@ new Ignitor(APP_ROOT, { importer: IMPORTER })
     app.booting(async () => {
       await import('#start/env')
     })
-    app.listen('SIGTERM', () => app.terminate())
+    app.listen('SIGTERM', () => {
+      // A command stuck while shutting down must still stop when asked to.
+      setTimeout(() => process.exit(143), 5_000).unref()
+      return app.terminate()
+    })
     app.listenIf(app.managedByPm2, 'SIGINT', () => app.terminate())
   })
   .ace()
