@@ -1,6 +1,6 @@
 /*
- * Install administrators only (Plugins, Users): everyone else gets the same 404 as a page that
- * does not exist. Runs after webAuth.
+ * Install administrators only (Plugins, Users, login providers): everyone else gets a 403 page
+ * that says so. Runs after webAuth.
  */
 import type { HttpContext } from '@adonisjs/core/http'
 import type { NextFn } from '@adonisjs/core/types/http'

@@ -17,6 +17,20 @@ import {
   STARTER_TEMPLATES,
 } from './template_options.js'
 
+/** Plugin settings as the API shows them: secret values (stored encrypted) are left out. */
+function withoutSecrets(settings: Record<string, unknown>) {
+  const isSecret = (v: unknown) =>
+    Boolean(v && typeof v === 'object' && typeof (v as { $enc?: unknown }).$enc === 'string')
+  return Object.fromEntries(
+    Object.entries(settings ?? {}).map(([plugin, values]) => [
+      plugin,
+      values && typeof values === 'object'
+        ? Object.fromEntries(Object.entries(values).filter(([, v]) => !isSecret(v)))
+        : values,
+    ])
+  )
+}
+
 export function serializeTemplate(t: Template) {
   return {
     id: t.id,
@@ -24,7 +38,7 @@ export function serializeTemplate(t: Template) {
     name: t.name,
     starter: t.starter,
     options: t.options,
-    pluginSettings: t.pluginSettings,
+    pluginSettings: withoutSecrets(t.pluginSettings),
     createdAt: new Date(t.createdAt).toISOString(),
     updatedAt: new Date(t.updatedAt).toISOString(),
   }

@@ -34,3 +34,14 @@ document.addEventListener('click', (event) => {
 
 // HX-Trigger: closeModal (sent by the server after a successful action inside the modal).
 document.addEventListener('closeModal', () => document.getElementById('modal')?.close())
+
+// HX-Trigger: pluginChanged (a plugin was enabled or disabled): refresh the side navigation,
+// where the plugin's menu group appears or disappears.
+document.addEventListener('pluginChanged', () => {
+  if (!window.htmx) return
+  window.htmx.ajax('GET', window.location.pathname + window.location.search, {
+    target: '.sidebar',
+    select: '.sidebar',
+    swap: 'outerHTML',
+  })
+})
