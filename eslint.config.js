@@ -25,7 +25,7 @@ export default configApp(
         {
           patterns: [
             {
-              group: ['#*', '../app/*', '../../app/*'],
+              group: ['\\#*', '../app/*', '../../app/*'],
               message: 'hsm/ must not import app/ code.',
             },
           ],
