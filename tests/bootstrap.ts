@@ -24,7 +24,10 @@ class SummaryFileReporter extends BaseReporter {
     const summary = this.runner?.getSummary()
     if (!file || !summary) return
     const { passed, failed, skipped, todo, regression } = summary.aggregates
-    appendFileSync(file, `${passed} ${failed + regression} ${skipped + todo}\n`)
+    // A failing group or suite hook (setup) runs no test: count it as a failure, never as 0/0.
+    const failures = failed + regression
+    const hookFailures = summary.hasError && failures === 0 ? 1 : 0
+    appendFileSync(file, `${passed} ${failures + hookFailures} ${skipped + todo}\n`)
   }
 }
 

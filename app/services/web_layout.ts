@@ -62,6 +62,7 @@ export function navigation(actor: Actor): NavGroup[] {
   if (actor.isAdmin) {
     system.push({ label: 'Plugins', href: '/admin/plugins' })
     system.push({ label: 'Users', href: '/admin/users' })
+    system.push({ label: 'Login providers', href: '/admin/login-providers' })
   }
   system.push({ label: 'Profile', href: '/admin/profile' })
   groups.push({ group: 'System', items: system })
