@@ -28,3 +28,21 @@ export async function readInputFile(path: string, what: string) {
 export function out(text: string) {
   process.stdout.write(text.endsWith('\n') ? text : text + '\n')
 }
+
+/** plugin:enable / plugin:disable: sets the state, waits for the running nodes, says so. */
+export async function switchPlugin(command: BaseCommand, id: string, enabled: boolean) {
+  await runCommand(command, async () => {
+    const { pluginHost } = await import('#plugins/host')
+    const { cliActor } = await import('#services/actor')
+    const { changed, generation } = await pluginHost.setEnabled(id, enabled, cliActor())
+    const nodes = await pluginHost.waitForNodes(generation)
+    const word = enabled ? 'enabled' : 'disabled'
+    const state = changed ? word : `already ${word}`
+    const ack = nodes.pending
+      ? `; ${nodes.pending} server node(s) did not confirm within 2 s (each applies it within a second)`
+      : nodes.acknowledged
+        ? `; applied on ${nodes.acknowledged} running server node(s)`
+        : ''
+    out(`${id}: ${state}${ack}`)
+  })
+}

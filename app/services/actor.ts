@@ -2,14 +2,10 @@
  * Who is acting: an API token's user, an operator at the command line, or the system itself.
  * Every service call that changes state takes one, so the audit log can say who did it.
  */
-export interface Actor {
-  kind: 'user' | 'cli' | 'system' | 'plugin'
-  /** Shown in the audit log: an email, "cli:<os user>", "system", "plugin:<id>". */
-  label: string
-  userId?: number
-  isAdmin: boolean
-  ip?: string | null
-}
+import type { Actor } from '#plugins/contract'
+
+/* The actor type is part of the plugin contract (hooks see who acted). */
+export type { Actor }
 
 export const systemActor: Actor = { kind: 'system', label: 'system', isAdmin: true }
 

@@ -7,70 +7,27 @@
  *   parallel  — handlers run together after the fact; failures are logged, never propagated
  */
 import logger from '@adonisjs/core/services/logger'
-import type { Actor } from './actor.js'
+import type {
+  CaEventContext,
+  DraftContext,
+  HookContexts,
+  IssueContext,
+  IssuedContext,
+  RevokeContext,
+  TemplateEventContext,
+} from '#plugins/contract'
 
-export interface IssueContext {
-  caId: number
-  caName: string
-  templateId: number
-  templateName: string
-  actor: Actor
-  source: string
-  subjectDn: string
-  sans: Array<{ type: string; value: string }>
-  keyType: string
-  /** Plugins may attach data for later hooks of the same issuance. */
-  meta: Record<string, unknown>
+/* The hook contexts are part of the plugin contract: one definition, shared with plugins. */
+export type {
+  CaEventContext,
+  DraftContext,
+  IssueContext,
+  IssuedContext,
+  RevokeContext,
+  TemplateEventContext,
 }
 
-export interface DraftContext extends IssueContext {
-  /** The to-be-signed draft; beforeIssue handlers may add extensions. */
-  draft: { extensions: unknown[]; notBefore: Date; notAfter: Date; serial: Uint8Array }
-}
-
-export interface IssuedContext extends IssueContext {
-  certificateId: number
-  serial: string
-  der: Uint8Array
-  notAfter: number
-}
-
-export interface RevokeContext {
-  caId: number
-  certificateId: number
-  serial: string
-  reason: string
-  previousStatus: string
-  actor: Actor
-}
-
-export interface CaEventContext {
-  caId: number
-  caName: string
-  actor: Actor
-}
-
-export interface TemplateEventContext {
-  caId: number
-  templateId: number
-  templateName: string
-  actor: Actor
-}
-
-export interface HookMap {
-  validateIssue: IssueContext
-  beforeIssue: DraftContext
-  onPrecertificate: DraftContext
-  afterIssue: IssuedContext
-  beforeRevoke: RevokeContext
-  afterRevoke: RevokeContext
-  afterUnrevoke: RevokeContext
-  afterCaCreated: CaEventContext
-  afterCaUpdated: CaEventContext
-  afterCaDeleted: CaEventContext
-  afterTemplateUpdated: TemplateEventContext
-  afterTemplateDeleted: TemplateEventContext
-}
+export type HookMap = HookContexts
 
 export type HookName = keyof HookMap
 

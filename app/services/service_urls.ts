@@ -6,15 +6,10 @@
  */
 import pkiConfig from '#config/pki'
 
-export type EmbedTarget = 'aia.ocsp' | 'aia.caIssuers' | 'crl.distributionPoints' | 'crl.freshest'
+import type { EmbedTarget, UrlContext } from '#plugins/contract'
 
-export interface UrlContext {
-  caId: number
-  caName: string
-  templateId?: number
-  /** Serial of the certificate being issued (hex), for per-certificate URLs such as CRL shards. */
-  serial?: string
-}
+/* Embed targets and the URL context are part of the plugin contract. */
+export type { EmbedTarget, UrlContext }
 
 export interface ServiceUrlProvider {
   owner: string
