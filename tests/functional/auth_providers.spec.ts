@@ -459,7 +459,7 @@ test.group('External login: client secrets and master key rotation', (group) => 
     return () => rm(root, { recursive: true, force: true })
   })
 
-  test('key:rotate re-encrypts login provider secrets under the new key, still bound to their row', async ({
+  test('key:rotate re-encrypts login provider and plugin secrets under the new key, still bound to their row', async ({
     assert,
   }) => {
     // a fresh SQLite install of its own: the rotation must not touch this run's key
@@ -497,6 +497,24 @@ test.group('External login: client secrets and master key rotation', (group) => 
           now
         )
       }
+      // a plugin's install-scope secret setting, encrypted the way the settings store does
+      sqlite
+        .prepare(
+          'INSERT INTO plugin_states (plugin_id, enabled, settings, settings_version, updated_at) VALUES (?, 0, ?, 2, ?)'
+        )
+        .run(
+          'rotation-fixture',
+          JSON.stringify({
+            greeting: 'Hello',
+            webhookToken: {
+              $enc: oldRing.encrypt(
+                Buffer.from('plugin secret'),
+                'plugin-setting:rotation-fixture:install:0:webhookToken'
+              ),
+            },
+          }),
+          now
+        )
     } finally {
       sqlite.close()
     }
@@ -527,6 +545,22 @@ test.group('External login: client secrets and master key rotation', (group) => 
         .prepare("SELECT details FROM audit_logs WHERE action = 'master-key.rotate'")
         .get() as any
       assert.include(audit.details, '"loginProviderSecrets":2')
+      assert.include(audit.details, '"pluginSecrets":1')
+      const plugin = check
+        .prepare("SELECT settings FROM plugin_states WHERE plugin_id = 'rotation-fixture'")
+        .get() as any
+      const settings = JSON.parse(plugin.settings)
+      assert.equal(settings.greeting, 'Hello')
+      assert.isTrue(settings.webhookToken.$enc.startsWith(`v1.${newRing.currentKeyId}.`))
+      assert.equal(
+        newRing
+          .decrypt(
+            settings.webhookToken.$enc,
+            'plugin-setting:rotation-fixture:install:0:webhookToken'
+          )
+          .toString(),
+        'plugin secret'
+      )
     } finally {
       check.close()
     }
