@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto'
 import proxyAddr from 'proxy-addr'
 import env from '#start/env'
-import app from '@adonisjs/core/services/app'
 import { Secret } from '@adonisjs/core/helpers'
 import { defineConfig } from '@adonisjs/core/http'
 import { loadMasterKey } from '#services/master_key'
+import pkiConfig from '#config/pki'
 
 /**
  * The app key signs cookies and encrypts framework values. When APP_KEY is not given it is
@@ -47,7 +47,7 @@ export const http = defineConfig({
     path: '/',
     maxAge: '2h',
     httpOnly: true,
-    secure: app.inProduction,
+    secure: pkiConfig.publicUrl.startsWith('https://'),
     sameSite: 'lax',
   },
 })

@@ -2,7 +2,7 @@
  * Admin UI sessions: signed and encrypted cookies. The key comes from the app key, which every
  * node derives from the shared master key, so any node can read a session another node wrote.
  */
-import app from '@adonisjs/core/services/app'
+import pkiConfig from '#config/pki'
 import { defineConfig, stores } from '@adonisjs/session'
 
 const sessionConfig = defineConfig({
@@ -13,7 +13,8 @@ const sessionConfig = defineConfig({
   cookie: {
     path: '/',
     httpOnly: true,
-    secure: app.inProduction && process.env.SESSION_SECURE_COOKIE !== 'false',
+    /* Secure cookies whenever the install is reached over HTTPS (APP_URL), whatever NODE_ENV. */
+    secure: pkiConfig.publicUrl.startsWith('https://'),
     sameSite: 'lax',
   },
   /* `memory` only in the test runner's own process (bin/test.ts), for `.loginAs()`. */
