@@ -1,0 +1,335 @@
+/*
+ * X.509 v2 CRLs (RFC 5280 §5): the revokedCertificates entry encoder, the TBSCertList encoder
+ * (whole, or as parts for streaming), signing through a Signer and assembly. Protocol-agnostic:
+ * the CRL plugin decides what is listed, numbers the CRLs and stores/serves the bytes.
+ *
+ * The cheap path: an entry is the serial INTEGER, a Time and (optionally) a pre-encoded
+ * reasonCode extension, concatenated; nothing is parsed or re-encoded per entry.
+ *
+ * Streaming a large CRL: TBSCertList is
+ *   SEQUENCE { head (version … nextUpdate), SEQUENCE OF entry, [0] crlExtensions }
+ * so its length prefix depends only on the total length of the entries. A caller can read the
+ * entries from the database once to sum their lengths (`entry.length`), then a second time to
+ * write/hash them after `crlTbsPrefix(parts, total)` and before `parts.tail`, never holding
+ * them all. The signature still needs every TBS byte: RSA and ECDSA could hash incrementally,
+ * but Ed25519, ML-DSA and SLH-DSA sign the whole message (pure mode), and the Signer contract
+ * takes the complete to-be-signed bytes, so `signCrl` takes the full TBS buffer.
+ */
+import type { AlgorithmIdentifier } from '@peculiar/asn1-x509'
+import type { HashName, Signer } from '../../hsm/types.js'
+import { algorithmIdentifierDer, signatureAlgorithm } from './algorithms.js'
+import {
+  bitString,
+  bytesEqual,
+  DerError,
+  isSingleSequence,
+  oidDer,
+  readSingle,
+  readTlv,
+  sequence,
+  slice,
+  TAG,
+  timeDer,
+  tlv,
+  toBuffer,
+  unsignedInteger,
+} from './der.js'
+import { PkiError } from './errors.js'
+import { authorityKeyIdentifier, extensionDer, freshestCrl } from './extensions.js'
+import { isValidUri } from './names.js'
+import { EXT } from './oids.js'
+import { serialFromHex } from './serial.js'
+
+/* ------------------------------------------------------------ reasons */
+
+/**
+ * CRLReason codes (RFC 5280 §5.3.1) under the kernel's revocation reason names. Value 7 is
+ * unused; removeFromCRL only appears in delta CRLs (a certificate taken off hold).
+ */
+export const CRL_REASON_CODES = {
+  unspecified: 0,
+  keyCompromise: 1,
+  cACompromise: 2,
+  affiliationChanged: 3,
+  superseded: 4,
+  cessationOfOperation: 5,
+  certificateHold: 6,
+  removeFromCRL: 8,
+  privilegeWithdrawn: 9,
+  aACompromise: 10,
+} as const
+
+export type CrlReason = keyof typeof CRL_REASON_CODES
+
+const TAG_ENUMERATED = 0x0a
+const CRITICAL_TRUE = Buffer.from([0x01, 0x01, 0xff])
+const VERSION_V2 = Buffer.from([0x02, 0x01, 0x01])
+/** RFC 5280 §5.2.3: a CRL number is at most 20 octets. */
+const MAX_CRL_NUMBER_OCTETS = 20
+
+/* One pre-encoded reasonCode Extension per reason (none for 'unspecified', §5.3.1: omitted). */
+const reasonExtensions = new Map<CrlReason, Buffer>()
+for (const [name, code] of Object.entries(CRL_REASON_CODES) as [CrlReason, number][]) {
+  if (code === 0) continue
+  const value = tlv(TAG_ENUMERATED, Buffer.from([code]))
+  reasonExtensions.set(name, sequence(oidDer(EXT.cRLReason), tlv(TAG.OCTET_STRING, value)))
+}
+
+function crlError(message: string, cause?: unknown): PkiError {
+  return new PkiError('E_INVALID_DRAFT', message, cause === undefined ? {} : { cause })
+}
+
+/* ------------------------------------------------------------ DER helpers */
+
+/** Tag and definite length of a TLV whose content is `length` bytes (content not included). */
+export function derHeader(tag: number, length: number): Buffer {
+  if (!Number.isSafeInteger(length) || length < 0) throw new DerError(`bad length ${length}`)
+  if (length < 0x80) return Buffer.from([tag, length])
+  const bytes: number[] = []
+  for (let rest = length; rest > 0; rest = Math.floor(rest / 256)) bytes.unshift(rest % 256)
+  return Buffer.from([tag, 0x80 | bytes.length, ...bytes])
+}
+
+/** DER INTEGER of a non-negative bigint. */
+function bigintDer(value: bigint, what: string): Buffer {
+  if (typeof value !== 'bigint' || value < 0n)
+    throw crlError(`${what} must be a non-negative bigint`)
+  let text = value.toString(16)
+  if (text.length % 2 === 1) text = `0${text}`
+  const der = unsignedInteger(Buffer.from(text, 'hex'))
+  if (der.length - 2 > MAX_CRL_NUMBER_OCTETS) {
+    throw crlError(`${what} ${value} is longer than ${MAX_CRL_NUMBER_OCTETS} octets`)
+  }
+  return der
+}
+
+function timeOrThrow(date: Date, what: string): Buffer {
+  try {
+    return timeDer(date)
+  } catch (error) {
+    throw crlError(`invalid ${what}: ${(error as Error).message}`, error)
+  }
+}
+
+/** GeneralizedTime (whole seconds, Zulu) whatever the year: invalidityDate (§5.3.2). */
+function generalizedTime(date: Date, what: string): Buffer {
+  const der = timeOrThrow(date, what)
+  if (der[0] === TAG.GENERALIZED_TIME) return der
+  const rest = der.subarray(4).toString('latin1') // UTCTime content without its YY
+  return tlv(TAG.GENERALIZED_TIME, Buffer.from(String(date.getUTCFullYear()) + rest, 'latin1'))
+}
+
+/* ------------------------------------------------------------ entries */
+
+export interface CrlEntry {
+  /** big-endian magnitude of the serial, or hex in any form `serialFromHex` accepts */
+  serial: Uint8Array | string
+  revokedAt: Date
+  /** omitted, like 'unspecified', writes no reasonCode */
+  reason?: CrlReason
+  /** when the key is known or suspected to have been compromised (crlEntryExtension) */
+  invalidityDate?: Date
+}
+
+/** DER of one revokedCertificates entry. Throws E_INVALID_SERIAL / E_INVALID_DRAFT. */
+export function encodeCrlEntry(entry: CrlEntry): Buffer {
+  const serial = typeof entry.serial === 'string' ? serialFromHex(entry.serial) : entry.serial
+  if (!serial || serial.length === 0) throw crlError('the serial number is empty')
+  const parts: Uint8Array[] = [unsignedInteger(serial), timeOrThrow(entry.revokedAt, 'revokedAt')]
+  const extensions: Buffer[] = []
+  if (entry.reason !== undefined && entry.reason !== 'unspecified') {
+    const ext = reasonExtensions.get(entry.reason)
+    if (!ext) throw crlError(`"${entry.reason}" is not a CRL reason`)
+    extensions.push(ext)
+  }
+  if (entry.invalidityDate !== undefined) {
+    const value = generalizedTime(entry.invalidityDate, 'invalidityDate')
+    extensions.push(sequence(oidDer(EXT.invalidityDate), tlv(TAG.OCTET_STRING, value)))
+  }
+  if (extensions.length > 0) parts.push(sequence(...extensions))
+  return sequence(...parts)
+}
+
+/* ------------------------------------------------------------ TBSCertList */
+
+export interface IssuingDistributionPointOptions {
+  /** the URL this CRL is published at (as in the certificates' CDP) */
+  url: string
+  onlyContainsUserCerts?: boolean
+  onlyContainsCACerts?: boolean
+}
+
+export interface CrlDraft {
+  /** DER Name of the issuer: the CA certificate's subject, byte for byte */
+  issuerDer: Uint8Array
+  /** from `signatureAlgorithm(caKeyType, hash)` (its DER is cached) */
+  signatureAlgorithm: AlgorithmIdentifier
+  thisUpdate: Date
+  nextUpdate: Date
+  /** persisted, increasing; one sequence shared by full and delta CRLs */
+  crlNumber: bigint
+  /** the CA's key identifier (its SKI), for the AKI extension */
+  authorityKeyId: Uint8Array
+  /** critical IDP extension (scope of the CRL; a shard's URL) */
+  issuingDistributionPoint?: IssuingDistributionPointOptions
+  /** the base CRL number: makes this a delta CRL (critical Delta CRL Indicator) */
+  deltaCrlIndicator?: bigint
+  /** where delta CRLs are published (Freshest CRL; full CRLs only) */
+  freshestCrlUrls?: readonly string[]
+}
+
+export interface CrlDraftWithEntries extends CrlDraft {
+  /** pre-encoded entries (`encodeCrlEntry`); none or empty: no revokedCertificates field */
+  entries?: Iterable<Uint8Array>
+}
+
+/** The fixed pieces of a TBSCertList: everything but its length prefix and the entries. */
+export interface CrlTbsParts {
+  /** version, signature, issuer, thisUpdate, nextUpdate: the content before the entries */
+  head: Buffer
+  /** [0] crlExtensions: the content after the entries */
+  tail: Buffer
+}
+
+function issuingDistributionPointDer(idp: IssuingDistributionPointOptions): Buffer {
+  if (!isValidUri(idp.url)) {
+    throw crlError(`issuing distribution point URL "${idp.url}" is not a valid absolute URI`)
+  }
+  if (idp.onlyContainsUserCerts && idp.onlyContainsCACerts) {
+    throw crlError('a CRL cannot be limited to both user and CA certificates')
+  }
+  // distributionPoint [0] { fullName [0] IMPLICIT GeneralNames { uniformResourceIdentifier } }
+  const parts: Buffer[] = [tlv(0xa0, tlv(0xa0, tlv(0x86, Buffer.from(idp.url, 'latin1'))))]
+  if (idp.onlyContainsUserCerts) parts.push(tlv(0x81, Buffer.from([0xff])))
+  if (idp.onlyContainsCACerts) parts.push(tlv(0x82, Buffer.from([0xff])))
+  return sequence(...parts)
+}
+
+function crlExtensionsDer(draft: CrlDraft): Buffer {
+  if (!draft.authorityKeyId || draft.authorityKeyId.length === 0) {
+    throw crlError('the authority key identifier is empty')
+  }
+  const crlNumber = bigintDer(draft.crlNumber, 'the CRL number')
+  const extensions: Buffer[] = [
+    extensionDer(authorityKeyIdentifier(draft.authorityKeyId)),
+    sequence(oidDer(EXT.cRLNumber), tlv(TAG.OCTET_STRING, crlNumber)),
+  ]
+  if (draft.deltaCrlIndicator !== undefined) {
+    if (draft.deltaCrlIndicator >= draft.crlNumber) {
+      throw crlError(
+        `the base CRL number ${draft.deltaCrlIndicator} must be below the CRL number ${draft.crlNumber}`
+      )
+    }
+    if (draft.freshestCrlUrls && draft.freshestCrlUrls.length > 0) {
+      throw crlError('a delta CRL must not carry a Freshest CRL extension (RFC 5280 §5.2.6)')
+    }
+    const base = bigintDer(draft.deltaCrlIndicator, 'the base CRL number')
+    extensions.push(
+      sequence(oidDer(EXT.deltaCRLIndicator), CRITICAL_TRUE, tlv(TAG.OCTET_STRING, base))
+    )
+  }
+  if (draft.issuingDistributionPoint) {
+    const value = issuingDistributionPointDer(draft.issuingDistributionPoint)
+    extensions.push(
+      sequence(oidDer(EXT.issuingDistributionPoint), CRITICAL_TRUE, tlv(TAG.OCTET_STRING, value))
+    )
+  }
+  if (draft.freshestCrlUrls && draft.freshestCrlUrls.length > 0) {
+    try {
+      extensions.push(extensionDer(freshestCrl(draft.freshestCrlUrls)))
+    } catch (error) {
+      throw crlError((error as Error).message, error)
+    }
+  }
+  return tlv(0xa0, sequence(...extensions))
+}
+
+/** The head and tail of a TBSCertList (v2). Throws E_INVALID_DRAFT on malformed pieces. */
+export function crlTbsParts(draft: CrlDraft): CrlTbsParts {
+  if (!isSingleSequence(draft.issuerDer)) throw crlError('issuerDer is not a DER Name')
+  const thisUpdate = timeOrThrow(draft.thisUpdate, 'thisUpdate')
+  const nextUpdate = timeOrThrow(draft.nextUpdate, 'nextUpdate')
+  if (draft.nextUpdate.getTime() <= draft.thisUpdate.getTime()) {
+    throw crlError('nextUpdate must be after thisUpdate')
+  }
+  const head = Buffer.concat([
+    VERSION_V2,
+    algorithmIdentifierDer(draft.signatureAlgorithm),
+    draft.issuerDer,
+    thisUpdate,
+    nextUpdate,
+  ])
+  return { head, tail: crlExtensionsDer(draft) }
+}
+
+/**
+ * Header of the revokedCertificates SEQUENCE for entries totalling `entriesLength` bytes; empty
+ * when there are none (RFC 5280 §5.1.2.6: the field is then absent, not an empty SEQUENCE).
+ */
+export function crlEntriesHeader(entriesLength: number): Buffer {
+  return entriesLength === 0 ? Buffer.alloc(0) : derHeader(TAG.SEQUENCE, entriesLength)
+}
+
+/**
+ * Everything before the entries: the TBSCertList SEQUENCE header, `parts.head` and the
+ * revokedCertificates header. The TBS is then prefix ‖ entries ‖ parts.tail.
+ */
+export function crlTbsPrefix(parts: CrlTbsParts, entriesLength: number): Buffer {
+  const entriesHeader = crlEntriesHeader(entriesLength)
+  const length = parts.head.length + entriesHeader.length + entriesLength + parts.tail.length
+  return Buffer.concat([derHeader(TAG.SEQUENCE, length), parts.head, entriesHeader])
+}
+
+/** DER of the TBSCertList (v2) with the given pre-encoded entries (held in memory). */
+export function encodeCrlTbs(draft: CrlDraftWithEntries): Buffer {
+  const parts = crlTbsParts(draft)
+  const entries: Uint8Array[] = []
+  let length = 0
+  for (const entry of draft.entries ?? []) {
+    entries.push(entry)
+    length += entry.length
+  }
+  return Buffer.concat([crlTbsPrefix(parts, length), ...entries, parts.tail])
+}
+
+/* ------------------------------------------------------------ signing */
+
+/** CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm, signatureValue }. */
+export function assembleCrl(
+  tbsDer: Uint8Array,
+  sigAlg: AlgorithmIdentifier,
+  signature: Uint8Array
+): Buffer {
+  return sequence(tbsDer, algorithmIdentifierDer(sigAlg), bitString(signature))
+}
+
+/** The signature AlgorithmIdentifier inside a TBSCertList (its second field), as encoded. */
+function tbsSignatureAlgorithm(tbs: Uint8Array): Buffer {
+  try {
+    const top = readSingle(tbs, TAG.SEQUENCE)
+    const version = readTlv(tbs, top.contentStart, top.end)
+    if (version.tag !== TAG.INTEGER) throw new DerError('a v2 TBSCertList starts with its version')
+    const algorithm = readTlv(tbs, version.end, top.end)
+    if (algorithm.tag !== TAG.SEQUENCE) throw new DerError('expected the signature algorithm')
+    return slice(tbs, algorithm)
+  } catch (error) {
+    throw crlError(`not a DER TBSCertList: ${(error as Error).message}`, error)
+  }
+}
+
+/**
+ * Signs a TBSCertList (from `encodeCrlTbs`, or streamed into one buffer) with `signer` and
+ * returns the CertificateList DER. The TBS's signature algorithm must be the one
+ * `signatureAlgorithm(signer.keyType, hash)` gives.
+ */
+export async function signCrl(tbs: Uint8Array, signer: Signer, hash: HashName): Promise<Buffer> {
+  const expected = signatureAlgorithm(signer.keyType, hash)
+  if (!bytesEqual(tbsSignatureAlgorithm(tbs), algorithmIdentifierDer(expected))) {
+    throw crlError(
+      `the TBSCertList's signature algorithm does not match the signer ` +
+        `(${signer.keyType} with ${hash} → ${expected.algorithm})`
+    )
+  }
+  const signature = await signer.sign(tbs, hash)
+  return assembleCrl(toBuffer(tbs), expected, signature)
+}
