@@ -6,6 +6,7 @@
 export type PkiErrorCode =
   | 'E_INVALID_PEM'
   | 'E_INVALID_CSR'
+  | 'E_INVALID_OCSP_REQUEST'
   | 'E_INVALID_CERTIFICATE'
   | 'E_INVALID_NAME'
   | 'E_INVALID_SAN'
@@ -18,6 +19,7 @@ export type PkiErrorCode =
 const STATUS: Record<PkiErrorCode, number> = {
   E_INVALID_PEM: 400,
   E_INVALID_CSR: 400,
+  E_INVALID_OCSP_REQUEST: 400,
   E_INVALID_CERTIFICATE: 400,
   E_INVALID_NAME: 422,
   E_INVALID_SAN: 422,
