@@ -16,8 +16,20 @@ export default class RequestsController {
 
   async index({ params, request, actor }: HttpContext) {
     const ca = await caService.find(actor, params.id)
-    const requests = await requestService.list(actor, ca.id, request.qs().status ?? 'pending')
-    return { requests: requests.map(serializeRequest) }
+    const qs = request.qs()
+    const before = /^\d+$/.test(String(qs.before ?? '')) ? Number(qs.before) : undefined
+    const limit = /^\d+$/.test(String(qs.limit ?? '')) ? Number(qs.limit) : 100
+    const requests = await requestService.list(actor, ca.id, qs.status ?? 'pending', {
+      before,
+      limit: limit + 1,
+    })
+    const pageRows = requests.slice(0, Math.min(limit, 500))
+    const more = requests.length > pageRows.length
+    return {
+      requests: pageRows.map(serializeRequest),
+      // keyset paging: pass `before` to get the next (older) page
+      next: more ? { before: pageRows[pageRows.length - 1].id } : null,
+    }
   }
 
   async show({ params, actor }: HttpContext) {

@@ -228,9 +228,13 @@ export function openApiDocument(version: string) {
         }),
       },
       '/cas/{id}/requests': {
-        get: op('Requests of a CA', {
+        get: op('Requests of a CA, newest first, a page at a time', {
           params: ['id'],
-          query: [['status', 'pending | issued | declined | all']],
+          query: [
+            ['status', 'pending | issued | declined | all'],
+            ['limit', 'requests per page (1-500, default 100)'],
+            ['before', 'the `next.before` of the previous page (keyset paging)'],
+          ],
         }),
       },
       '/requests/{id}': { get: op('A request', { params: ['id'] }) },

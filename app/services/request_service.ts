@@ -106,13 +106,24 @@ export const requestService = {
     return request
   },
 
-  async list(actor: Actor, caId: number, status = 'pending') {
+  /**
+   * A CA's requests, newest first, a page at a time: `before` is the id the previous page ended
+   * at (keyset paging; no OFFSET scans), `limit` at most 500.
+   */
+  async list(
+    actor: Actor,
+    caId: number,
+    status = 'pending',
+    page: { before?: number; limit?: number } = {}
+  ) {
     await assertCaAccess(actor, caId)
     if (!['pending', 'issued', 'declined', 'all'].includes(status)) {
       throw new KernelError('E_VALIDATION', 'status must be pending, issued, declined or all.')
     }
-    const q = CertificateRequest.query().where('ca_id', caId).orderBy('id', 'desc').limit(500)
+    const limit = Math.min(Math.max(Math.trunc(page.limit ?? 500), 1), 500)
+    const q = CertificateRequest.query().where('ca_id', caId).orderBy('id', 'desc').limit(limit)
     if (status !== 'all') q.where('status', status)
+    if (page.before !== undefined) q.where('id', '<', page.before)
     return q
   },
 

@@ -59,6 +59,9 @@ function firstTab(errors: Record<string, string>) {
   return undefined
 }
 
+/** Requests per page of the Pending Requests table (keyset pages, newest first). */
+const PAGE_SIZE = 100
+
 export default class AdminRequestsController {
   async index(ctx: HttpContext) {
     const { currentCa, response, view, request } = ctx
@@ -170,12 +173,21 @@ export default class AdminRequestsController {
 
   async #tableData(ctx: HttpContext, status: string) {
     const caId = ctx.currentCa!.id
-    const rows = await requestService.list(ctx.actor, caId, status)
+    const qs = ctx.request.qs()
+    const before = /^\d+$/.test(String(qs.before ?? '')) ? Number(qs.before) : undefined
+    const fetched = await requestService.list(ctx.actor, caId, status, {
+      before,
+      limit: PAGE_SIZE + 1,
+    })
+    const rows = fetched.slice(0, PAGE_SIZE)
+    const nextBefore = fetched.length > PAGE_SIZE ? rows[rows.length - 1].id : null
     const templates = await db.from('templates').where('ca_id', caId).select('id', 'name')
     const names = new Map(templates.map((t: any) => [Number(t.id), String(t.name)]))
     return {
       status,
       statuses: STATUSES,
+      before: before ?? null,
+      nextBefore,
       requests: rows.map((r) => ({
         id: r.id,
         status: r.status,
