@@ -337,22 +337,33 @@ export const issuanceService = {
     try {
       return await issuanceService.cycle(input)
     } catch (error: any) {
-      const refused = error instanceof KernelError && REFUSALS.has(error.code)
-      queueServiceLog({
-        service: 'kernel',
-        caId: input.ca.id,
-        level: refused ? 'warn' : 'error',
-        event: refused ? 'issuance.refused' : 'issuance.failed',
-        message: `${refused ? 'Issuance refused' : 'Issuance failed'} (${input.source}, template "${input.template.name}", ${input.actor.label}): ${error?.message ?? error}`,
-        details: {
-          code: error?.code ?? null,
-          template: input.template.id,
-          source: input.source,
-          request: input.requestId ?? null,
-        },
-      })
+      issuanceService.logFailure(input, error)
       throw error
     }
+  },
+
+  /**
+   * Writes an issuance refusal or failure to the service log (the Logs page). Also for callers
+   * that fail before the cycle starts, e.g. a CSR that cannot be read.
+   */
+  logFailure(
+    input: Pick<IssueInput, 'ca' | 'template' | 'actor' | 'source' | 'requestId'>,
+    error: any
+  ) {
+    const refused = error instanceof KernelError && REFUSALS.has(error.code)
+    queueServiceLog({
+      service: 'kernel',
+      caId: input.ca.id,
+      level: refused ? 'warn' : 'error',
+      event: refused ? 'issuance.refused' : 'issuance.failed',
+      message: `${refused ? 'Issuance refused' : 'Issuance failed'} (${input.source}, template "${input.template.name}", ${input.actor.label}): ${error?.message ?? error}`,
+      details: {
+        code: error?.code ?? null,
+        template: input.template.id,
+        source: input.source,
+        request: input.requestId ?? null,
+      },
+    })
   },
 
   /** The cycle itself, without the service log entries; call issue(). */
