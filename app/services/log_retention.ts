@@ -7,6 +7,7 @@
 import db from '@adonisjs/lucid/services/db'
 import { KernelError } from '#exceptions/kernel_error'
 import { audit } from './audit_service.js'
+import { deleteInBatches } from './batch_delete.js'
 import type { Actor } from './actor.js'
 
 const KEY = 'service_logs.retention_days'
@@ -49,24 +50,7 @@ export async function setRetentionDays(actor: Actor, input: unknown): Promise<nu
 export async function purgeServiceLogs(now = Date.now(), batchSize = 5000): Promise<number> {
   const days = await getRetentionDays()
   const cutoff = now - days * DAY
-  let total = 0
-  for (;;) {
-    const rows = await db
-      .from('service_logs')
-      .where('at', '<', cutoff)
-      .select('id')
-      .limit(batchSize)
-    if (rows.length === 0) break
-    await db
-      .from('service_logs')
-      .whereIn(
-        'id',
-        rows.map((r: any) => r.id)
-      )
-      .delete()
-    total += rows.length
-    if (rows.length < batchSize) break
-  }
+  const total = await deleteInBatches('service_logs', (q) => q.where('at', '<', cutoff), batchSize)
   const cutoffDay = new Date(cutoff).toISOString().slice(0, 10)
   await db.from('service_counters').where('day', '<', cutoffDay).delete()
   return total

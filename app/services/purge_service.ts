@@ -3,33 +3,21 @@
  * days after they expire. A revoked (or held) certificate is kept until a CRL issued after its
  * expiry has listed it (RFC 5280 §3.3); the CRL plugin marks that with `listed_after_expiry`.
  */
-import db from '@adonisjs/lucid/services/db'
+import { deleteInBatches } from './batch_delete.js'
 import pkiConfig from '#config/pki'
 import { audit } from './audit_service.js'
 import { systemActor } from './actor.js'
 
 export async function purgeExpired(now = Date.now(), batchSize = 1000): Promise<number> {
   const cutoff = now - pkiConfig.purgeExpiredAfterDays * 86400_000
-  let total = 0
-  // Small batches keep each write transaction short, so issuance is never stalled behind a purge.
-  for (;;) {
-    const rows = await db
-      .from('certificates')
-      .where('not_after', '<', cutoff)
-      .where((q) => q.where('status', 'valid').orWhere('listed_after_expiry', true))
-      .select('id')
-      .limit(batchSize)
-    if (rows.length === 0) break
-    await db
-      .from('certificates')
-      .whereIn(
-        'id',
-        rows.map((r: any) => r.id)
-      )
-      .delete()
-    total += rows.length
-    if (rows.length < batchSize) break
-  }
+  const total = await deleteInBatches(
+    'certificates',
+    (q) =>
+      q
+        .where('not_after', '<', cutoff)
+        .where((w) => w.where('status', 'valid').orWhere('listed_after_expiry', true)),
+    batchSize
+  )
   if (total > 0)
     await audit(systemActor, {
       action: 'certificate.purge',
