@@ -206,6 +206,21 @@ export const bootstrapService = {
 export const CA_ROLES = ['owner', 'member'] as const
 export type CaRole = (typeof CA_ROLES)[number]
 
+/** Changes a user and writes the audit entry in one transaction. */
+async function saveAudited(actor: Actor, user: User, action: string, change: (u: User) => void) {
+  await db.transaction(async (trx) => {
+    user.useTransaction(trx)
+    change(user)
+    await user.save()
+    await audit(
+      actor,
+      { action, objectType: 'user', objectId: user.id, details: { email: user.email } },
+      trx
+    )
+  })
+  return user
+}
+
 async function userOr404(id: unknown) {
   const n = Number(id)
   const user = Number.isInteger(n) && n > 0 ? await User.find(n) : null
@@ -323,22 +338,9 @@ export const accountService = {
       throw new KernelError('E_CONFLICT', `${user.email} is the last enabled administrator.`)
     }
     if (user.disabled === disabled) return user
-    await db.transaction(async (trx) => {
-      user.useTransaction(trx)
-      user.disabled = disabled
-      await user.save()
-      await audit(
-        actor,
-        {
-          action: disabled ? 'user.disable' : 'user.enable',
-          objectType: 'user',
-          objectId: user.id,
-          details: { email: user.email },
-        },
-        trx
-      )
+    return saveAudited(actor, user, disabled ? 'user.disable' : 'user.enable', (u) => {
+      u.disabled = disabled
     })
-    return user
   },
 
   async setAdmin(actor: Actor, id: unknown, isAdmin: boolean) {
@@ -350,22 +352,9 @@ export const accountService = {
       throw new KernelError('E_CONFLICT', `${user.email} is the last enabled administrator.`)
     }
     if (user.isAdmin === isAdmin) return user
-    await db.transaction(async (trx) => {
-      user.useTransaction(trx)
-      user.isAdmin = isAdmin
-      await user.save()
-      await audit(
-        actor,
-        {
-          action: isAdmin ? 'user.grant-admin' : 'user.revoke-admin',
-          objectType: 'user',
-          objectId: user.id,
-          details: { email: user.email },
-        },
-        trx
-      )
+    return saveAudited(actor, user, isAdmin ? 'user.grant-admin' : 'user.revoke-admin', (u) => {
+      u.isAdmin = isAdmin
     })
-    return user
   },
 
   /** Deletes a user with their API tokens, CA memberships and identity links (CAs stay). */
