@@ -158,9 +158,35 @@ async function generate(runtime: PluginRuntime, caId: number): Promise<CrlRow | 
   return after
 }
 
-/** Marks the CA's CRL stale (a revocation or an unrevocation happened). */
+/**
+ * Marks the CA's CRL stale (a revocation or an unrevocation happened). When the CA has no CRL
+ * row yet — its first CRL may be being built right now, from entries read before this change —
+ * a placeholder row (CRL number 0, no bytes) records the change, so the next refresh builds
+ * a CRL that includes it.
+ */
 async function markStale(runtime: PluginRuntime, caId: number): Promise<void> {
-  await runtime.table(TABLE).where('ca_id', caId).increment('dirty', 1)
+  const updated = await runtime.table(TABLE).where('ca_id', caId).increment('dirty', 1)
+  if (Number(updated) > 0) return
+  try {
+    await runtime.table(TABLE).insert({
+      ca_id: caId,
+      crl_number: '0',
+      this_update: 0,
+      next_update: 0,
+      entries: 0,
+      der: Buffer.alloc(0),
+      dirty: 1,
+      built_dirty: 0,
+    })
+  } catch {
+    // A first CRL was stored meanwhile: mark that one stale instead.
+    await runtime.table(TABLE).where('ca_id', caId).increment('dirty', 1)
+  }
+}
+
+/** A row that holds a signed CRL (not the placeholder markStale may leave). */
+function hasCrl(row: CrlRow | null): row is CrlRow {
+  return Boolean(row && row.der.length > 0)
 }
 
 async function refreshAll(runtime: PluginRuntime): Promise<void> {
@@ -213,8 +239,8 @@ export default definePlugin({
           const caId = match ? Number(match[1]) : Number.NaN
           const ca = Number.isSafeInteger(caId) ? await runtime.getCa(caId) : null
           let row = ca ? await readRow(runtime, caId) : null
-          if (ca && !row) row = await generate(runtime, caId)
-          if (!ca || !row) {
+          if (ca && !hasCrl(row)) row = await generate(runtime, caId)
+          if (!ca || !hasCrl(row)) {
             reply
               .status(404)
               .header('content-type', 'application/json')

@@ -6,6 +6,7 @@
  * itself while it polls (what a web node's scheduler does every 5 s).
  */
 import { test } from '@japa/runner'
+import db from '@adonisjs/lucid/services/db'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pluginHost } from '#plugins/host'
@@ -167,5 +168,37 @@ test.group('CRL plugin', () => {
       return crl.status === 200 ? crl : null
     })
     assert.equal(back.type, 'application/pkix-crl')
+  }).timeout(60_000)
+  test('a revocation before the CA has any CRL is recorded and listed in its first CRL', async ({
+    client,
+    assert,
+  }) => {
+    const ca = await createCa(client, { name: unique('CRL first'), keyType: 'ecdsa-p256' })
+    const template = await webServerTemplate(client, ca.id)
+    const { csrPem } = await opensslCsr({ subject: '/CN=crl-first.example.com' })
+    const issued = await issueCertificate(client, template.id, { csr: csrPem })
+    issued.assertStatus(201)
+    const leaf = issued.body().certificate as { id: number; serial: string }
+
+    // No CRL exists yet (nothing fetched it, no job ran in this process): the revocation hook
+    // leaves a placeholder that marks the CA's CRL stale.
+    const revoked = await client
+      .post(`/api/v1/certificates/${leaf.id}/revoke`)
+      .bearerToken(await adminToken())
+      .json({ reason: 'superseded' })
+    revoked.assertStatus(200)
+    const placeholder = await db.from('crl_full').where('ca_id', ca.id).first()
+    assert.exists(placeholder, 'the hook recorded the change')
+    assert.equal(String(placeholder.crl_number), '0')
+    assert.equal(Number(placeholder.dirty), 1)
+
+    // The first request builds CRL number 1, which lists the certificate.
+    const first = await fetchCrl(`/crl/${ca.id}.crl`)
+    assert.equal(first.status, 200)
+    const check = await verifyCrl(ca.certificatePem!, first.bytes)
+    assert.isTrue(check.ok, check.stderr + check.stdout)
+    assert.equal(crlNumber(check.stdout), 1)
+    assert.include(check.stdout.toUpperCase(), leaf.serial.replace(/:/g, '').toUpperCase())
+    assert.include(check.stdout, 'Superseded')
   }).timeout(60_000)
 })
