@@ -322,7 +322,11 @@ function tbsSignatureAlgorithm(tbs: Uint8Array): Buffer {
  * returns the CertificateList DER. The TBS's signature algorithm must be the one
  * `signatureAlgorithm(signer.keyType, hash)` gives.
  */
-export async function signCrl(tbs: Uint8Array, signer: Signer, hash: HashName): Promise<Buffer> {
+export async function signCrl(
+  tbs: Uint8Array,
+  signer: Pick<Signer, 'keyType' | 'sign'>,
+  hash: HashName
+): Promise<Buffer> {
   const expected = signatureAlgorithm(signer.keyType, hash)
   if (!bytesEqual(tbsSignatureAlgorithm(tbs), algorithmIdentifierDer(expected))) {
     throw crlError(

@@ -444,6 +444,8 @@ export interface PurposeSigner {
   readonly purpose: string
   readonly keyType: string
   readonly publicKeySpki: Uint8Array
+  /** The CA's configured signature hash (the default of `sign`; unused by EdDSA/ML-DSA/SLH-DSA). */
+  readonly hash: 'sha256' | 'sha384' | 'sha512'
   sign(data: Uint8Array, hash?: 'sha256' | 'sha384' | 'sha512'): Promise<Uint8Array>
 }
 

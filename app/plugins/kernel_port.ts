@@ -193,6 +193,7 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
         purpose,
         keyType: signer.keyType,
         publicKeySpki: signer.publicKeySpki,
+        hash: ca.signatureHash,
         sign: (data, hash) => signer.sign(data, hash ?? ca.signatureHash),
       }
     },

@@ -12,7 +12,6 @@
  */
 import {
   CRL_REASON_CODES,
-  defaultHash,
   encodeCrlEntry,
   encodeCrlTbs,
   issuerInfo,
@@ -79,7 +78,8 @@ async function generate(runtime: PluginRuntime, caId: number): Promise<CrlRow | 
   const issuer = issuerInfo(ca.certificatePem)
   const signer = await runtime.signerFor(caId, 'crl')
   const keyType = signer.keyType as Parameters<typeof signatureAlgorithm>[0]
-  const hash = defaultHash(keyType)
+  // The CA's own signature hash, as for the certificates it issues.
+  const hash = signer.hash
 
   const entries: Buffer[] = []
   const skipped: string[] = []
@@ -118,7 +118,7 @@ async function generate(runtime: PluginRuntime, caId: number): Promise<CrlRow | 
     issuingDistributionPoint: { url: crlUrl(caId) },
     entries,
   })
-  const der = await signCrl(tbs, { ...signer, keyType } as any, hash)
+  const der = await signCrl(tbs, { keyType, sign: (data, h) => signer.sign(data, h) }, hash)
 
   const values = {
     crl_number: crlNumber.toString(),
