@@ -51,6 +51,20 @@ function capitalise(text: string) {
 export const isHtmx = (ctx: HttpContext) => Boolean(ctx.request.header('hx-request'))
 
 /**
+ * Sends the browser to `target` after a successful form: `HX-Redirect` for htmx requests (a
+ * 3xx would be followed by htmx itself and swapped in), a plain redirect otherwise.
+ */
+export function redirectAfterForm(ctx: HttpContext, target: string, status?: number) {
+  if (isHtmx(ctx)) {
+    ctx.response.header('HX-Redirect', target)
+    // An empty body answers 204 unless a status (e.g. 201 Created) is given.
+    if (status) ctx.response.status(status)
+    return ctx.response.send('')
+  }
+  return ctx.response.redirect(target)
+}
+
+/**
  * The text of a pasted field or, when given, an uploaded file (PEM or DER; DER comes back as
  * the bytes, for the caller to convert). Returns undefined when neither was given.
  */

@@ -15,7 +15,15 @@ import { KEY_USAGES, EXT_KEY_USAGES } from '#services/template_options'
 import type CertificateAuthority from '#models/certificate_authority'
 import * as pki from '#pki/index'
 import { KEY_TYPES, type KeyType } from '../../../hsm/types.js'
-import { checked, fieldErrors, isHtmx, list, textOrFile, type FieldErrors } from './_form_errors.js'
+import {
+  checked,
+  fieldErrors,
+  isHtmx,
+  list,
+  redirectAfterForm,
+  textOrFile,
+  type FieldErrors,
+} from './_form_errors.js'
 
 /** Key types grouped the way the form offers them (manual §3.2.1: ML-DSA-65 by default). */
 export const KEY_FAMILIES = [
@@ -249,11 +257,7 @@ export default class CasController {
         ? `CA "${created.name}" was created with a CSR: have it signed, then import the certificate below.`
         : `CA "${created.name}" was created and is ready to issue certificates.`
     )
-    if (isHtmx(ctx)) {
-      response.header('HX-Redirect', target)
-      return response.status(201).send('')
-    }
-    return response.redirect(target)
+    return redirectAfterForm(ctx, target, 201)
   }
 
   /** GET /admin/cas/:id — details tab. */
@@ -305,11 +309,7 @@ export default class CasController {
     }
     session.flash('notice', `CA "${ca.name}" is now active and can issue certificates.`)
     const target = `/admin/cas/${ca.id}`
-    if (isHtmx(ctx)) {
-      response.header('HX-Redirect', target)
-      return response.send('')
-    }
-    return response.redirect(target)
+    return redirectAfterForm(ctx, target)
   }
 
   /** GET /admin/cas/:id/edit */
@@ -345,11 +345,7 @@ export default class CasController {
     }
     session.flash('notice', `CA "${form.name.trim()}" was saved.`)
     const target = `/admin/cas/${ca.id}/edit`
-    if (isHtmx(ctx)) {
-      response.header('HX-Redirect', target)
-      return response.send('')
-    }
-    return response.redirect(target)
+    return redirectAfterForm(ctx, target)
   }
 
   /** GET /admin/cas/:id/delete — the confirmation, naming what goes with the CA. */
@@ -375,11 +371,7 @@ export default class CasController {
     await caService.delete(actor, ca.id)
     if (Number(session.get('caId')) === ca.id) session.forget('caId')
     session.flash('notice', `CA "${ca.name}" was deleted with its templates and certificates.`)
-    if (isHtmx(ctx)) {
-      response.header('HX-Redirect', '/admin/cas')
-      return response.send('')
-    }
-    return response.redirect('/admin/cas')
+    return redirectAfterForm(ctx, '/admin/cas')
   }
 
   /** GET /admin/cas/:id/service-urls — the "Show CA Service URLs" modal. */

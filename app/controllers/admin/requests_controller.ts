@@ -5,6 +5,7 @@
  * writes the audit and service logs.
  */
 import type { HttpContext } from '@adonisjs/core/http'
+import { checked } from './_form_errors.js'
 import db from '@adonisjs/lucid/services/db'
 import { requestService } from '#services/request_service'
 import type CertificateRequest from '#models/certificate_request'
@@ -238,10 +239,10 @@ export default class AdminRequestsController {
       .map((value, i) => ({ type: String(types[i] ?? 'dns'), value: value.trim() }))
       .filter((s) => s.value)
     const form: FormState = {
-      overrideAttributes: body.overrideAttributes === 'on' || body.overrideAttributes === 'true',
+      overrideAttributes: checked(body.overrideAttributes),
       subject,
       sans,
-      overrideValidity: body.overrideValidity === 'on' || body.overrideValidity === 'true',
+      overrideValidity: checked(body.overrideValidity),
       validityMode: body.validityMode === 'window' ? 'window' : 'days',
       validityDays: String(body.validityDays ?? '').trim(),
       notBefore: String(body.notBefore ?? '').trim(),

@@ -22,7 +22,14 @@ import { dashboardStats } from '#services/dashboard_stats'
 import { uiRegistry } from '#plugins/ui_registry'
 import { KernelError } from '#exceptions/kernel_error'
 import type Template from '#models/template'
-import { checked, fieldErrors, isHtmx, list, type FieldErrors } from './_form_errors.js'
+import {
+  checked,
+  fieldErrors,
+  isHtmx,
+  list,
+  redirectAfterForm,
+  type FieldErrors,
+} from './_form_errors.js'
 
 export type FieldType =
   | 'bool'
@@ -263,11 +270,7 @@ export default class TemplatesController {
     }
     session.flash('notice', `Template "${template.name}" was created: review its options and save.`)
     const target = `/admin/templates/${template.id}`
-    if (isHtmx(ctx)) {
-      response.header('HX-Redirect', target)
-      return response.status(201).send('')
-    }
-    return response.redirect(target)
+    return redirectAfterForm(ctx, target, 201)
   }
 
   /** GET /admin/templates/:id — the edit page, General tab. */
@@ -307,11 +310,7 @@ export default class TemplatesController {
     }
     session.flash('notice', `Template "${template.name}" was saved.`)
     const target = `/admin/templates/${template.id}/tabs/${tabId}`
-    if (isHtmx(ctx)) {
-      response.header('HX-Redirect', target)
-      return response.send('')
-    }
-    return response.redirect(target)
+    return redirectAfterForm(ctx, target)
   }
 
   /** POST /admin/templates/:id/delete — refused by the kernel while active certificates exist. */
@@ -332,11 +331,7 @@ export default class TemplatesController {
       return response.redirect(`/admin/templates/${template.id}`)
     }
     session.flash('notice', `Template "${template.name}" was deleted.`)
-    if (isHtmx(ctx)) {
-      response.header('HX-Redirect', '/admin/templates')
-      return response.send('')
-    }
-    return response.redirect('/admin/templates')
+    return redirectAfterForm(ctx, '/admin/templates')
   }
 
   /** GET /admin/templates/:id/service-urls — the "Show Template Service URLs" modal. */

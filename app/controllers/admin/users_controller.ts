@@ -4,6 +4,7 @@
  * locking the install out).
  */
 import type { HttpContext } from '@adonisjs/core/http'
+import { checked } from './_form_errors.js'
 import db from '@adonisjs/lucid/services/db'
 import { KernelError } from '#exceptions/kernel_error'
 import { accountService, CA_ROLES } from '#services/token_service'
@@ -12,8 +13,6 @@ import { listProviders } from '#services/login_providers'
 /** "2026-11-28 12:40 UTC", or the fallback for a missing time. */
 export const formatTime = (ms: number | null | undefined, fallback = 'never') =>
   ms ? `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC` : fallback
-
-const isOn = (v: unknown) => v === 'on' || v === 'true' || v === '1' || v === true
 
 export default class UsersController {
   async index({ view }: HttpContext) {
@@ -26,7 +25,7 @@ export default class UsersController {
     try {
       const user = await accountService.createUser(actor, {
         email: input.email,
-        isAdmin: isOn(input.isAdmin),
+        isAdmin: checked(input.isAdmin),
         password: input.password,
       })
       session.flash(
@@ -44,7 +43,7 @@ export default class UsersController {
       response.status(error.status)
       return view.render('pages/users/index', {
         ...(await this.#indexData()),
-        form: { email: input.email ?? '', isAdmin: isOn(input.isAdmin) },
+        form: { email: input.email ?? '', isAdmin: checked(input.isAdmin) },
         errors: { [field]: error.message },
       })
     }
@@ -69,7 +68,7 @@ export default class UsersController {
   }
 
   async setAdmin(ctx: HttpContext) {
-    const isAdmin = isOn(ctx.request.input('isAdmin'))
+    const isAdmin = checked(ctx.request.input('isAdmin'))
     return this.#act(ctx, async () => {
       const user = await accountService.setAdmin(ctx.actor, ctx.params.id, isAdmin)
       return isAdmin
