@@ -11,9 +11,9 @@
  * so its length prefix depends only on the total length of the entries. A caller can read the
  * entries from the database once to sum their lengths (`entry.length`), then a second time to
  * write/hash them after `crlTbsPrefix(parts, total)` and before `parts.tail`, never holding
- * them all. The signature still needs every TBS byte: RSA and ECDSA could hash incrementally,
- * but Ed25519, ML-DSA and SLH-DSA sign the whole message (pure mode), and the Signer contract
- * takes the complete to-be-signed bytes, so `signCrl` takes the full TBS buffer.
+ * them all. RSA and ECDSA signers can hash the TBS incrementally; `crlEnvelope` then gives the
+ * bytes around it. Ed25519, ML-DSA and SLH-DSA sign the whole message (pure mode), so for them
+ * `signCrl` takes the full TBS buffer.
  */
 import type { AlgorithmIdentifier } from '@peculiar/asn1-x509'
 import type { HashName, Signer } from '../../hsm/types.js'
@@ -301,6 +301,20 @@ export function assembleCrl(
   signature: Uint8Array
 ): Buffer {
   return sequence(tbsDer, algorithmIdentifierDer(sigAlg), bitString(signature))
+}
+
+/**
+ * The bytes around a TBSCertList streamed in pieces: CertificateList = header ‖ tbs ‖ trailer,
+ * where `tbs` is `tbsLength` bytes the caller keeps (e.g. in database chunks) and signed
+ * incrementally. Same output as `assembleCrl` without holding the TBS.
+ */
+export function crlEnvelope(
+  tbsLength: number,
+  sigAlg: AlgorithmIdentifier,
+  signature: Uint8Array
+): { header: Buffer; trailer: Buffer } {
+  const trailer = Buffer.concat([algorithmIdentifierDer(sigAlg), bitString(signature)])
+  return { header: derHeader(TAG.SEQUENCE, tbsLength + trailer.length), trailer }
 }
 
 /** The signature AlgorithmIdentifier inside a TBSCertList (its second field), as encoded. */

@@ -357,6 +357,42 @@ export interface ServiceUrlSpec {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Ace commands                                                                                 */
+/* ------------------------------------------------------------------------------------------ */
+
+export interface CommandFlagSpec {
+  type: 'string' | 'number' | 'boolean'
+  description: string
+  required?: boolean
+}
+
+export interface CommandContext {
+  /** Parsed flags, by the names declared in `flags` (camelCase; `--expires-days` → expiresDays). */
+  flags: Record<string, string | number | boolean | undefined>
+  runtime: PluginRuntime
+  /** Writes one line to standard output (what scripts read). */
+  out(line: string): void
+  /** Writes one line to standard error. */
+  err(line: string): void
+}
+
+export interface CommandSpec {
+  /**
+   * The full command name; must start with `<plugin id>:`, e.g. "acme:policy:create".
+   * Shown by `node ace list`; runs with the application started (database, plugins).
+   */
+  name: string
+  description: string
+  /** Flags by camelCase name; on the command line they are kebab-case (`--expires-days`). */
+  flags?: Record<string, CommandFlagSpec>
+  /**
+   * Throw a plugin error (or any Error) to fail: its message is printed and the exit code is 1.
+   * A returned number is the exit code.
+   */
+  run: (ctx: CommandContext) => void | number | Promise<void | number>
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* setup(api)                                                                                  */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -375,6 +411,8 @@ export interface PluginSetupApi {
   serviceUrl(spec: ServiceUrlSpec): void
   /** Offers an implementation to an extension point (declared by this or another plugin). */
   provide(point: string, impl: unknown): void
+  /** An ace command (`node ace <name>`); runs only while the plugin is enabled. */
+  command(spec: CommandSpec): void
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -414,9 +452,65 @@ export interface CertificateInfo {
 }
 
 export interface RevokedEntry {
+  /** The certificate's id: increases with issuance order. */
+  certificateId: number
   serial: string
   revokedAt: number
   reason: string | null
+  /** The certificate's notAfter (ms): a CRL issued after it may drop the entry (RFC 5280 §3.3). */
+  notAfter: number
+}
+
+/** One certificate's revocation status, as OCSP responders need it. */
+export interface CertificateStatusEntry {
+  certificateId: number
+  serial: string
+  /** 'valid', 'revoked' or 'hold' (certificateHold). */
+  status: string
+  notBefore: number
+  notAfter: number
+  revokedAt: number | null
+  reason: string | null
+}
+
+/** What a delegated service certificate is for; decides its extended key usage. */
+export type ServiceCertificatePurpose = 'ocsp-signing' | 'timestamping'
+
+export interface ServiceCertificateRequest {
+  purpose: ServiceCertificatePurpose
+  /** How long it is valid from now (ms). Capped by the CA's own notAfter. */
+  validityMs: number
+  /** Subject common name (default: "<CA name> OCSP Responder" / "<CA name> Timestamping"). */
+  commonName?: string
+}
+
+/**
+ * A certificate the kernel issued for a service of a CA (an OCSP responder, a TSA) with a key
+ * of its own, kept encrypted by the kernel. It shows in Issued Certificates like any other and
+ * can be revoked there; `sign` uses its key. The key type follows the CA's service-certificate
+ * settings (default: the CA's algorithm; ML-DSA-65 for SLH-DSA CAs).
+ */
+export interface ServiceCertificate {
+  certificateId: number
+  caId: number
+  purpose: ServiceCertificatePurpose
+  serial: string
+  der: Uint8Array
+  notBefore: number
+  notAfter: number
+  keyType: string
+  /** The service settings' hash (or the CA's); unused by EdDSA/ML-DSA/SLH-DSA. */
+  hash: 'sha256' | 'sha384' | 'sha512'
+  publicKeySpki: Uint8Array
+  sign(data: Uint8Array, hash?: 'sha256' | 'sha384' | 'sha512'): Promise<Uint8Array>
+  /** Incremental signing for RSA and ECDSA keys (undefined for pure EdDSA/ML-DSA/SLH-DSA). */
+  stream?(hash?: 'sha256' | 'sha384' | 'sha512'): StreamSigner
+}
+
+/** Feeds the to-be-signed bytes in pieces; `sign()` ends it and returns the signature. */
+export interface StreamSigner {
+  update(chunk: Uint8Array): void
+  sign(): Promise<Uint8Array>
 }
 
 export interface IssueRequest {
@@ -447,6 +541,11 @@ export interface PurposeSigner {
   /** The CA's configured signature hash (the default of `sign`; unused by EdDSA/ML-DSA/SLH-DSA). */
   readonly hash: 'sha256' | 'sha384' | 'sha512'
   sign(data: Uint8Array, hash?: 'sha256' | 'sha384' | 'sha512'): Promise<Uint8Array>
+  /**
+   * Incremental signing, so a large to-be-signed body (a CRL) need not be held in memory:
+   * RSA and ECDSA keys only (undefined for pure EdDSA/ML-DSA/SLH-DSA, which need the whole data).
+   */
+  stream?(hash?: 'sha256' | 'sha384' | 'sha512'): StreamSigner
 }
 
 export interface PluginLogger {
@@ -473,8 +572,29 @@ export interface PluginRuntime {
   findCertificate(
     query: { id: number } | { caId: number; serial: string }
   ): Promise<CertificateInfo | null>
-  /** Revoked and on-hold certificates of a CA, in pages, oldest revocation first. */
+  /**
+   * Revoked and on-hold certificates of a CA, in pages ordered by certificate id, without those
+   * already marked as listed by a CRL issued after their expiry (markListedAfterExpiry).
+   */
   revokedEntries(caId: number, pageSize?: number): AsyncIterable<RevokedEntry[]>
+  /**
+   * Records that a CRL with this thisUpdate (ms) has been published: revoked certificates of the
+   * CA that expired before it have now been listed after their expiry, so they leave later
+   * CRLs and may be purged (RFC 5280 §3.3). Call it once the CRL is stored. Returns the count.
+   */
+  markListedAfterExpiry(caId: number, crlThisUpdate: number): Promise<number>
+  /** Every stored certificate of a CA with its status, in pages ordered by id (after `afterId`). */
+  certificateStatuses(
+    caId: number,
+    options?: { afterId?: number; pageSize?: number }
+  ): AsyncIterable<CertificateStatusEntry[]>
+  /** Issues a delegated service certificate (e.g. an OCSP responder's) with a new key. */
+  issueServiceCertificate(
+    caId: number,
+    request: ServiceCertificateRequest
+  ): Promise<ServiceCertificate>
+  /** A service certificate issued earlier (any node), with its signer; null if gone. */
+  serviceCertificate(certificateId: number): Promise<ServiceCertificate | null>
   getCa(caId: number): Promise<CaInfo | null>
   listCas(): Promise<CaInfo[]>
   getTemplate(templateId: number): Promise<TemplateInfo | null>

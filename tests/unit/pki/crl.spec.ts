@@ -4,9 +4,12 @@ import { join } from 'node:path'
 import { AsnParser } from '@peculiar/asn1-schema'
 import { CertificateList } from '@peculiar/asn1-x509'
 import type { HashName, KeyType } from '../../../hsm/types.js'
+import crypto from 'node:crypto'
 import {
+  assembleCrl,
   basicConstraints,
   crlDistributionPoints,
+  crlEnvelope,
   crlTbsParts,
   crlTbsPrefix,
   encodeCrlEntry,
@@ -231,6 +234,32 @@ test.group('crl: signed CRLs verified by openssl', () => {
     assert.include(text, `Serial Number: ${(0x10_0000 + 9999).toString(16).toUpperCase()}`)
     assert.equal(text.match(/Key Compromise/g)?.length, 2500)
     assert.match(text, /X509v3 CRL Number:\s*\n\s*18446744073709551616\b/)
+  }).timeout(60_000)
+
+  test('streamed TBS signed incrementally: crlEnvelope around it verifies', async ({ assert }) => {
+    const ca = await makeRoot('rsa-2048')
+    const d = draft(ca, { crlNumber: 7n, issuingDistributionPoint: { url: CRL_URL } })
+    const parts = crlTbsParts(d)
+    const entries = Array.from({ length: 300 }, (_, i) =>
+      encodeCrlEntry({
+        serial: (0x5000 + i).toString(16),
+        revokedAt: new Date(Date.UTC(2026, 0, 2)),
+      })
+    )
+    const total = entries.reduce((n, e) => n + e.length, 0)
+    const pieces = [crlTbsPrefix(parts, total), ...entries, parts.tail]
+    // hash piece by piece, as a streaming signer does
+    const sign = crypto.createSign(ca.hash)
+    for (const piece of pieces) sign.update(piece)
+    const signature = sign.sign(ca.key.privateKey!)
+    const sigAlg = signatureAlgorithm(ca.key.signer.keyType, ca.hash)
+    const tbsLength = pieces.reduce((n, p) => n + p.length, 0)
+    const { header, trailer } = crlEnvelope(tbsLength, sigAlg, signature)
+    const crl = Buffer.concat([header, ...pieces, trailer])
+    assert.deepEqual(crl, assembleCrl(Buffer.concat(pieces), sigAlg, signature))
+    const { verified, output, text } = await opensslCrl(ca, crl)
+    assert.isTrue(verified, output)
+    assert.equal(text.match(/Serial Number: /g)?.length, 300)
   }).timeout(60_000)
 
   test('dates after 2049 are GeneralizedTime', async ({ assert }) => {
