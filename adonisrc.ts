@@ -2,9 +2,14 @@ import { defineConfig } from '@adonisjs/core/app'
 
 export default defineConfig({
   /*
-   * Ace commands: the framework's, Lucid's, and the kernel's own (commands/).
+   * Ace commands: the framework's, Lucid's, the plugins' and the kernel's own (commands/).
    */
-  commands: [() => import('@adonisjs/core/commands'), () => import('@adonisjs/lucid/commands')],
+  commands: [
+    () => import('@adonisjs/core/commands'),
+    () => import('@adonisjs/lucid/commands'),
+    // Commands declared by plugins (api.command), e.g. acme:policy:create
+    () => import('#plugins/commands_loader'),
+  ],
   directories: {
     commands: 'commands',
   },

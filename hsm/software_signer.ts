@@ -15,7 +15,13 @@ import { encodeSpki, parsePkcs8 } from './asn1.js'
 import { classicalKeyType, decodePqPkcs8, pqPublicKey } from './keys.js'
 import { hasNativePq } from './pq_native.js'
 import { getPqWorkerPool, shutdownPqWorkerPool, type PqWorkerPool } from './pq_worker_pool.js'
-import { SignerError, type HashName, type KeyType, type Signer } from './types.js'
+import {
+  SignerError,
+  type HashName,
+  type KeyType,
+  type Signer,
+  type StreamSigner,
+} from './types.js'
 
 type SignFn = (data: Uint8Array, hash: HashName) => Promise<Uint8Array>
 
@@ -72,6 +78,7 @@ export class SoftwareSigner implements Signer {
    * `hash`; Ed25519 / ML-DSA / SLH-DSA: pure signature, `hash` ignored.
    */
   readonly sign: SignFn
+  readonly stream?: (hash: HashName) => StreamSigner
   /** 'node' (node:crypto) or 'noble-worker' (@noble/post-quantum on worker threads). */
   readonly implementation: 'node' | 'noble-worker'
   #dispose: () => void
@@ -82,12 +89,14 @@ export class SoftwareSigner implements Signer {
     spki: Uint8Array,
     sign: SignFn,
     implementation: 'node' | 'noble-worker',
-    dispose: () => void = () => {}
+    dispose: () => void = () => {},
+    stream?: (hash: HashName) => StreamSigner
   ) {
     this.keyRef = keyRef
     this.keyType = keyType
     this.publicKeySpki = spki
     this.sign = sign
+    if (stream) this.stream = stream
     this.implementation = implementation
     this.#dispose = dispose
   }
@@ -117,7 +126,15 @@ export class SoftwareSigner implements Signer {
         `key ${keyRef} is not a ${keyType} key (found ${actual})`
       )
     }
-    return new SoftwareSigner(keyRef, keyType, spkiOf(key), classicalSignFn(keyType, key), 'node')
+    return new SoftwareSigner(
+      keyRef,
+      keyType,
+      spkiOf(key),
+      classicalSignFn(keyType, key),
+      'node',
+      undefined,
+      keyType === 'ed25519' ? undefined : classicalStream(key)
+    )
   }
 
   static async #fromPqPkcs8(
@@ -172,6 +189,31 @@ export class SoftwareSigner implements Signer {
   /** Stops the post-quantum worker threads (tests, shutdown). They restart on demand. */
   static async close(): Promise<void> {
     await shutdownPqWorkerPool()
+  }
+}
+
+/** RSA / ECDSA: the digest is computed as pieces arrive (node:crypto Sign), then signed. */
+function classicalStream(key: KeyObject): (hash: HashName) => StreamSigner {
+  return (hash) => {
+    if (!isHash(hash)) throw new SignerError('E_KEY_UNSUPPORTED', `unsupported hash "${hash}"`)
+    const signer = crypto.createSign(hash)
+    let done = false
+    return {
+      update(chunk) {
+        if (done) throw new SignerError('E_SIGNER_UNAVAILABLE', 'stream already signed')
+        signer.update(chunk)
+      },
+      sign() {
+        if (done)
+          return Promise.reject(new SignerError('E_SIGNER_UNAVAILABLE', 'stream already signed'))
+        done = true
+        try {
+          return Promise.resolve(signer.sign(key))
+        } catch (err) {
+          return Promise.reject(signFailed(err))
+        }
+      },
+    }
   }
 }
 

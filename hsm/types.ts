@@ -42,6 +42,18 @@ export interface Signer {
    * Ed25519 / ML-DSA / SLH-DSA: pure signature over `data`, `hash` ignored.
    */
   sign(data: Uint8Array, hash: HashName): Promise<Uint8Array>
+  /**
+   * Incremental signing of large to-be-signed data fed in pieces (RSA and ECDSA, whose
+   * signatures are over a digest). Undefined for Ed25519, ML-DSA and SLH-DSA (pure signatures
+   * need the whole data at once).
+   */
+  readonly stream?: (hash: HashName) => StreamSigner
+}
+
+/** Feeds the to-be-signed bytes in pieces; `sign()` ends it and returns the signature. */
+export interface StreamSigner {
+  update(chunk: Uint8Array): void
+  sign(): Promise<Uint8Array>
 }
 
 /** Typed error raised by signer backends. */

@@ -621,6 +621,16 @@ export interface PluginRuntime {
     ca(caId: number): Promise<Record<string, unknown>>
     template(templateId: number): Promise<Record<string, unknown>>
   }
+  /**
+   * Secrets a plugin keeps in its own tables (e.g. an ACME EAB's HMAC key): the value is stored
+   * encrypted under the master key by the kernel (and re-encrypted by `key:rotate`); the plugin
+   * keeps only the handle. `get` of an unknown or another plugin's handle returns null.
+   */
+  secrets: {
+    put(value: string): Promise<string>
+    get(handle: string): Promise<string | null>
+    delete(handle: string): Promise<void>
+  }
   /** Implementations offered to an extension point, in plugin load order (enabled plugins). */
   extensions<T = unknown>(point: string): T[]
   /** A query builder for one of this plugin's own tables (`<id>_...`). */

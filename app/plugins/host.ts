@@ -33,6 +33,7 @@ import {
   PLUGIN_API_VERSION,
   PLUGIN_ID_PATTERN,
   RESERVED_PLUGIN_IDS,
+  type CommandSpec,
   type FastRouteSpec,
   type FragmentSpec,
   type HookName,
@@ -83,6 +84,7 @@ export interface Registrations {
   jobs: JobSpec[]
   serviceUrls: ServiceUrlSpec[]
   provides: Array<{ point: string; impl: unknown }>
+  commands: CommandSpec[]
 }
 
 export function emptyRegistrations(): Registrations {
@@ -97,9 +99,11 @@ export function emptyRegistrations(): Registrations {
     jobs: [],
     serviceUrls: [],
     provides: [],
+    commands: [],
   }
 }
 
+const COMMAND_NAME = /^[a-z][a-z0-9-]*(:[a-z][a-z0-9-]*)+$/
 const DURATION = /^(\d+)\s*(ms|s|m|h|d)$/
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 }
 
@@ -219,6 +223,28 @@ export function createSetupApi(pluginId: string, reg: Registrations): PluginSetu
         fail(`extension point "${point}" must be "<plugin id>.<name>"`)
       }
       reg.provides.push({ point, impl })
+    },
+    command(spec) {
+      const name = spec?.name
+      if (
+        typeof name !== 'string' ||
+        !COMMAND_NAME.test(name) ||
+        !name.startsWith(`${pluginId}:`)
+      ) {
+        fail(`command "${name}" must be named "${pluginId}:<name>" (lower-case words and colons)`)
+      }
+      if (typeof spec.description !== 'string' || !spec.description) {
+        fail(`command "${name}" needs a description`)
+      }
+      for (const [flag, def] of Object.entries(spec.flags ?? {})) {
+        if (!/^[a-z][A-Za-z0-9]*$/.test(flag))
+          fail(`command "${name}": flag "${flag}" must be a camelCase name`)
+        if (!['string', 'number', 'boolean'].includes(def?.type))
+          fail(`command "${name}": flag "${flag}" needs a type of string, number or boolean`)
+      }
+      if (typeof spec.run !== 'function') fail(`command "${name}" needs a run() function`)
+      if (reg.commands.some((c) => c.name === name)) fail(`command "${name}" is declared twice`)
+      reg.commands.push(spec)
     },
   }
 }

@@ -13,10 +13,13 @@ import { audit } from '#services/audit_service'
 import { writeServiceLog, countServiceHit } from '#services/service_log'
 import { keyService } from '#services/key_service'
 import type { Actor } from '#services/actor'
+import { pluginSecrets } from '#services/plugin_secrets'
+import type { HashName } from '../../hsm/types.js'
 import * as pki from '#pki/index'
 import type {
   CaInfo,
   CertificateInfo,
+  CertificateStatusEntry,
   PluginRuntime,
   PurposeSigner,
   RevokedEntry,
@@ -137,18 +140,82 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
           .where('ca_id', caId)
           .whereIn('status', ['revoked', 'hold'])
           .where('id', '>', lastId)
+          .where('listed_after_expiry', false)
           .orderBy('id')
           .limit(pageSize)
-          .select('id', 'serial', 'revoked_at', 'revocation_reason', 'status')
+          .select('id', 'serial', 'revoked_at', 'revocation_reason', 'status', 'not_after')
         if (rows.length === 0) return
         lastId = Number(rows[rows.length - 1].id)
         yield rows.map((r: any) => ({
+          certificateId: Number(r.id),
           serial: String(r.serial),
           revokedAt: Number(r.revoked_at ?? 0),
           reason: r.status === 'hold' ? 'certificateHold' : (r.revocation_reason ?? null),
+          notAfter: Number(r.not_after),
         }))
         if (rows.length < pageSize) return
       }
+    },
+
+    async markListedAfterExpiry(caId, crlThisUpdate) {
+      const count = await db
+        .from('certificates')
+        .where('ca_id', caId)
+        .whereIn('status', ['revoked', 'hold'])
+        .where('not_after', '<', crlThisUpdate)
+        .where('listed_after_expiry', false)
+        .update({ listed_after_expiry: true })
+      return Number(count) || 0
+    },
+
+    async *certificateStatuses(caId, options = {}): AsyncIterable<CertificateStatusEntry[]> {
+      const pageSize = Math.max(1, Math.min(options.pageSize ?? 1000, 10_000))
+      let lastId = options.afterId ?? 0
+      for (;;) {
+        const rows = await db
+          .from('certificates')
+          .where('ca_id', caId)
+          .where('id', '>', lastId)
+          .orderBy('id')
+          .limit(pageSize)
+          .select(
+            'id',
+            'serial',
+            'status',
+            'not_before',
+            'not_after',
+            'revoked_at',
+            'revocation_reason'
+          )
+        if (rows.length === 0) return
+        lastId = Number(rows[rows.length - 1].id)
+        yield rows.map((r: any) => ({
+          certificateId: Number(r.id),
+          serial: String(r.serial),
+          status: String(r.status),
+          notBefore: Number(r.not_before),
+          notAfter: Number(r.not_after),
+          revokedAt:
+            r.revoked_at === null || r.revoked_at === undefined ? null : Number(r.revoked_at),
+          reason:
+            r.status === 'hold'
+              ? 'certificateHold'
+              : r.status === 'revoked'
+                ? (r.revocation_reason ?? 'unspecified')
+                : null,
+        }))
+        if (rows.length < pageSize) return
+      }
+    },
+
+    async issueServiceCertificate(caId, request) {
+      const { serviceCertificateService } = await import('#services/service_certificate_service')
+      return serviceCertificateService.issue(caId, request, self)
+    },
+
+    async serviceCertificate(certificateId) {
+      const { serviceCertificateService } = await import('#services/service_certificate_service')
+      return serviceCertificateService.load(certificateId)
     },
 
     async getCa(caId) {
@@ -181,6 +248,7 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
         throw new KernelError('E_CA_INACTIVE', `CA "${ca.name}" has no certificate yet.`)
       }
       const signer = await keyService.signerFor(ca)
+      const stream = signer.stream
       await audit(self, {
         action: 'plugin.signer',
         objectType: 'ca',
@@ -195,6 +263,7 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
         publicKeySpki: signer.publicKeySpki,
         hash: ca.signatureHash,
         sign: (data, hash) => signer.sign(data, hash ?? ca.signatureHash),
+        ...(stream ? { stream: (hash?: HashName) => stream(hash ?? ca.signatureHash) } : {}),
       }
     },
 
@@ -215,6 +284,8 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
       ca: (caId) => host.readSettings(pluginId, 'ca', caId),
       template: (templateId) => host.readSettings(pluginId, 'template', templateId),
     },
+
+    secrets: pluginSecrets(pluginId),
 
     extensions<T>(point: string) {
       return host.extensions(point) as T[]

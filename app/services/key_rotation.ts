@@ -9,6 +9,7 @@ import { keyService } from './key_service.js'
 import { reencryptProviderSecrets } from './login_providers.js'
 import type { Actor } from './actor.js'
 import { reencryptPluginSecrets } from '#plugins/settings_store'
+import { reencryptPluginSecretValues } from './plugin_secrets.js'
 
 export async function rotateMasterKey(actor: Actor) {
   const ring = masterKeyRing()
@@ -31,10 +32,26 @@ export async function rotateMasterKey(actor: Actor) {
         .update({ key_material: await keyService.reencrypt(row.key_ref, row.key_material) })
       rotated++
     }
+    // delegated service certificates' keys (OCSP responders, TSAs): same binding as CA keys
+    const serviceKeys = await trx
+      .from('service_keys')
+      .select('certificate_id', 'key_ref', 'key_material')
+    for (const row of serviceKeys) {
+      if (!ring.needsRotation(row.key_material)) {
+        unchanged++
+        continue
+      }
+      await trx
+        .from('service_keys')
+        .where('certificate_id', row.certificate_id)
+        .update({ key_material: await keyService.reencrypt(row.key_ref, row.key_material) })
+      rotated++
+    }
     // login providers' client secrets (bound to their row by the AAD)
     const secrets = await reencryptProviderSecrets(trx)
     // Plugin settings marked secret are encrypted with the same ring.
-    const pluginSecrets = await reencryptPluginSecrets(trx)
+    const pluginSecrets =
+      (await reencryptPluginSecrets(trx)) + (await reencryptPluginSecretValues(trx))
     await trx
       .from('kernel_meta')
       .where('key', 'master_key_canary')

@@ -304,6 +304,26 @@ const plugin = {
       },
     })
 
+    // `node ace example:greetings --limit 5`: what scripts can read (one greeting a line).
+    api.command({
+      name: 'example:greetings',
+      description: 'Print the most recent greetings, newest first (name, then ISO time)',
+      flags: {
+        limit: { type: 'number', description: 'How many (1 to 1000, default 20)' },
+      },
+      async run({ flags, runtime, out, err }) {
+        const limit = flags.limit === undefined ? 20 : Number(flags.limit)
+        if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+          err('--limit must be a whole number from 1 to 1000.')
+          return 2
+        }
+        const rows = await runtime.table('example_greetings').orderBy('id', 'desc').limit(limit)
+        if (rows.length === 0) out('Nobody was greeted yet.')
+        for (const g of /** @type {any[]} */ (rows))
+          out(`${g.name}\t${new Date(Number(g.at)).toISOString()}`)
+      },
+    })
+
     api.serviceUrl({
       kind: 'example-ca-info',
       label: 'Example: CA info page',

@@ -25,12 +25,13 @@ async function opensslVerifies(
   keyType: KeyType,
   spki: Uint8Array,
   sig: Uint8Array,
-  hash: HashName
+  hash: HashName,
+  message: Uint8Array = data
 ): Promise<boolean> {
   const dir = tmpDir()
   try {
     fs.writeFileSync(path.join(dir, 'pub.der'), spki)
-    fs.writeFileSync(path.join(dir, 'data.bin'), data)
+    fs.writeFileSync(path.join(dir, 'data.bin'), message)
     fs.writeFileSync(path.join(dir, 'sig.bin'), sig)
     await openssl([
       'pkey',
@@ -118,6 +119,32 @@ test.group('hsm / software signer: classical keys', (group) => {
     const sig = await ec.sign(data, 'sha256')
     assert.equal(sig[0], 0x30)
     assert.equal(sig[1], sig.length - 2)
+  }).timeout(30000)
+
+  test('stream signing: RSA and ECDSA sign pieces as one message; pure schemes have none', async ({
+    assert,
+  }) => {
+    const whole = Buffer.concat([data, Buffer.alloc(100_000, 7)])
+    for (const keyType of ['rsa-2048', 'ecdsa-p384'] as const) {
+      const pair = await generateKeyPair(keyType)
+      const signer = await SoftwareSigner.fromPkcs8(`software:${keyType}`, keyType, pair.pkcs8)
+      const stream = signer.stream!('sha384')
+      for (let i = 0; i < whole.length; i += 7_777) stream.update(whole.subarray(i, i + 7_777))
+      const sig = await stream.sign()
+      assert.isTrue(verifySignature(pair.spki, whole, sig, 'sha384'), keyType)
+      assert.isTrue(
+        await opensslVerifies(keyType, pair.spki, sig, 'sha384', whole),
+        `openssl ${keyType}`
+      )
+      await assert.rejects(() => stream.sign(), /already signed/)
+      assert.throws(() => signer.stream!('md5' as any), /unsupported hash/)
+    }
+    const ed = await SoftwareSigner.fromPkcs8(
+      'software:ed',
+      'ed25519',
+      (await generateKeyPair('ed25519')).pkcs8
+    )
+    assert.isUndefined(ed.stream)
   }).timeout(30000)
 
   test('refuses material of another key type, corrupted material and unknown digests', async () => {

@@ -1,0 +1,255 @@
+/*
+ * Kernel port calls added for the revocation plugins and for plugins with secrets or commands:
+ * delegated service certificates (checked by OpenSSL), certificate statuses, revoked entries and
+ * "listed after expiry", plugin secrets, and ace commands declared by plugins.
+ */
+import { test } from '@japa/runner'
+import { X509Certificate, verify as verifySignature } from 'node:crypto'
+import db from '@adonisjs/lucid/services/db'
+import { pluginHost } from '#plugins/host'
+import { createRuntime } from '#plugins/kernel_port'
+import { systemActor } from '#services/actor'
+import { serviceKeyType } from '#services/service_certificate_service'
+import { purgeExpired } from '#services/purge_service'
+import * as pki from '#pki/index'
+import {
+  adminToken,
+  createCa,
+  issueCertificate,
+  opensslCsr,
+  unique,
+  webServerTemplate,
+} from '#tests/helpers/api'
+import { opensslText, opensslVerify } from '#tests/helpers/external'
+import { describeAce, runAce } from '#tests/helpers/processes'
+
+const DAY = 86_400_000
+
+function runtimeOf(id = 'example') {
+  const rec = pluginHost.get(id)
+  if (!rec?.runtime) throw new Error(`plugin ${id} is not loaded`)
+  return rec.runtime
+}
+
+async function issue(client: any, templateId: number, cn: string) {
+  const { csrPem } = await opensslCsr({ subject: `/CN=${cn}`, sans: [`DNS:${cn}`] })
+  const response = await issueCertificate(client, templateId, { csr: csrPem })
+  if (response.status() !== 201) throw new Error(`issue failed: ${response.text()}`)
+  return response.body().certificate as { id: number; serial: string }
+}
+
+async function revoke(client: any, id: number, reason: string) {
+  const response = await client
+    .post(`/api/v1/certificates/${id}/revoke`)
+    .bearerToken(await adminToken())
+    .json({ reason })
+  if (response.status() !== 200) throw new Error(`revoke failed: ${response.text()}`)
+}
+
+async function collect<T>(pages: AsyncIterable<T[]>): Promise<T[]> {
+  const all: T[] = []
+  for await (const page of pages) all.push(...page)
+  return all
+}
+
+test.group('Kernel port: service certificates', () => {
+  test('an OCSP responder certificate: EKU, nocheck, chain, signer, reload', async ({
+    client,
+    assert,
+  }) => {
+    const ca = await createCa(client, { name: unique('Svc'), keyType: 'ecdsa-p256' })
+    const runtime = runtimeOf()
+    const issued = await runtime.issueServiceCertificate(ca.id, {
+      purpose: 'ocsp-signing',
+      validityMs: 7 * DAY,
+    })
+    assert.equal(issued.caId, ca.id)
+    assert.equal(issued.keyType, 'ecdsa-p256')
+    assert.approximately(issued.notAfter - Date.now(), 7 * DAY, 60_000)
+    const pem = pki.toPem(issued.der, 'CERTIFICATE')
+    const text = await opensslText(pem, 'x509')
+    assert.include(text, 'OCSP Signing')
+    assert.include(text, 'OCSP No Check')
+    assert.match(text, /Subject: CN\s*=\s*Svc [0-9a-f]+ OCSP Responder/)
+    assert.match(text, /Digital Signature/)
+    assert.notInclude(text, 'CRL Distribution Points')
+    const verified = await opensslVerify({
+      roots: [ca.certificatePem!],
+      cert: pem,
+      purpose: 'ocsphelper',
+    })
+    assert.isTrue(verified.ok, verified.output)
+
+    // Its signer signs with the certificate's key (checked with the certificate's public key).
+    const data = Buffer.from('to be signed')
+    const publicKey = new X509Certificate(Buffer.from(issued.der)).publicKey
+    assert.isTrue(verifySignature('sha256', data, publicKey, await issued.sign(data)))
+    const stream = issued.stream!('sha256')
+    stream.update(data.subarray(0, 5))
+    stream.update(data.subarray(5))
+    assert.isTrue(verifySignature('sha256', data, publicKey, await stream.sign()))
+
+    // Any node can load it again; it shows in Issued Certificates as a service certificate.
+    const again = await runtime.serviceCertificate(issued.certificateId)
+    assert.equal(again?.serial, issued.serial)
+    assert.isTrue(verifySignature('sha256', data, publicKey, await again!.sign(data)))
+    const row = await db.from('certificates').where('id', issued.certificateId).first()
+    assert.equal(row.kind, 'service')
+    assert.isNull(row.template_id)
+    const key = await db.from('service_keys').where('certificate_id', issued.certificateId).first()
+    assert.notInclude(String(key.key_material), 'PRIVATE KEY')
+    const auditRow = await db
+      .from('audit_logs')
+      .where({ action: 'certificate.issue-service', object_id: String(issued.certificateId) })
+      .first()
+    assert.exists(auditRow)
+    assert.isNull(await runtime.serviceCertificate(999_999_999))
+  })
+
+  test('bad requests are refused and write nothing', async ({ client, assert }) => {
+    const ca = await createCa(client, { name: unique('Svc bad'), keyType: 'ed25519' })
+    const runtime = runtimeOf()
+    const before = await db.from('certificates').where('ca_id', ca.id).count('* as n')
+    await assert.rejects(
+      () => runtime.issueServiceCertificate(ca.id, { purpose: 'ocsp-signing', validityMs: 1000 }),
+      /at least 10 minutes/
+    )
+    await assert.rejects(
+      () => runtime.issueServiceCertificate(ca.id, { purpose: 'nope' as any, validityMs: DAY }),
+      /not a service certificate purpose/
+    )
+    await assert.rejects(
+      () => runtime.issueServiceCertificate(987_654, { purpose: 'ocsp-signing', validityMs: DAY }),
+      /No CA/
+    )
+    const after = await db.from('certificates').where('ca_id', ca.id).count('* as n')
+    assert.equal(Number(after[0].n), Number(before[0].n))
+  })
+
+  test('key type: the CA settings, else the CA algorithm, ML-DSA-65 for SLH-DSA CAs', ({
+    assert,
+  }) => {
+    assert.equal(serviceKeyType({ keyType: 'rsa-3072', serviceSettings: null as any }), 'rsa-3072')
+    assert.equal(
+      serviceKeyType({
+        keyType: 'slh-dsa-sha2-128s',
+        serviceSettings: { keyType: null, hash: null },
+      }),
+      'ml-dsa-65'
+    )
+    assert.equal(
+      serviceKeyType({
+        keyType: 'rsa-2048',
+        serviceSettings: { keyType: 'ecdsa-p384', hash: null },
+      }),
+      'ecdsa-p384'
+    )
+  })
+})
+
+test.group('Kernel port: statuses and revoked entries', () => {
+  test('certificateStatuses pages every certificate; revokedEntries drops those listed after expiry', async ({
+    client,
+    assert,
+  }) => {
+    const ca = await createCa(client, { name: unique('Statuses'), keyType: 'ecdsa-p256' })
+    const template = await webServerTemplate(client, ca.id)
+    const a = await issue(client, template.id, 'a.example.com')
+    const b = await issue(client, template.id, 'b.example.com')
+    const c = await issue(client, template.id, 'c.example.com')
+    await revoke(client, b.id, 'keyCompromise')
+    await revoke(client, c.id, 'certificateHold')
+    const runtime = runtimeOf()
+
+    const statuses = await collect(runtime.certificateStatuses(ca.id, { pageSize: 2 }))
+    assert.deepEqual(
+      statuses.map((s) => [s.certificateId, s.status, s.reason]),
+      [
+        [a.id, 'valid', null],
+        [b.id, 'revoked', 'keyCompromise'],
+        [c.id, 'hold', 'certificateHold'],
+      ]
+    )
+    assert.isNumber(statuses[1].revokedAt)
+    const afterA = await collect(runtime.certificateStatuses(ca.id, { afterId: a.id }))
+    assert.deepEqual(
+      afterA.map((s) => s.certificateId),
+      [b.id, c.id]
+    )
+
+    let revoked = await collect(runtime.revokedEntries(ca.id, 1))
+    assert.deepEqual(
+      revoked.map((r) => [r.certificateId, r.serial, r.reason]),
+      [
+        [b.id, b.serial, 'keyCompromise'],
+        [c.id, c.serial, 'certificateHold'],
+      ]
+    )
+
+    // b expired 40 days ago; a CRL issued now has listed it after its expiry.
+    await db
+      .from('certificates')
+      .where('id', b.id)
+      .update({ not_after: Date.now() - 40 * DAY })
+    assert.equal(await runtime.markListedAfterExpiry(ca.id, Date.now() - 41 * DAY), 0)
+    // Not listed yet: the purge keeps it.
+    await purgeExpired()
+    assert.exists(await db.from('certificates').where('id', b.id).first())
+    assert.equal(await runtime.markListedAfterExpiry(ca.id, Date.now()), 1)
+    revoked = await collect(runtime.revokedEntries(ca.id))
+    assert.deepEqual(
+      revoked.map((r) => r.certificateId),
+      [c.id]
+    )
+    await purgeExpired()
+    assert.notExists(await db.from('certificates').where('id', b.id).first())
+  })
+})
+
+test.group('Kernel port: plugin secrets', () => {
+  test('put, get, delete; encrypted at rest; another plugin cannot read it', async ({ assert }) => {
+    const example = runtimeOf('example')
+    // Another plugin's runtime (the same port, another id).
+    const other = createRuntime('other-plugin', pluginHost)
+    const handle = await example.secrets.put('hmac key value')
+    assert.match(handle, /^ps_/)
+    const row = await db.from('plugin_secrets').where('id', handle).first()
+    assert.notInclude(String(row.material), 'hmac key value')
+    assert.equal(await example.secrets.get(handle), 'hmac key value')
+    assert.isNull(await other.secrets.get(handle))
+    assert.isNull(await example.secrets.get('not a handle'))
+    await other.secrets.delete(handle)
+    assert.equal(await example.secrets.get(handle), 'hmac key value')
+    await example.secrets.delete(handle)
+    assert.isNull(await example.secrets.get(handle))
+  })
+})
+
+test.group('Plugin ace commands', () => {
+  test('a command runs while its plugin is enabled and refuses while it is disabled', async ({
+    assert,
+  }) => {
+    const wasEnabled = pluginHost.get('example')!.enabled
+    await pluginHost.setEnabled('example', false, systemActor)
+    try {
+      const disabled = await runAce(['example:greetings', '--limit', '2'])
+      assert.equal(disabled.code, 1, describeAce(disabled))
+      assert.include(disabled.stderr + disabled.stdout, 'node ace plugin:enable example')
+
+      await pluginHost.setEnabled('example', true, systemActor)
+      await runtimeOf().table('example_greetings').insert({ name: 'Ada', at: Date.now() })
+      const ok = await runAce(['example:greetings', '--limit', '1'])
+      assert.equal(ok.code, 0, describeAce(ok))
+      assert.match(ok.stdout.trim().split('\n').at(-1)!, /^Ada\t\d{4}-\d\d-\d\dT/)
+
+      const bad = await runAce(['example:greetings', '--limit', '0'])
+      assert.equal(bad.code, 2, describeAce(bad))
+      assert.include(bad.stderr, '--limit must be a whole number')
+
+      const list = await runAce(['list'])
+      assert.match(list.stdout, /example:greetings\s+Print the most recent greetings/)
+    } finally {
+      await pluginHost.setEnabled('example', wasEnabled, systemActor)
+    }
+  })
+})
