@@ -5,6 +5,7 @@
  * "disabled" panel. Fast routes are answered before the framework's router.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { Readable } from 'node:stream'
 import type { HttpContext } from '@adonisjs/core/http'
 import logger from '@adonisjs/core/services/logger'
 import type { PluginHost, PluginRecord, RouteDeclaration } from './host.js'
@@ -60,6 +61,8 @@ function buildContext(
     },
     send(body) {
       sent = true
+      // A Node Readable (e.g. a large CRL read chunk by chunk) is streamed, not serialised.
+      if (body instanceof Readable) return ctx.response.stream(body)
       ctx.response.send(body instanceof Uint8Array ? Buffer.from(body) : body)
     },
   }

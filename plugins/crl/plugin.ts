@@ -1,221 +1,95 @@
 /*
- * CRL plugin (issue 4, product manual §12, protocol notes §8): one full CRL per CA.
+ * CRL plugin (issue 4, product manual §12, protocol notes §8). See README.md.
  *
- *  - GET /crl/<caId>.crl serves the CA's current CRL: DER (application/pkix-crl), or PEM
- *    ("X509 CRL") with ?format=pem or Accept: application/x-pem-file. The signed bytes live in
- *    the plugin's table (crl_full), so every node serves the same CRL.
- *  - The URL is a CA-scope service URL embedded in the CRL distribution points of certificates
- *    whose template includes the CRL.
- *  - A CRL is (re)issued when missing, when a revocation made it stale, or within 2 days of its
- *    nextUpdate: by the cluster-singleton "refresh" job (every 5 s) and, when a CA has none yet,
- *    by the first request. CRL numbers are persisted and increase per CA.
+ *  - GET /crl/<caId>.crl: the CA's full CRL; <caId>-delta.crl its delta; <caId>-s<N>-<i>.crl
+ *    (and -delta) the shard CRLs. DER, or PEM with ?format=pem / Accept: application/x-pem-file.
+ *  - Certificates carry the CRL of their scope in their CDP (the shard of their serial when the
+ *    CA is sharded) and its delta in Freshest CRL (when deltas are on).
+ *  - CRLs are built by the cluster-singleton job "refresh" (every 2 s: stale or soon-expiring
+ *    ones; generate.ts), stored as chunk rows, served from memory by every node (serve.ts).
  */
-import {
-  CRL_REASON_CODES,
-  encodeCrlEntry,
-  encodeCrlTbs,
-  issuerInfo,
-  signatureAlgorithm,
-  signCrl,
-  toPem,
-  type CrlReason,
-} from '#pki/index'
 import { definePlugin, type PluginRuntime } from '#plugin-api'
-import { caSettings, validityDaysOf } from './settings.js'
+import { buildFull, refreshCa } from './generate.js'
+import { baseOf, crlUrl, deltaScope, FULL, parseFileName, shardOf, shardScope } from './names.js'
+import { answerFromMemory, fastHandle, loadCa, poll, streamStored, wantsPem } from './serve.js'
+import { caSettings, crlSettingsOf, DEFAULT_SETTINGS, type CrlCaSettings } from './settings.js'
+import { logChange, markStale, recordShardSet } from './store.js'
+import { renderCaTab } from './tab.js'
 
 const ID = 'crl'
-const TABLE = 'crl_full'
-const DAY = 86_400_000
-/** A new CRL is issued this long before the current one's nextUpdate. */
-const RENEW_BEFORE_MS = 2 * DAY
-
 let publicUrl = ''
 
-function crlUrl(caId: number): string {
-  return `${publicUrl}/${ID}/${caId}.crl`
-}
-
-interface CrlRow {
-  ca_id: number
-  crl_number: string
-  this_update: number
-  next_update: number
-  der: Buffer
-  dirty: number
-  built_dirty: number
-}
-
-async function readRow(runtime: PluginRuntime, caId: number): Promise<CrlRow | null> {
-  const row = await runtime.table(TABLE).where('ca_id', caId).first()
-  if (!row) return null
-  return {
-    ca_id: Number(row.ca_id),
-    crl_number: String(row.crl_number),
-    this_update: Number(row.this_update),
-    next_update: Number(row.next_update),
-    der: Buffer.from(row.der),
-    dirty: Number(row.dirty),
-    built_dirty: Number(row.built_dirty),
-  }
-}
-
-function needsRefresh(row: CrlRow | null, now: number): boolean {
-  return !row || row.dirty > row.built_dirty || row.next_update - now <= RENEW_BEFORE_MS
-}
-
-function crlReason(reason: string | null): CrlReason | undefined {
-  return reason && reason in CRL_REASON_CODES ? (reason as CrlReason) : undefined
-}
-
-/**
- * Issues a new full CRL for the CA and stores it, unless another node/request stored one in the
- * meantime (the write is conditional on the CRL number it started from). Returns the stored row.
+/*
+ * Service URLs are computed synchronously while a certificate is built, so each node keeps the
+ * CAs' CRL settings in memory (refreshed by the poll job). A shard set is recorded in the
+ * database before any node embeds its URLs, so every URL a certificate carries is published.
  */
-async function generate(runtime: PluginRuntime, caId: number): Promise<CrlRow | null> {
-  const ca = await runtime.getCa(caId)
-  if (!ca || ca.status !== 'active' || !ca.certificatePem) return null
-  const before = await readRow(runtime, caId)
-  const issuer = issuerInfo(ca.certificatePem)
-  const signer = await runtime.signerFor(caId, 'crl')
-  const keyType = signer.keyType as Parameters<typeof signatureAlgorithm>[0]
-  // The CA's own signature hash, as for the certificates it issues.
-  const hash = signer.hash
+const settingsCache = new Map<number, CrlCaSettings>()
+let settingsPolledAt = 0
+const SETTINGS_EVERY_MS = 5000
 
-  const entries: Buffer[] = []
-  const skipped: string[] = []
-  for await (const page of runtime.revokedEntries(caId)) {
-    for (const e of page) {
-      try {
-        entries.push(
-          encodeCrlEntry({
-            serial: e.serial,
-            revokedAt: new Date(e.revokedAt),
-            reason: crlReason(e.reason),
-          })
-        )
-      } catch {
-        // A row the encoder refuses (e.g. a serial that is not hex) must not stop the CA's CRL.
-        skipped.push(e.serial)
-      }
-    }
+async function refreshSettings(runtime: PluginRuntime): Promise<void> {
+  const seen = new Set<number>()
+  for (const ca of await runtime.listCas()) {
+    seen.add(ca.id)
+    const settings = crlSettingsOf(await runtime.settings.ca(ca.id))
+    if (settings.shards > 0) await recordShardSet(runtime, ca.id, settings.shards)
+    settingsCache.set(ca.id, settings)
   }
-  if (skipped.length > 0) {
-    runtime.log.warn({ caId, serials: skipped.slice(0, 20) }, 'CRL entries left out')
-  }
-
-  const now = Date.now()
-  const validityDays = validityDaysOf(await runtime.settings.ca(caId))
-  const crlNumber = before ? BigInt(before.crl_number) + 1n : 1n
-  const thisUpdate = new Date(Math.floor(now / 1000) * 1000)
-  const nextUpdate = new Date(thisUpdate.getTime() + validityDays * DAY)
-  const tbs = encodeCrlTbs({
-    issuerDer: issuer.issuerDer,
-    signatureAlgorithm: signatureAlgorithm(keyType, hash),
-    thisUpdate,
-    nextUpdate,
-    crlNumber,
-    authorityKeyId: issuer.keyIdentifier,
-    issuingDistributionPoint: { url: crlUrl(caId) },
-    entries,
-  })
-  const der = await signCrl(tbs, { keyType, sign: (data, h) => signer.sign(data, h) }, hash)
-
-  const values = {
-    crl_number: crlNumber.toString(),
-    this_update: thisUpdate.getTime(),
-    next_update: nextUpdate.getTime(),
-    entries: entries.length,
-    der,
-    built_dirty: before ? before.dirty : 0,
-  }
-  if (before) {
-    await runtime
-      .table(TABLE)
-      .where('ca_id', caId)
-      .where('crl_number', before.crl_number)
-      .update(values)
-  } else {
-    try {
-      await runtime.table(TABLE).insert({ ca_id: caId, dirty: 0, ...values })
-    } catch {
-      // Another node or request stored the first CRL at the same time: serve theirs.
-    }
-  }
-  const after = await readRow(runtime, caId)
-  if (after && after.crl_number === values.crl_number) {
-    await runtime.writeServiceLog({
-      caId,
-      level: 'info',
-      event: 'crl.issued',
-      message: `CRL #${values.crl_number} issued with ${entries.length} revoked certificate(s).`,
-      details: {
-        crlNumber: values.crl_number,
-        entries: entries.length,
-        nextUpdate: nextUpdate.toISOString(),
-      },
-    })
-  }
-  return after
+  for (const id of settingsCache.keys()) if (!seen.has(id)) settingsCache.delete(id)
+  settingsPolledAt = Date.now()
 }
 
-/**
- * Marks the CA's CRL stale (a revocation or an unrevocation happened). When the CA has no CRL
- * row yet — its first CRL may be being built right now, from entries read before this change —
- * a placeholder row (CRL number 0, no bytes) records the change, so the next refresh builds
- * a CRL that includes it.
- */
-async function markStale(runtime: PluginRuntime, caId: number): Promise<void> {
-  const updated = await runtime.table(TABLE).where('ca_id', caId).increment('dirty', 1)
-  if (Number(updated) > 0) return
-  try {
-    await runtime.table(TABLE).insert({
-      ca_id: caId,
-      crl_number: '0',
-      this_update: 0,
-      next_update: 0,
-      entries: 0,
-      der: Buffer.alloc(0),
-      dirty: 1,
-      built_dirty: 0,
-    })
-  } catch {
-    // A first CRL was stored meanwhile: mark that one stale instead.
-    await runtime.table(TABLE).where('ca_id', caId).increment('dirty', 1)
-  }
-}
-
-/** A row that holds a signed CRL (not the placeholder markStale may leave). */
-function hasCrl(row: CrlRow | null): row is CrlRow {
-  return Boolean(row && row.der.length > 0)
+/** The scope a new certificate of the CA belongs to (its shard, or the full CRL). */
+function scopeOf(caId: number, serial: string | undefined): string {
+  const shards = (settingsCache.get(caId) ?? DEFAULT_SETTINGS).shards
+  return shards > 0 && serial ? shardScope(shards, shardOf(serial, shards)) : FULL
 }
 
 async function refreshAll(runtime: PluginRuntime): Promise<void> {
-  const now = Date.now()
   for (const ca of await runtime.listCas()) {
     if (ca.status !== 'active' || !ca.certificatePem) continue
     try {
-      if (needsRefresh(await readRow(runtime, ca.id), now)) await generate(runtime, ca.id)
+      await refreshCa(runtime, ca.id)
     } catch (error) {
       runtime.log.error({ err: error, caId: ca.id }, 'CRL generation failed')
     }
   }
 }
 
-function wantsPem(query: Record<string, unknown>, headers: Record<string, unknown>): boolean {
-  if (String(query.format ?? '').toLowerCase() === 'pem') return true
-  const accept = headers.accept
-  const text = Array.isArray(accept) ? accept.join(',') : String(accept ?? '')
-  return /application\/x-pem-file/i.test(text)
+function notFound(reply: any, message = 'No CRL for this CA.') {
+  reply
+    .status(404)
+    .header('content-type', 'application/json')
+    .send({ error: { code: 'E_NOT_FOUND', message } })
+}
+
+async function onChange(
+  runtime: PluginRuntime,
+  ctx: { caId: number; certificateId: number; serial: string; previousStatus: string }
+): Promise<void> {
+  const cert = await runtime.findCertificate({ id: ctx.certificateId })
+  await logChange(runtime, ctx.caId, {
+    certificateId: ctx.certificateId,
+    serial: cert?.serial ?? ctx.serial,
+    status: cert?.status ?? 'unknown',
+    previousStatus: ctx.previousStatus,
+    reason: cert?.revocationReason ?? null,
+    revokedAt: cert?.revokedAt ?? null,
+    notAfter: cert?.notAfter ?? 0,
+    createdAt: Date.now(),
+  })
+  await markStale(runtime, ctx.caId)
 }
 
 export default definePlugin({
   id: ID,
   name: 'CRL',
-  version: '0.1.0',
+  version: '0.2.0',
   apiVersion: 1,
   kernel: '^0.1.0',
   description:
-    'Publishes a full Certificate Revocation List per CA at /crl/<caId>.crl and puts its URL in the CRL distribution points of new certificates.',
+    'Publishes full and delta Certificate Revocation Lists per CA (optionally sharded) at /crl/<caId>.crl and puts their URLs in the CRL distribution points and Freshest CRL of new certificates.',
   enabledByDefault: true,
   migrations: new URL('./database/migrations/', import.meta.url),
   settings: { ca: caSettings },
@@ -228,52 +102,104 @@ export default definePlugin({
       label: 'CRL',
       scope: 'ca',
       embedIn: 'crl.distributionPoints',
-      urls: (ctx) => [crlUrl(ctx.caId)],
+      urls: (ctx) => [crlUrl(publicUrl, ctx.caId, scopeOf(ctx.caId, ctx.serial))],
     })
+    api.serviceUrl({
+      kind: 'crl-delta',
+      label: 'Delta CRL',
+      scope: 'ca',
+      embedIn: 'crl.freshest',
+      urls: (ctx) =>
+        (settingsCache.get(ctx.caId) ?? DEFAULT_SETTINGS).deltas
+          ? [crlUrl(publicUrl, ctx.caId, deltaScope(scopeOf(ctx.caId, ctx.serial)))]
+          : [],
+    })
+
+    api.fastRoute({ handle: fastHandle })
 
     api.routes({
       surface: 'device',
       register(r) {
         r.get('/:file', async ({ request, reply, runtime }) => {
-          const match = /^([1-9]\d{0,9})\.crl$/.exec(String(request.params.file))
-          const caId = match ? Number(match[1]) : Number.NaN
-          const ca = Number.isSafeInteger(caId) ? await runtime.getCa(caId) : null
-          let row = ca ? await readRow(runtime, caId) : null
-          if (ca && !hasCrl(row)) row = await generate(runtime, caId)
-          if (!ca || !hasCrl(row)) {
-            reply
-              .status(404)
-              .header('content-type', 'application/json')
-              .send({ error: { code: 'E_NOT_FOUND', message: 'No CRL for this CA.' } })
-            return
+          const parsed = parseFileName(String(request.params.file))
+          const ca = parsed ? await runtime.getCa(parsed.caId) : null
+          if (!parsed || !ca) return notFound(reply)
+          const { caId, scope } = parsed
+          let entry = await loadCa(runtime, caId)
+          const missing = !entry?.lists.has(baseOf(scope))
+          if (missing && ca.status === 'active' && ca.certificatePem) {
+            // No CRL yet for this CA (or a shard set just recorded): build it now.
+            if (await recordedScope(runtime, caId, scope)) {
+              await buildOnce(runtime, caId)
+              entry = await loadCa(runtime, caId)
+            }
           }
+          if (!entry?.lists.has(scope)) return notFound(reply)
           runtime.countServiceHit('crl', caId)
-          const headers = {
-            'cache-control': 'public, max-age=60',
-            'last-modified': new Date(row.this_update).toUTCString(),
-            'expires': new Date(row.next_update).toUTCString(),
+          const headers = request.headers
+          const accept = String(headers.accept ?? '')
+          const query = new URL(request.url, 'http://x').search.slice(1)
+          const answer = answerFromMemory(
+            caId,
+            scope,
+            { query, accept, ifNoneMatch: String(headers['if-none-match'] ?? '') },
+            true
+          )
+          if (answer) {
+            reply.status(answer.status ?? 200)
+            for (const [name, value] of Object.entries(answer.headers ?? {})) {
+              if (value) reply.header(name, value)
+            }
+            return reply.send(answer.body)
           }
-          for (const [name, value] of Object.entries(headers)) reply.header(name, value)
-          if (wantsPem(request.query, request.headers)) {
-            reply
-              .status(200)
-              .header('content-type', 'application/x-pem-file')
-              .send(toPem(row.der, 'X509 CRL'))
-          } else {
-            reply.status(200).header('content-type', 'application/pkix-crl').send(row.der)
-          }
+          const streamed = streamStored(runtime, caId, scope, wantsPem(query, accept))
+          if (!streamed) return notFound(reply)
+          reply.status(200)
+          for (const [name, value] of Object.entries(streamed.headers)) reply.header(name, value)
+          reply.send(streamed.body)
         })
       },
     })
 
+    api.job({ name: 'refresh', schedule: '2s', concurrency: 'cluster-singleton', run: refreshAll })
     api.job({
-      name: 'refresh',
-      schedule: '5s',
-      concurrency: 'cluster-singleton',
-      run: refreshAll,
+      name: 'poll',
+      schedule: '1s',
+      concurrency: 'per-node',
+      async run(runtime) {
+        await poll(runtime)
+        if (Date.now() - settingsPolledAt >= SETTINGS_EVERY_MS) await refreshSettings(runtime)
+      },
     })
 
-    api.hook('afterRevoke', (ctx, runtime) => markStale(runtime, ctx.caId))
-    api.hook('afterUnrevoke', (ctx, runtime) => markStale(runtime, ctx.caId))
+    api.hook('afterRevoke', (ctx, runtime) => onChange(runtime, ctx))
+    api.hook('afterUnrevoke', (ctx, runtime) => onChange(runtime, ctx))
+
+    api.caTab({ label: 'CRL', order: 50, render: (ctx) => renderCaTab(ctx, publicUrl) })
+  },
+
+  async start(runtime) {
+    await refreshSettings(runtime)
   },
 })
+
+const building = new Map<number, Promise<unknown>>()
+
+/** A full pass started by a request; concurrent requests for the same CA wait for the same one. */
+function buildOnce(runtime: PluginRuntime, caId: number): Promise<unknown> {
+  let pending = building.get(caId)
+  if (!pending) {
+    pending = buildFull(runtime, caId).finally(() => building.delete(caId))
+    building.set(caId, pending)
+  }
+  return pending
+}
+
+/** Whether a scope is one the CA publishes (the full CRL, its delta, or a recorded shard set). */
+async function recordedScope(runtime: PluginRuntime, caId: number, scope: string) {
+  const base = baseOf(scope)
+  if (base === FULL) return true
+  const count = Number(/^s(\d+)-/.exec(base)?.[1])
+  const row = await runtime.table('crl_shard_sets').where({ ca_id: caId, count }).first()
+  return Boolean(row)
+}

@@ -181,16 +181,19 @@ test.group('CRL plugin', () => {
     const leaf = issued.body().certificate as { id: number; serial: string }
 
     // No CRL exists yet (nothing fetched it, no job ran in this process): the revocation hook
-    // leaves a placeholder that marks the CA's CRL stale.
+    // records the change and marks the CA's CRLs stale.
     const revoked = await client
       .post(`/api/v1/certificates/${leaf.id}/revoke`)
       .bearerToken(await adminToken())
       .json({ reason: 'superseded' })
     revoked.assertStatus(200)
-    const placeholder = await db.from('crl_full').where('ca_id', ca.id).first()
-    assert.exists(placeholder, 'the hook recorded the change')
-    assert.equal(String(placeholder.crl_number), '0')
-    assert.equal(Number(placeholder.dirty), 1)
+    const state = await db.from('crl_state').where('ca_id', ca.id).first()
+    assert.exists(state, 'the hook recorded the change')
+    assert.equal(Number(state.full_number), 0)
+    assert.equal(Number(state.dirty), 1)
+    const change = await db.from('crl_changes').where('ca_id', ca.id).first()
+    assert.equal(change.certificate_id, leaf.id)
+    assert.equal(change.status, 'revoked')
 
     // The first request builds CRL number 1, which lists the certificate.
     const first = await fetchCrl(`/crl/${ca.id}.crl`)

@@ -1,0 +1,452 @@
+/*
+ * Building CRLs without holding them.
+ *
+ * A full pass reads the CA's revoked certificates once (`revokedEntries`, pages ordered by id),
+ * encodes each entry and appends it to the chunk rows of every scope it belongs to: the full CRL
+ * and, for each shard set the CA has used, the shard of its serial. The entries' total length is
+ * then known, hence the TBSCertList header; each scope's TBS (header ‖ chunks ‖ extensions) is
+ * streamed back from its chunk rows into the CA's incremental signer (RSA, ECDSA), and the signed
+ * CRL is stored as: chunk 0 = CertificateList and TBS headers, chunks 1..n = the entries as
+ * written, chunk n+1 = extensions, algorithm and signature. Memory stays at a few chunks whatever
+ * the count. Ed25519, ML-DSA and SLH-DSA sign the whole message (no incremental signer): their
+ * TBS is assembled in memory for the signature.
+ *
+ * All scopes of a pass share one CRL number; one UPDATE of crl_state switches them in. Delta
+ * passes take the next numbers of the same sequence and list the change log since the base.
+ */
+import { createHash } from 'node:crypto'
+import {
+  CRL_REASON_CODES,
+  crlEnvelope,
+  crlTbsParts,
+  crlTbsPrefix,
+  encodeCrlEntry,
+  encodeCrlTbs,
+  issuerInfo,
+  signatureAlgorithm,
+  type CrlDraft,
+  type CrlReason,
+} from '#pki/index'
+import type { PluginRuntime, PurposeSigner } from '#plugin-api'
+import { baseScopes, crlUrl, deltaScope, FULL, shardOf, shardScope } from './names.js'
+import { crlSettingsOf, type CrlCaSettings } from './settings.js'
+import {
+  ChunkWriter,
+  changesAfter,
+  claimNumber,
+  currentLists,
+  deleteOld,
+  ensureState,
+  insertChunk,
+  insertList,
+  lastChangeId,
+  readChunks,
+  readState,
+  recordShardSet,
+  shardCounts,
+  switchTo,
+  type ChangeRow,
+  type CrlState,
+} from './store.js'
+
+const DAY = 86_400_000
+const HOUR = 3_600_000
+/** A full CRL is reissued this long before its nextUpdate. */
+export const RENEW_BEFORE_MS = 2 * DAY
+/** Page size when reading revoked certificates. */
+const PAGE = 5000
+/** More changes than this since the base: a new full CRL instead of a delta. */
+export const MAX_DELTA_CHANGES = 50_000
+/** A full CRL is never rebuilt more often than this many times its own build time. */
+const BUILD_TIME_FACTOR = 10
+
+export function crlReason(reason: string | null): CrlReason | undefined {
+  return reason && reason in CRL_REASON_CODES ? (reason as CrlReason) : undefined
+}
+
+interface Issuer {
+  ca: { id: number; name: string }
+  issuerDer: Uint8Array
+  keyId: Uint8Array
+  signer: PurposeSigner
+  settings: CrlCaSettings
+}
+
+async function issuerFor(runtime: PluginRuntime, caId: number): Promise<Issuer | null> {
+  const ca = await runtime.getCa(caId)
+  if (!ca || ca.status !== 'active' || !ca.certificatePem) return null
+  const info = issuerInfo(ca.certificatePem)
+  return {
+    ca: { id: ca.id, name: ca.name },
+    issuerDer: info.issuerDer,
+    keyId: info.keyIdentifier,
+    signer: await runtime.signerFor(caId, 'crl'),
+    settings: crlSettingsOf(await runtime.settings.ca(caId)),
+  }
+}
+
+function wholeSeconds(ms: number): Date {
+  return new Date(Math.floor(ms / 1000) * 1000)
+}
+
+/** An ETag for a stored CRL: its number and scope and a digest of its signature. */
+function etagOf(number: number, scope: string, signature: Uint8Array): string {
+  return `${number}-${scope}-${createHash('sha256').update(signature).digest('hex').slice(0, 24)}`
+}
+
+/**
+ * Signs a TBS made of `prefix`, the chunk rows 1..chunks of (number, scope) and `tail`, and
+ * stores the envelope around it (chunk 0 and chunk n+1). Returns the CRL's size and signature.
+ */
+async function signStored(
+  runtime: PluginRuntime,
+  issuer: Issuer,
+  key: { caId: number; number: number; scope: string },
+  chunks: number,
+  prefix: Buffer,
+  tail: Buffer,
+  entriesLength: number
+): Promise<{ size: number; signature: Uint8Array }> {
+  const { signer } = issuer
+  const sigAlg = signatureAlgorithm(signer.keyType as any, signer.hash)
+  const tbsLength = prefix.length + entriesLength + tail.length
+  let signature: Uint8Array
+  const stream = signer.stream?.(signer.hash)
+  if (stream) {
+    stream.update(prefix)
+    for await (const chunk of readChunks(runtime, key, 1, chunks)) stream.update(chunk)
+    stream.update(tail)
+    signature = await stream.sign()
+  } else {
+    // Pure EdDSA / ML-DSA / SLH-DSA: the signature needs the whole TBS at once.
+    const parts = [prefix]
+    for await (const chunk of readChunks(runtime, key, 1, chunks)) parts.push(chunk)
+    parts.push(tail)
+    signature = await signer.sign(Buffer.concat(parts, tbsLength), signer.hash)
+  }
+  const { header, trailer } = crlEnvelope(tbsLength, sigAlg, signature)
+  await insertChunk(runtime, key, 0, Buffer.concat([header, prefix]))
+  await insertChunk(runtime, key, chunks + 1, Buffer.concat([tail, trailer]))
+  return { size: header.length + tbsLength + trailer.length, signature }
+}
+
+function draftFor(
+  runtime: PluginRuntime,
+  issuer: Issuer,
+  scope: string,
+  times: { thisUpdate: Date; nextUpdate: Date },
+  crlNumber: number,
+  delta?: { baseNumber: number }
+): CrlDraft {
+  const caId = issuer.ca.id
+  return {
+    issuerDer: issuer.issuerDer,
+    signatureAlgorithm: signatureAlgorithm(issuer.signer.keyType as any, issuer.signer.hash),
+    ...times,
+    crlNumber: BigInt(crlNumber),
+    authorityKeyId: issuer.keyId,
+    issuingDistributionPoint: { url: crlUrl(runtime.publicUrl, caId, scope) },
+    ...(delta
+      ? { deltaCrlIndicator: BigInt(delta.baseNumber) }
+      : issuer.settings.deltas
+        ? { freshestCrlUrls: [crlUrl(runtime.publicUrl, caId, deltaScope(scope))] }
+        : {}),
+  }
+}
+
+export interface BuildResult {
+  number: number
+  entries: number
+  scopes: number
+  ms: number
+}
+
+/**
+ * A full pass: the full CRL and every shard CRL of the CA, then (deltas on) an empty-or-not delta
+ * on top. Returns null when the CA cannot have a CRL (no certificate, not active).
+ */
+export async function buildFull(runtime: PluginRuntime, caId: number): Promise<BuildResult | null> {
+  const started = Date.now()
+  const issuer = await issuerFor(runtime, caId)
+  if (!issuer) return null
+  if (issuer.settings.shards > 0) await recordShardSet(runtime, caId, issuer.settings.shards)
+  const sets = await shardCounts(runtime, caId)
+  const before = await ensureState(runtime, caId)
+  // Read before the entries: every change after it is in a later delta or full CRL.
+  const changeId = await lastChangeId(runtime, caId)
+  const number = await claimNumber(runtime, caId)
+  const thisUpdateMs = Math.min(started, Date.now())
+  const times = {
+    thisUpdate: wholeSeconds(thisUpdateMs),
+    nextUpdate: wholeSeconds(thisUpdateMs + issuer.settings.validityDays * DAY),
+  }
+
+  const scopes = baseScopes(sets)
+  const writers = new Map(
+    scopes.map((s) => [s, new ChunkWriter(runtime, { caId, number, scope: s })])
+  )
+  const counts = new Map(scopes.map((s) => [s, 0]))
+  const full = writers.get(FULL)!
+  const skipped: string[] = []
+  for await (const page of runtime.revokedEntries(caId, PAGE)) {
+    for (const e of page) {
+      let der: Buffer
+      try {
+        der = encodeCrlEntry({
+          serial: e.serial,
+          revokedAt: new Date(e.revokedAt),
+          reason: crlReason(e.reason),
+        })
+      } catch {
+        // A row the encoder refuses (e.g. a serial that is not hex) must not stop the CA's CRL.
+        skipped.push(e.serial)
+        continue
+      }
+      await full.append(der)
+      counts.set(FULL, counts.get(FULL)! + 1)
+      for (const count of sets) {
+        const scope = shardScope(count, shardOf(e.serial, count))
+        await writers.get(scope)!.append(der)
+        counts.set(scope, counts.get(scope)! + 1)
+      }
+    }
+  }
+  if (skipped.length > 0) {
+    runtime.log.warn({ caId, serials: skipped.slice(0, 20) }, 'CRL entries left out')
+  }
+
+  for (const scope of scopes) {
+    const writer = writers.get(scope)!
+    await writer.flush()
+    const parts = crlTbsParts(draftFor(runtime, issuer, scope, times, number))
+    const prefix = crlTbsPrefix(parts, writer.length)
+    const key = { caId, number, scope }
+    const { size, signature } = await signStored(
+      runtime,
+      issuer,
+      key,
+      writer.count,
+      prefix,
+      parts.tail,
+      writer.length
+    )
+    await insertList(runtime, {
+      ...key,
+      baseNumber: null,
+      thisUpdate: times.thisUpdate.getTime(),
+      nextUpdate: times.nextUpdate.getTime(),
+      entries: counts.get(scope)!,
+      size,
+      chunks: writer.count,
+      etag: etagOf(number, scope, signature),
+    })
+  }
+
+  const ms = Date.now() - started
+  const switched = await switchTo(runtime, caId, 'full_number', number, {
+    prev_full_number: before.fullNumber,
+    full_change_id: changeId,
+    full_built_at: Date.now(),
+    full_build_ms: ms,
+    full_built_dirty: before.dirty,
+    ...(issuer.settings.deltas ? {} : { delta_number: 0 }),
+  })
+  if (!switched) return { number, entries: counts.get(FULL)!, scopes: scopes.length, ms }
+
+  await markExpiredListed(runtime, caId, changeId, times.thisUpdate.getTime())
+  await runtime.writeServiceLog({
+    caId,
+    level: 'info',
+    event: 'crl.issued',
+    message: `CRL #${number} issued with ${counts.get(FULL)} revoked certificate(s)${
+      scopes.length > 1 ? ` and ${scopes.length - 1} shard CRL(s)` : ''
+    }.`,
+    details: {
+      crlNumber: number,
+      entries: counts.get(FULL),
+      shards: scopes.length - 1,
+      nextUpdate: times.nextUpdate.toISOString(),
+      ms,
+    },
+  })
+  if (issuer.settings.deltas) await buildDelta(runtime, caId, issuer)
+  const state = await readState(runtime, caId)
+  if (state) await deleteOld(runtime, state)
+  return { number, entries: counts.get(FULL)!, scopes: scopes.length, ms }
+}
+
+/**
+ * RFC 5280 §3.3: the CRL just stored carried every revoked certificate that expired before its
+ * thisUpdate, so they may leave later CRLs. Not when a change logged after the entries were read
+ * concerns an already-expired certificate (it may be missing from this CRL): the next CRL then
+ * does it.
+ */
+async function markExpiredListed(
+  runtime: PluginRuntime,
+  caId: number,
+  changeId: number,
+  thisUpdate: number
+): Promise<void> {
+  const late = await runtime
+    .table('crl_changes')
+    .where('ca_id', caId)
+    .where('id', '>', changeId)
+    .where('not_after', '<', thisUpdate)
+    .first('id')
+  if (late) return
+  await runtime.markListedAfterExpiry(caId, thisUpdate)
+}
+
+const LISTED = new Set(['revoked', 'hold'])
+
+/** What a delta says about each certificate changed since the base: listed, or removeFromCRL. */
+function deltaEntries(changes: ChangeRow[]): Array<{ serial: string; der: Buffer }> {
+  const byCert = new Map<number, { first: ChangeRow; last: ChangeRow }>()
+  for (const change of changes) {
+    const seen = byCert.get(change.certificateId)
+    if (seen) seen.last = change
+    else byCert.set(change.certificateId, { first: change, last: change })
+  }
+  const out: Array<{ serial: string; der: Buffer }> = []
+  for (const { first, last } of byCert.values()) {
+    try {
+      if (LISTED.has(last.status)) {
+        const reason = last.status === 'hold' ? 'certificateHold' : crlReason(last.reason)
+        out.push({
+          serial: last.serial,
+          der: encodeCrlEntry({
+            serial: last.serial,
+            revokedAt: new Date(last.revokedAt ?? last.createdAt),
+            reason: reason as CrlReason | undefined,
+          }),
+        })
+      } else if (LISTED.has(first.previousStatus)) {
+        // In the base, no longer revoked (taken off hold): RFC 5280 §5.3.1 removeFromCRL.
+        out.push({
+          serial: last.serial,
+          der: encodeCrlEntry({
+            serial: last.serial,
+            revokedAt: new Date(last.createdAt),
+            reason: 'removeFromCRL',
+          }),
+        })
+      }
+    } catch {
+      // a serial the encoder refuses was left out of the full CRL too
+    }
+  }
+  return out
+}
+
+/**
+ * A delta pass: for each scope of the current full pass, the changes since it (same IDP as its
+ * base, Delta CRL Indicator = the base's number). Returns false when there is no base, deltas are
+ * off, or there are too many changes (the caller builds a full CRL instead).
+ */
+export async function buildDelta(
+  runtime: PluginRuntime,
+  caId: number,
+  known?: Issuer
+): Promise<boolean> {
+  const issuer = known ?? (await issuerFor(runtime, caId))
+  if (!issuer || !issuer.settings.deltas) return false
+  const state = await readState(runtime, caId)
+  if (!state || state.fullNumber === 0) return false
+  const served = await currentLists(runtime, state)
+  const bases = served.filter((l) => l.number === state.fullNumber && l.baseNumber === null)
+  if (bases.length === 0) return false
+  const changes = await changesAfter(runtime, caId, state.fullChangeId, MAX_DELTA_CHANGES)
+  if (changes.length > MAX_DELTA_CHANGES) return false
+  const entries = deltaEntries(changes)
+  const number = await claimNumber(runtime, caId)
+  const now = Date.now()
+  const times = {
+    thisUpdate: wholeSeconds(now),
+    nextUpdate: wholeSeconds(now + issuer.settings.deltaValidityHours * HOUR),
+  }
+  for (const base of bases) {
+    const shard = /^s(\d+)-(\d+)$/.exec(base.scope)
+    const mine = shard
+      ? entries.filter((e) => shardOf(e.serial, Number(shard[1])) === Number(shard[2]))
+      : entries
+    const draft = draftFor(runtime, issuer, base.scope, times, number, {
+      baseNumber: base.number,
+    })
+    const tbs = encodeCrlTbs({ ...draft, entries: mine.map((e) => e.der) })
+    const signature = await issuer.signer.sign(tbs, issuer.signer.hash)
+    const sigAlg = signatureAlgorithm(issuer.signer.keyType as any, issuer.signer.hash)
+    const { header, trailer } = crlEnvelope(tbs.length, sigAlg, signature)
+    const scope = deltaScope(base.scope)
+    const key = { caId, number, scope }
+    await insertChunk(runtime, key, 0, Buffer.concat([header, tbs]))
+    await insertChunk(runtime, key, 1, trailer)
+    await insertList(runtime, {
+      ...key,
+      baseNumber: base.number,
+      thisUpdate: times.thisUpdate.getTime(),
+      nextUpdate: times.nextUpdate.getTime(),
+      entries: mine.length,
+      size: header.length + tbs.length + trailer.length,
+      chunks: 0,
+      etag: etagOf(number, scope, signature),
+    })
+  }
+  // Only on top of the base it was built from (a new full pass may have switched in).
+  return switchTo(runtime, caId, 'delta_number', number, { delta_built_dirty: state.dirty }, (q) =>
+    q.where('full_number', state.fullNumber)
+  )
+}
+
+/** What the refresh job should do for a CA now. */
+export function due(
+  state: CrlState | null,
+  lists: { fullNextUpdate: number | null; deltaNextUpdate: number | null; scopes: number },
+  settings: CrlCaSettings,
+  expectedScopes: number,
+  now: number
+): 'full' | 'delta' | null {
+  if (!state || state.fullNumber === 0 || lists.fullNextUpdate === null) return 'full'
+  if (lists.fullNextUpdate - now <= RENEW_BEFORE_MS) return 'full'
+  if (lists.scopes < expectedScopes) return 'full'
+  if (state.dirty > state.fullBuiltDirty) {
+    const wait = Math.max(
+      settings.fullMinIntervalSeconds * 1000,
+      BUILD_TIME_FACTOR * state.fullBuildMs
+    )
+    if (now - state.fullBuiltAt >= wait) return 'full'
+  }
+  if (!settings.deltas) return null
+  if (state.deltaNumber < state.fullNumber || lists.deltaNextUpdate === null) return 'delta'
+  if (state.dirty > state.deltaBuiltDirty) return 'delta'
+  if (lists.deltaNextUpdate - now <= (settings.deltaValidityHours * HOUR) / 4) return 'delta'
+  return null
+}
+
+/** The refresh job's work for one CA: a full or delta pass when one is due. */
+export async function refreshCa(runtime: PluginRuntime, caId: number): Promise<void> {
+  const settings = crlSettingsOf(await runtime.settings.ca(caId))
+  if (settings.shards > 0) await recordShardSet(runtime, caId, settings.shards)
+  const state = await readState(runtime, caId)
+  const lists = state ? await currentLists(runtime, state) : []
+  const fullLists = lists.filter(
+    (l) => state && l.number === state.fullNumber && l.baseNumber === null
+  )
+  const fullRow = fullLists.find((l) => l.scope === FULL)
+  const deltaRow = lists.find(
+    (l) => state && l.number === state.deltaNumber && l.scope === deltaScope(FULL)
+  )
+  const expected = baseScopes(await shardCounts(runtime, caId)).length
+  const what = due(
+    state,
+    {
+      fullNextUpdate: fullRow?.nextUpdate ?? null,
+      deltaNextUpdate: deltaRow?.nextUpdate ?? null,
+      scopes: fullLists.length,
+    },
+    settings,
+    expected,
+    Date.now()
+  )
+  if (what === 'delta' && !(await buildDelta(runtime, caId))) await buildFull(runtime, caId)
+  else if (what === 'full') await buildFull(runtime, caId)
+}

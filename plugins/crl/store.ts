@@ -1,0 +1,329 @@
+/*
+ * The CRL plugin's tables (see database/migrations/0002_crl_streamed.ts): the per-CA state row
+ * and its number sequence, stored CRLs as chunk rows, the change log and shard sets.
+ */
+import type { PluginRuntime } from '#plugin-api'
+
+/** Entry bytes per chunk row while a CRL is built (and the unit it is read back in). */
+export const CHUNK_BYTES = 512 * 1024
+
+export interface CrlState {
+  caId: number
+  lastNumber: number
+  fullNumber: number
+  prevFullNumber: number
+  deltaNumber: number
+  fullChangeId: number
+  fullBuiltAt: number
+  fullBuildMs: number
+  dirty: number
+  fullBuiltDirty: number
+  deltaBuiltDirty: number
+  generation: number
+}
+
+export interface StoredList {
+  caId: number
+  number: number
+  scope: string
+  baseNumber: number | null
+  thisUpdate: number
+  nextUpdate: number
+  entries: number
+  size: number
+  chunks: number
+  etag: string
+}
+
+export interface ChangeRow {
+  id: number
+  certificateId: number
+  serial: string
+  status: string
+  previousStatus: string
+  reason: string | null
+  revokedAt: number | null
+  notAfter: number
+  createdAt: number
+}
+
+function stateOf(row: any): CrlState {
+  return {
+    caId: Number(row.ca_id),
+    lastNumber: Number(row.last_number),
+    fullNumber: Number(row.full_number),
+    prevFullNumber: Number(row.prev_full_number),
+    deltaNumber: Number(row.delta_number),
+    fullChangeId: Number(row.full_change_id),
+    fullBuiltAt: Number(row.full_built_at),
+    fullBuildMs: Number(row.full_build_ms),
+    dirty: Number(row.dirty),
+    fullBuiltDirty: Number(row.full_built_dirty),
+    deltaBuiltDirty: Number(row.delta_built_dirty),
+    generation: Number(row.generation),
+  }
+}
+
+export function listOf(row: any): StoredList {
+  return {
+    caId: Number(row.ca_id),
+    number: Number(row.number),
+    scope: String(row.scope),
+    baseNumber:
+      row.base_number === null || row.base_number === undefined ? null : Number(row.base_number),
+    thisUpdate: Number(row.this_update),
+    nextUpdate: Number(row.next_update),
+    entries: Number(row.entries),
+    size: Number(row.size),
+    chunks: Number(row.chunks),
+    etag: String(row.etag),
+  }
+}
+
+export async function readState(runtime: PluginRuntime, caId: number): Promise<CrlState | null> {
+  const row = await runtime.table('crl_state').where('ca_id', caId).first()
+  return row ? stateOf(row) : null
+}
+
+/** The CA's state row, created (all zero) when missing. */
+export async function ensureState(runtime: PluginRuntime, caId: number): Promise<CrlState> {
+  const existing = await readState(runtime, caId)
+  if (existing) return existing
+  try {
+    await runtime.table('crl_state').insert({ ca_id: caId })
+  } catch {
+    // created by another node or request meanwhile
+  }
+  return (await readState(runtime, caId))!
+}
+
+/** Every CA's generation: what nodes poll (one cheap query). */
+export async function generations(runtime: PluginRuntime): Promise<Map<number, number>> {
+  const rows = await runtime.table('crl_state').select('ca_id', 'generation')
+  return new Map(rows.map((r: any) => [Number(r.ca_id), Number(r.generation)]))
+}
+
+/** Takes the next number of the CA's one CRL-number sequence (full and delta CRLs alike). */
+export async function claimNumber(runtime: PluginRuntime, caId: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const state = await ensureState(runtime, caId)
+    const next = state.lastNumber + 1
+    const updated = await runtime
+      .table('crl_state')
+      .where('ca_id', caId)
+      .where('last_number', state.lastNumber)
+      .update({ last_number: next })
+    if (Number(updated) === 1) return next
+  }
+  throw new Error(`could not take a CRL number for CA ${caId}`)
+}
+
+/** A revocation or unrevocation happened: the CA's CRLs are stale. */
+export async function markStale(runtime: PluginRuntime, caId: number): Promise<void> {
+  await ensureState(runtime, caId)
+  await runtime.table('crl_state').where('ca_id', caId).increment('dirty', 1)
+}
+
+/**
+ * Makes a built pass the one served, unless a newer one was switched in meanwhile. `number`
+ * must exceed the column's current value; returns whether the switch happened.
+ */
+export async function switchTo(
+  runtime: PluginRuntime,
+  caId: number,
+  column: 'full_number' | 'delta_number',
+  number: number,
+  values: Record<string, unknown>,
+  extra?: (query: any) => any
+): Promise<boolean> {
+  let query = runtime.table('crl_state').where('ca_id', caId).where(column, '<', number)
+  if (extra) query = extra(query)
+  const updated = await query.update({ ...values, [column]: number })
+  if (Number(updated) !== 1) return false
+  await runtime.table('crl_state').where('ca_id', caId).increment('generation', 1)
+  return true
+}
+
+/* ------------------------------------------------------------ stored CRLs */
+
+/** Appends bytes to a CRL's chunk rows (seq from 1), flushing every CHUNK_BYTES. */
+export class ChunkWriter {
+  length = 0
+  count = 0
+  #parts: Buffer[] = []
+  #pending = 0
+
+  constructor(
+    private runtime: PluginRuntime,
+    private key: { caId: number; number: number; scope: string }
+  ) {}
+
+  async append(bytes: Buffer): Promise<void> {
+    this.#parts.push(bytes)
+    this.#pending += bytes.length
+    this.length += bytes.length
+    if (this.#pending >= CHUNK_BYTES) await this.flush()
+  }
+
+  async flush(): Promise<void> {
+    if (this.#pending === 0) return
+    const data = Buffer.concat(this.#parts, this.#pending)
+    this.#parts = []
+    this.#pending = 0
+    this.count++
+    await insertChunk(this.runtime, this.key, this.count, data)
+  }
+}
+
+export async function insertChunk(
+  runtime: PluginRuntime,
+  key: { caId: number; number: number; scope: string },
+  seq: number,
+  data: Buffer
+): Promise<void> {
+  await runtime
+    .table('crl_chunks')
+    .insert({ ca_id: key.caId, number: key.number, scope: key.scope, seq, data })
+}
+
+/** The chunk rows of a CRL from `fromSeq` to `toSeq`, one query each (bounded memory). */
+export async function* readChunks(
+  runtime: PluginRuntime,
+  key: { caId: number; number: number; scope: string },
+  fromSeq: number,
+  toSeq: number
+): AsyncGenerator<Buffer> {
+  for (let seq = fromSeq; seq <= toSeq; seq++) {
+    const row = await runtime
+      .table('crl_chunks')
+      .where({ ca_id: key.caId, number: key.number, scope: key.scope, seq })
+      .first('data')
+    if (!row) throw new Error(`CRL ${key.caId}/${key.number}/${key.scope}: chunk ${seq} missing`)
+    yield Buffer.from(row.data)
+  }
+}
+
+/** A stored CRL's whole DER (header, entry chunks, trailer: seq 0 to chunks + 1). */
+export async function readDer(runtime: PluginRuntime, list: StoredList): Promise<Buffer> {
+  const parts: Buffer[] = []
+  for await (const chunk of readChunks(runtime, list, 0, list.chunks + 1)) parts.push(chunk)
+  return Buffer.concat(parts)
+}
+
+export async function insertList(runtime: PluginRuntime, list: StoredList): Promise<void> {
+  await runtime.table('crl_lists').insert({
+    ca_id: list.caId,
+    number: list.number,
+    scope: list.scope,
+    base_number: list.baseNumber,
+    this_update: list.thisUpdate,
+    next_update: list.nextUpdate,
+    entries: list.entries,
+    size: list.size,
+    chunks: list.chunks,
+    etag: list.etag,
+  })
+}
+
+/** The CRLs being served for a CA: the current full pass and the current delta pass. */
+export async function currentLists(runtime: PluginRuntime, state: CrlState): Promise<StoredList[]> {
+  const numbers = [state.fullNumber, state.deltaNumber].filter((n) => n > 0)
+  if (numbers.length === 0) return []
+  const rows = await runtime
+    .table('crl_lists')
+    .where('ca_id', state.caId)
+    .whereIn('number', numbers)
+  return rows.map(listOf)
+}
+
+/**
+ * Deletes CRLs no longer served: everything below the newest served number except the current
+ * and previous full passes and the current delta (a reader streaming one of those keeps it).
+ */
+export async function deleteOld(runtime: PluginRuntime, state: CrlState): Promise<void> {
+  const newest = Math.max(state.fullNumber, state.deltaNumber)
+  const keep = [state.fullNumber, state.prevFullNumber, state.deltaNumber]
+  for (const table of ['crl_chunks', 'crl_lists']) {
+    await runtime
+      .table(table)
+      .where('ca_id', state.caId)
+      .where('number', '<', newest)
+      .whereNotIn('number', keep)
+      .delete()
+  }
+  await runtime
+    .table('crl_changes')
+    .where('ca_id', state.caId)
+    .where('id', '<=', state.fullChangeId)
+    .delete()
+}
+
+/* ------------------------------------------------------------ change log, shard sets */
+
+export async function logChange(
+  runtime: PluginRuntime,
+  caId: number,
+  change: Omit<ChangeRow, 'id'>
+): Promise<void> {
+  await runtime.table('crl_changes').insert({
+    ca_id: caId,
+    certificate_id: change.certificateId,
+    serial: change.serial,
+    status: change.status,
+    previous_status: change.previousStatus,
+    reason: change.reason,
+    revoked_at: change.revokedAt,
+    not_after: change.notAfter,
+    created_at: change.createdAt,
+  })
+}
+
+export async function lastChangeId(runtime: PluginRuntime, caId: number): Promise<number> {
+  const row = await runtime.table('crl_changes').where('ca_id', caId).max('id as id').first()
+  return Number(row?.id ?? 0)
+}
+
+/** Changes after `afterId`, oldest first, at most `limit` (+1 to tell there are more). */
+export async function changesAfter(
+  runtime: PluginRuntime,
+  caId: number,
+  afterId: number,
+  limit: number
+): Promise<ChangeRow[]> {
+  const rows = await runtime
+    .table('crl_changes')
+    .where('ca_id', caId)
+    .where('id', '>', afterId)
+    .orderBy('id')
+    .limit(limit + 1)
+  return rows.map((r: any) => ({
+    id: Number(r.id),
+    certificateId: Number(r.certificate_id),
+    serial: String(r.serial),
+    status: String(r.status),
+    previousStatus: String(r.previous_status),
+    reason: r.reason ?? null,
+    revokedAt: r.revoked_at === null || r.revoked_at === undefined ? null : Number(r.revoked_at),
+    notAfter: Number(r.not_after),
+    createdAt: Number(r.created_at),
+  }))
+}
+
+export async function shardCounts(runtime: PluginRuntime, caId: number): Promise<number[]> {
+  const rows = await runtime.table('crl_shard_sets').where('ca_id', caId).orderBy('count')
+  return rows.map((r: any) => Number(r.count))
+}
+
+export async function recordShardSet(
+  runtime: PluginRuntime,
+  caId: number,
+  count: number
+): Promise<void> {
+  const exists = await runtime.table('crl_shard_sets').where({ ca_id: caId, count }).first()
+  if (exists) return
+  try {
+    await runtime.table('crl_shard_sets').insert({ ca_id: caId, count })
+  } catch {
+    // recorded by another node meanwhile
+  }
+}
