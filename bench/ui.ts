@@ -15,20 +15,19 @@
  * (default 40 timed requests per query and install, after 5 untimed ones).
  * Exit code: 0 when the run completed (even with a FAIL); 1 when it could not run.
  */
-import crypto from 'node:crypto'
 import os from 'node:os'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import argon2 from 'argon2'
 import { startServer, killAllServers, type BenchServer } from './lib/server.js'
 import { makeP256Csrs } from './lib/csrs.js'
+import { bulkLoadCertificates } from './lib/bulk_load.js'
 
 const SMALL = Number(process.env.BENCH_SMALL ?? 1000)
 const LARGE = Number(process.env.BENCH_LARGE ?? 100_000)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 40)
 const WARM = 5
 const TARGET = 1.5
-const DAY = 86400_000
 
 const t0 = Date.now()
 const log = (msg: string) =>
@@ -104,71 +103,6 @@ async function login(server: BenchServer, email: string, password: string) {
   return cookieHeader(jar)
 }
 
-/** The searchable names of a row (as app/services/certificate_store.ts computes them). */
-function namesOf(cn: string, sans: Array<{ value: string }>, serial: string) {
-  return [...new Set([cn, ...sans.map((s) => s.value), serial].map((v) => v.toLowerCase()))]
-}
-
-/**
- * `count` certificates of realistic shape: hosts host-0 … host-N under a few domains, two DNS
- * SANs, issue dates spread over 420 days (397-day certificates, so about 5 % expired), 5 %
- * revoked and 1 % on hold, two templates (one certificate in seven on the second). Every query
- * below fills a whole page (or finds one row) on both installs, so both render the same rows.
- */
-function bulkLoad(install: Install, der: Buffer) {
-  const db = new Database(path.join(install.server.dataDir, 'pki.sqlite3'))
-  db.pragma('busy_timeout = 10000')
-  const insertCert = db.prepare(
-    `INSERT INTO certificates (ca_id, template_id, request_id, serial, kind, subject_dn, common_name,
-       sans, key_type, not_before, not_after, status, revoked_at, revocation_reason, der,
-       fingerprint, issued_by, listed_after_expiry, created_at)
-     VALUES (?, ?, NULL, ?, 'end-entity', ?, ?, ?, 'ecdsa-p256', ?, ?, ?, ?, ?, ?, ?, 'bench', 0, ?)`
-  )
-  const insertName = db.prepare(
-    'INSERT INTO certificate_names (certificate_id, ca_id, name) VALUES (?, ?, ?)'
-  )
-  const domains = ['example.com', 'corp.example.net', 'svc.example.org', 'iot.example.io']
-  const now = Date.now()
-  const load = db.transaction(() => {
-    for (let i = 0; i < install.count; i++) {
-      const cn = `host-${i}.${domains[i % domains.length]}`
-      const sans = [
-        { type: 'dns', value: cn },
-        { type: 'dns', value: `alt-${i}.${domains[(i + 1) % domains.length]}` },
-      ]
-      const serial = crypto.randomBytes(16).toString('hex').replace(/^0+/, '1')
-      // Issued over the last 420 days in id order; 397-day certificates. (The expired ones
-      // expired less than 30 days ago: the server's expiry purge would delete older ones.)
-      const notBefore = now - 420 * DAY + Math.floor((i / install.count) * 420 * DAY)
-      const notAfter = notBefore + 397 * DAY
-      const roll = i % 100
-      const status = roll < 5 ? 'revoked' : roll === 5 ? 'hold' : 'valid'
-      const id = Number(
-        insertCert.run(
-          install.caId,
-          install.templates[i % 7 === 0 ? 1 : 0],
-          serial,
-          `CN=${cn}`,
-          cn,
-          JSON.stringify(sans),
-          notBefore,
-          notAfter,
-          status,
-          status === 'valid' ? null : notBefore + DAY,
-          status === 'revoked' ? 'superseded' : status === 'hold' ? 'certificateHold' : null,
-          der,
-          crypto.randomBytes(32).toString('hex'),
-          notBefore
-        ).lastInsertRowid
-      )
-      for (const name of namesOf(cn, sans, serial)) insertName.run(id, install.caId, name)
-      if (i === Math.floor(install.count / 2)) install.sampleSerial = serial
-    }
-  })
-  load()
-  db.close()
-}
-
 async function prepare(label: string, count: number, csrs: string[]): Promise<Install> {
   const server = await startServer({ keepDataDir: Boolean(process.env.BENCH_KEEP) })
   const boot = await api(server, 'POST', '/api/v1/bootstrap', undefined, {
@@ -205,7 +139,13 @@ async function prepare(label: string, count: number, csrs: string[]): Promise<In
     cookie: await login(server, 'bench-api@example.com', password),
   }
   const started = Date.now()
-  bulkLoad(install, der)
+  install.sampleSerial = bulkLoadCertificates({
+    dataDir: install.server.dataDir,
+    caId: install.caId,
+    count: install.count,
+    der,
+    templateIds: install.templates,
+  }).sampleSerial
   log(
     `${label}: ${count.toLocaleString('en-US')} certificates loaded in ${((Date.now() - started) / 1000).toFixed(1)} s (server pid ${server.pid})`
   )
