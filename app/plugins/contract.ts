@@ -635,6 +635,11 @@ export interface PluginRuntime {
   extensions<T = unknown>(point: string): T[]
   /** A query builder for one of this plugin's own tables (`<id>_...`). */
   table(name: string): TableQuery
+  /**
+   * Runs `fn` in one database transaction over this plugin's own tables: everything `tx.table()`
+   * does commits together, or nothing does when `fn` throws (the error is rethrown).
+   */
+  transaction<T>(fn: (tx: { table(name: string): TableQuery }) => Promise<T>): Promise<T>
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -84,6 +84,16 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
   const prefix = `${pluginId.replace(/-/g, '_')}_`
   const log = logger.child({ plugin: pluginId })
 
+  const ownTable = (name: string) => {
+    if (typeof name !== 'string' || !name.startsWith(prefix)) {
+      throw new KernelError(
+        'E_FORBIDDEN',
+        `Plugin ${pluginId} may only use its own tables (names starting with "${prefix}"), not "${name}".`
+      )
+    }
+    return name
+  }
+
   return {
     pluginId,
     publicUrl: pkiConfig.publicUrl,
@@ -292,13 +302,13 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
     },
 
     table(name: string) {
-      if (typeof name !== 'string' || !name.startsWith(prefix)) {
-        throw new KernelError(
-          'E_FORBIDDEN',
-          `Plugin ${pluginId} may only use its own tables (names starting with "${prefix}"), not "${name}".`
-        )
-      }
-      return db.connection().getWriteClient().table(name)
+      return db.connection().getWriteClient().table(ownTable(name))
+    },
+
+    async transaction(fn) {
+      return db.transaction(async (trx) =>
+        fn({ table: (name: string) => trx.knexQuery().table(ownTable(name)) })
+      )
     },
   }
 }

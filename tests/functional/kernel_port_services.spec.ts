@@ -161,7 +161,11 @@ test.group('Kernel port: statuses and revoked entries', () => {
     await revoke(client, c.id, 'certificateHold')
     const runtime = runtimeOf()
 
-    const statuses = await collect(runtime.certificateStatuses(ca.id, { pageSize: 2 }))
+    // (Other plugins, e.g. the OCSP responder, may have issued service certificates of the CA.)
+    const ours = new Set([a.id, b.id, c.id])
+    const statuses = (await collect(runtime.certificateStatuses(ca.id, { pageSize: 2 }))).filter(
+      (s) => ours.has(s.certificateId)
+    )
     assert.deepEqual(
       statuses.map((s) => [s.certificateId, s.status, s.reason]),
       [
@@ -172,7 +176,8 @@ test.group('Kernel port: statuses and revoked entries', () => {
     )
     assert.isNumber(statuses[1].revokedAt)
     const afterA = await collect(runtime.certificateStatuses(ca.id, { afterId: a.id }))
-    assert.deepEqual(
+    assert.isTrue(afterA.every((s) => s.certificateId > a.id))
+    assert.includeMembers(
       afterA.map((s) => s.certificateId),
       [b.id, c.id]
     )
@@ -222,6 +227,35 @@ test.group('Kernel port: plugin secrets', () => {
     assert.equal(await example.secrets.get(handle), 'hmac key value')
     await example.secrets.delete(handle)
     assert.isNull(await example.secrets.get(handle))
+  })
+})
+
+test.group('Kernel port: transactions', () => {
+  test('all of it commits, or none of it when the function throws; own tables only', async ({
+    assert,
+  }) => {
+    const runtime = runtimeOf('example')
+    const name = `tx-${Date.now()}`
+    await assert.rejects(
+      () =>
+        runtime.transaction(async (tx) => {
+          await tx.table('example_greetings').insert({ name, at: 1 })
+          throw new Error('changed my mind')
+        }),
+      /changed my mind/
+    )
+    assert.notExists(await runtime.table('example_greetings').where('name', name).first())
+    const id = await runtime.transaction(async (tx) => {
+      await tx.table('example_greetings').insert({ name, at: 2 })
+      const row = await tx.table('example_greetings').where('name', name).first()
+      return row.id
+    })
+    assert.isNumber(id)
+    assert.exists(await runtime.table('example_greetings').where('name', name).first())
+    await assert.rejects(
+      () => runtime.transaction(async (tx) => tx.table('certificates').first()),
+      /may only use its own tables/
+    )
   })
 })
 
