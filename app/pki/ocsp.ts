@@ -8,7 +8,7 @@
  * can be pre-signed and cached: RFC 5019), and signs through a Signer like certificates do.
  */
 import { createHash } from 'node:crypto'
-import type { HashName, Signer } from '../../hsm/types.js'
+import type { HashName, KeyType } from '../../hsm/types.js'
 import { algorithmIdentifierDer, signatureAlgorithm, spkiKeyBits } from './algorithms.js'
 import { parseCertificate, type ParsedCertificate } from './certificate.js'
 import {
@@ -239,6 +239,84 @@ export function decodeOcspGetPath(pathSegment: string): Uint8Array {
   return new Uint8Array(der.buffer, der.byteOffset, der.byteLength)
 }
 
+/* ------------------------------------------------------------ hot path */
+
+/** The one CertID of a plain OCSP request, as views into the request bytes. */
+export interface OcspQuickCertId {
+  hash: OcspHash
+  issuerNameHash: Buffer
+  issuerKeyHash: Buffer
+  /** the serial's big-endian magnitude (leading zero octets dropped, as `serialHex`) */
+  serial: Buffer
+}
+
+const QUICK_HASH_OIDS: Array<[OcspHash, Buffer]> = OCSP_HASHES.map((h) => [
+  h,
+  oidDer(Object.entries(HASH_BY_OID).find(([, name]) => name === h)![0]),
+])
+
+// Scratch registers of the walker below (single-threaded: no allocation per element).
+let elStart = 0
+let elEnd = 0
+
+/** Reads the TLV header at `pos` with `tag`, ending within `limit`; sets elStart/elEnd. */
+function enter(buf: Buffer, pos: number, limit: number, tag: number): boolean {
+  if (pos + 2 > limit || buf[pos] !== tag) return false
+  let length = buf[pos + 1]
+  let start = pos + 2
+  if (length & 0x80) {
+    const count = length & 0x7f
+    if (count === 0 || count > 3 || start + count > limit) return false
+    length = 0
+    for (let i = 0; i < count; i++) length = length * 256 + buf[start + i]
+    start += count
+  }
+  if (start + length > limit) return false
+  elStart = start
+  elEnd = start + length
+  return true
+}
+
+/**
+ * The CertID of the common request (RFC 5019): one Request with a CertID hashed with SHA-1,
+ * SHA-256, SHA-384 or SHA-512, no version, requestor name, extensions or signature. Returns
+ * null for anything else, well-formed or not: the caller then uses `parseOcspRequest`, which
+ * reads every form and names what is wrong. No exceptions, no allocation but the views.
+ */
+export function quickOcspCertId(der: Buffer): OcspQuickCertId | null {
+  const n = der.length
+  if (!enter(der, 0, n, TAG.SEQUENCE) || elEnd !== n) return null // OCSPRequest
+  if (!enter(der, elStart, n, TAG.SEQUENCE) || elEnd !== n) return null // tbsRequest only
+  if (!enter(der, elStart, n, TAG.SEQUENCE) || elEnd !== n) return null // requestList only
+  if (!enter(der, elStart, n, TAG.SEQUENCE) || elEnd !== n) return null // one Request
+  if (!enter(der, elStart, n, TAG.SEQUENCE) || elEnd !== n) return null // CertID, no extensions
+  if (!enter(der, elStart, n, TAG.SEQUENCE)) return null // hashAlgorithm
+  const algEnd = elEnd
+  let hash: OcspHash | undefined
+  for (const [name, oid] of QUICK_HASH_OIDS) {
+    if (
+      elStart + oid.length <= algEnd &&
+      der.compare(oid, 0, oid.length, elStart, elStart + oid.length) === 0
+    ) {
+      const rest = algEnd - elStart - oid.length
+      // absent or NULL parameters
+      if (rest === 0 || (rest === 2 && der[algEnd - 2] === TAG.NULL && der[algEnd - 1] === 0)) {
+        hash = name
+      }
+      break
+    }
+  }
+  if (!hash) return null
+  if (!enter(der, algEnd, n, TAG.OCTET_STRING)) return null
+  const issuerNameHash = der.subarray(elStart, elEnd)
+  if (!enter(der, elEnd, n, TAG.OCTET_STRING)) return null
+  const issuerKeyHash = der.subarray(elStart, elEnd)
+  if (!enter(der, elEnd, n, TAG.INTEGER) || elEnd !== n || elEnd === elStart) return null
+  let start = elStart
+  while (start < elEnd - 1 && der[start] === 0) start++
+  return { hash, issuerNameHash, issuerKeyHash, serial: der.subarray(start, elEnd) }
+}
+
 /* ------------------------------------------------------------ issuer */
 
 export interface OcspIssuerHashes {
@@ -434,6 +512,89 @@ export function encodeBasicResponseTbs(input: OcspResponseDataInput): Buffer {
 
 const BASIC_OID_DER = oidDer(OCSP_OID.basic)
 
+/** What signs a response: a signer backend, a CA's purpose signer or a service certificate. */
+export interface OcspSigner {
+  readonly keyType: string
+  sign(data: Uint8Array, hash: HashName): Promise<Uint8Array>
+}
+
+/**
+ * Signs `tbs` (from `encodeBasicResponseTbs`) and returns the BasicOCSPResponse's content
+ * without its optional certificates: tbsResponseData ‖ signatureAlgorithm ‖ signature. A
+ * responder keeps these bodies per certificate and the responder certificate once
+ * (`ocspCertsField`), and joins them with `assembleOcspResponse` when it answers.
+ */
+export async function signOcspBody(
+  tbs: Uint8Array,
+  signer: OcspSigner,
+  hash: HashName
+): Promise<Buffer> {
+  if (!isSingleSequence(tbs)) throw draftError('tbs is not a DER ResponseData')
+  const sigAlg = signatureAlgorithm(signer.keyType as KeyType, hash)
+  const signature = await signer.sign(tbs, hash)
+  return Buffer.concat([toBuffer(tbs), algorithmIdentifierDer(sigAlg), bitString(signature)])
+}
+
+/** The `certs [0] EXPLICIT SEQUENCE OF Certificate` field of a BasicOCSPResponse (empty: none). */
+export function ocspCertsField(certs: Uint8Array[]): Buffer {
+  return certs.length === 0 ? Buffer.alloc(0) : tlv(0xa0, sequence(...certs.map(toBuffer)))
+}
+
+/** Bytes of a DER length. */
+function lengthOf(length: number): number {
+  return length < 0x80 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 4
+}
+
+function writeHeader(out: Buffer, pos: number, tag: number, length: number): number {
+  out[pos++] = tag
+  if (length < 0x80) out[pos++] = length
+  else if (length < 0x100) {
+    out[pos++] = 0x81
+    out[pos++] = length
+  } else if (length < 0x10000) {
+    out[pos++] = 0x82
+    out[pos++] = length >> 8
+    out[pos++] = length & 0xff
+  } else {
+    out[pos++] = 0x83
+    out[pos++] = length >> 16
+    out[pos++] = (length >> 8) & 0xff
+    out[pos++] = length & 0xff
+  }
+  return pos
+}
+
+/**
+ * The complete OCSPResponse (successful, id-pkix-ocsp-basic) around a body from
+ * `signOcspBody` and a certs field from `ocspCertsField`, in one allocation (the responder's
+ * hot path).
+ */
+export function assembleOcspResponse(body: Uint8Array, certsField?: Uint8Array): Buffer {
+  const certsLength = certsField ? certsField.length : 0
+  const basic = body.length + certsLength
+  if (basic >= 0x1000000 - 64) throw draftError('the OCSP response is too large')
+  const basicTlv = 1 + lengthOf(basic) + basic
+  const octetTlv = 1 + lengthOf(basicTlv) + basicTlv
+  const bytes = BASIC_OID_DER.length + octetTlv
+  const bytesTlv = 1 + lengthOf(bytes) + bytes
+  const explicitTlv = 1 + lengthOf(bytesTlv) + bytesTlv
+  const outer = 3 + explicitTlv
+  const out = Buffer.allocUnsafe(1 + lengthOf(outer) + outer)
+  let pos = writeHeader(out, 0, TAG.SEQUENCE, outer)
+  out[pos++] = 0x0a
+  out[pos++] = 1
+  out[pos++] = 0
+  pos = writeHeader(out, pos, 0xa0, bytesTlv)
+  pos = writeHeader(out, pos, TAG.SEQUENCE, bytes)
+  pos += BASIC_OID_DER.copy(out, pos)
+  pos = writeHeader(out, pos, TAG.OCTET_STRING, basicTlv)
+  pos = writeHeader(out, pos, TAG.SEQUENCE, basic)
+  out.set(body, pos)
+  pos += body.length
+  if (certsField && certsLength > 0) out.set(certsField, pos)
+  return out
+}
+
 /**
  * Signs `tbs` (from `encodeBasicResponseTbs`) with `signer` and returns the complete
  * OCSPResponse DER (successful, id-pkix-ocsp-basic). `certs` are included in the
@@ -441,20 +602,11 @@ const BASIC_OID_DER = oidDer(OCSP_OID.basic)
  */
 export async function signOcspResponse(
   tbs: Uint8Array,
-  signer: Signer,
+  signer: OcspSigner,
   hash: HashName,
   certs: Uint8Array[] = []
-): Promise<Uint8Array> {
-  if (!isSingleSequence(tbs)) throw draftError('tbs is not a DER ResponseData')
-  const sigAlg = signatureAlgorithm(signer.keyType, hash)
-  const signature = await signer.sign(tbs, hash)
-  const basicParts: Uint8Array[] = [tbs, algorithmIdentifierDer(sigAlg), bitString(signature)]
-  if (certs.length > 0) basicParts.push(tlv(0xa0, sequence(...certs.map(toBuffer))))
-  const basic = sequence(...basicParts)
-  return sequence(
-    tlv(0x0a, Buffer.from([0])),
-    tlv(0xa0, sequence(BASIC_OID_DER, tlv(TAG.OCTET_STRING, basic)))
-  )
+): Promise<Buffer> {
+  return assembleOcspResponse(await signOcspBody(tbs, signer, hash), ocspCertsField(certs))
 }
 
 /** OCSPResponseStatus values of the unsigned error responses (RFC 6960 4.2.1). */
