@@ -57,8 +57,9 @@ export const RENEW_BEFORE_MS = 2 * DAY
 const PAGE = 5000
 /** More changes than this since the base: a new full CRL instead of a delta. */
 export const MAX_DELTA_CHANGES = 50_000
-/** A full CRL is never rebuilt more often than this many times its own build time. */
+/** A full CRL that took SLOW_BUILD_MS or more is not rebuilt more often than this times that. */
 const BUILD_TIME_FACTOR = 10
+const SLOW_BUILD_MS = 1000
 
 export function crlReason(reason: string | null): CrlReason | undefined {
   return reason && reason in CRL_REASON_CODES ? (reason as CrlReason) : undefined
@@ -409,10 +410,8 @@ export function due(
   if (lists.fullNextUpdate - now <= RENEW_BEFORE_MS) return 'full'
   if (lists.scopes < expectedScopes) return 'full'
   if (state.dirty > state.fullBuiltDirty) {
-    const wait = Math.max(
-      settings.fullMinIntervalSeconds * 1000,
-      BUILD_TIME_FACTOR * state.fullBuildMs
-    )
+    const throttle = state.fullBuildMs >= SLOW_BUILD_MS ? BUILD_TIME_FACTOR * state.fullBuildMs : 0
+    const wait = Math.max(settings.fullMinIntervalSeconds * 1000, throttle)
     if (now - state.fullBuiltAt >= wait) return 'full'
   }
   if (!settings.deltas) return null

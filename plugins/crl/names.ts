@@ -7,18 +7,21 @@
  */
 
 export const FULL = 'full'
+const DELTA = 'delta'
 const DELTA_SUFFIX = '-delta'
 
+/** The delta of a complete scope: "delta" for the full CRL, "s4-1-delta" for a shard. */
 export function deltaScope(baseScope: string): string {
-  return baseScope + DELTA_SUFFIX
+  return baseScope === FULL ? DELTA : baseScope + DELTA_SUFFIX
 }
 
 export function isDeltaScope(scope: string): boolean {
-  return scope.endsWith(DELTA_SUFFIX)
+  return scope === DELTA || scope.endsWith(DELTA_SUFFIX)
 }
 
 export function baseOf(scope: string): string {
-  return isDeltaScope(scope) ? scope.slice(0, -DELTA_SUFFIX.length) : scope
+  if (scope === DELTA) return FULL
+  return scope.endsWith(DELTA_SUFFIX) ? scope.slice(0, -DELTA_SUFFIX.length) : scope
 }
 
 export function shardScope(count: number, index: number): string {

@@ -21,12 +21,10 @@ let publicUrl = ''
 
 /*
  * Service URLs are computed synchronously while a certificate is built, so each node keeps the
- * CAs' CRL settings in memory (refreshed by the poll job). A shard set is recorded in the
+ * CAs' CRL settings in memory (refreshed by the per-node "settings" job every 5 s). A shard set is recorded in the
  * database before any node embeds its URLs, so every URL a certificate carries is published.
  */
 const settingsCache = new Map<number, CrlCaSettings>()
-let settingsPolledAt = 0
-const SETTINGS_EVERY_MS = 5000
 
 async function refreshSettings(runtime: PluginRuntime): Promise<void> {
   const seen = new Set<number>()
@@ -37,7 +35,6 @@ async function refreshSettings(runtime: PluginRuntime): Promise<void> {
     settingsCache.set(ca.id, settings)
   }
   for (const id of settingsCache.keys()) if (!seen.has(id)) settingsCache.delete(id)
-  settingsPolledAt = Date.now()
 }
 
 /** The scope a new certificate of the CA belongs to (its shard, or the full CRL). */
@@ -162,15 +159,8 @@ export default definePlugin({
     })
 
     api.job({ name: 'refresh', schedule: '2s', concurrency: 'cluster-singleton', run: refreshAll })
-    api.job({
-      name: 'poll',
-      schedule: '1s',
-      concurrency: 'per-node',
-      async run(runtime) {
-        await poll(runtime)
-        if (Date.now() - settingsPolledAt >= SETTINGS_EVERY_MS) await refreshSettings(runtime)
-      },
-    })
+    api.job({ name: 'poll', schedule: '1s', concurrency: 'per-node', run: poll })
+    api.job({ name: 'settings', schedule: '5s', concurrency: 'per-node', run: refreshSettings })
 
     api.hook('afterRevoke', (ctx, runtime) => onChange(runtime, ctx))
     api.hook('afterUnrevoke', (ctx, runtime) => onChange(runtime, ctx))

@@ -40,10 +40,12 @@ interface CaEntry {
 
 const cache = new Map<number, CaEntry>()
 let lastPoll = 0
+let memoryLimit = MEMORY_LIMIT
 
-export function resetServed(): void {
+/** Changes the in-memory size limit (tests exercise the streamed path with a small one). */
+export function setMemoryLimit(bytes: number): void {
+  memoryLimit = bytes
   cache.clear()
-  lastPoll = 0
 }
 
 /** Reloads what a CA serves from the database. */
@@ -66,7 +68,7 @@ export async function loadCa(runtime: PluginRuntime, caId: number): Promise<CaEn
     } else {
       lists.set(list.scope, {
         list,
-        der: list.size <= MEMORY_LIMIT ? await readDer(runtime, list) : undefined,
+        der: list.size <= memoryLimit ? await readDer(runtime, list) : undefined,
       })
     }
   }

@@ -46,7 +46,7 @@ export const caSettings: SettingsSpec = {
         'type': 'integer',
         'title': 'Minimum seconds between full CRLs after a change',
         'description':
-          '0: every change reissues the full CRL within seconds (the delta carries changes meanwhile when it is on). A full CRL is never rebuilt more often than ten times its build time.',
+          '0: every change reissues the full CRL within seconds (the delta carries changes meanwhile when it is on). A full CRL that takes over a second to build is not rebuilt more often than ten times its build time.',
         'minimum': 0,
         'maximum': 604800,
         'default': 0,
