@@ -1,0 +1,286 @@
+/*
+ * Accounts (RFC 8555 §7.3): newAccount with mandatory External Account Binding, lookup
+ * (onlyReturnExisting), update, deactivation and key rollover.
+ */
+import {
+  thumbprint,
+  eabKid,
+  verifyEab,
+  publicJwk,
+  checkAlg,
+  parseJws,
+  importKey,
+  verifyJws,
+} from './jws.js'
+import { openHmacKey } from './keys.js'
+import { auditAs } from './policies.js'
+import { AcmeProblem } from './problems.js'
+import {
+  accountFromRow,
+  authenticate,
+  rfc3339,
+  sendJson,
+  type Account,
+  type AcmeContext,
+} from './protocol.js'
+
+export function accountUrl(ctx: AcmeContext, id: number) {
+  return `${ctx.base}/account/${id}`
+}
+
+function accountBody(ctx: AcmeContext, account: Account) {
+  return {
+    status: account.status,
+    contact: account.contact,
+    termsOfServiceAgreed: true,
+    orders: `${accountUrl(ctx, account.id)}/orders`,
+    createdAt: rfc3339(account.createdAt),
+  }
+}
+
+function checkContact(contact: unknown): string[] {
+  if (contact === undefined || contact === null) return []
+  if (!Array.isArray(contact) || contact.length > 10) {
+    throw new AcmeProblem('malformed', '"contact" must be an array of at most 10 URLs.')
+  }
+  return contact.map((c) => {
+    if (typeof c !== 'string' || !c.startsWith('mailto:')) {
+      throw new AcmeProblem(
+        'unsupportedContact',
+        `Only mailto: contacts are supported, not ${JSON.stringify(c)}.`
+      )
+    }
+    const address = c.slice('mailto:'.length)
+    if (!/^[^\s@,?]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/.test(address)) {
+      throw new AcmeProblem('invalidContact', `"${address}" is not an email address.`)
+    }
+    return c
+  })
+}
+
+async function byThumbprint(ctx: AcmeContext, tp: string) {
+  const row = await ctx.runtime.table('acme_accounts').where('thumbprint', tp).first()
+  return row ? accountFromRow(row) : null
+}
+
+export async function newAccount(ctx: AcmeContext) {
+  const auth = await authenticate(ctx, 'jwk')
+  const payload = auth.payload ?? {}
+  const existing = await byThumbprint(ctx, auth.thumbprint!)
+  if (existing) {
+    if (existing.status !== 'valid') {
+      throw new AcmeProblem('unauthorized', `Account ${existing.id} is ${existing.status}.`)
+    }
+    return sendJson(ctx, 200, accountBody(ctx, existing), {
+      location: accountUrl(ctx, existing.id),
+    })
+  }
+  if (payload.onlyReturnExisting === true) {
+    throw new AcmeProblem('accountDoesNotExist', 'No account exists for this key.')
+  }
+  if (ctx.settings.termsOfService && payload.termsOfServiceAgreed !== true) {
+    throw new AcmeProblem(
+      'userActionRequired',
+      `Agree to the terms of service (${ctx.settings.termsOfService}) to register.`,
+      { extra: { instance: ctx.settings.termsOfService } }
+    )
+  }
+  const contact = checkContact(payload.contact)
+  if (!payload.externalAccountBinding) {
+    throw new AcmeProblem(
+      'externalAccountRequired',
+      'This server requires an External Account Binding: create one for an ACME policy (ACME → Policies → External Account Bindings) and pass its KID and HMAC key to your client.'
+    )
+  }
+  const kid = eabKid(payload.externalAccountBinding)
+  const eab = await ctx.runtime.table('acme_eabs').where('kid', kid).first()
+  const refuse = async (detail: string) => {
+    await ctx.runtime.writeServiceLog({
+      level: 'warn',
+      event: 'acme.eab.refused',
+      message: `Account registration from ${ctx.request.ip} refused: ${detail}`,
+      details: { kid },
+    })
+    return new AcmeProblem('unauthorized', detail)
+  }
+  if (!eab) throw await refuse(`The EAB KID "${kid}" is unknown.`)
+  const now = Date.now()
+  if (eab.expires_at !== null && Number(eab.expires_at) <= now) {
+    throw await refuse(`The EAB "${eab.name}" expired on ${rfc3339(Number(eab.expires_at))}.`)
+  }
+  if (Number(eab.uses) >= Number(eab.max_uses)) {
+    throw await refuse(`The EAB "${eab.name}" has been used its ${eab.max_uses} allowed time(s).`)
+  }
+  const hmacKey = await openHmacKey(ctx.runtime, String(eab.hmac_key))
+  if (!hmacKey) throw await refuse(`The EAB "${eab.name}" has lost its key; create a new one.`)
+  try {
+    verifyEab(payload.externalAccountBinding, {
+      url: auth.jws.header.url,
+      accountThumbprint: auth.thumbprint!,
+      hmacKey,
+    })
+  } catch (error) {
+    if (error instanceof AcmeProblem) throw await refuse(error.message)
+    throw error
+  }
+  // Spend one use only if one is left (another node may be registering with it right now).
+  const spent = await ctx.runtime
+    .table('acme_eabs')
+    .where('id', eab.id)
+    .where('uses', '<', Number(eab.max_uses))
+    .increment('uses', 1)
+  if (Number(spent) !== 1) throw await refuse(`The EAB "${eab.name}" has no use left.`)
+  let id: number
+  try {
+    const inserted = await ctx.runtime
+      .table('acme_accounts')
+      .insert({
+        policy_id: eab.policy_id,
+        eab_id: eab.id,
+        eab_kid: kid,
+        thumbprint: auth.thumbprint,
+        jwk: JSON.stringify(publicJwk(auth.jwk!)),
+        status: 'valid',
+        contact: JSON.stringify(contact),
+        created_ip: ctx.request.ip,
+        created_at: now,
+      })
+      .returning('id')
+    id = Number(inserted[0]?.id ?? inserted[0])
+  } catch (error) {
+    // Not registered after all (e.g. the same key registered at the same moment): give the use back.
+    await ctx.runtime.table('acme_eabs').where('id', eab.id).decrement('uses', 1)
+    const raced = await byThumbprint(ctx, auth.thumbprint!)
+    if (raced) {
+      return sendJson(ctx, 200, accountBody(ctx, raced), { location: accountUrl(ctx, raced.id) })
+    }
+    throw error
+  }
+  const policy = await ctx.runtime.table('acme_policies').where('id', eab.policy_id).first()
+  await auditAs(ctx.runtime, undefined, {
+    action: 'acme.account.create',
+    caId: policy ? Number(policy.ca_id) : null,
+    objectType: 'acme_account',
+    objectId: id,
+    details: { eab: eab.name, kid, policy: policy?.name, ip: ctx.request.ip },
+  })
+  await ctx.runtime.writeServiceLog({
+    caId: policy ? Number(policy.ca_id) : null,
+    level: 'info',
+    event: 'acme.account.created',
+    message: `ACME account ${id} registered with EAB "${eab.name}" (policy "${policy?.name}").`,
+    details: { accountId: id, kid },
+  })
+  const account = accountFromRow(await ctx.runtime.table('acme_accounts').where('id', id).first())
+  return sendJson(ctx, 201, accountBody(ctx, account), { location: accountUrl(ctx, id) })
+}
+
+function ownAccount(auth: { account?: Account }, id: string): Account {
+  if (!auth.account || String(auth.account.id) !== id) {
+    throw new AcmeProblem('unauthorized', 'A request may only read or change its own account.')
+  }
+  return auth.account
+}
+
+export async function updateAccount(ctx: AcmeContext) {
+  const auth = await authenticate(ctx, 'kid')
+  const account = ownAccount(auth, ctx.request.params.id)
+  const payload = auth.payload
+  if (payload && typeof payload === 'object') {
+    if (payload.status !== undefined && payload.status !== 'deactivated') {
+      throw new AcmeProblem('malformed', 'An account\'s status may only be set to "deactivated".')
+    }
+    const update: Record<string, unknown> = {}
+    if (payload.contact !== undefined)
+      update.contact = JSON.stringify(checkContact(payload.contact))
+    if (payload.status === 'deactivated') update.status = 'deactivated'
+    if (Object.keys(update).length) {
+      await ctx.runtime.table('acme_accounts').where('id', account.id).update(update)
+      await auditAs(ctx.runtime, undefined, {
+        action:
+          payload.status === 'deactivated' ? 'acme.account.deactivate' : 'acme.account.update',
+        objectType: 'acme_account',
+        objectId: account.id,
+        details: { fields: Object.keys(update) },
+      })
+      if (payload.status === 'deactivated') {
+        // Pending authorizations of a deactivated account are deactivated with it (§7.3.6).
+        await ctx.runtime
+          .table('acme_authorizations')
+          .where('account_id', account.id)
+          .where('status', 'pending')
+          .update({ status: 'deactivated' })
+      }
+    }
+  }
+  const fresh = accountFromRow(
+    await ctx.runtime.table('acme_accounts').where('id', account.id).first()
+  )
+  return sendJson(ctx, 200, accountBody(ctx, fresh), { location: accountUrl(ctx, account.id) })
+}
+
+export async function accountOrders(ctx: AcmeContext) {
+  const auth = await authenticate(ctx, 'kid')
+  const account = ownAccount(auth, ctx.request.params.id)
+  const rows = await ctx.runtime
+    .table('acme_orders')
+    .where('account_id', account.id)
+    .orderBy('id', 'desc')
+    .limit(1000)
+    .select('id')
+  return sendJson(ctx, 200, { orders: rows.map((r: any) => `${ctx.base}/order/${r.id}`) })
+}
+
+/** Key rollover (§7.3.5): the inner JWS, signed by the new key, names the account and old key. */
+export async function keyChange(ctx: AcmeContext) {
+  const auth = await authenticate(ctx, 'kid')
+  const account = auth.account!
+  const inner = parseJws(JSON.stringify(auth.payload ?? {}))
+  checkAlg(inner.header.alg)
+  if (inner.header.jwk === undefined || inner.header.kid !== undefined) {
+    throw new AcmeProblem('malformed', 'The inner JWS must carry the new key as "jwk".')
+  }
+  if (inner.header.nonce !== undefined) {
+    throw new AcmeProblem('malformed', 'The inner JWS must not carry a nonce.')
+  }
+  if (inner.header.url !== auth.jws.header.url) {
+    throw new AcmeProblem('malformed', 'The inner JWS "url" differs from the outer one.')
+  }
+  const newKey = importKey(inner.header.jwk, inner.header.alg)
+  verifyJws(inner, newKey)
+  const body = inner.payload ?? {}
+  if (body.account !== accountUrl(ctx, account.id)) {
+    throw new AcmeProblem('malformed', 'The key change names another account.')
+  }
+  let oldTp = ''
+  try {
+    oldTp = thumbprint(body.oldKey ?? {})
+  } catch {
+    throw new AcmeProblem('malformed', '"oldKey" is not a JWK.')
+  }
+  if (oldTp !== account.thumbprint) {
+    throw new AcmeProblem('unauthorized', '"oldKey" is not the account\'s current key.')
+  }
+  const newTp = thumbprint(inner.header.jwk)
+  const clash = await byThumbprint(ctx, newTp)
+  if (clash) {
+    throw new AcmeProblem('malformed', 'Another account already uses the new key.', {
+      status: 409,
+      extra: { instance: accountUrl(ctx, clash.id) },
+    })
+  }
+  await ctx.runtime
+    .table('acme_accounts')
+    .where('id', account.id)
+    .update({ thumbprint: newTp, jwk: JSON.stringify(publicJwk(inner.header.jwk)) })
+  await auditAs(ctx.runtime, undefined, {
+    action: 'acme.account.key-change',
+    objectType: 'acme_account',
+    objectId: account.id,
+    details: { oldThumbprint: oldTp, newThumbprint: newTp },
+  })
+  const fresh = accountFromRow(
+    await ctx.runtime.table('acme_accounts').where('id', account.id).first()
+  )
+  return sendJson(ctx, 200, accountBody(ctx, fresh), { location: accountUrl(ctx, account.id) })
+}

@@ -1,0 +1,3 @@
+import type { PluginSetupApi } from '#plugin-api'
+
+export function registerAdmin(_api: PluginSetupApi) {}

@@ -1,0 +1,763 @@
+/*
+ * Orders, authorizations and challenges (RFC 8555 §7.4–7.5), finalization and certificate
+ * download (§7.4.2), revocation (§7.6) and renewal information (RFC 9773).
+ */
+import { randomBytes } from 'node:crypto'
+import { parseCsr, certificateMatchesKey, isValidIp, normalizeIp } from '#pki/index'
+import type { PluginRuntime } from '#plugin-api'
+import { certId, normalizeCertId, renewalWindow } from './ari.js'
+import {
+  challengeTypesFor,
+  identifierProblem,
+  isPreApproved,
+  isWildcard,
+  normalizeIdentifiers,
+  notOfferedReason,
+  type ChallengeType,
+  type Identifier,
+} from './identifiers.js'
+import { fromB64u } from './jws.js'
+import { auditAs, findPolicy, type Policy } from './policies.js'
+import { AcmeProblem, problemDocument, type Subproblem } from './problems.js'
+import { authenticate, rfc3339, sendJson, type Account, type AcmeContext } from './protocol.js'
+import { countEvent } from './store.js'
+import { validateChallenge } from './validation.js'
+
+const HOUR = 3_600_000
+/** How long a challenge POST waits for its validation before answering "processing". */
+const INLINE_VALIDATION_MS = 2000
+
+/* ----------------------------------------------------------------------------- loading */
+
+interface OrderRow {
+  id: number
+  accountId: number
+  policyId: number
+  templateId: number
+  profile: string | null
+  status: string
+  identifiers: Identifier[]
+  expires: number
+  error: any
+  certificateId: number | null
+  replaces: string | null
+}
+
+function orderFromRow(row: any): OrderRow {
+  return {
+    id: Number(row.id),
+    accountId: Number(row.account_id),
+    policyId: Number(row.policy_id),
+    templateId: Number(row.template_id),
+    profile: row.profile ?? null,
+    status: String(row.status),
+    identifiers: JSON.parse(row.identifiers),
+    expires: Number(row.expires),
+    error: row.error ? JSON.parse(row.error) : null,
+    certificateId: row.certificate_id === null ? null : Number(row.certificate_id),
+    replaces: row.replaces ?? null,
+  }
+}
+
+function idParam(ctx: AcmeContext, name = 'id'): number {
+  const value = String(ctx.request.params[name] ?? '')
+  return /^[1-9]\d{0,9}$/.test(value) ? Number(value) : 0
+}
+
+async function loadOrder(ctx: AcmeContext, account: Account, id: number) {
+  const row = id ? await ctx.runtime.table('acme_orders').where('id', id).first() : null
+  if (!row) throw new AcmeProblem('malformed', 'No such order.', { status: 404 })
+  const order = orderFromRow(row)
+  if (order.accountId !== account.id) {
+    throw new AcmeProblem('unauthorized', 'This order belongs to another account.')
+  }
+  return refreshOrder(ctx.runtime, order)
+}
+
+/**
+ * Brings an order's stored status up to date with its authorizations and expiry:
+ * pending → ready when every authorization is valid, → invalid when one failed or it expired.
+ */
+async function refreshOrder(runtime: PluginRuntime, order: OrderRow): Promise<OrderRow> {
+  const now = Date.now()
+  let status = order.status
+  let error = order.error
+  if (status === 'pending' || status === 'ready') {
+    const authz = await runtime.table('acme_authorizations').where('order_id', order.id)
+    const states = authz.map((a: any) =>
+      a.status === 'pending' && Number(a.expires) <= now ? 'expired' : String(a.status)
+    )
+    if (order.expires <= now && status === 'pending') {
+      status = 'invalid'
+      error = problemDocument('malformed', 'The order expired before it was ready.')
+    } else if (states.some((s: string) => s !== 'valid' && s !== 'pending')) {
+      status = 'invalid'
+      error = problemDocument('unauthorized', 'An authorization of this order failed or expired.')
+    } else if (states.every((s: string) => s === 'valid')) {
+      status = 'ready'
+    }
+  }
+  if (status !== order.status) {
+    await runtime
+      .table('acme_orders')
+      .where('id', order.id)
+      .where('status', order.status)
+      .update({ status, error: error ? JSON.stringify(error) : null })
+    return { ...order, status, error }
+  }
+  return order
+}
+
+async function orderBody(ctx: AcmeContext, order: OrderRow) {
+  const authz = await ctx.runtime
+    .table('acme_authorizations')
+    .where('order_id', order.id)
+    .orderBy('id')
+    .select('id')
+  const body: Record<string, unknown> = {
+    status: order.status,
+    expires: rfc3339(order.expires),
+    identifiers: order.identifiers,
+    authorizations: authz.map((a: any) => `${ctx.base}/authz/${a.id}`),
+    finalize: `${ctx.base}/order/${order.id}/finalize`,
+  }
+  if (order.profile) body.profile = order.profile
+  if (order.replaces) body.replaces = order.replaces
+  if (order.error) body.error = order.error
+  if (order.certificateId) body.certificate = `${ctx.base}/cert/${order.certificateId}`
+  return body
+}
+
+async function sendOrder(ctx: AcmeContext, order: OrderRow, status = 200) {
+  const extra: Record<string, string> = { location: `${ctx.base}/order/${order.id}` }
+  if (order.status === 'processing') extra['retry-after'] = '1'
+  return sendJson(ctx, status, await orderBody(ctx, order), extra)
+}
+
+/* ----------------------------------------------------------------------------- newOrder */
+
+/** The template an order uses: the policy's, or the one its profile maps to. */
+function templateForProfile(
+  policy: Policy,
+  profile: unknown
+): { templateId: number; profile: string | null } {
+  if (profile === undefined || profile === null || profile === '') {
+    return { templateId: policy.templateId, profile: null }
+  }
+  if (typeof profile !== 'string' || !(profile in policy.profiles)) {
+    const offered = Object.keys(policy.profiles)
+    throw new AcmeProblem(
+      'invalidProfile',
+      `Profile ${JSON.stringify(profile)} is not offered to this account${offered.length ? `; offered: ${offered.join(', ')}` : ' (its policy offers no profiles)'}.`
+    )
+  }
+  return { templateId: policy.profiles[profile], profile }
+}
+
+/** Refuses identifiers the template cannot put in a certificate (RFC 8555 rejectedIdentifier). */
+async function checkTemplateAllows(
+  runtime: PluginRuntime,
+  templateId: number,
+  identifiers: Identifier[]
+) {
+  const template = await runtime.getTemplate(templateId)
+  if (!template) throw new AcmeProblem('serverInternal', "The policy's template no longer exists.")
+  const allowed: string[] = ((template.options as any)?.sans?.allowed ?? []) as string[]
+  const acme = await runtime.settings.template(templateId)
+  const problems: Subproblem[] = []
+  for (const id of identifiers) {
+    if (!allowed.includes(id.type)) {
+      problems.push({
+        type: 'rejectedIdentifier',
+        detail: `Template "${template.name}" allows no ${id.type === 'ip' ? 'IP address' : 'DNS name'} subject alternative names.`,
+        identifier: id,
+      })
+    } else if (isWildcard(id) && acme.allowWildcards !== true) {
+      problems.push({
+        type: 'rejectedIdentifier',
+        detail: `Template "${template.name}" allows no wildcard names (its ACME tab can allow them).`,
+        identifier: id,
+      })
+    }
+  }
+  if (problems.length) throw identifierProblem(problems)
+}
+
+async function checkReplaces(
+  ctx: AcmeContext,
+  account: Account,
+  replaces: unknown,
+  ids: Identifier[]
+) {
+  if (replaces === undefined) return null
+  if (typeof replaces !== 'string')
+    throw new AcmeProblem('malformed', '"replaces" must be a CertID string.')
+  const id = normalizeCertId(replaces)
+  const cert = await ctx.runtime.table('acme_certificates').where('ari_id', id).first()
+  if (!cert || Number(cert.account_id) !== account.id) {
+    throw new AcmeProblem(
+      'malformed',
+      `"replaces" names no certificate of this account (${replaces}).`
+    )
+  }
+  const certOrder = await ctx.runtime.table('acme_orders').where('id', cert.order_id).first()
+  const certIds: Identifier[] = JSON.parse(certOrder?.identifiers ?? '[]')
+  if (!certIds.some((c) => ids.some((i) => i.type === c.type && i.value === c.value))) {
+    throw new AcmeProblem(
+      'malformed',
+      'The replacement order shares no identifier with the certificate it replaces.'
+    )
+  }
+  const taken = await ctx.runtime
+    .table('acme_orders')
+    .where('replaces', id)
+    .whereNot('status', 'invalid')
+    .first()
+  if (cert.replaced || taken) {
+    throw new AcmeProblem('alreadyReplaced', `Certificate ${replaces} has already been replaced.`)
+  }
+  return id
+}
+
+export async function newOrder(ctx: AcmeContext) {
+  const auth = await authenticate(ctx, 'kid')
+  const account = auth.account!
+  const payload = auth.payload ?? {}
+  const limit = ctx.settings.ordersPerAccountPerHour
+  if (limit) {
+    const { count, retryAfter } = await countEvent(ctx.runtime, `orders:${account.id}`, HOUR)
+    if (count > limit) {
+      throw new AcmeProblem(
+        'rateLimited',
+        `Account ${account.id} created more than ${limit} orders this hour.`,
+        { retryAfter }
+      )
+    }
+  }
+  if (payload.notBefore !== undefined || payload.notAfter !== undefined) {
+    throw new AcmeProblem(
+      'malformed',
+      "notBefore and notAfter are not supported: the validity comes from the policy's template."
+    )
+  }
+  const identifiers = normalizeIdentifiers(payload.identifiers)
+  const policy = await findPolicy(ctx.runtime, account.policyId)
+  if (!policy) throw new AcmeProblem('unauthorized', "The account's ACME policy has been deleted.")
+  const { templateId, profile } = templateForProfile(policy, payload.profile)
+  await checkTemplateAllows(ctx.runtime, templateId, identifiers)
+  const replaces = await checkReplaces(ctx, account, payload.replaces, identifiers)
+
+  const now = Date.now()
+  const expires = now + ctx.settings.orderLifetimeHours * HOUR
+  const inserted = await ctx.runtime
+    .table('acme_orders')
+    .insert({
+      account_id: account.id,
+      policy_id: policy.id,
+      template_id: templateId,
+      profile,
+      status: 'pending',
+      identifiers: JSON.stringify(identifiers),
+      expires,
+      replaces,
+      created_at: now,
+    })
+    .returning('id')
+  const orderId = Number(inserted[0]?.id ?? inserted[0])
+  for (const id of identifiers) {
+    const pre = isPreApproved(id, policy.preApproved)
+    const reusable =
+      !pre &&
+      (await ctx.runtime
+        .table('acme_authorizations')
+        .where({
+          account_id: account.id,
+          identifier_type: id.type,
+          identifier_value: id.value,
+          status: 'valid',
+        })
+        .where('expires', '>', now + HOUR)
+        .first())
+    const authz = await ctx.runtime
+      .table('acme_authorizations')
+      .insert({
+        order_id: orderId,
+        account_id: account.id,
+        identifier_type: id.type,
+        identifier_value: id.value,
+        wildcard: isWildcard(id),
+        pre_approved: pre,
+        status: pre || reusable ? 'valid' : 'pending',
+        expires: reusable ? Number(reusable.expires) : expires,
+      })
+      .returning('id')
+    const authzId = Number(authz[0]?.id ?? authz[0])
+    if (!pre && !reusable) {
+      await ctx.runtime.table('acme_challenges').insert(
+        challengeTypesFor(id).map((type) => ({
+          authz_id: authzId,
+          type,
+          token: randomBytes(32).toString('base64url'),
+          status: 'pending',
+        }))
+      )
+    } else if (reusable) {
+      await ctx.runtime.table('acme_challenges').insert({
+        authz_id: authzId,
+        type: 'dns-01',
+        token: randomBytes(32).toString('base64url'),
+        status: 'valid',
+        validated_at: now,
+      })
+    }
+  }
+  const row = await ctx.runtime.table('acme_orders').where('id', orderId).first()
+  const order = await refreshOrder(ctx.runtime, orderFromRow(row))
+  return sendOrder(ctx, order, 201)
+}
+
+export async function getOrder(ctx: AcmeContext) {
+  const auth = await authenticate(ctx, 'kid')
+  return sendOrder(ctx, await loadOrder(ctx, auth.account!, idParam(ctx)))
+}
+
+/* ----------------------------------------------------------------------------- authz, challenges */
+
+async function loadAuthz(ctx: AcmeContext, account: Account, id: number) {
+  const row = id ? await ctx.runtime.table('acme_authorizations').where('id', id).first() : null
+  if (!row) throw new AcmeProblem('malformed', 'No such authorization.', { status: 404 })
+  if (Number(row.account_id) !== account.id) {
+    throw new AcmeProblem('unauthorized', 'This authorization belongs to another account.')
+  }
+  if (row.status === 'pending' && Number(row.expires) <= Date.now()) {
+    await ctx.runtime.table('acme_authorizations').where('id', row.id).update({ status: 'expired' })
+    row.status = 'expired'
+  }
+  return row
+}
+
+function identifierOf(row: any): Identifier {
+  return { type: row.identifier_type, value: row.identifier_value }
+}
+
+function challengeBody(ctx: AcmeContext, authzId: number, c: any) {
+  const body: Record<string, unknown> = {
+    type: c.type,
+    url: `${ctx.base}/chall/${authzId}/${c.type}`,
+    status: c.status,
+    token: c.token,
+  }
+  if (c.validated_at) body.validated = rfc3339(Number(c.validated_at))
+  if (c.error) body.error = JSON.parse(c.error)
+  return body
+}
+
+async function authzBody(ctx: AcmeContext, row: any) {
+  const challenges = await ctx.runtime
+    .table('acme_challenges')
+    .where('authz_id', row.id)
+    .orderBy('id')
+  const id = identifierOf(row)
+  const body: Record<string, unknown> = {
+    identifier: { type: id.type, value: isWildcard(id) ? id.value.slice(2) : id.value },
+    status: row.status,
+    expires: rfc3339(Number(row.expires)),
+    challenges: challenges.map((c: any) => challengeBody(ctx, Number(row.id), c)),
+  }
+  if (isWildcard(id)) body.wildcard = true
+  return body
+}
+
+export async function getAuthz(ctx: AcmeContext) {
+  const auth = await authenticate(ctx, 'kid')
+  const row = await loadAuthz(ctx, auth.account!, idParam(ctx))
+  if (auth.payload?.status !== undefined) {
+    if (auth.payload.status !== 'deactivated') {
+      throw new AcmeProblem('malformed', 'An authorization may only be set to "deactivated".')
+    }
+    if (row.status === 'pending' || row.status === 'valid') {
+      await ctx.runtime
+        .table('acme_authorizations')
+        .where('id', row.id)
+        .update({ status: 'deactivated' })
+      row.status = 'deactivated'
+    }
+  }
+  return sendJson(ctx, 200, await authzBody(ctx, row), { location: `${ctx.base}/authz/${row.id}` })
+}
+
+function keyAuthorization(token: string, account: Account) {
+  return `${token}.${account.thumbprint}`
+}
+
+/** Runs a challenge's validation and records the outcome on the challenge and authorization. */
+async function runValidation(ctx: AcmeContext, account: Account, authz: any, challenge: any) {
+  const identifier = identifierOf(authz)
+  let error: AcmeProblem | null = null
+  try {
+    await validateChallenge({
+      type: challenge.type as ChallengeType,
+      identifier,
+      token: challenge.token,
+      keyAuthorization: keyAuthorization(challenge.token, account),
+      settings: ctx.settings,
+    })
+  } catch (caught) {
+    error =
+      caught instanceof AcmeProblem
+        ? caught
+        : new AcmeProblem('serverInternal', `Validation failed: ${(caught as Error).message}`)
+  }
+  const now = Date.now()
+  await ctx.runtime
+    .table('acme_challenges')
+    .where('id', challenge.id)
+    .update(
+      error
+        ? { status: 'invalid', error: JSON.stringify(error.toJSON()) }
+        : { status: 'valid', validated_at: now }
+    )
+  await ctx.runtime
+    .table('acme_authorizations')
+    .where('id', authz.id)
+    .where('status', 'pending')
+    .update({ status: error ? 'invalid' : 'valid' })
+  await ctx.runtime.writeServiceLog({
+    level: error ? 'warn' : 'info',
+    event: error ? 'acme.challenge.invalid' : 'acme.challenge.valid',
+    message: error
+      ? `${challenge.type} for ${identifier.value} (account ${account.id}) failed: ${error.message}`
+      : `${challenge.type} for ${identifier.value} (account ${account.id}) passed.`,
+    details: { accountId: account.id, authzId: Number(authz.id), type: challenge.type },
+  })
+}
+
+export async function postChallenge(ctx: AcmeContext) {
+  const auth = await authenticate(ctx, 'kid')
+  const account = auth.account!
+  const authz = await loadAuthz(ctx, account, idParam(ctx, 'authz'))
+  const type = String(ctx.request.params.type)
+  const id = identifierOf(authz)
+  let challenge = await ctx.runtime
+    .table('acme_challenges')
+    .where({ authz_id: authz.id, type })
+    .first()
+  if (!challenge) {
+    if (authz.pre_approved) {
+      throw new AcmeProblem('malformed', `${id.value} is pre-approved: it needs no challenge.`, {
+        status: 404,
+      })
+    }
+    throw new AcmeProblem('malformed', notOfferedReason(id, type))
+  }
+  const respond = () =>
+    sendJson(ctx, 200, challengeBody(ctx, Number(authz.id), challenge), {
+      link: `<${ctx.base}/authz/${authz.id}>;rel="up"`,
+      ...(challenge.status === 'processing' ? { 'retry-after': '1' } : {}),
+    })
+  // POST-as-GET reads; a JSON object ({}) asks for validation (§7.5.1).
+  if (auth.payload === null || challenge.status !== 'pending' || authz.status !== 'pending') {
+    return respond()
+  }
+  const started = await ctx.runtime
+    .table('acme_challenges')
+    .where({ id: challenge.id, status: 'pending' })
+    .update({ status: 'processing' })
+  if (Number(started) === 1) {
+    const validation = runValidation(ctx, account, authz, challenge).catch((error) =>
+      ctx.runtime.log.error({ err: error }, 'ACME validation bookkeeping failed')
+    )
+    await Promise.race([validation, new Promise((r) => setTimeout(r, INLINE_VALIDATION_MS))])
+  }
+  challenge = await ctx.runtime.table('acme_challenges').where('id', challenge.id).first()
+  return respond()
+}
+
+/* ----------------------------------------------------------------------------- finalize */
+
+function sameNames(csrNames: Identifier[], orderNames: Identifier[]) {
+  const key = (i: Identifier) => `${i.type}:${i.value}`
+  const a = new Set(csrNames.map(key))
+  const b = new Set(orderNames.map(key))
+  return a.size === b.size && [...a].every((k) => b.has(k))
+}
+
+function csrIdentifiers(csr: ReturnType<typeof parseCsr>): Identifier[] {
+  const out: Identifier[] = []
+  for (const san of csr.sans) {
+    if (san.type === 'dns') out.push({ type: 'dns', value: san.value.toLowerCase() })
+    else if (san.type === 'ip') out.push({ type: 'ip', value: normalizeIp(san.value) ?? san.value })
+    else {
+      throw new AcmeProblem(
+        'badCSR',
+        `The CSR names ${san.type} ${san.value}; only DNS names and IP addresses can be ordered.`
+      )
+    }
+  }
+  const cn = csr.subject.commonName
+  if (cn) {
+    const lower = cn.toLowerCase()
+    out.push(
+      isValidIp(lower) ? { type: 'ip', value: normalizeIp(lower)! } : { type: 'dns', value: lower }
+    )
+  }
+  return out
+}
+
+function kernelToProblem(error: any): AcmeProblem {
+  const code = String(error?.code ?? '')
+  if (
+    ['E_INVALID_CSR', 'E_POLICY_DENIED', 'E_VALIDATION', 'E_UNSUPPORTED_ALGORITHM'].includes(code)
+  ) {
+    return new AcmeProblem('badCSR', String(error.message))
+  }
+  return new AcmeProblem(
+    'serverInternal',
+    `The certificate could not be issued: ${error?.message ?? error}`
+  )
+}
+
+async function chainPem(runtime: PluginRuntime, caId: number, leafPem: string) {
+  const ca = await runtime.getCa(caId)
+  return `${leafPem.trim()}\n${ca?.certificatePem?.trim() ?? ''}\n`
+}
+
+export async function finalize(ctx: AcmeContext) {
+  const auth = await authenticate(ctx, 'kid')
+  const account = auth.account!
+  const order = await loadOrder(ctx, account, idParam(ctx))
+  if (order.status !== 'ready') {
+    throw new AcmeProblem(
+      'orderNotReady',
+      `The order is ${order.status}; it can be finalized once it is ready.`,
+      order.status === 'processing' ? { retryAfter: 1 } : {}
+    )
+  }
+  let csr: ReturnType<typeof parseCsr>
+  try {
+    csr = parseCsr(fromB64u(auth.payload?.csr, '"csr"'))
+  } catch (error) {
+    if (error instanceof AcmeProblem && !auth.payload?.csr) {
+      throw new AcmeProblem('malformed', 'The finalize request needs a "csr" (base64url DER).')
+    }
+    throw new AcmeProblem('badCSR', `The CSR cannot be read: ${(error as Error).message}`)
+  }
+  const names = csrIdentifiers(csr)
+  if (!sameNames(names, order.identifiers)) {
+    const expected = order.identifiers.map((i) => i.value).join(', ')
+    const got = [...new Set(names.map((i) => i.value))].join(', ')
+    await logRefusal(
+      ctx,
+      account,
+      order,
+      `CSR names (${got}) differ from the order's (${expected}).`
+    )
+    throw new AcmeProblem(
+      'badCSR',
+      `The CSR must name exactly the order's identifiers (${expected}); it names ${got || 'none'}.`
+    )
+  }
+  const claimed = await ctx.runtime
+    .table('acme_orders')
+    .where({ id: order.id, status: 'ready' })
+    .update({ status: 'processing' })
+  if (Number(claimed) !== 1) {
+    throw new AcmeProblem('orderNotReady', 'The order is already being finalized.', {
+      retryAfter: 1,
+    })
+  }
+  let issued
+  try {
+    issued = await ctx.runtime.issue({
+      templateId: order.templateId,
+      csr: csr.der,
+      sans: order.identifiers.map((i) => ({ type: i.type, value: i.value })),
+      source: 'acme',
+    })
+  } catch (error) {
+    // A refused CSR leaves the order ready for another one.
+    await ctx.runtime
+      .table('acme_orders')
+      .where({ id: order.id, status: 'processing' })
+      .update({ status: 'ready' })
+    const problem = kernelToProblem(error)
+    await logRefusal(ctx, account, order, problem.message)
+    throw problem
+  }
+  const template = await ctx.runtime.getTemplate(order.templateId)
+  const caId = template?.caId ?? 0
+  await ctx.runtime.table('acme_certificates').insert({
+    certificate_id: issued.id,
+    account_id: account.id,
+    order_id: order.id,
+    ca_id: caId,
+    template_id: order.templateId,
+    ari_id: certId(issued.der),
+    chain: await chainPem(ctx.runtime, caId, issued.pem),
+    not_before: issued.notBefore,
+    not_after: issued.notAfter,
+  })
+  if (order.replaces) {
+    await ctx.runtime
+      .table('acme_certificates')
+      .where('ari_id', order.replaces)
+      .update({ replaced: true })
+  }
+  await ctx.runtime
+    .table('acme_orders')
+    .where('id', order.id)
+    .update({ status: 'valid', certificate_id: issued.id })
+  await ctx.runtime.writeServiceLog({
+    caId,
+    level: 'info',
+    event: 'acme.certificate.issued',
+    message: `ACME account ${account.id} enrolled ${order.identifiers.map((i) => i.value).join(', ')} (certificate ${issued.serial}).`,
+    details: { accountId: account.id, orderId: order.id, certificateId: issued.id },
+  })
+  return sendOrder(ctx, { ...order, status: 'valid', certificateId: issued.id })
+}
+
+async function logRefusal(ctx: AcmeContext, account: Account, order: OrderRow, message: string) {
+  await ctx.runtime.writeServiceLog({
+    level: 'warn',
+    event: 'acme.finalize.refused',
+    message: `ACME account ${account.id}, order ${order.id}: ${message}`,
+    details: { accountId: account.id, orderId: order.id },
+  })
+}
+
+export async function downloadCertificate(ctx: AcmeContext) {
+  const auth = await authenticate(ctx, 'kid')
+  const id = idParam(ctx)
+  const row = id
+    ? await ctx.runtime.table('acme_certificates').where('certificate_id', id).first()
+    : null
+  if (!row) throw new AcmeProblem('malformed', 'No such certificate.', { status: 404 })
+  if (Number(row.account_id) !== auth.account!.id) {
+    throw new AcmeProblem('unauthorized', 'This certificate belongs to another account.')
+  }
+  ctx.reply.header('link', `<${ctx.base}/directory>;rel="index"`)
+  await sendJsonless(ctx, String(row.chain))
+}
+
+async function sendJsonless(ctx: AcmeContext, pem: string) {
+  const { newNonce } = await import('./store.js')
+  ctx.reply
+    .status(200)
+    .header('replay-nonce', await newNonce(ctx.runtime))
+    .header('content-type', 'application/pem-certificate-chain')
+    .send(pem)
+}
+
+/* ----------------------------------------------------------------------------- revocation */
+
+const REASONS: Record<number, string> = {
+  0: 'unspecified',
+  1: 'keyCompromise',
+  3: 'affiliationChanged',
+  4: 'superseded',
+  5: 'cessationOfOperation',
+  9: 'privilegeWithdrawn',
+}
+
+export async function revokeCert(ctx: AcmeContext) {
+  const auth = await authenticate(ctx, 'either')
+  const payload = auth.payload ?? {}
+  const der = fromB64u(payload.certificate, '"certificate"')
+  let ariId: string
+  try {
+    ariId = certId(der)
+  } catch (error) {
+    throw new AcmeProblem(
+      'malformed',
+      `"certificate" is not a certificate: ${(error as Error).message}`
+    )
+  }
+  const reasonCode = payload.reason === undefined ? 0 : payload.reason
+  const reason = REASONS[reasonCode as number]
+  if (!reason) {
+    throw new AcmeProblem(
+      'badRevocationReason',
+      `Reason ${JSON.stringify(payload.reason)} is not allowed; use 0, 1, 3, 4, 5 or 9.`
+    )
+  }
+  const row = await ctx.runtime.table('acme_certificates').where('ari_id', ariId).first()
+  if (!row)
+    throw new AcmeProblem('malformed', 'This server issued no such certificate through ACME.', {
+      status: 404,
+    })
+  const stored = await ctx.runtime.findCertificate({ id: Number(row.certificate_id) })
+  if (!stored || !Buffer.from(stored.der).equals(der)) {
+    throw new AcmeProblem('malformed', 'This server issued no such certificate through ACME.', {
+      status: 404,
+    })
+  }
+  if (auth.account) {
+    if (Number(row.account_id) !== auth.account.id) {
+      throw new AcmeProblem(
+        'unauthorized',
+        'Only the account that ordered a certificate (or its key) may revoke it.'
+      )
+    }
+  } else if (!certificateMatchesKey(der, auth.key.export({ format: 'der', type: 'spki' }))) {
+    throw new AcmeProblem(
+      'unauthorized',
+      "The request is signed neither by an account nor by the certificate's key."
+    )
+  }
+  if (stored.status === 'revoked')
+    throw new AcmeProblem('alreadyRevoked', 'The certificate is already revoked.')
+  try {
+    await ctx.runtime.revoke(stored.id, reason)
+  } catch (error) {
+    throw new AcmeProblem('malformed', `Revocation refused: ${(error as Error).message}`)
+  }
+  await auditAs(ctx.runtime, undefined, {
+    action: 'acme.certificate.revoke',
+    caId: stored.caId,
+    objectType: 'certificate',
+    objectId: stored.id,
+    details: { reason, by: auth.account ? `account ${auth.account.id}` : 'certificate key' },
+  })
+  await sendJson(ctx, 200, {})
+}
+
+/* ----------------------------------------------------------------------------- ARI */
+
+export async function renewalInfo(ctx: AcmeContext) {
+  const id = normalizeCertId(String(ctx.request.params.certid ?? ''))
+  const row = await ctx.runtime.table('acme_certificates').where('ari_id', id).first()
+  if (!row)
+    throw new AcmeProblem('malformed', 'No certificate issued here has this CertID.', {
+      status: 404,
+    })
+  const window = renewalWindow({
+    notBefore: Number(row.not_before),
+    notAfter: Number(row.not_after),
+    renewAt: row.renew_at === null ? null : Number(row.renew_at),
+    renewReason: row.renew_reason ?? null,
+  })
+  const body: Record<string, unknown> = {
+    suggestedWindow: { start: rfc3339(window.start), end: rfc3339(window.end) },
+  }
+  if (window.explanation) body.explanationURL = `${ctx.base}/renewal-reasons#${window.explanation}`
+  return sendJson(ctx, 200, body, { 'retry-after': row.renew_at === null ? '21600' : '3600' })
+}
+
+/** Called by hooks: asks for early renewal of the certificates matching `where`. */
+export async function requestRenewal(
+  runtime: PluginRuntime,
+  where: Record<string, unknown>,
+  reason: 'revoked' | 'ca-revoked' | 'ca-changed' | 'template-changed'
+) {
+  const q = runtime.table('acme_certificates').where(where).where('not_after', '>', Date.now())
+  // A revocation outranks an earlier "changed" request; a change never delays an earlier one.
+  if (reason === 'revoked' || reason === 'ca-revoked') {
+    q.where((w: any) =>
+      w.whereNull('renew_reason').orWhereNotIn('renew_reason', ['revoked', 'ca-revoked'])
+    )
+  } else {
+    q.whereNull('renew_at')
+  }
+  await q.update({ renew_at: Date.now(), renew_reason: reason })
+}

@@ -1,0 +1,162 @@
+/*
+ * ACME plugin (issue 5, product manual §8, protocol notes §9): RFC 8555 with mandatory External
+ * Account Binding, policies with pre-approved domains, ARI (RFC 9773) and profiles.
+ *
+ * Device routes under /acme (directory at /acme/directory); admin pages under /admin/p/acme.
+ * Off by default: it opens the CA to the network.
+ */
+import { definePlugin, type PluginRuntime, type RouteContext } from '#plugin-api'
+import { accountOrders, keyChange, newAccount, updateAccount } from './accounts.js'
+import { registerAdmin } from './admin.js'
+import { commands } from './commands.js'
+import {
+  downloadCertificate,
+  finalize,
+  getAuthz,
+  getOrder,
+  newOrder,
+  postChallenge,
+  renewalInfo,
+  requestRenewal,
+  revokeCert,
+} from './orders.js'
+import { directoryUrl, listPolicies } from './policies.js'
+import { AcmeProblem } from './problems.js'
+import { commonHeaders, sendJson, sendProblem, type AcmeContext } from './protocol.js'
+import { installSettings, templateSettings, type InstallSettings } from './settings.js'
+import { newNonce, purgeNonces, purgeRateWindows } from './store.js'
+
+const ID = 'acme'
+
+type Handler = (ctx: AcmeContext) => Promise<unknown>
+
+function acme(handler: Handler) {
+  return async ({ request, reply, runtime }: RouteContext) => {
+    const ctx: AcmeContext = {
+      runtime,
+      request,
+      reply,
+      settings: (await runtime.settings.install()) as unknown as InstallSettings,
+      base: `${runtime.publicUrl}/${ID}`,
+    }
+    try {
+      await handler(ctx)
+    } catch (error) {
+      if (error instanceof AcmeProblem) return sendProblem(ctx, error)
+      runtime.log.error({ err: error, url: request.url }, 'ACME request failed')
+      return sendProblem(
+        ctx,
+        new AcmeProblem('serverInternal', 'The server could not handle this request; it is logged.')
+      )
+    }
+  }
+}
+
+async function directory(ctx: AcmeContext) {
+  const profiles: Record<string, string> = {}
+  for (const policy of await listPolicies(ctx.runtime)) {
+    for (const name of Object.keys(policy.profiles)) {
+      profiles[name] = profiles[name]
+        ? `${profiles[name]}, ${policy.name}`
+        : `Offered by ACME policy ${policy.name}`
+    }
+  }
+  const meta: Record<string, unknown> = { externalAccountRequired: true }
+  if (ctx.settings.termsOfService) meta.termsOfService = ctx.settings.termsOfService
+  if (ctx.settings.website) meta.website = ctx.settings.website
+  meta.profiles = profiles
+  const b = ctx.base
+  return sendJson(ctx, 200, {
+    newNonce: `${b}/new-nonce`,
+    newAccount: `${b}/new-account`,
+    newOrder: `${b}/new-order`,
+    revokeCert: `${b}/revoke-cert`,
+    keyChange: `${b}/key-change`,
+    renewalInfo: `${b}/renewal-info`,
+    meta,
+  })
+}
+
+async function nonce(ctx: AcmeContext) {
+  await commonHeaders(ctx, false)
+  ctx.reply
+    .header('replay-nonce', await newNonce(ctx.runtime))
+    .status(ctx.request.method === 'HEAD' ? 200 : 204)
+    .send('')
+}
+
+async function housekeeping(runtime: PluginRuntime) {
+  await purgeNonces(runtime)
+  await purgeRateWindows(runtime)
+}
+
+export default definePlugin({
+  id: ID,
+  name: 'ACME',
+  version: '0.1.0',
+  apiVersion: 1,
+  kernel: '^0.1.0',
+  description:
+    'RFC 8555 ACME server with mandatory External Account Binding, policies with pre-approved domains, http-01, dns-01 and tls-alpn-01, ARI (RFC 9773) and profiles.',
+  enabledByDefault: false,
+  migrations: new URL('./database/migrations/', import.meta.url),
+  settings: { install: installSettings, template: templateSettings },
+
+  setup(api) {
+    api.routes({
+      surface: 'device',
+      register(r) {
+        r.get('/directory', acme(directory))
+        r.get('/new-nonce', acme(nonce))
+        r.post('/new-account', acme(newAccount))
+        r.post('/account/:id', acme(updateAccount))
+        r.post('/account/:id/orders', acme(accountOrders))
+        r.post('/key-change', acme(keyChange))
+        r.post('/new-order', acme(newOrder))
+        r.post('/order/:id', acme(getOrder))
+        r.post('/order/:id/finalize', acme(finalize))
+        r.post('/authz/:id', acme(getAuthz))
+        r.post('/chall/:authz/:type', acme(postChallenge))
+        r.post('/cert/:id', acme(downloadCertificate))
+        r.post('/revoke-cert', acme(revokeCert))
+        r.get('/renewal-info/:certid', acme(renewalInfo))
+      },
+    })
+
+    for (const scope of ['ca', 'template'] as const) {
+      api.serviceUrl({
+        kind: 'acme',
+        label: 'ACME directory',
+        scope,
+        urls: () => [directoryUrl(api)],
+      })
+    }
+
+    registerAdmin(api)
+
+    if (typeof api.command === 'function') for (const spec of commands) api.command(spec)
+
+    api.job({
+      name: 'housekeeping',
+      schedule: '10m',
+      concurrency: 'cluster-singleton',
+      run: housekeeping,
+    })
+
+    // ARI: events of this CA move renewal windows earlier.
+    api.hook('afterRevoke', (ctx, runtime) =>
+      requestRenewal(runtime, { certificate_id: ctx.certificateId }, 'revoked')
+    )
+    api.hook('afterCaUpdated', async (ctx, runtime) => {
+      const ca = await runtime.getCa(ctx.caId)
+      await requestRenewal(
+        runtime,
+        { ca_id: ctx.caId },
+        ca && ca.status === 'revoked' ? 'ca-revoked' : 'ca-changed'
+      )
+    })
+    api.hook('afterTemplateUpdated', (ctx, runtime) =>
+      requestRenewal(runtime, { template_id: ctx.templateId }, 'template-changed')
+    )
+  },
+})

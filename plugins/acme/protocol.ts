@@ -1,0 +1,190 @@
+/*
+ * The ACME request pipeline (RFC 8555 §6): every POST is a flattened JWS whose protected header
+ * carries alg, nonce, url and either jwk (newAccount, revokeCert by certificate key) or kid (the
+ * account URL). Checks run so that a refused request spends nothing: the nonce is consumed only
+ * after the signature verified.
+ */
+import type { KeyObject } from 'node:crypto'
+import type { PluginRequest, PluginReply, PluginRuntime } from '#plugin-api'
+import { checkAlg, importKey, parseJws, thumbprint, verifyJws, type ParsedJws } from './jws.js'
+import { AcmeProblem } from './problems.js'
+import type { InstallSettings } from './settings.js'
+import { consumeNonce, countEvent, newNonce } from './store.js'
+
+export interface Account {
+  id: number
+  policyId: number
+  status: string
+  jwk: Record<string, string>
+  thumbprint: string
+  contact: string[]
+  createdAt: number
+  eabKid: string | null
+}
+
+export function accountFromRow(row: any): Account {
+  return {
+    id: Number(row.id),
+    policyId: Number(row.policy_id),
+    status: String(row.status),
+    jwk: JSON.parse(row.jwk),
+    thumbprint: String(row.thumbprint),
+    contact: JSON.parse(row.contact || '[]'),
+    createdAt: Number(row.created_at),
+    eabKid: row.eab_kid ?? null,
+  }
+}
+
+export interface AcmeContext {
+  runtime: PluginRuntime
+  settings: InstallSettings
+  request: PluginRequest
+  reply: PluginReply
+  /** `${publicUrl}/acme` */
+  base: string
+}
+
+export interface Authenticated {
+  jws: ParsedJws
+  payload: any
+  key: KeyObject
+  /** Set when the JWS was signed with `jwk` (newAccount, revokeCert by certificate key). */
+  jwk?: Record<string, any>
+  thumbprint?: string
+  /** Set when the JWS names an account (`kid`). */
+  account?: Account
+}
+
+export function requestPath(request: PluginRequest): string {
+  const q = request.url.indexOf('?')
+  return q < 0 ? request.url : request.url.slice(0, q)
+}
+
+/** Counts the client's request; beyond the per-IP limit → rateLimited with Retry-After. */
+export async function limitIp(ctx: AcmeContext) {
+  const limit = ctx.settings.requestsPerIpPerMinute
+  if (!limit) return
+  const { count, retryAfter } = await countEvent(ctx.runtime, `ip:${ctx.request.ip}`, 60_000)
+  if (count > limit) {
+    throw new AcmeProblem(
+      'rateLimited',
+      `Too many requests from ${ctx.request.ip}: at most ${limit} per minute.`,
+      { retryAfter }
+    )
+  }
+}
+
+/**
+ * Authenticates a POST. `use`: 'jwk' requires a jwk header, 'kid' an account, 'either' accepts
+ * both (revokeCert).
+ */
+export async function authenticate(
+  ctx: AcmeContext,
+  use: 'jwk' | 'kid' | 'either'
+): Promise<Authenticated> {
+  await limitIp(ctx)
+  const type = String(ctx.request.headers['content-type'] ?? '')
+    .split(';')[0]
+    .trim()
+    .toLowerCase()
+  if (type !== 'application/jose+json') {
+    throw new AcmeProblem('malformed', 'ACME requests use the application/jose+json media type.', {
+      status: 415,
+    })
+  }
+  const jws = parseJws(await ctx.request.rawBody())
+  const { header } = jws
+  checkAlg(header.alg)
+  const expectedUrl = `${ctx.runtime.publicUrl}${requestPath(ctx.request)}`
+  if (header.url !== expectedUrl) {
+    throw new AcmeProblem(
+      'unauthorized',
+      `The JWS "url" header (${JSON.stringify(header.url ?? null)}) is not this request's URL (${expectedUrl}).`
+    )
+  }
+  const hasJwk = header.jwk !== undefined
+  const hasKid = header.kid !== undefined
+  if (hasJwk === hasKid) {
+    throw new AcmeProblem('malformed', 'The JWS header must carry exactly one of "jwk" and "kid".')
+  }
+  if (use === 'jwk' && !hasJwk) {
+    throw new AcmeProblem(
+      'malformed',
+      'This request must be signed with a "jwk" header, not "kid".'
+    )
+  }
+  if (use === 'kid' && !hasKid) {
+    throw new AcmeProblem(
+      'malformed',
+      'This request must name its account with a "kid" header, not "jwk".'
+    )
+  }
+  const result: Partial<Authenticated> = { jws, payload: jws.payload }
+  if (hasJwk) {
+    result.key = importKey(header.jwk, header.alg)
+    result.jwk = header.jwk
+    result.thumbprint = thumbprint(header.jwk)
+  } else {
+    const prefix = `${ctx.base}/account/`
+    const kid = String(header.kid)
+    const id = kid.startsWith(prefix) ? kid.slice(prefix.length) : ''
+    const row = /^[1-9]\d{0,9}$/.test(id)
+      ? await ctx.runtime.table('acme_accounts').where('id', Number(id)).first()
+      : null
+    if (!row) {
+      throw new AcmeProblem('accountDoesNotExist', `No account is known as ${kid}.`)
+    }
+    const account = accountFromRow(row)
+    result.account = account
+    result.key = importKey(account.jwk, header.alg)
+  }
+  verifyJws(jws, result.key!)
+  if (!(await consumeNonce(ctx.runtime, header.nonce))) {
+    throw new AcmeProblem(
+      'badNonce',
+      header.nonce === undefined
+        ? 'The JWS header has no nonce.'
+        : 'The nonce is unknown, expired or already used: retry with the Replay-Nonce of this answer.'
+    )
+  }
+  if (result.account && result.account.status !== 'valid') {
+    throw new AcmeProblem(
+      'unauthorized',
+      `Account ${result.account.id} is ${result.account.status}.`
+    )
+  }
+  return result as Authenticated
+}
+
+/** Headers every ACME answer carries. */
+export async function commonHeaders(ctx: AcmeContext, withNonce: boolean) {
+  ctx.reply.header('link', `<${ctx.base}/directory>;rel="index"`)
+  ctx.reply.header('cache-control', 'no-store')
+  if (withNonce) ctx.reply.header('replay-nonce', await newNonce(ctx.runtime))
+}
+
+/** Sends a problem document. */
+export async function sendProblem(ctx: AcmeContext, problem: AcmeProblem) {
+  await commonHeaders(ctx, true)
+  if (problem.retryAfter) ctx.reply.header('retry-after', String(problem.retryAfter))
+  ctx.reply
+    .status(problem.status)
+    .header('content-type', 'application/problem+json')
+    .send(JSON.stringify(problem.toJSON()))
+}
+
+/** Sends a JSON resource (with a fresh nonce). */
+export async function sendJson(
+  ctx: AcmeContext,
+  status: number,
+  body: unknown,
+  extra: Record<string, string> = {}
+) {
+  await commonHeaders(ctx, ctx.request.method !== 'GET' && ctx.request.method !== 'HEAD')
+  for (const [name, value] of Object.entries(extra)) ctx.reply.header(name, value)
+  ctx.reply.status(status).header('content-type', 'application/json').send(JSON.stringify(body))
+}
+
+export function rfc3339(ms: number) {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
+}

@@ -1,0 +1,270 @@
+/*
+ * Challenge validation against the real network (RFC 8555 §8.3 http-01, §8.4 dns-01, RFC 8737
+ * tls-alpn-01, RFC 8738 for IP identifiers). Names are resolved through the configured DNS
+ * resolvers (install setting), so tests point them at a local DNS server.
+ */
+import { createHash, X509Certificate } from 'node:crypto'
+import { Resolver } from 'node:dns/promises'
+import { request as httpRequest } from 'node:http'
+import { isIP } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
+import { parseCertificate } from '#pki/index'
+import type { Identifier, ChallengeType } from './identifiers.js'
+import { AcmeProblem } from './problems.js'
+import type { InstallSettings } from './settings.js'
+
+const ACME_IDENTIFIER_OID = '1.3.6.1.5.5.7.1.31'
+
+export interface ValidationInput {
+  type: ChallengeType
+  identifier: Identifier
+  token: string
+  keyAuthorization: string
+  settings: InstallSettings
+}
+
+function resolver(settings: InstallSettings): Resolver {
+  const r = new Resolver({
+    timeout: Math.min(5000, settings.validationTimeoutSeconds * 1000),
+    tries: 2,
+  })
+  const servers = settings.dnsResolver
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+  if (servers.length) r.setServers(servers)
+  return r
+}
+
+/** The addresses a name resolves to (A then AAAA); an IP identifier is its own address. */
+async function addressesOf(identifier: Identifier, settings: InstallSettings): Promise<string[]> {
+  if (identifier.type === 'ip') return [identifier.value]
+  const r = resolver(settings)
+  const found: string[] = []
+  for (const lookup of [() => r.resolve4(identifier.value), () => r.resolve6(identifier.value)]) {
+    try {
+      found.push(...(await lookup()))
+    } catch {
+      // NXDOMAIN / NODATA for this family
+    }
+    if (found.length) break
+  }
+  if (!found.length) {
+    throw new AcmeProblem('dns', `No A or AAAA record found for ${identifier.value}.`)
+  }
+  return found
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new AcmeProblem('connection', `${what} timed out after ${ms / 1000} s.`)),
+        ms
+      )
+    }),
+  ]).finally(() => clearTimeout(timer))
+}
+
+function hostForUrl(address: string) {
+  return isIP(address) === 6 ? `[${address}]` : address
+}
+
+/** One HTTP GET; resolves with status, location and at most 8 KiB of body. */
+function httpGet(address: string, port: number, host: string, path: string) {
+  return new Promise<{ status: number; location?: string; body: string }>((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: address,
+        port,
+        path,
+        method: 'GET',
+        headers: { host, 'user-agent': 'open-pki-acme' },
+      },
+      (res) => {
+        const chunks: Buffer[] = []
+        let size = 0
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length
+          if (size <= 8192) chunks.push(chunk)
+          else res.destroy()
+        })
+        res.on('close', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            location: res.headers.location,
+            body: Buffer.concat(chunks).toString('utf8'),
+          })
+        )
+      }
+    )
+    req.on('error', (error) =>
+      reject(
+        new AcmeProblem('connection', `Could not fetch http://${host}${path}: ${error.message}`)
+      )
+    )
+    req.end()
+  })
+}
+
+async function validateHttp01(input: ValidationInput) {
+  const { identifier, token, settings } = input
+  const [address] = await addressesOf(identifier, settings)
+  const hostHeader = identifier.type === 'ip' ? hostForUrl(identifier.value) : identifier.value
+  let path = `/.well-known/acme-challenge/${token}`
+  let target = { address, port: settings.http01Port, host: hostHeader }
+  for (let hop = 0; hop <= 10; hop++) {
+    const res = await httpGet(target.address, target.port, target.host, path)
+    if (res.status >= 300 && res.status < 400 && res.location) {
+      const next = new URL(res.location, `http://${target.host}${path}`)
+      if (next.protocol !== 'http:') {
+        throw new AcmeProblem('connection', `Redirect to ${next.protocol} is not followed.`)
+      }
+      const nextId: Identifier = isIP(next.hostname.replace(/^\[|\]$/g, ''))
+        ? { type: 'ip', value: next.hostname.replace(/^\[|\]$/g, '') }
+        : { type: 'dns', value: next.hostname }
+      const [nextAddress] = await addressesOf(nextId, settings)
+      target = {
+        address: nextAddress,
+        port: next.port ? Number(next.port) : settings.http01Port,
+        host: next.host,
+      }
+      path = `${next.pathname}${next.search}`
+      continue
+    }
+    if (res.status !== 200) {
+      throw new AcmeProblem(
+        'unauthorized',
+        `http://${hostHeader}/.well-known/acme-challenge/${token} answered ${res.status}.`
+      )
+    }
+    if (res.body.trim() !== input.keyAuthorization) {
+      throw new AcmeProblem(
+        'incorrectResponse',
+        `The key authorization served for ${identifier.value} does not match the challenge.`
+      )
+    }
+    return
+  }
+  throw new AcmeProblem('connection', 'Too many redirects.')
+}
+
+async function validateDns01(input: ValidationInput) {
+  const name = `_acme-challenge.${input.identifier.value.replace(/^\*\./, '')}`
+  const expected = createHash('sha256').update(input.keyAuthorization).digest('base64url')
+  let records: string[][]
+  try {
+    records = await resolver(input.settings).resolveTxt(name)
+  } catch (error) {
+    throw new AcmeProblem(
+      'dns',
+      `No TXT record at ${name} (${(error as NodeJS.ErrnoException).code ?? 'lookup failed'}).`
+    )
+  }
+  const values = records.map((chunks) => chunks.join(''))
+  if (!values.includes(expected)) {
+    throw new AcmeProblem(
+      'incorrectResponse',
+      `None of the ${values.length} TXT record(s) at ${name} is the expected digest.`
+    )
+  }
+}
+
+/** RFC 8738 §6: the reverse-mapping name an IP tls-alpn-01 validation sends as SNI. */
+function reverseName(ip: string): string {
+  if (isIP(ip) === 4) return `${ip.split('.').reverse().join('.')}.in-addr.arpa`
+  const hex = [...Buffer.from(new Uint8Array(ipv6Bytes(ip)))]
+    .map((b) => b.toString(16).padStart(2, '0'))
+    .join('')
+  return `${hex.split('').reverse().join('.')}.ip6.arpa`
+}
+
+function ipv6Bytes(ip: string): number[] {
+  const [head, tail = ''] = ip.split('::')
+  const h = head ? head.split(':') : []
+  const t = tail ? tail.split(':') : []
+  const groups = ip.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h
+  return groups.flatMap((g) => {
+    const n = Number.parseInt(g, 16)
+    return [n >> 8, n & 0xff]
+  })
+}
+
+async function validateTlsAlpn01(input: ValidationInput) {
+  const { identifier, settings } = input
+  const [address] = await addressesOf(identifier, settings)
+  const servername = identifier.type === 'ip' ? reverseName(identifier.value) : identifier.value
+  const der = await new Promise<{ der: Buffer; protocol: string | false | null }>(
+    (resolve, reject) => {
+      const socket = tlsConnect({
+        host: address,
+        port: settings.tlsAlpn01Port,
+        servername,
+        ALPNProtocols: ['acme-tls/1'],
+        rejectUnauthorized: false,
+      })
+      socket.once('secureConnect', () => {
+        const peer = socket.getPeerX509Certificate()
+        const protocol = socket.alpnProtocol
+        socket.destroy()
+        if (!peer) reject(new AcmeProblem('tls', 'The server presented no certificate.'))
+        else resolve({ der: peer.raw, protocol })
+      })
+      socket.once('error', (error) =>
+        reject(new AcmeProblem('tls', `TLS connection to ${servername} failed: ${error.message}`))
+      )
+    }
+  )
+  if (der.protocol !== 'acme-tls/1') {
+    throw new AcmeProblem('tls', 'The server did not negotiate the acme-tls/1 protocol.')
+  }
+  const cert = new X509Certificate(der.der)
+  const sans = (cert.subjectAltName ?? '').split(/,\s*/).filter(Boolean)
+  const wanted =
+    identifier.type === 'ip' ? `IP Address:${identifier.value}` : `DNS:${identifier.value}`
+  const normalizedSans = sans.map((s) =>
+    s.replace(/^IP Address:(.*)$/i, (_, ip) => `IP Address:${ip.toLowerCase()}`)
+  )
+  if (normalizedSans.length !== 1 || normalizedSans[0].toLowerCase() !== wanted.toLowerCase()) {
+    throw new AcmeProblem(
+      'incorrectResponse',
+      `The validation certificate must name only ${identifier.value} (it names ${sans.join(', ') || 'nothing'}).`
+    )
+  }
+  const parsed = parseCertificate(der.der)
+  const ext = parsed.extensionList.find((e) => e.extnID === ACME_IDENTIFIER_OID)
+  if (!ext || !ext.critical) {
+    throw new AcmeProblem(
+      'incorrectResponse',
+      'The validation certificate lacks the critical acmeIdentifier extension.'
+    )
+  }
+  const value = Buffer.from(ext.extnValue.buffer)
+  const digest = createHash('sha256').update(input.keyAuthorization).digest()
+  // extnValue is an OCTET STRING holding DER OCTET STRING (04 20 <32 bytes>).
+  if (
+    value.length !== 34 ||
+    value[0] !== 0x04 ||
+    value[1] !== 0x20 ||
+    !value.subarray(2).equals(digest)
+  ) {
+    throw new AcmeProblem(
+      'incorrectResponse',
+      'The acmeIdentifier extension does not hold the key authorization digest.'
+    )
+  }
+}
+
+/** Validates one challenge; throws an AcmeProblem describing the failure. */
+export async function validateChallenge(input: ValidationInput): Promise<void> {
+  const ms = input.settings.validationTimeoutSeconds * 1000
+  const run =
+    input.type === 'http-01'
+      ? validateHttp01(input)
+      : input.type === 'dns-01'
+        ? validateDns01(input)
+        : validateTlsAlpn01(input)
+  await withTimeout(run, ms, `${input.type} validation of ${input.identifier.value}`)
+}
