@@ -48,6 +48,8 @@ const SETTINGS_EVERY_MS = 5000
 const FEED_OVERLAP = 200
 const LOAD_PAGE = 5000
 const HOUR = 3_600_000
+/** An unknown issuer reloads the CA list at most this often. */
+const CA_RELOAD_MS = 1000
 
 export interface Answer {
   status: number
@@ -106,6 +108,7 @@ export class OcspNode {
   #applied = new Set<number>()
   #polling = false
   #settingsAt = 0
+  #casLoadedAt = 0
   #sha1 = new Map<number, { nameHash: Buffer; keyHash: Buffer }>()
   /** True once every stored response has been loaded. */
   loaded = false
@@ -161,7 +164,13 @@ export class OcspNode {
     return mem
   }
 
+  /** Loads (or reloads) one CA after a change. */
+  async refreshCa(caId: number): Promise<void> {
+    if (this.runtime) await this.#loadCa(caId)
+  }
+
   async #loadCas(): Promise<void> {
+    this.#casLoadedAt = Date.now()
     for (const ca of await this.runtime!.listCas()) await this.#loadCa(ca.id)
   }
 
@@ -394,9 +403,13 @@ export class OcspNode {
     }
     let mem: CaMemory | undefined
     for (const r of parsed.requests) {
-      const found = this.memory.byIssuer.get(
-        issuerKey(r.hashAlgorithm as 'sha1', r.issuerNameHash, r.issuerKeyHash)
-      )
+      const key = issuerKey(r.hashAlgorithm as 'sha1', r.issuerNameHash, r.issuerKeyHash)
+      let found = this.memory.byIssuer.get(key)
+      if (!found && Date.now() - this.#casLoadedAt > CA_RELOAD_MS) {
+        // a CA created a moment ago on another node, before the feed said so
+        await this.#loadCas()
+        found = this.memory.byIssuer.get(key)
+      }
       if (!found || (mem && found !== mem)) {
         runtime.countServiceHit('unauthorized')
         return errorAnswer('unauthorized')

@@ -154,6 +154,7 @@ async function caChanged(caId: number, runtime: PluginRuntime): Promise<void> {
   await ensureResponder(runtime, caId)
   await runtime.table(CAS).where('ca_id', caId).update({ resign_requested_at: Date.now() })
   await feedCa(runtime, caId)
+  await node.refreshCa(caId)
 }
 
 async function caDeleted(caId: number, runtime: PluginRuntime): Promise<void> {

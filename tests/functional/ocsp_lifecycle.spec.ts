@@ -1,0 +1,210 @@
+/*
+ * The OCSP responder's life around its signer and settings: the delegated responder replaced
+ * when revoked and renewed when a third of its validity is left, the CA tab (settings, the
+ * responder link), nonces honoured or not, the CA key as signer (refused for SLH-DSA), and
+ * revocations made through the admin UI and `node ace cert:revoke` visible within a second;
+ * a disabled plugin answers 404.
+ */
+import { test } from '@japa/runner'
+import db from '@adonisjs/lucid/services/db'
+import { pluginHost } from '#plugins/host'
+import { systemActor } from '#services/actor'
+import {
+  baseUrl,
+  createCa,
+  issueCertificate,
+  opensslCsr,
+  unique,
+  webServerTemplate,
+} from '#tests/helpers/api'
+import { describeAce, runAce } from '#tests/helpers/processes'
+import { webUser } from '#tests/helpers/web'
+import {
+  checkResponse,
+  getPath,
+  ocspGet,
+  ocspPost,
+  ocspRequest,
+  presign,
+  waitFor,
+} from './ocsp_support.js'
+
+async function setup(client: any, keyType = 'ecdsa-p256') {
+  const ca = await createCa(client, { name: unique('OCSP life'), keyType })
+  const template = await webServerTemplate(client, ca.id)
+  const issue = async (cn: string) => {
+    const { csrPem } = await opensslCsr({ subject: `/CN=${cn}` })
+    const response = await issueCertificate(client, template.id, { csr: csrPem })
+    response.assertStatus(201)
+    return response.body().certificate as { id: number; serial: string; certificatePem: string }
+  }
+  return { ca, caPem: ca.certificatePem!, issue, base: `/ocsp/${ca.id}` }
+}
+
+const signerOf = async (caId: number) =>
+  Number((await db.from('ocsp_cas').where('ca_id', caId).first()).signer_id)
+
+test.group('OCSP responder lifecycle', () => {
+  test('responder revoked → replaced and every response re-signed; renewal near expiry', async ({
+    client,
+    assert,
+  }) => {
+    const { ca, caPem, issue, base } = await setup(client)
+    const leaf = await issue('life-leaf.example.com')
+    await presign()
+    const first = await signerOf(ca.id)
+    assert.isAbove(first, 0)
+    const responderRow = await db.from('certificates').where('id', first).first()
+    assert.match(responderRow.common_name, /OCSP Responder/)
+
+    const admin = await webUser({ isAdmin: true })
+    const revoke = await client
+      .post(`/admin/certificates/${first}/revoke`)
+      .form({ reason: 'keyCompromise' })
+      .withCsrfToken()
+      .loginAs(admin)
+      .redirects(0)
+    assert.oneOf(revoke.status(), [200, 302])
+    const second = await signerOf(ca.id)
+    assert.notEqual(second, first)
+    const logs = await db
+      .from('service_logs')
+      .where('ca_id', ca.id)
+      .where('event', 'like', 'ocsp.responder.%')
+    assert.isAtLeast(logs.length, 1)
+
+    await presign()
+    const req = await ocspRequest({ issuerPem: caPem, certs: [leaf.certificatePem] })
+    const answer = await ocspGet(baseUrl(), `${base}/${getPath(req)}`)
+    const check = await checkResponse(answer.body, {
+      issuerPem: caPem,
+      certs: [leaf.certificatePem],
+    })
+    assert.isTrue(check.ok, check.text)
+    const rows = await db.from('ocsp_responses').where('ca_id', ca.id)
+    assert.isTrue(rows.every((r: any) => Number(r.signer_id) === second))
+
+    // a third of the validity left: the job renews it, the old responses stay until re-signed
+    await db
+      .from('ocsp_cas')
+      .where('ca_id', ca.id)
+      .update({ signer_renew_at: Date.now() - 1 })
+    await presign()
+    const third = await signerOf(ca.id)
+    assert.notEqual(third, second)
+    const renewed = await db
+      .from('service_logs')
+      .where('ca_id', ca.id)
+      .where('event', 'ocsp.responder.renewed')
+    assert.lengthOf(renewed, 1)
+    const again = await ocspGet(baseUrl(), `${base}/${getPath(req)}`)
+    const againCheck = await checkResponse(again.body, {
+      issuerPem: caPem,
+      certs: [leaf.certificatePem],
+    })
+    assert.isTrue(againCheck.ok, againCheck.text)
+
+    // the CA tab shows the responder and the counts
+    const tab = await client.get(`/admin/plugin-tabs/ca/${ca.id}/ocsp`).loginAs(admin)
+    tab.assertStatus(200)
+    assert.include(tab.text(), `href="/admin/certificates/${third}"`)
+    assert.include(tab.text(), 'Pre-signed responses')
+  }).timeout(120_000)
+
+  test('nonces: ignored by default, echoed when honoured; the CA key as signer', async ({
+    client,
+    assert,
+  }) => {
+    const { ca, caPem, issue, base } = await setup(client)
+    const leaf = await issue('nonce.example.com')
+    await presign()
+    const admin = await webUser({ isAdmin: true })
+    const req = await ocspRequest({ issuerPem: caPem, certs: [leaf.certificatePem], nonce: true })
+    const nonceOf = (text: string) => /OCSP Nonce:\s*\n\s*([0-9A-F]+)/.exec(text)?.[1]
+    const reqText = await ocspPost(baseUrl(), base, req)
+    const plain = await checkResponse(reqText.body, {
+      issuerPem: caPem,
+      certs: [leaf.certificatePem],
+    })
+    assert.isTrue(plain.ok, plain.text)
+    assert.isUndefined(nonceOf(plain.text))
+
+    const tabUrl = `/admin/plugin-tabs/ca/${ca.id}/ocsp`
+    const save = await client
+      .post(tabUrl)
+      .form({ honourNonces: 'on', responderMode: 'ca-key', maxAgeSeconds: '60' })
+      .withCsrfToken()
+      .loginAs(admin)
+    assert.oneOf(save.status(), [200, 302])
+    assert.isTrue((await pluginHost.readSettings('ocsp', 'ca', ca.id)).honourNonces)
+    await presign()
+    assert.equal(await signerOf(ca.id), -ca.id)
+    await new Promise((resolve) => setTimeout(resolve, 5500)) // nodes re-read settings every 5 s
+    const echoed = await ocspPost(baseUrl(), base, req)
+    const echoedCheck = await checkResponse(echoed.body, {
+      issuerPem: caPem,
+      certs: [leaf.certificatePem],
+    })
+    assert.isTrue(echoedCheck.ok, echoedCheck.text)
+    assert.isDefined(nonceOf(echoedCheck.text))
+    assert.include(
+      req.toString('hex').toUpperCase(),
+      nonceOf(echoedCheck.text)!,
+      'the nonce of the request is echoed'
+    )
+    // signed by the CA itself: no certificate in the answer
+    assert.notInclude(echoedCheck.text, 'OCSP Signing')
+    // GET answers keep no nonce and the new max-age
+    const get = await ocspGet(
+      baseUrl(),
+      `${base}/${getPath(await ocspRequest({ issuerPem: caPem, certs: [leaf.certificatePem] }))}`
+    )
+    assert.match(get.headers.get('cache-control')!, /^max-age=60,/)
+  }).timeout(120_000)
+
+  test('revoked with node ace cert:revoke: in OCSP within a second', async ({ client, assert }) => {
+    const { ca, caPem, issue, base } = await setup(client)
+    const leaf = await issue('ace.example.com')
+    await presign()
+    const req = await ocspRequest({ issuerPem: caPem, certs: [leaf.certificatePem] })
+    const revoke = await runAce([
+      'cert:revoke',
+      '--ca',
+      ca.name,
+      '--serial',
+      leaf.serial,
+      '--reason',
+      'cessationOfOperation',
+    ])
+    assert.equal(revoke.code, 0, describeAce(revoke))
+    const started = Date.now()
+    const seen = await waitFor('the ace revocation in OCSP', async () => {
+      const r = await ocspGet(baseUrl(), `${base}/${getPath(req)}`)
+      const c = await checkResponse(r.body, { issuerPem: caPem, certs: [leaf.certificatePem] })
+      return /: revoked/.test(c.text) ? c : null
+    })
+    assert.isBelow(Date.now() - started, 1000)
+    assert.include(seen.text, 'Reason: cessationOfOperation')
+  }).timeout(120_000)
+
+  test('a disabled plugin answers 404; enabled again, it answers', async ({ client, assert }) => {
+    const { caPem, issue, base } = await setup(client)
+    const leaf = await issue('disabled.example.com')
+    await presign()
+    const req = await ocspRequest({ issuerPem: caPem, certs: [leaf.certificatePem] })
+    const actor = { ...systemActor, isAdmin: true }
+    try {
+      await pluginHost.setEnabled('ocsp', false, actor)
+      assert.equal((await ocspGet(baseUrl(), `${base}/${getPath(req)}`)).status, 404)
+      assert.equal((await ocspPost(baseUrl(), base, req)).status, 404)
+    } finally {
+      await pluginHost.setEnabled('ocsp', true, actor)
+    }
+    const back = await waitFor('answers after enabling', async () => {
+      const r = await ocspGet(baseUrl(), `${base}/${getPath(req)}`)
+      return r.status === 200 ? r : null
+    })
+    const check = await checkResponse(back.body, { issuerPem: caPem, certs: [leaf.certificatePem] })
+    assert.isTrue(check.ok, check.text)
+  }).timeout(120_000)
+})
