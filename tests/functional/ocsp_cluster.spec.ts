@@ -1,0 +1,71 @@
+/*
+ * Two server nodes on one database (run it on PostgreSQL: DB_CONNECTION=pg): a certificate
+ * revoked through this process's API is answered as revoked by the OCSP responder of a spawned
+ * server process within a second (its change-feed poll), and a brand-new certificate is
+ * answered there at once (signed on the first request, then shared).
+ */
+import { test } from '@japa/runner'
+import {
+  adminToken,
+  createCa,
+  issueCertificate,
+  opensslCsr,
+  unique,
+  webServerTemplate,
+} from '#tests/helpers/api'
+import { freePort, startServer } from '#tests/helpers/processes'
+import { checkResponse, getPath, ocspGet, ocspRequest, presign, waitFor } from './ocsp_support.js'
+
+test.group('OCSP across nodes', () => {
+  test('a revocation made on one node is answered by the other within a second', async ({
+    client,
+    assert,
+  }) => {
+    const ca = await createCa(client, { name: unique('OCSP cluster'), keyType: 'ecdsa-p256' })
+    const caPem = ca.certificatePem!
+    const template = await webServerTemplate(client, ca.id)
+    const issue = async (cn: string) => {
+      const { csrPem } = await opensslCsr({ subject: `/CN=${cn}` })
+      const response = await issueCertificate(client, template.id, { csr: csrPem })
+      response.assertStatus(201)
+      return response.body().certificate as { id: number; certificatePem: string }
+    }
+    const leaf = await issue('cluster-ocsp.example.com')
+    await presign()
+    const other = await startServer({ port: await freePort() })
+    try {
+      const req = await ocspRequest({ issuerPem: caPem, certs: [leaf.certificatePem] })
+      const path = `/ocsp/${ca.id}/${getPath(req)}`
+      const status = async () => {
+        const r = await ocspGet(other.url, path)
+        const c = await checkResponse(r.body, { issuerPem: caPem, certs: [leaf.certificatePem] })
+        assert.isTrue(c.ok, c.text)
+        return c.text
+      }
+      assert.match(await status(), /: good/)
+
+      const revoked = await client
+        .post(`/api/v1/certificates/${leaf.id}/revoke`)
+        .bearerToken(await adminToken())
+        .json({ reason: 'affiliationChanged' })
+      revoked.assertStatus(200)
+      const started = Date.now()
+      const text = await waitFor('the revocation on the other node', async () => {
+        const t = await status()
+        return /: revoked/.test(t) ? t : null
+      })
+      assert.isBelow(Date.now() - started, 1000)
+      assert.include(text, 'Reason: affiliationChanged')
+
+      // issued after the other node loaded: answered there at once
+      const fresh = await issue('cluster-fresh.example.com')
+      const freshReq = await ocspRequest({ issuerPem: caPem, certs: [fresh.certificatePem] })
+      const r = await ocspGet(other.url, `/ocsp/${ca.id}/${getPath(freshReq)}`)
+      const c = await checkResponse(r.body, { issuerPem: caPem, certs: [fresh.certificatePem] })
+      assert.isTrue(c.ok, c.text)
+      assert.match(c.text, /: good/)
+    } finally {
+      await other.stop()
+    }
+  }).timeout(180_000)
+})
