@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
+import https from 'node:https'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -90,6 +91,31 @@ export interface StartOptions {
   keepDataDir?: boolean
   /** parent folder of the DATA_DIR (default: the OS temp folder) */
   tempParent?: string
+  /** more environment for the server child (after the clean-up, so PKI_* may be set here) */
+  env?: Record<string, string>
+  /** serve HTTPS with this certificate and key (APP_URL becomes https://127.0.0.1:<port>) */
+  tls?: { certFile: string; keyFile: string; ca: string }
+}
+
+/** GET <url>/ping; true on a 2xx (HTTPS trusts only `ca`). */
+function ping(url: string, ca?: string): Promise<boolean> {
+  if (!url.startsWith('https:')) {
+    return fetch(`${url}/ping`, { signal: AbortSignal.timeout(1000) }).then(
+      async (res) => {
+        await res.arrayBuffer()
+        return res.ok
+      },
+      () => false
+    )
+  }
+  return new Promise((resolve) => {
+    const req = https.get(`${url}/ping`, { ca, timeout: 1000 }, (res) => {
+      res.resume()
+      res.on('end', () => resolve((res.statusCode ?? 0) < 300))
+    })
+    req.on('error', () => resolve(false))
+    req.on('timeout', () => req.destroy())
+  })
 }
 
 export async function startServer(opts: StartOptions = {}): Promise<BenchServer> {
@@ -103,12 +129,17 @@ export async function startServer(opts: StartOptions = {}): Promise<BenchServer>
   for (const k of Object.keys(env)) {
     if (/^(DB_|PKI_|TLS_|APP_|PURGE_)/.test(k)) delete env[k]
   }
+  const url = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`
   Object.assign(env, {
     NODE_ENV: 'production',
     LOG_LEVEL: 'warn',
     HOST: '127.0.0.1',
     PORT: String(port),
     DATA_DIR: dataDir,
+    ...(opts.tls
+      ? { TLS_CERT_FILE: opts.tls.certFile, TLS_KEY_FILE: opts.tls.keyFile, APP_URL: url }
+      : {}),
+    ...opts.env,
   })
 
   const child = spawn(process.execPath, [...(opts.nodeFlags ?? []), 'bin/start.js'], {
@@ -129,7 +160,6 @@ export async function startServer(opts: StartOptions = {}): Promise<BenchServer>
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d))
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d))
 
-  const url = `http://127.0.0.1:${port}`
   const deadline = Date.now() + (opts.startTimeoutMs ?? 30_000)
   let token: string | undefined
   let up = false
@@ -137,13 +167,7 @@ export async function startServer(opts: StartOptions = {}): Promise<BenchServer>
     token ??=
       /bootstrap[^\n]*\n\s*\S*[?&]token=([A-Za-z0-9_-]+)/.exec(out)?.[1] ??
       /"token":"([A-Za-z0-9_-]+)"/.exec(out)?.[1]
-    if (!up) {
-      try {
-        const res = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(1000) })
-        up = res.ok
-        await res.arrayBuffer()
-      } catch {}
-    }
+    if (!up) up = await ping(url, opts.tls?.ca)
     if (up && token) break
     await new Promise((r) => setTimeout(r, 100))
   }

@@ -1,0 +1,387 @@
+/*
+ * npm run bench:acme — ACME issuance against pebble, the reference ACME server, in the same run
+ * (a report, never a timed test). Targets (issue 5):
+ *   - server CPU time per issued certificate: at most a third of pebble's;
+ *   - certificates per second at concurrency 8: at least twice pebble's.
+ *
+ * Both servers speak HTTPS with the same self-signed certificate (made here with openssl), and
+ * require External Account Binding. pebble 2.4 (Debian) runs with PEBBLE_VA_NOSLEEP=1,
+ * PEBBLE_VA_ALWAYS_VALID=1 and PEBBLE_WFE_NONCEREJECT=0, so its validation is as instant as our
+ * pre-approved domain; it keeps everything in memory. Our server is the real one
+ * (`node bin/start.js`, NODE_ENV=production, SQLite with synchronous=FULL as shipped) with the
+ * ACME plugin enabled, a P-256 CA, a policy on the Web Server template pre-approving
+ * `*.bench.test`, and an EAB — all made with the ace commands an operator would use.
+ *
+ * The client is the same for both: BENCH_WORKERS processes (default 4) × BENCH_CONCURRENCY/
+ * BENCH_WORKERS flows each (total 8), with P-256 account keys and CSRs made before the timed
+ * part. Each flow is the whole protocol: newAccount (EAB), newOrder, the authorization (answering
+ * http-01 when it is pending — pebble's), finalize, polling, certificate download.
+ * Server CPU is read from /proc/<pid>/stat (all threads); client CPU is the workers' own.
+ *
+ * Environment: BENCH_DURATION (s, default 15), BENCH_WARMUP (s, default 3), BENCH_CONCURRENCY
+ * (default 8), BENCH_WORKERS (default 4), BENCH_ONLY=pebble,ours.
+ * Exit code: 0 when the run completed (even with a FAIL); 1 when it could not run.
+ */
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { freePort, killAllServers, startServer, type BenchServer } from './lib/server.js'
+import type { AcmeTarget } from './lib/acme_client.js'
+
+const DURATION = Number(process.env.BENCH_DURATION ?? 15)
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 3)
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8)
+const WORKERS = Math.min(Number(process.env.BENCH_WORKERS ?? 4), CONCURRENCY)
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'pebble,ours').split(',').map((s) => s.trim()))
+const CPU_TARGET = 1 / 3
+const RATE_TARGET = 2
+const CLK_TCK = 100
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const t0 = Date.now()
+const log = (msg: string) =>
+  process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${msg}\n`)
+const fmt = (n: number, digits = 1) =>
+  Number.isFinite(n)
+    ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : 'n/a'
+
+function procCpuSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'open-pki-bench-acme-'))
+const children = new Set<ChildProcess>()
+function cleanUp() {
+  for (const child of children) child.kill('SIGKILL')
+  killAllServers()
+  fs.rmSync(work, { recursive: true, force: true })
+}
+process.on('exit', cleanUp)
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.on(signal, () => {
+    cleanUp()
+    process.exit(130)
+  })
+
+/** A self-signed P-256 certificate for 127.0.0.1 / localhost, for both servers' TLS. */
+function makeTlsCertificate() {
+  const certFile = path.join(work, 'tls.pem')
+  const keyFile = path.join(work, 'tls.key')
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ],
+    { stdio: 'ignore' }
+  )
+  return { certFile, keyFile, ca: fs.readFileSync(certFile, 'utf8') }
+}
+
+interface Target {
+  name: string
+  pid: number
+  acme: AcmeTarget
+  stop: () => Promise<void>
+}
+
+async function waitForHttps(url: string, ca: string, timeoutMs = 20_000) {
+  const https = await import('node:https')
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const req = https.get(url, { ca, timeout: 1000 }, (res) => {
+        res.resume()
+        res.on('end', () => resolve(res.statusCode === 200))
+      })
+      req.on('error', () => resolve(false))
+      req.on('timeout', () => req.destroy())
+    })
+    if (ok) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs} ms`)
+}
+
+async function startPebble(tls: ReturnType<typeof makeTlsCertificate>): Promise<Target> {
+  const port = await freePort()
+  const management = await freePort()
+  const hmacKey = Buffer.from('pebble bench hmac key, 32 bytes+').toString('base64url')
+  const config = path.join(work, 'pebble.json')
+  fs.writeFileSync(
+    config,
+    JSON.stringify({
+      pebble: {
+        listenAddress: `127.0.0.1:${port}`,
+        managementListenAddress: `127.0.0.1:${management}`,
+        certificate: tls.certFile,
+        privateKey: tls.keyFile,
+        httpPort: await freePort(),
+        tlsPort: await freePort(),
+        ocspResponderURL: '',
+        externalAccountBindingRequired: true,
+        externalAccountMACKeys: { 'bench-kid': hmacKey },
+      },
+    })
+  )
+  const child = spawn('pebble', ['-config', config], {
+    env: {
+      ...process.env,
+      PEBBLE_VA_NOSLEEP: '1',
+      PEBBLE_VA_ALWAYS_VALID: '1',
+      PEBBLE_WFE_NONCEREJECT: '0',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  children.add(child)
+  let stderr = ''
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    if (stderr.length < 20_000) stderr += d
+  })
+  const directoryUrl = `https://127.0.0.1:${port}/dir`
+  try {
+    await waitForHttps(directoryUrl, tls.ca)
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\npebble said:\n${stderr.slice(-2000)}`)
+  }
+  return {
+    name: 'pebble 2.4',
+    pid: child.pid!,
+    acme: { directoryUrl, tlsCa: tls.ca, eab: { kid: 'bench-kid', hmacKey } },
+    async stop() {
+      child.kill('SIGTERM')
+      children.delete(child)
+    },
+  }
+}
+
+function ace(server: BenchServer, args: string[]): string {
+  return execFileSync(process.execPath, ['ace', ...args], {
+    cwd: ROOT,
+    env: {
+      ...Object.fromEntries(
+        Object.entries(process.env).filter(([k]) => !/^(DB_|PKI_|TLS_|APP_|PURGE_)/.test(k))
+      ),
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'warn',
+      DATA_DIR: server.dataDir,
+      APP_URL: server.url,
+    },
+    encoding: 'utf8',
+  })
+}
+
+async function startOurs(tls: ReturnType<typeof makeTlsCertificate>): Promise<Target> {
+  const server = await startServer({ tls })
+  ace(server, ['plugin:enable', 'acme'])
+  ace(server, ['ca:create', '--name', 'Bench ACME CA', '--key-type', 'ecdsa-p256'])
+  ace(server, [
+    'acme:policy:create',
+    '--ca',
+    'Bench ACME CA',
+    '--name',
+    'bench',
+    '--template',
+    'Web Server',
+    '--pre-approved',
+    '*.bench.test',
+  ])
+  const eab = ace(server, ['acme:eab:create', '--policy', 'bench', '--uses', '1000000'])
+  const kid = /^KID: (\S+)$/m.exec(eab)?.[1]
+  const hmacKey = /^HMAC key: (\S+)$/m.exec(eab)?.[1]
+  const directoryUrl = /^(https:\/\/\S+\/directory)$/m.exec(eab)?.[1]
+  if (!kid || !hmacKey || !directoryUrl)
+    throw new Error(`acme:eab:create printed no directory URL, KID or HMAC key:\n${eab}`)
+  return {
+    name: 'open-pki',
+    pid: server.pid,
+    acme: { directoryUrl, tlsCa: tls.ca, eab: { kid, hmacKey } },
+    async stop() {
+      await server.stop()
+    },
+  }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+interface Worker {
+  child: ChildProcess
+  request: (msg: object) => Promise<any>
+}
+
+function startWorker(index: number): Worker {
+  const child = fork(path.join(ROOT, 'bench/lib/acme_worker.ts'), [], {
+    cwd: ROOT,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  children.add(child)
+  let pending: { resolve: (v: any) => void; reject: (e: Error) => void } | undefined
+  child.on('message', (msg: any) => {
+    const p = pending
+    pending = undefined
+    if (msg?.type === 'error') p?.reject(new Error(`worker ${index}: ${msg.message}`))
+    else p?.resolve(msg)
+  })
+  child.on('exit', (code) => pending?.reject(new Error(`worker ${index} exited (${code})`)))
+  return {
+    child,
+    request(msg) {
+      return new Promise((resolve, reject) => {
+        pending = { resolve, reject }
+        child.send(msg)
+      })
+    },
+  }
+}
+
+interface Measured {
+  name: string
+  issued: number
+  failed: number
+  errors: string[]
+  seconds: number
+  serverCpuSec: number
+  clientCpuSec: number
+  p50: number
+  p99: number
+}
+
+async function measure(target: Target, workers: Worker[]): Promise<Measured> {
+  const perWorker = (w: number) =>
+    Math.floor(CONCURRENCY / WORKERS) + (w < CONCURRENCY % WORKERS ? 1 : 0)
+  const phase = async (durationMs: number) =>
+    Promise.all(
+      workers.map((w, i) =>
+        w.request({ type: 'run', target: target.acme, concurrency: perWorker(i), durationMs })
+      )
+    )
+  await phase(WARMUP * 1000)
+  const cpu0 = procCpuSeconds(target.pid)
+  const started = performance.now()
+  const results = await phase(DURATION * 1000)
+  const seconds = (performance.now() - started) / 1000
+  const serverCpuSec = procCpuSeconds(target.pid) - cpu0
+  const latencies = results.flatMap((r) => r.latencies as number[]).sort((a, b) => a - b)
+  const pick = (q: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]
+  return {
+    name: target.name,
+    issued: results.reduce((n, r) => n + r.issued, 0),
+    failed: results.reduce((n, r) => n + r.errors.length, 0),
+    errors: results.flatMap((r) => (r.errors as string[]).filter(Boolean)).slice(0, 5),
+    seconds,
+    serverCpuSec,
+    clientCpuSec: results.reduce((n, r) => n + r.cpuSec, 0),
+    p50: pick(0.5) ?? Number.NaN,
+    p99: pick(0.99) ?? Number.NaN,
+  }
+}
+
+function report(m: Measured) {
+  const rate = m.issued / m.seconds
+  const cpuPer = (m.serverCpuSec / m.issued) * 1000
+  log(
+    `${m.name}: ${fmt(rate)} certificates/s (${m.issued} in ${fmt(m.seconds)} s, ${m.failed} failed; flow p50 ${fmt(m.p50, 0)} ms, p99 ${fmt(m.p99, 0)} ms), server CPU ${fmt(cpuPer, 2)} ms per certificate (${fmt((m.serverCpuSec / m.seconds) * 100, 0)}% of a core), client CPU ${fmt((m.clientCpuSec / m.seconds) * 100, 0)}% of a core`
+  )
+  for (const e of m.errors) log(`  failure: ${e}`)
+  return { rate, cpuPer }
+}
+
+async function main() {
+  log(
+    `open-pki ACME benchmark — node ${process.version}, ${os.cpus().length} cores; concurrency ${CONCURRENCY} over ${WORKERS} client processes, ${DURATION} s after ${WARMUP} s warm-up`
+  )
+  const tls = makeTlsCertificate()
+  const workers = Array.from({ length: WORKERS }, (_, i) => startWorker(i))
+  // Enough inputs for the fastest plausible run; flows cycle through them after that.
+  const perWorkerInputs = Number(process.env.BENCH_INPUTS ?? 1500)
+  await Promise.all(
+    workers.map((w, i) =>
+      w.request({ type: 'prepare', count: perWorkerInputs, prefix: `w${i}`, domain: 'bench.test' })
+    )
+  )
+  log(`client: ${WORKERS} × ${perWorkerInputs} account keys and CSRs ready`)
+
+  const results: Record<string, { rate: number; cpuPer: number; m: Measured }> = {}
+  for (const which of ['pebble', 'ours'] as const) {
+    if (!ONLY.has(which)) continue
+    const target = which === 'pebble' ? await startPebble(tls) : await startOurs(tls)
+    log(`${target.name}: up (pid ${target.pid}), directory ${target.acme.directoryUrl}`)
+    try {
+      const m = await measure(target, workers)
+      results[which] = { ...report(m), m }
+    } finally {
+      await target.stop()
+    }
+  }
+  for (const w of workers) w.child.send({ type: 'exit' })
+
+  const ours = results.ours
+  const pebble = results.pebble
+  if (ours && pebble) {
+    const cpuRatio = ours.cpuPer / pebble.cpuPer
+    const rateRatio = ours.rate / pebble.rate
+    const rows = [
+      ['measurement', 'open-pki', 'pebble (same run)', 'ratio', 'target', 'result'],
+      [
+        'server CPU per certificate',
+        `${fmt(ours.cpuPer, 2)} ms`,
+        `${fmt(pebble.cpuPer, 2)} ms`,
+        `${fmt(cpuRatio, 2)}×`,
+        `≤ ${fmt(CPU_TARGET, 2)}×`,
+        cpuRatio <= CPU_TARGET ? 'PASS' : 'FAIL',
+      ],
+      [
+        `certificates/s at concurrency ${CONCURRENCY}`,
+        fmt(ours.rate),
+        fmt(pebble.rate),
+        `${fmt(rateRatio, 2)}×`,
+        `≥ ${RATE_TARGET}×`,
+        rateRatio >= RATE_TARGET ? 'PASS' : 'FAIL',
+      ],
+    ]
+    const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)))
+    process.stdout.write('\n')
+    for (const [i, r] of rows.entries()) {
+      process.stdout.write(
+        r
+          .map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c])))
+          .join('  ') + '\n'
+      )
+      if (i === 0) process.stdout.write(widths.map((w) => '-'.repeat(w)).join('  ') + '\n')
+    }
+    process.stdout.write(
+      `\n(client CPU: ${fmt((ours.m.clientCpuSec / ours.m.seconds) * 100, 0)}% of a core against open-pki, ${fmt((pebble.m.clientCpuSec / pebble.m.seconds) * 100, 0)}% against pebble; ${os.cpus().length} cores shared by servers and client)\n`
+    )
+  }
+  const failed = Object.values(results).some((r) => r.m.issued === 0)
+  process.exit(failed ? 1 : 0)
+}
+
+main().catch((error) => {
+  process.stderr.write(`bench:acme could not run: ${error?.stack ?? error}\n`)
+  cleanUp()
+  process.exit(1)
+})
