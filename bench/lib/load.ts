@@ -14,6 +14,8 @@ export interface LoadSpec {
   headers?: Record<string, string>
   /** A different body per request (cycled by autocannon's setupRequest). */
   bodies?: string[]
+  /** A different path per request (cycled like `bodies`), e.g. OCSP GETs of random serials. */
+  paths?: string[]
   connections: number
   durationSec: number
 }
@@ -51,9 +53,12 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
       }
     },
   }
-  if (bodies && bodies.length) {
+  const paths = spec.paths
+  if ((bodies && bodies.length) || (paths && paths.length)) {
     request.setupRequest = (req: any) => {
-      req.body = bodies[next++ % bodies.length]
+      const i = next++
+      if (bodies && bodies.length) req.body = bodies[i % bodies.length]
+      if (paths && paths.length) req.path = paths[i % paths.length]
       return req
     }
   }
