@@ -136,7 +136,14 @@ export async function authenticate(
     }
     const account = accountFromRow(row)
     result.account = account
-    result.key = importKey(account.jwk, header.alg)
+    try {
+      result.key = importKey(account.jwk, header.alg)
+    } catch {
+      throw new AcmeProblem(
+        'malformed',
+        `The JWS signature does not verify: ${header.alg} does not fit the account's key.`
+      )
+    }
   }
   verifyJws(jws, result.key!)
   if (!(await consumeNonce(ctx.runtime, header.nonce))) {

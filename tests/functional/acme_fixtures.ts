@@ -1,0 +1,60 @@
+/*
+ * Shared setup of the ACME plugin's functional and interop tests: the plugin enabled with test
+ * settings, a fresh CA, a policy on its Web Server template and EAB credentials.
+ */
+import type { ApiClient } from '@japa/api-client'
+import { pluginHost } from '#plugins/host'
+import { systemActor } from '#services/actor'
+import type { PluginRuntime } from '#plugin-api'
+import { baseUrl, createCa, unique, webServerTemplate } from '#tests/helpers/api'
+import { createEab, createPolicy } from '../../plugins/acme/policies.js'
+
+/** Extra ports of this helper's range: TEST_PORT + n. */
+export function extraPort(n: number) {
+  return Number(process.env.PORT ?? 3381) + n
+}
+
+export function acmeRuntime(): PluginRuntime {
+  const runtime = pluginHost.get('acme')?.runtime
+  if (!runtime) throw new Error('the acme plugin is not loaded')
+  return runtime
+}
+
+export async function acmeSettings(values: Record<string, unknown>) {
+  await pluginHost.saveSettings('acme', 'install', 0, values, systemActor)
+}
+
+export async function enableAcme(settings: Record<string, unknown> = {}) {
+  await pluginHost.setEnabled('acme', true, systemActor)
+  await acmeSettings({
+    http01Port: extraPort(3),
+    tlsAlpn01Port: extraPort(4),
+    dnsResolver: `127.0.0.1:${extraPort(2)}`,
+    validationTimeoutSeconds: 5,
+    ordersPerAccountPerHour: 0,
+    requestsPerIpPerMinute: 0,
+    ...settings,
+  })
+}
+
+export const directoryUrl = () => `${baseUrl()}/acme/directory`
+
+export async function acmeWorld(
+  client: ApiClient,
+  options: { preApproved?: string; profiles?: string; uses?: number } = {}
+) {
+  await enableAcme()
+  const runtime = acmeRuntime()
+  const ca = await createCa(client, { name: unique('ACME CA'), keyType: 'ecdsa-p256' })
+  const template = await webServerTemplate(client, ca.id)
+  const policy = await createPolicy(runtime, {
+    caId: ca.id,
+    name: unique('policy'),
+    template: template.id,
+    preApproved: options.preApproved ?? '',
+    profiles: options.profiles ?? '',
+  })
+  const eab = () =>
+    createEab(runtime, { policyId: policy.id, name: unique('eab'), maxUses: options.uses ?? 1 })
+  return { runtime, ca, template, policy, eab }
+}

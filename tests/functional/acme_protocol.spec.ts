@@ -1,0 +1,373 @@
+/*
+ * The ACME plugin's protocol (RFC 8555) with the project's own small client: directory and
+ * nonces, accounts with EAB, orders for IP identifiers validated over real HTTP (http-01) and
+ * TLS (tls-alpn-01, a certificate made by OpenSSL), finalize with CSRs made by OpenSSL,
+ * download verified by `openssl verify`, account management, revocation, pre-approved names,
+ * wildcards and template limits.
+ */
+import { test } from '@japa/runner'
+import { createServer, type Server } from 'node:http'
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls'
+import { createHash } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { pluginHost } from '#plugins/host'
+import { systemActor } from '#services/actor'
+import { createTemplate, opensslCsr, unique } from '#tests/helpers/api'
+import { opensslVerify, run, toolPath, withTempDir } from '#tests/helpers/external'
+import { AcmeTestClient, accountKey } from '../../plugins/acme/tests/client.js'
+import { acmeWorld, directoryUrl, extraPort } from './acme_fixtures.js'
+
+const csrDer = (pem: string) =>
+  Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64').toString(
+    'base64url'
+  )
+
+/** An http-01 responder on the validation port, serving key authorizations by token. */
+function http01Server(tokens: Map<string, string>): Promise<Server> {
+  const server = createServer((req, res) => {
+    const token = (req.url ?? '').split('/').pop() ?? ''
+    const body = tokens.get(token)
+    res.writeHead(body ? 200 : 404, { 'content-type': 'text/plain' }).end(body ?? 'no')
+  })
+  return new Promise((resolve) => server.listen(extraPort(3), '127.0.0.1', () => resolve(server)))
+}
+
+/** A tls-alpn-01 responder: an OpenSSL-made certificate with the acmeIdentifier extension. */
+async function tlsAlpnServer(ip: string, keyAuthorization: string): Promise<TlsServer> {
+  const digest = createHash('sha256').update(keyAuthorization).digest('hex')
+  const { key, cert } = await withTempDir(async (dir) => {
+    const result = await run(toolPath('openssl'), [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-subj',
+      '/CN=acme-tls-alpn',
+      '-days',
+      '1',
+      '-addext',
+      `subjectAltName=IP:${ip}`,
+      '-addext',
+      `1.3.6.1.5.5.7.1.31=critical,DER:0420${digest}`,
+      '-keyout',
+      join(dir, 'k.pem'),
+      '-out',
+      join(dir, 'c.pem'),
+    ])
+    if (result.code !== 0) throw new Error(result.stderr)
+    return { key: await readFile(join(dir, 'k.pem')), cert: await readFile(join(dir, 'c.pem')) }
+  })
+  const server = createTlsServer({ key, cert, ALPNProtocols: ['acme-tls/1'] }, (socket) =>
+    socket.end()
+  )
+  return new Promise((resolve) => server.listen(extraPort(4), '127.0.0.1', () => resolve(server)))
+}
+
+const close = (server: Server | TlsServer) => new Promise((r) => server.close(() => r(null)))
+
+async function readyOrder(acme: AcmeTestClient, orderUrl: string) {
+  return acme.poll(orderUrl, (b) => b.status !== 'pending')
+}
+
+test.group('ACME protocol', () => {
+  test('directory, nonces, EAB registration and account lookups', async ({ client, assert }) => {
+    const world = await acmeWorld(client, { profiles: '' })
+    const dir = await fetch(directoryUrl())
+    assert.equal(dir.status, 200)
+    const directory = await dir.json()
+    assert.isTrue(directory.meta.externalAccountRequired)
+    assert.match(directory.newNonce, /\/acme\/new-nonce$/)
+    assert.match(directory.renewalInfo, /\/acme\/renewal-info$/)
+
+    const head = await fetch(directory.newNonce, { method: 'HEAD' })
+    assert.equal(head.status, 200)
+    assert.match(head.headers.get('replay-nonce') ?? '', /^[A-Za-z0-9_-]{16,}$/)
+    assert.equal(head.headers.get('cache-control'), 'no-store')
+    const get = await fetch(directory.newNonce)
+    assert.equal(get.status, 204)
+    assert.notEqual(get.headers.get('replay-nonce'), head.headers.get('replay-nonce'))
+
+    const acme = await new AcmeTestClient(directoryUrl()).init()
+    // No EAB: refused.
+    const bare = await acme.post(
+      directory.newAccount,
+      { termsOfServiceAgreed: true },
+      { useJwk: true }
+    )
+    assert.equal(bare.status, 400)
+    assert.equal(bare.body.type, 'urn:ietf:params:acme:error:externalAccountRequired')
+    assert.equal(bare.headers.get('content-type'), 'application/problem+json')
+    assert.isString(bare.headers.get('replay-nonce'))
+
+    // onlyReturnExisting for an unknown key, without EAB.
+    const missing = await acme.post(
+      directory.newAccount,
+      { onlyReturnExisting: true },
+      { useJwk: true }
+    )
+    assert.equal(missing.body.type, 'urn:ietf:params:acme:error:accountDoesNotExist')
+
+    const eab = await world.eab()
+    const created = await acme.register(eab)
+    assert.equal(created.status, 201, created.text)
+    assert.equal(created.body.status, 'valid')
+    assert.match(acme.kid!, /\/acme\/account\/\d+$/)
+
+    // The same key again: the same account (200), without spending anything.
+    const again = await acme.register(eab)
+    assert.equal(again.status, 200)
+    assert.equal(again.headers.get('location'), acme.kid)
+    const existing = await acme.post(
+      directory.newAccount,
+      { onlyReturnExisting: true },
+      { useJwk: true }
+    )
+    assert.equal(existing.status, 200)
+    assert.equal(existing.headers.get('location'), acme.kid)
+
+    // The EAB allowed one use: another key is refused.
+    const other = await new AcmeTestClient(directoryUrl(), accountKey('RS256')).init()
+    const second = await other.register(eab)
+    assert.equal(second.status, 403)
+    assert.equal(second.body.type, 'urn:ietf:params:acme:error:unauthorized')
+    assert.include(second.body.detail, 'used')
+
+    // Contact update, orders list, key rollover, deactivation.
+    const update = await acme.post(acme.kid!, { contact: ['mailto:new@example.com'] })
+    assert.deepEqual(update.body.contact, ['mailto:new@example.com'])
+    const orders = await acme.post(update.body.orders, '')
+    assert.deepEqual(orders.body.orders, [])
+
+    const newKey = accountKey('EdDSA')
+    const inner = (await import('../../plugins/acme/tests/client.js')).signJws(
+      newKey,
+      { jwk: newKey.jwk, url: directory.keyChange },
+      { account: acme.kid, oldKey: acme.key.jwk }
+    )
+    const rolled = await acme.post(directory.keyChange, inner)
+    assert.equal(rolled.status, 200, rolled.text)
+    const oldKey = acme.key
+    acme.key = newKey
+    assert.equal((await acme.post(acme.kid!, '')).status, 200)
+    acme.key = oldKey
+    const stale = await acme.post(acme.kid!, '')
+    assert.equal(stale.body.type, 'urn:ietf:params:acme:error:malformed')
+    acme.key = newKey
+
+    const deactivated = await acme.post(acme.kid!, { status: 'deactivated' })
+    assert.equal(deactivated.body.status, 'deactivated')
+    const after = await acme.newOrder([{ type: 'ip', value: '127.0.0.1' }])
+    assert.equal(after.body.type, 'urn:ietf:params:acme:error:unauthorized')
+  })
+
+  test('IP identifiers: http-01 and tls-alpn-01 only, finalize, chain, revocation', async ({
+    client,
+    assert,
+  }) => {
+    const world = await acmeWorld(client)
+    const acme = await new AcmeTestClient(directoryUrl()).init()
+    assert.equal((await acme.register(await world.eab())).status, 201)
+
+    const order = await acme.newOrder([{ type: 'ip', value: '127.0.0.1' }])
+    assert.equal(order.status, 201, order.text)
+    assert.equal(order.body.status, 'pending')
+    const authz = await acme.post(order.body.authorizations[0], '')
+    assert.deepEqual(authz.body.identifier, { type: 'ip', value: '127.0.0.1' })
+    assert.sameMembers(
+      authz.body.challenges.map((c: any) => c.type),
+      ['http-01', 'tls-alpn-01']
+    )
+    // dns-01 is not offered for an IP address (RFC 8738).
+    const dnsUrl = authz.body.challenges[0].url.replace(/[^/]+$/, 'dns-01')
+    const notOffered = await acme.post(dnsUrl, {})
+    assert.equal(notOffered.status, 400)
+    assert.equal(notOffered.body.type, 'urn:ietf:params:acme:error:malformed')
+    assert.include(notOffered.body.detail, 'RFC 8738')
+
+    const http = authz.body.challenges.find((c: any) => c.type === 'http-01')
+    const tokens = new Map([[http.token, acme.keyAuthorization(http.token)]])
+    const server = await http01Server(tokens)
+    try {
+      const answer = await acme.post(http.url, {})
+      assert.equal(answer.status, 200)
+      assert.include(answer.headers.get('link') ?? '', 'rel="up"')
+      const done = await acme.poll(http.url, (b) => b.status !== 'processing')
+      assert.equal(done.body.status, 'valid', done.text)
+    } finally {
+      await close(server)
+    }
+    const ready = await readyOrder(acme, order.headers.get('location')!)
+    assert.equal(ready.body.status, 'ready')
+
+    // CSRs made by OpenSSL: other names → badCSR and the order stays ready; garbage → badCSR.
+    const wrong = await opensslCsr({ subject: '/CN=127.0.0.2', sans: ['IP:127.0.0.2'] })
+    const refused = await acme.post(ready.body.finalize, { csr: csrDer(wrong.csrPem) })
+    assert.equal(refused.body.type, 'urn:ietf:params:acme:error:badCSR')
+    const garbage = await acme.post(ready.body.finalize, { csr: 'AAAA' })
+    assert.equal(garbage.body.type, 'urn:ietf:params:acme:error:badCSR')
+    assert.equal((await acme.post(order.headers.get('location')!, '')).body.status, 'ready')
+
+    const good = await opensslCsr({ subject: '/CN=127.0.0.1', sans: ['IP:127.0.0.1'] })
+    const finalized = await acme.post(ready.body.finalize, { csr: csrDer(good.csrPem) })
+    assert.equal(finalized.status, 200, finalized.text)
+    assert.equal(finalized.body.status, 'valid')
+    const cert = await acme.post(finalized.body.certificate, '')
+    assert.equal(cert.headers.get('content-type'), 'application/pem-certificate-chain')
+    const pems = cert.text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)!
+    assert.lengthOf(pems, 2)
+    const verified = await opensslVerify({ roots: [world.ca.certificatePem!], cert: pems[0] })
+    assert.isTrue(verified.ok, verified.output)
+    const listed = await acme.post(acme.kid!.concat('/orders'), '')
+    assert.include(listed.body.orders, order.headers.get('location'))
+
+    // A second order for the same IP reuses the valid authorization: tls-alpn-01 on a new name.
+    const order2 = await acme.newOrder([{ type: 'ip', value: '127.0.0.1' }])
+    assert.equal(order2.body.status, 'ready')
+
+    // Revocation by another account is refused; by the certificate key it works; then alreadyRevoked.
+    const certB64 = csrDer(pems[0])
+    const stranger = await new AcmeTestClient(directoryUrl()).init()
+    await stranger.register(await world.eab())
+    const foreign = await stranger.post(stranger.directory.revokeCert, { certificate: certB64 })
+    assert.equal(foreign.body.type, 'urn:ietf:params:acme:error:unauthorized')
+    const { createPrivateKey } = await import('node:crypto')
+    const certKey = {
+      alg: 'ES256' as const,
+      privateKey: createPrivateKey(good.keyPem),
+      jwk: (() => {
+        const j = createPrivateKey(good.keyPem).export({ format: 'jwk' }) as any
+        return { kty: j.kty, crv: j.crv, x: j.x, y: j.y }
+      })(),
+    }
+    const byKey = await stranger.post(
+      stranger.directory.revokeCert,
+      { certificate: certB64, reason: 1 },
+      { key: certKey, useJwk: true }
+    )
+    assert.equal(byKey.status, 200, byKey.text)
+    const twice = await acme.post(acme.directory.revokeCert, { certificate: certB64 })
+    assert.equal(twice.body.type, 'urn:ietf:params:acme:error:alreadyRevoked')
+  })
+
+  test('tls-alpn-01 against a certificate made by OpenSSL', async ({ client, assert }) => {
+    const world = await acmeWorld(client)
+    const acme = await new AcmeTestClient(directoryUrl()).init()
+    await acme.register(await world.eab())
+    const order = await acme.newOrder([{ type: 'ip', value: '127.0.0.1' }])
+    const authz = await acme.post(order.body.authorizations[0], '')
+    const tls = authz.body.challenges.find((c: any) => c.type === 'tls-alpn-01')
+    const server = await tlsAlpnServer('127.0.0.1', acme.keyAuthorization(tls.token))
+    try {
+      await acme.post(tls.url, {})
+      const done = await acme.poll(tls.url, (b) => b.status !== 'processing')
+      assert.equal(done.body.status, 'valid', done.text)
+    } finally {
+      await close(server)
+    }
+  })
+
+  test('a failed validation makes the order invalid, with the problem on the challenge', async ({
+    client,
+    assert,
+  }) => {
+    const world = await acmeWorld(client)
+    const acme = await new AcmeTestClient(directoryUrl()).init()
+    await acme.register(await world.eab())
+    const order = await acme.newOrder([{ type: 'ip', value: '127.0.0.1' }])
+    const authz = await acme.post(order.body.authorizations[0], '')
+    const http = authz.body.challenges.find((c: any) => c.type === 'http-01')
+    const server = await http01Server(new Map([[http.token, 'wrong']]))
+    try {
+      await acme.post(http.url, {})
+      const done = await acme.poll(http.url, (b) => b.status !== 'processing')
+      assert.equal(done.body.status, 'invalid')
+      assert.equal(done.body.error.type, 'urn:ietf:params:acme:error:incorrectResponse')
+    } finally {
+      await close(server)
+    }
+    const final = await acme.post(order.headers.get('location')!, '')
+    assert.equal(final.body.status, 'invalid')
+    const notReady = await acme.post(final.body.finalize, { csr: 'AAAA' })
+    assert.equal(notReady.body.type, 'urn:ietf:params:acme:error:orderNotReady')
+  })
+
+  test('pre-approved names need no challenge; wildcards and IPs follow the template', async ({
+    client,
+    assert,
+  }) => {
+    const world = await acmeWorld(client, { preApproved: '*.corp.test, 10.1.2.3' })
+    const acme = await new AcmeTestClient(directoryUrl()).init()
+    await acme.register(await world.eab())
+
+    const pre = await acme.newOrder([
+      { type: 'dns', value: 'corp.test' },
+      { type: 'dns', value: 'a.b.corp.test' },
+      { type: 'ip', value: '10.1.2.3' },
+    ])
+    assert.equal(pre.body.status, 'ready', pre.text)
+    const csr = await opensslCsr({
+      subject: '/CN=corp.test',
+      sans: ['DNS:corp.test', 'DNS:a.b.corp.test', 'IP:10.1.2.3'],
+    })
+    const fin = await acme.post(pre.body.finalize, { csr: csrDer(csr.csrPem) })
+    assert.equal(fin.body.status, 'valid', fin.text)
+
+    // Not pre-approved: a name outside the list gets challenges.
+    const outside = await acme.newOrder([{ type: 'dns', value: 'corp.test.evil.test' }])
+    assert.equal(outside.body.status, 'pending')
+
+    // Wildcards: refused until the template's ACME tab allows them; then dns-01 only.
+    const wild = await acme.newOrder([{ type: 'dns', value: '*.other.test' }])
+    assert.equal(wild.body.type, 'urn:ietf:params:acme:error:rejectedIdentifier')
+    assert.equal(wild.body.subproblems[0].identifier.value, '*.other.test')
+    await pluginHost.saveSettings(
+      'acme',
+      'template',
+      world.template.id,
+      { allowWildcards: true },
+      systemActor
+    )
+    const wild2 = await acme.newOrder([{ type: 'dns', value: '*.other.test' }])
+    assert.equal(wild2.status, 201, wild2.text)
+    const wildAuthz = await acme.post(wild2.body.authorizations[0], '')
+    assert.isTrue(wildAuthz.body.wildcard)
+    assert.equal(wildAuthz.body.identifier.value, 'other.test')
+    assert.deepEqual(
+      wildAuthz.body.challenges.map((c: any) => c.type),
+      ['dns-01']
+    )
+    const httpForWildcard = await acme.post(
+      wildAuthz.body.challenges[0].url.replace(/dns-01$/, 'http-01'),
+      {}
+    )
+    assert.equal(httpForWildcard.body.type, 'urn:ietf:params:acme:error:malformed')
+    // A pre-approved wildcard is ready at once.
+    const preWild = await acme.newOrder([{ type: 'dns', value: '*.x.corp.test' }])
+    assert.equal(preWild.body.status, 'ready')
+
+    // A template without IP SANs refuses IP identifiers.
+    const dnsOnly = await createTemplate(client, world.ca.id, {
+      name: unique('dns only'),
+      options: { sans: { allowed: ['dns'], required: true, copyCommonName: true } },
+    })
+    assert.equal(dnsOnly.status(), 201, dnsOnly.text())
+    const { createPolicy, createEab } = await import('../../plugins/acme/policies.js')
+    const policy = await createPolicy(world.runtime, {
+      caId: world.ca.id,
+      name: unique('dns policy'),
+      template: dnsOnly.body().template.id,
+    })
+    const eab = await createEab(world.runtime, { policyId: policy.id, name: 'x' })
+    const dnsClient = await new AcmeTestClient(directoryUrl()).init()
+    await dnsClient.register(eab)
+    const ip = await dnsClient.newOrder([{ type: 'ip', value: '10.1.2.3' }])
+    assert.equal(ip.body.type, 'urn:ietf:params:acme:error:rejectedIdentifier')
+    assert.include(ip.body.subproblems[0].detail, 'IP address')
+    const bad = await dnsClient.newOrder([{ type: 'email', value: 'a@b.test' }])
+    assert.equal(bad.body.type, 'urn:ietf:params:acme:error:unsupportedIdentifier')
+  })
+})
