@@ -675,13 +675,68 @@ const described = new WeakMap<Uint8Array, SpkiDescription>()
 export function describeSpki(spki: Uint8Array): SpkiDescription {
   let description = described.get(spki)
   if (!description) {
-    description = describeSpkiUncached(spki)
+    description = describeCommonSpki(spki) ?? describeSpkiUncached(spki)
     described.set(spki, description)
   }
   return description
 }
 
-function describeSpkiUncached(spki: Uint8Array): SpkiDescription {
+/*
+ * The SubjectPublicKeyInfo encodings of the common key types are fixed byte for byte up to the
+ * key bits (DER has one encoding): recognised by that prefix and the total length, without a
+ * general ASN.1 parse (which costs more than the rest of reading a CSR). Anything else goes
+ * through the full parser.
+ */
+const COMMON_SPKI: Array<{ prefix: Buffer; length: number; description: SpkiDescription }> = [
+  {
+    // SEQUENCE { SEQUENCE { ecPublicKey, prime256v1 }, BIT STRING 00 04 X Y }
+    prefix: Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex'),
+    length: 91,
+    description: ecDescription('1.2.840.10045.3.1.7'),
+  },
+  {
+    prefix: Buffer.from('3076301006072a8648ce3d020106052b81040022036200', 'hex'),
+    length: 120,
+    description: ecDescription('1.3.132.0.34'),
+  },
+  {
+    prefix: Buffer.from('30819b301006072a8648ce3d020106052b81040023038186' + '00', 'hex'),
+    length: 158,
+    description: ecDescription('1.3.132.0.35'),
+  },
+  {
+    prefix: Buffer.from('302a300506032b6570032100', 'hex'),
+    length: 44,
+    description: { family: 'ed25519', keyType: 'ed25519', oid: OID.ed25519, name: 'Ed25519' },
+  },
+]
+
+function ecDescription(curveOid: string): SpkiDescription {
+  const curve = EC_CURVES[curveOid]
+  return {
+    family: 'ec',
+    keyType: curve.keyType,
+    bits: curve.bits,
+    curve: curve.name,
+    oid: OID.ecPublicKey,
+    name: `ECDSA ${curve.name}`,
+  }
+}
+
+function describeCommonSpki(spki: Uint8Array): SpkiDescription | undefined {
+  for (const known of COMMON_SPKI) {
+    if (spki.length !== known.length) continue
+    let same = true
+    for (let i = 0; i < known.prefix.length && same; i++) same = spki[i] === known.prefix[i]
+    // EC points must be uncompressed (04) for these lengths; the full parser handles the rest.
+    if (same && (known.description.family !== 'ec' || spki[known.prefix.length] === 0x04))
+      return { ...known.description }
+  }
+  return undefined
+}
+
+/** The full parse behind describeSpki (exported so tests can compare the fast path with it). */
+export function describeSpkiUncached(spki: Uint8Array): SpkiDescription {
   const { algorithm, publicKey } = parseSpki(spki)
   const oid = algorithm.oid
   switch (oid) {

@@ -222,8 +222,35 @@ function uriName(uri: string, what: string): GeneralName {
   return new GeneralName({ uniformResourceIdentifier: uri })
 }
 
+/*
+ * The URL extensions (AIA, CDP, freshest CRL) are the same for every certificate of a CA (or of
+ * a CRL shard) and cost more to serialise than the rest of a certificate: each distinct input is
+ * built once and the (never modified) Extension reused. Bounded: cleared past 4096 entries.
+ */
+const urlExtensions = new Map<string, Extension>()
+
+function memoUrlExtension(key: string, build: () => Extension): Extension {
+  let ext = urlExtensions.get(key)
+  if (!ext) {
+    ext = build()
+    if (urlExtensions.size >= 4096) urlExtensions.clear()
+    urlExtensions.set(key, ext)
+  }
+  return ext
+}
+
 /** authorityInfoAccess with OCSP responder and CA issuer URLs (non-critical). */
 export function authorityInfoAccess(urls: {
+  ocsp?: readonly string[]
+  caIssuers?: readonly string[]
+}): Extension {
+  return memoUrlExtension(
+    `aia\n${(urls.ocsp ?? []).join('\n')}\n\n${(urls.caIssuers ?? []).join('\n')}`,
+    () => buildAuthorityInfoAccess(urls)
+  )
+}
+
+function buildAuthorityInfoAccess(urls: {
   ocsp?: readonly string[]
   caIssuers?: readonly string[]
 }): Extension {
@@ -271,8 +298,14 @@ export function crlDistributionPoints(
   uris: readonly string[],
   options: DistributionPointOptions = {}
 ): Extension {
-  const points = distributionPoints(uris, options.onePointPerUri ?? false, 'cRLDistributionPoints')
-  return rawExtension(EXT.cRLDistributionPoints, valueDer(new CRLDistributionPoints(points)))
+  return memoUrlExtension(`cdp\n${options.onePointPerUri === true}\n${uris.join('\n')}`, () => {
+    const points = distributionPoints(
+      uris,
+      options.onePointPerUri ?? false,
+      'cRLDistributionPoints'
+    )
+    return rawExtension(EXT.cRLDistributionPoints, valueDer(new CRLDistributionPoints(points)))
+  })
 }
 
 /** freshestCRL (delta CRL locations, non-critical), same shape as cRLDistributionPoints. */
@@ -280,8 +313,10 @@ export function freshestCrl(
   uris: readonly string[],
   options: DistributionPointOptions = {}
 ): Extension {
-  const points = distributionPoints(uris, options.onePointPerUri ?? false, 'freshestCRL')
-  return rawExtension(EXT.freshestCRL, valueDer(new FreshestCRL(points)))
+  return memoUrlExtension(`fresh\n${options.onePointPerUri === true}\n${uris.join('\n')}`, () => {
+    const points = distributionPoints(uris, options.onePointPerUri ?? false, 'freshestCRL')
+    return rawExtension(EXT.freshestCRL, valueDer(new FreshestCRL(points)))
+  })
 }
 
 /* ------------------------------------------------------ policies, misc */

@@ -5,6 +5,7 @@ import { ml_dsa44, ml_dsa65 } from '@noble/post-quantum/ml-dsa.js'
 import { slh_dsa_sha2_128s, slh_dsa_shake_128f } from '@noble/post-quantum/slh-dsa.js'
 import {
   describeSpki,
+  describeSpkiUncached,
   generateKeyPair,
   importPkcs8,
   importPrivateKeyPem,
@@ -644,6 +645,38 @@ test.group('hsm / keys: PEM import', (group) => {
 })
 
 test.group('hsm / keys: describeSpki', () => {
+  test('the fast path for common encodings says exactly what the full parser says', ({
+    assert,
+  }) => {
+    const spkis: Array<[string, Uint8Array]> = [
+      ...(['P-256', 'P-384', 'P-521'] as const).map((namedCurve): [string, Uint8Array] => [
+        namedCurve,
+        crypto
+          .generateKeyPairSync('ec', { namedCurve })
+          .publicKey.export({ type: 'spki', format: 'der' }),
+      ]),
+      [
+        'Ed25519',
+        crypto.generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'der' }),
+      ],
+    ]
+    for (const [name, spki] of spkis) {
+      assert.deepEqual(describeSpki(new Uint8Array(spki)), describeSpkiUncached(spki), name)
+    }
+    // A compressed P-256 point has another length: the full parser describes it.
+    const p256 = crypto.createECDH('prime256v1')
+    p256.generateKeys()
+    const compressed = Buffer.concat([
+      Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex'),
+      p256.getPublicKey(undefined, 'compressed'),
+    ])
+    assert.equal(describeSpki(compressed).keyType, 'ecdsa-p256')
+    // The right prefix with a wrong point format is not taken by the fast path.
+    const odd = Buffer.from(spkis[0][1])
+    odd[26] = 0x05
+    assert.deepEqual(describeSpki(odd), describeSpkiUncached(odd))
+  })
+
   test('classical keys outside the install key types are still described', async () => {
     const rsa1024 = crypto
       .generateKeyPairSync('rsa', { modulusLength: 1024 })

@@ -107,6 +107,33 @@ test.group('extensions: builders', () => {
     assert.throws(() => certificatePolicies(['madeUpPolicy']), /unknown certificate policy/)
     assert.equal(valueHex(ocspNoCheck()), '0500')
 
+    // URL extensions are built once per distinct input and reused.
+    const aia = { ocsp: ['http://o.example/ocsp'], caIssuers: ['http://i.example/ca.crt'] }
+    assert.strictEqual(authorityInfoAccess(aia), authorityInfoAccess({ ...aia }))
+    assert.notStrictEqual(
+      authorityInfoAccess(aia),
+      authorityInfoAccess({
+        ocsp: [],
+        caIssuers: ['http://o.example/ocsp', 'http://i.example/ca.crt'],
+      })
+    )
+    assert.strictEqual(
+      crlDistributionPoints(['http://a/1.crl']),
+      crlDistributionPoints(['http://a/1.crl'])
+    )
+    assert.notStrictEqual(
+      crlDistributionPoints(['http://a/1.crl']),
+      crlDistributionPoints(['http://a/2.crl'])
+    )
+    assert.notStrictEqual(
+      freshestCrl(['http://a/1.crl']),
+      crlDistributionPoints(['http://a/1.crl'])
+    )
+    assert.notStrictEqual(
+      crlDistributionPoints(['http://a/1.crl', 'http://a/2.crl']),
+      crlDistributionPoints(['http://a/1.crl', 'http://a/2.crl'], { onePointPerUri: true })
+    )
+
     const one = crlDistributionPoints(['http://a.example/x.crl', 'http://b.example/x.crl'])
     const many = crlDistributionPoints(['http://a.example/x.crl', 'http://b.example/x.crl'], {
       onePointPerUri: true,
