@@ -78,7 +78,7 @@ test.group('ACME protocol', () => {
     const world = await acmeWorld(client, { profiles: '' })
     const dir = await fetch(directoryUrl())
     assert.equal(dir.status, 200)
-    const directory = await dir.json()
+    const directory = (await dir.json()) as Record<string, any>
     assert.isTrue(directory.meta.externalAccountRequired)
     assert.match(directory.newNonce, /\/acme\/new-nonce$/)
     assert.match(directory.renewalInfo, /\/acme\/renewal-info$/)
@@ -221,7 +221,7 @@ test.group('ACME protocol', () => {
     assert.lengthOf(pems, 2)
     const verified = await opensslVerify({ roots: [world.ca.certificatePem!], cert: pems[0] })
     assert.isTrue(verified.ok, verified.output)
-    const listed = await acme.post(acme.kid!.concat('/orders'), '')
+    const listed = await acme.post(`${acme.kid}/orders`, '')
     assert.include(listed.body.orders, order.headers.get('location'))
 
     // A second order for the same IP reuses the valid authorization: tls-alpn-01 on a new name.

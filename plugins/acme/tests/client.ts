@@ -31,7 +31,7 @@ export function accountKey(alg: TestAlg = 'ES256'): AccountKey {
             namedCurve: { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' }[alg],
           })
   const full = pair.publicKey.export({ format: 'jwk' }) as Record<string, string>
-  const jwk =
+  const jwk: Record<string, string> =
     full.kty === 'RSA'
       ? { kty: 'RSA', n: full.n, e: full.e }
       : full.kty === 'EC'
@@ -122,7 +122,7 @@ export class AcmeTestClient {
   async init() {
     const res = await fetch(this.directoryUrl)
     if (res.status !== 200) throw new Error(`directory answered ${res.status}`)
-    this.directory = await res.json()
+    this.directory = (await res.json()) as Record<string, any>
     return this
   }
 
