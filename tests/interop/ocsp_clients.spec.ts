@@ -42,10 +42,7 @@ async function opensslAsk(
     const args = ['ocsp', '-url', url, '-issuer', p['ca.pem'], '-cert', p['cert.pem']]
     args.push('-CAfile', p['ca.pem'], '-resp_text')
     if (!nonce) args.push('-no_nonce')
-    const r = await run(toolPath(binary), args, {
-      timeoutMs: 60_000,
-      env: binary === 'openssl' ? {} : {},
-    })
+    const r = await run(toolPath(binary), args, { timeoutMs: 60_000 })
     return { code: r.code, text: r.stdout + r.stderr }
   })
 }
