@@ -145,7 +145,7 @@ async function main() {
       der,
       collectSerials: true,
     })
-    serials.push(...(result.serials ?? []))
+    for (const serial of result.serials ?? []) serials.push(serial)
     log(
       `${count.toLocaleString('en-US')} certificates bulk-loaded in ${((Date.now() - started) / 1000).toFixed(1)} s`
     )
