@@ -94,14 +94,15 @@ export async function newAccount(ctx: AcmeContext) {
   }
   const kid = eabKid(payload.externalAccountBinding)
   const eab = await ctx.runtime.table('acme_eabs').where('kid', kid).first()
-  const refuse = async (detail: string) => {
+  const refuse = async (reason: string | AcmeProblem) => {
+    const problem = typeof reason === 'string' ? new AcmeProblem('unauthorized', reason) : reason
     await ctx.runtime.writeServiceLog({
       level: 'warn',
       event: 'acme.eab.refused',
-      message: `Account registration from ${ctx.request.ip} refused: ${detail}`,
+      message: `Account registration from ${ctx.request.ip} refused: ${problem.message}`,
       details: { kid },
     })
-    return new AcmeProblem('unauthorized', detail)
+    return problem
   }
   if (!eab) throw await refuse(`The EAB KID "${kid}" is unknown.`)
   const now = Date.now()
@@ -120,7 +121,7 @@ export async function newAccount(ctx: AcmeContext) {
       hmacKey,
     })
   } catch (error) {
-    if (error instanceof AcmeProblem) throw await refuse(error.message)
+    if (error instanceof AcmeProblem) throw await refuse(error)
     throw error
   }
   // Spend one use only if one is left (another node may be registering with it right now).
