@@ -11,7 +11,8 @@
  * Environment: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 2),
  * BENCH_CONNECTIONS (default 8), BENCH_CSRS (default 50), BENCH_ONLY=ping,p256,mldsa (a subset),
  * BENCH_CPU_PROF=<dir> (server child runs with --cpu-prof, profile written there on stop),
- * BENCH_SERVER_FLAGS (extra node flags for the server child).
+ * BENCH_SERVER_FLAGS (extra node flags for the server child), BENCH_WEB_CONCURRENCY (the server's
+ * WEB_CONCURRENCY: server processes on the one port; default 1).
  *
  * Exit code: 0 when the run completed (even with a FAIL: it is a report); 1 when it could not run
  * or any request failed (non-2xx, socket error, timeout).
@@ -29,6 +30,7 @@ const WARMUP = Number(process.env.BENCH_WARMUP ?? 2)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 8)
 const CSR_COUNT = Number(process.env.BENCH_CSRS ?? 50)
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF
+const WEB_CONCURRENCY = process.env.BENCH_WEB_CONCURRENCY ?? '1'
 /** Which load phases to run: ping, p256, mldsa (default all three). */
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'ping,p256,mldsa').split(',').map((s) => s.trim()))
 
@@ -184,9 +186,11 @@ async function main() {
     fs.mkdirSync(CPU_PROF_DIR, { recursive: true })
     nodeFlags.push('--cpu-prof', `--cpu-prof-dir=${path.resolve(CPU_PROF_DIR)}`)
   }
-  const server = await startServer({ nodeFlags })
+  const server = await startServer({ nodeFlags, env: { WEB_CONCURRENCY } })
   try {
-    log(`server: pid ${server.pid} on ${server.url}, DATA_DIR ${server.dataDir}`)
+    log(
+      `server: pid ${server.pid} on ${server.url}, DATA_DIR ${server.dataDir}, WEB_CONCURRENCY=${WEB_CONCURRENCY}`
+    )
     const boot = await api(server, 'POST', '/api/v1/bootstrap', undefined, {
       token: server.bootstrapToken,
       email: 'bench@example.com',

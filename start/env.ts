@@ -21,6 +21,8 @@ export default await Env.create(new URL('../', import.meta.url), {
   DB_DATABASE: Env.schema.string.optional(),
   DB_POOL_MAX: Env.schema.number.optional(),
 
+  /** Server processes (bin/start.js, node:cluster): a number or "auto"; unset = 1. */
+  WEB_CONCURRENCY: Env.schema.string.optional(),
   PKI_MASTER_KEY: Env.schema.string.optional(),
   PKI_MASTER_KEY_FILE: Env.schema.string.optional(),
   PKI_PREVIOUS_MASTER_KEYS: Env.schema.string.optional(),

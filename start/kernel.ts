@@ -9,7 +9,8 @@ server.errorHandler(() => import('#exceptions/handler'))
 
 server.use([])
 
-router.use([() => import('@adonisjs/core/bodyparser_middleware')])
+// The framework's body parser, except on plugins' device routes (raw bytes, see the middleware).
+router.use([() => import('#middleware/body_parser_middleware')])
 
 export const middleware = router.named({
   apiAuth: () => import('#middleware/api_auth_middleware'),

@@ -2,6 +2,7 @@ import type { HttpContext } from '@adonisjs/core/http'
 import db from '@adonisjs/lucid/services/db'
 import { readFileSync } from 'node:fs'
 import { openApiDocument } from '#services/openapi'
+import { nodeId } from '#services/scheduler'
 
 const version: string = JSON.parse(
   readFileSync(new URL('../../package.json', import.meta.url), 'utf8')
@@ -21,6 +22,8 @@ export default class HealthController {
       version,
       database,
       connection: db.primaryConnectionName,
+      // Which server process answered (one per node; several with WEB_CONCURRENCY).
+      node: nodeId,
     }
     return response.status(database === 'ok' ? 200 : 503).send(body)
   }

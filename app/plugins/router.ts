@@ -33,13 +33,48 @@ async function readRaw(ctx: HttpContext): Promise<Buffer> {
   return Buffer.concat(chunks)
 }
 
-function buildContext(
+/*
+ * Device routes get their body as bytes, untouched: the framework's body parser skips them
+ * (a DER body sent as application/x-www-form-urlencoded — curl's default — would otherwise be
+ * decoded as text and corrupted). The host reads the bytes once and derives `body` from them
+ * (JSON or form) for plugins that want it parsed.
+ */
+const deviceRoutePatterns = new Set<string>()
+
+/** True for the route patterns of plugin device routes (see app/middleware/body_parser.ts). */
+export function isDeviceRoutePattern(pattern: string | undefined): boolean {
+  return pattern !== undefined && deviceRoutePatterns.has(pattern)
+}
+
+function parsedBody(raw: Buffer, contentType: string | undefined): Record<string, unknown> {
+  if (raw.length === 0) return {}
+  const type = (contentType ?? '').split(';')[0].trim().toLowerCase()
+  try {
+    if (type === 'application/json' || type.endsWith('+json')) {
+      const value = JSON.parse(raw.toString('utf8'))
+      return value && typeof value === 'object' && !Array.isArray(value) ? value : {}
+    }
+    if (type === 'application/x-www-form-urlencoded') {
+      return Object.fromEntries(new URLSearchParams(raw.toString('utf8')))
+    }
+  } catch {
+    // not what it says it is: the plugin still has the bytes
+  }
+  return {}
+}
+
+async function buildContext(
   ctx: HttpContext,
   rec: PluginRecord,
   surface: 'device' | 'admin'
-): { context: RouteContext; sent: () => boolean } {
+): Promise<{ context: RouteContext; sent: () => boolean }> {
   let sent = false
   let rawCache: Promise<Buffer> | undefined
+  let body = (ctx.request.body() ?? {}) as Record<string, unknown>
+  if (surface === 'device') {
+    rawCache = readRaw(ctx)
+    body = parsedBody(await rawCache, ctx.request.header('content-type'))
+  }
   const request: PluginRequest = {
     method: ctx.request.method(),
     url: ctx.request.url(true),
@@ -47,7 +82,7 @@ function buildContext(
     query: ctx.request.qs(),
     headers: ctx.request.headers(),
     ip: ctx.request.ip(),
-    body: (ctx.request.body() ?? {}) as Record<string, unknown>,
+    body,
     rawBody: () => (rawCache ??= readRaw(ctx)),
   }
   const reply: PluginReply = {
@@ -59,11 +94,11 @@ function buildContext(
       ctx.response.header(name, value)
       return reply
     },
-    send(body) {
+    send(payload) {
       sent = true
       // A Node Readable (e.g. a large CRL read chunk by chunk) is streamed, not serialised.
-      if (body instanceof Readable) return ctx.response.stream(body)
-      ctx.response.send(body instanceof Uint8Array ? Buffer.from(body) : body)
+      if (payload instanceof Readable) return ctx.response.stream(payload)
+      ctx.response.send(payload instanceof Uint8Array ? Buffer.from(payload) : payload)
     },
   }
   const context: RouteContext = {
@@ -99,7 +134,7 @@ export async function handlePluginRoute(
       reason: rec.failed,
     })
   }
-  const { context, sent } = buildContext(ctx, rec, route.surface)
+  const { context, sent } = await buildContext(ctx, rec, route.surface)
   const result = await route.handler(context)
   if (sent()) return
   if (
@@ -134,6 +169,7 @@ export function mountPluginRoutes(host: PluginHost, router: any, adminStack: () 
         handlePluginRoute(host, rec, route, ctx)
       )
       if (route.surface === 'admin') r.use(adminStack())
+      else deviceRoutePatterns.add(pattern || '/')
       count++
     }
   }

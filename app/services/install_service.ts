@@ -37,6 +37,9 @@ export async function checkMasterKey() {
 }
 
 export async function announceInstall() {
+  // Server processes started after the first by WEB_CONCURRENCY (bin/start.js) stay quiet:
+  // a new token from each would replace the one the first printed.
+  if (process.env.PKI_ANNOUNCE === '0') return
   const { created, path } = loadMasterKey()
   if (created) {
     logger.warn(

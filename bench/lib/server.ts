@@ -72,15 +72,40 @@ export function freePort(): Promise<number> {
 
 const CLK_TCK = 100 // USER_HZ on Linux
 
-function procCpuSeconds(pid: number): number | undefined {
+function statFields(pid: number): string[] | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    // fields[11] = utime, fields[12] = stime (fields 14 and 15 of stat(5), counted from state=3)
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
+    // fields[1] = ppid, fields[11] = utime, fields[12] = stime (counted from state = field 3)
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   } catch {
     return undefined
   }
+}
+
+/**
+ * CPU seconds used so far by a process and its live descendants (the server's worker processes
+ * with WEB_CONCURRENCY), all threads included.
+ */
+function procCpuSeconds(pid: number): number | undefined {
+  const own = statFields(pid)
+  if (!own) return undefined
+  const children = new Map<number, number[]>()
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const fields = statFields(Number(entry))
+    if (!fields) continue
+    const ppid = Number(fields[1])
+    children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)])
+  }
+  let total = 0
+  const queue = [pid]
+  while (queue.length) {
+    const next = queue.pop()!
+    const fields = next === pid ? own : statFields(next)
+    if (fields) total += (Number(fields[11]) + Number(fields[12])) / CLK_TCK
+    queue.push(...(children.get(next) ?? []))
+  }
+  return total
 }
 
 export interface StartOptions {

@@ -161,6 +161,17 @@ test.group('Plugins: the example plugin', (group) => {
     assert.equal(echo.status, 200)
     assert.equal(echo.headers.get('content-type'), 'application/octet-stream')
     assert.deepEqual(Buffer.from(await echo.arrayBuffer()), bytes)
+    // Whatever the content type says (curl's default is a form), the bytes arrive untouched.
+    const binary = Buffer.from(Array.from({ length: 256 }, (_, i) => i))
+    for (const type of ['application/x-www-form-urlencoded', 'application/json', 'text/plain']) {
+      const echoed = await fetch(`${baseUrl()}/example/echo`, {
+        method: 'POST',
+        headers: { 'content-type': type },
+        body: binary,
+      })
+      assert.equal(echoed.status, 200, type)
+      assert.deepEqual(Buffer.from(await echoed.arrayBuffer()), binary, type)
+    }
 
     const ok = await client.get('/example/hello/Ada')
     ok.assertStatus(200)
