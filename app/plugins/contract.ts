@@ -32,6 +32,16 @@ export interface SettingsSpec {
   version: number
   /** Turns settings written under `fromVersion` into the current version's shape. */
   upgrade?: (old: Record<string, unknown>, fromVersion: number) => Record<string, unknown>
+  /**
+   * Checks what a schema cannot: settings that must agree with the CA they apply to (e.g. an
+   * option a post-quantum CA cannot use). Runs after the schema accepted the values, before
+   * anything is stored; return messages by field name to refuse (shown next to the fields).
+   * `ca` is the CA of a CA-scope setting, or the template's CA for a template-scope one.
+   */
+  check?: (
+    values: Record<string, unknown>,
+    ctx: { scope: SettingsScope; scopeId: number; ca: CaInfo | null }
+  ) => Record<string, string> | undefined | Promise<Record<string, string> | undefined>
 }
 
 export type SettingsScope = 'install' | 'ca' | 'template'

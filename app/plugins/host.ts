@@ -888,6 +888,15 @@ export class PluginHost {
       current = {}
     }
     const candidate = coerceForm(compiled, input, current)
+    const check = compiled.spec.check
+    if (check && compiled.validate(structuredClone(candidate))) {
+      const runtime = rec.runtime!
+      const template = scope === 'template' ? await runtime.getTemplate(scopeId) : null
+      const caId = scope === 'ca' ? scopeId : (template?.caId ?? null)
+      const ca = caId === null ? null : await runtime.getCa(caId)
+      const refused = await check(structuredClone(candidate), { scope, scopeId, ca })
+      if (refused && Object.keys(refused).length > 0) throw new SettingsValidationError(refused)
+    }
     let changed: string[] = []
     await db.transaction(async (trx) => {
       changed = await writeSettings(compiled, scope === 'install' ? 0 : scopeId, candidate, trx)

@@ -73,6 +73,15 @@ export const caSettings: SettingsSpec = {
       },
     },
   },
+  // A schema cannot know the CA's algorithm: refuse the CA key as signer for SLH-DSA CAs here.
+  check(values, { ca }) {
+    if (values.responderMode === 'ca-key' && ca?.keyType.startsWith('slh-dsa')) {
+      return {
+        responderMode: `CA "${ca.name}" has an SLH-DSA key, whose signatures take seconds: its responses are signed by a delegated responder. Choose "delegated".`,
+      }
+    }
+    return undefined
+  },
 }
 
 function intIn(value: unknown, min: number, max: number, fallback: number): number {

@@ -162,6 +162,24 @@ test.group('OCSP responder lifecycle', () => {
     assert.match(get.headers.get('cache-control')!, /^max-age=60,/)
   }).timeout(120_000)
 
+  test('the CA key as signer is refused for an SLH-DSA CA, next to the field', async ({
+    client,
+    assert,
+  }) => {
+    const ca = await createCa(client, { name: unique('OCSP SLH'), keyType: 'slh-dsa-sha2-128s' })
+    const admin = await webUser({ isAdmin: true })
+    const save = await client
+      .post(`/admin/plugin-tabs/ca/${ca.id}/ocsp`)
+      .form({ responderMode: 'ca-key', maxAgeSeconds: '60' })
+      .withCsrfToken()
+      .loginAs(admin)
+    assert.equal(save.status(), 422)
+    assert.include(save.text(), 'has an SLH-DSA key')
+    const stored = await pluginHost.readSettings('ocsp', 'ca', ca.id)
+    assert.equal(stored.responderMode, 'delegated')
+    assert.notEqual(stored.maxAgeSeconds, 60, 'nothing of the refused form was stored')
+  }).timeout(120_000)
+
   test('revoked with node ace cert:revoke: in OCSP within a second', async ({ client, assert }) => {
     const { ca, caPem, issue, base } = await setup(client)
     const leaf = await issue('ace.example.com')
