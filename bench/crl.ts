@@ -156,6 +156,7 @@ function rssBytes(pid: number): number {
 
 interface Generation {
   count: number
+  mode: 'scan' | 'append'
   entries: number
   ms: number
   wallMs: number
@@ -174,7 +175,8 @@ async function generateOnce(
   ca: BenchCa,
   csr: string,
   count: number,
-  dir: string
+  dir: string,
+  rescan: boolean
 ): Promise<Generation> {
   const db = openDb(server)
   const state = () =>
@@ -190,6 +192,14 @@ async function generateOnce(
   idle.sort((a, b) => a - b)
   const baseline = idle[Math.floor(idle.length / 2)]
   const before = Number(state()?.full_number ?? 0)
+  if (rescan) {
+    // Rows written behind the kernel's back fired no revocation hook: ask for a full read of the
+    // certificates, as the plugin does when it starts.
+    const rw = new Database(path.join(server.dataDir, 'pki.sqlite3'))
+    rw.pragma('busy_timeout = 10000')
+    rw.prepare('UPDATE crl_state SET rescan = 1 WHERE ca_id = ?').run(ca.id)
+    rw.close()
+  }
 
   let peak = baseline
   let sampling = true
@@ -212,6 +222,7 @@ async function generateOnce(
   const wallMs = Date.now() - started
   sampling = false
   await sampler
+  await sleep(1500) // every node serves a new CRL within a second of it being stored
   const crlNumber = Number(after!.full_number)
   const list = db
     .prepare(
@@ -221,7 +232,7 @@ async function generateOnce(
   db.close()
 
   // Download it and let OpenSSL check it.
-  const file = path.join(dir, `ours-${count}.der`)
+  const file = path.join(dir, `ours-${count}-${crlNumber}.der`)
   const res = await fetch(`${server.url}/crl/${ca.id}.crl`)
   fs.writeFileSync(file, Buffer.from(await res.arrayBuffer()))
   const caPem = path.join(dir, `ca-${ca.id}.pem`)
@@ -252,8 +263,10 @@ async function generateOnce(
       ])
     ).stdout.trim()
   )
+  fs.rmSync(file)
   return {
     count,
+    mode: rescan ? 'scan' : 'append',
     entries: Number(list.entries),
     ms: Number(after!.full_build_ms),
     wallMs,
@@ -394,7 +407,7 @@ async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'open-pki-bench-crl-'))
   const { server, token } = await crlServer()
   log(`server up (pid ${server.pid}); OCSP and ACME plugins disabled`)
-  const csrs = await makeP256Csrs(3)
+  const csrs = await makeP256Csrs(4)
   const results: Generation[] = []
   const openssl: Record<number, OpensslRun> = {}
   try {
@@ -418,15 +431,18 @@ async function main() {
       log(
         `CA ${ca.id}: ${fmt(count)} revoked certificates loaded in ${((Date.now() - loaded) / 1000).toFixed(1)} s`
       )
-      await sleep(3000) // let the server settle (jobs, GC) before the idle baseline
-      const gen = await generateOnce(server, token, ca, csrs[1], count, dir)
-      results.push(gen)
-      log(
-        `ours  ${fmt(count).padStart(9)}: ${fmt(gen.entries)} entries, ${(gen.size / MiB).toFixed(1)} MiB, ` +
-          `built in ${(gen.ms / 1000).toFixed(2)} s (trigger → switched ${(gen.wallMs / 1000).toFixed(2)} s), ` +
-          `RSS ${(gen.baseline / MiB).toFixed(0)} → peak ${(gen.peak / MiB).toFixed(0)} MiB (growth ${(gen.growth / MiB).toFixed(1)} MiB), ` +
-          `openssl crl -verify: ${gen.verified ? 'OK' : 'FAILED'}, ${fmt(gen.counted)} entries counted`
-      )
+      for (const rescan of [true, false]) {
+        await sleep(3000) // let the server settle (jobs, GC) before the idle baseline
+        const gen = await generateOnce(server, token, ca, csrs[rescan ? 1 : 2], count, dir, rescan)
+        results.push(gen)
+        log(
+          `ours  ${fmt(count).padStart(9)} ${gen.mode === 'scan' ? 'read from the certificates' : 'after one more revocation'}: ` +
+            `${fmt(gen.entries)} entries, ${(gen.size / MiB).toFixed(1)} MiB, ` +
+            `built in ${(gen.ms / 1000).toFixed(2)} s (trigger → switched ${(gen.wallMs / 1000).toFixed(2)} s), ` +
+            `RSS ${(gen.baseline / MiB).toFixed(0)} → peak ${(gen.peak / MiB).toFixed(0)} MiB (growth ${(gen.growth / MiB).toFixed(1)} MiB), ` +
+            `openssl crl -verify: ${gen.verified ? 'OK' : 'FAILED'}, ${fmt(gen.counted)} entries counted`
+        )
+      }
       const o = await opensslGencrl(server, ca.id, dir)
       openssl[count] = o
       log(
@@ -438,41 +454,50 @@ async function main() {
     fs.rmSync(dir, { recursive: true, force: true })
   }
 
-  const [small, large] = results
-  const o = openssl[LARGE]
-  const timeVsOpenssl = large.ms / o.ms
-  const memVsOpenssl = large.growth / o.peak
-  const scale = large.ms / small.ms
-  const memFlat = large.growth <= 1.5 * Math.max(small.growth, 16 * MiB)
-  const correct =
-    large.verified &&
-    small.verified &&
-    large.counted === large.entries &&
-    small.counted === small.entries
   console.log('')
   console.log(`CRL generation, ${fmt(LARGE)} vs ${fmt(SMALL)} revoked entries (P-256, SQLite)`)
+  const o = openssl[LARGE]
   console.log(
-    `  ours ${fmt(LARGE)}: ${(large.ms / 1000).toFixed(2)} s, memory growth ${(large.growth / MiB).toFixed(1)} MiB`
+    `  openssl ca -gencrl ${fmt(LARGE)}: ${(o.ms / 1000).toFixed(2)} s, peak ${(o.peak / MiB).toFixed(1)} MiB` +
+      `  (${fmt(SMALL)}: ${(openssl[SMALL].ms / 1000).toFixed(2)} s, ${(openssl[SMALL].peak / MiB).toFixed(1)} MiB)`
   )
-  console.log(
-    `  ours ${fmt(SMALL)}: ${(small.ms / 1000).toFixed(2)} s, memory growth ${(small.growth / MiB).toFixed(1)} MiB`
-  )
-  console.log(
-    `  openssl ca -gencrl ${fmt(LARGE)}: ${(o.ms / 1000).toFixed(2)} s, peak ${(o.peak / MiB).toFixed(1)} MiB`
-  )
-  console.log(
-    `  time ours/openssl (1M):         ${timeVsOpenssl.toFixed(3)}  target ≤ 0.25  ${verdict(timeVsOpenssl <= 0.25)}`
-  )
-  console.log(
-    `  memory growth / openssl peak:   ${memVsOpenssl.toFixed(3)}  target ≤ 0.167 ${verdict(memVsOpenssl <= 1 / 6)}`
-  )
-  console.log(
-    `  time(1M)/time(100k):            ${scale.toFixed(2)}  target ≤ 11    ${verdict(scale <= 11)}`
-  )
-  console.log(
-    `  memory growth 1M vs 100k:       ${(large.growth / MiB).toFixed(1)} vs ${(small.growth / MiB).toFixed(1)} MiB  flat (≤ 1.5 × max(100k, 16 MiB))  ${verdict(memFlat)}`
-  )
-  console.log(`  verified and complete:          ${verdict(correct)}`)
+  for (const mode of ['scan', 'append'] as const) {
+    const small = results.find((r) => r.mode === mode && r.count === SMALL)!
+    const large = results.find((r) => r.mode === mode && r.count === LARGE)!
+    const timeVsOpenssl = large.ms / o.ms
+    const memVsOpenssl = large.growth / o.peak
+    const scale = large.ms / small.ms
+    const memFlat = large.growth <= 1.5 * Math.max(small.growth, 16 * MiB)
+    const correct =
+      large.verified &&
+      small.verified &&
+      large.counted === large.entries &&
+      small.counted === small.entries
+    console.log(
+      mode === 'scan'
+        ? '  A new full CRL read from the certificates (every revoked row of the CA, page by page):'
+        : "  A new full CRL after one more revocation (the previous CRL's entry chunks + the new entry, re-signed):"
+    )
+    console.log(
+      `    ours ${fmt(LARGE)}: ${(large.ms / 1000).toFixed(2)} s, memory growth ${(large.growth / MiB).toFixed(1)} MiB`
+    )
+    console.log(
+      `    ours ${fmt(SMALL)}: ${(small.ms / 1000).toFixed(2)} s, memory growth ${(small.growth / MiB).toFixed(1)} MiB`
+    )
+    console.log(
+      `    time ours/openssl (1M):         ${timeVsOpenssl.toFixed(3)}  target ≤ 0.25  ${verdict(timeVsOpenssl <= 0.25)}`
+    )
+    console.log(
+      `    memory growth / openssl peak:   ${memVsOpenssl.toFixed(3)}  target ≤ 0.167 ${verdict(memVsOpenssl <= 1 / 6)}`
+    )
+    console.log(
+      `    time(1M)/time(100k):            ${scale.toFixed(2)}  target ≤ 11    ${verdict(scale <= 11)}`
+    )
+    console.log(
+      `    memory growth 1M vs 100k:       ${(large.growth / MiB).toFixed(1)} vs ${(small.growth / MiB).toFixed(1)} MiB, flat (≤ 1.5 × max(100k, 16 MiB)) ${verdict(memFlat)}`
+    )
+    console.log(`    verified by openssl, complete:  ${verdict(correct)}`)
+  }
 }
 
 // Run only as `npm run bench:crl` (bench/revoke.ts imports the helpers above).

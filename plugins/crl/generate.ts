@@ -46,7 +46,9 @@ import {
   shardCounts,
   switchTo,
   type ChangeRow,
+  type ChunkRef,
   type CrlState,
+  type StoredList,
 } from './store.js'
 
 const DAY = 86_400_000
@@ -96,41 +98,58 @@ function etagOf(number: number, scope: string, signature: Uint8Array): string {
 }
 
 /**
- * Signs a TBS made of `prefix`, the chunk rows 1..chunks of (number, scope) and `tail`, and
- * stores the envelope around it (chunk 0 and chunk n+1). Returns the CRL's size and signature.
+ * Signs a TBS made of `prefix`, the entry chunks `entries` (rows of this scope, possibly of an
+ * earlier CRL) and `tail`, and stores the envelope around it: chunk 0 of this CRL (headers) and
+ * chunk `trailerSeq` (extensions, algorithm, signature). Returns the CRL's layout, size and
+ * signature.
  */
 async function signStored(
   runtime: PluginRuntime,
   issuer: Issuer,
   key: { caId: number; number: number; scope: string },
-  chunks: number,
+  entries: ChunkRef[],
   prefix: Buffer,
   tail: Buffer,
-  entriesLength: number
-): Promise<{ size: number; signature: Uint8Array }> {
+  trailerSeq: number
+): Promise<{ size: number; signature: Uint8Array; layout: ChunkRef[] }> {
   const { signer } = issuer
   const sigAlg = signatureAlgorithm(signer.keyType as any, signer.hash)
+  const entriesLength = entries.reduce((n, [, , length]) => n + length, 0)
   const tbsLength = prefix.length + entriesLength + tail.length
   let signature: Uint8Array
   const stream = signer.stream?.(signer.hash)
   if (stream) {
     stream.update(prefix)
-    for await (const chunk of readChunks(runtime, key, 1, chunks)) stream.update(chunk)
+    for await (const chunk of readChunks(runtime, key, entries)) stream.update(chunk)
     stream.update(tail)
     signature = await stream.sign()
   } else {
     // Pure EdDSA / ML-DSA / SLH-DSA: the signature needs the whole TBS at once.
     const parts = [prefix]
-    for await (const chunk of readChunks(runtime, key, 1, chunks)) parts.push(chunk)
+    for await (const chunk of readChunks(runtime, key, entries)) parts.push(chunk)
     parts.push(tail)
     signature = await signer.sign(Buffer.concat(parts, tbsLength), signer.hash)
   }
   const { header, trailer } = crlEnvelope(tbsLength, sigAlg, signature)
-  await insertChunk(runtime, key, 0, Buffer.concat([header, prefix]))
-  await insertChunk(runtime, key, chunks + 1, Buffer.concat([tail, trailer]))
-  return { size: header.length + tbsLength + trailer.length, signature }
+  const head = Buffer.concat([header, prefix])
+  const foot = Buffer.concat([tail, trailer])
+  await insertChunk(runtime, key, 0, head)
+  await insertChunk(runtime, key, trailerSeq, foot)
+  return {
+    size: header.length + tbsLength + trailer.length,
+    signature,
+    layout: [[key.number, 0, head.length], ...entries, [key.number, trailerSeq, foot.length]],
+  }
 }
 
+/**
+ * The TBSCertList fields of a CRL of `scope` (a complete scope; a delta is built for its base's
+ * scope with `delta`). The full CRL carries no Issuing Distribution Point: it covers every
+ * certificate of the CA, CA certificates and certificates without a CDP included (with an IDP
+ * naming its URL, `openssl verify -crl_check_all -extended_crl` finds a self-signed root out of
+ * its scope). A shard CRL's IDP names the shard's URL: that is what partitions it. A delta has
+ * exactly its base's IDP (OpenSSL ignores a delta whose IDP differs from its base's).
+ */
 function draftFor(
   runtime: PluginRuntime,
   issuer: Issuer,
@@ -146,7 +165,9 @@ function draftFor(
     ...times,
     crlNumber: BigInt(crlNumber),
     authorityKeyId: issuer.keyId,
-    issuingDistributionPoint: { url: crlUrl(runtime.publicUrl, caId, scope) },
+    ...(scope === FULL
+      ? {}
+      : { issuingDistributionPoint: { url: crlUrl(runtime.publicUrl, caId, scope) } }),
     ...(delta
       ? { deltaCrlIndicator: BigInt(delta.baseNumber) }
       : issuer.settings.deltas
@@ -160,29 +181,34 @@ export interface BuildResult {
   entries: number
   scopes: number
   ms: number
+  /** 'scan': the entries were read from the certificates; 'append': built on the previous CRL */
+  mode: 'scan' | 'append'
+}
+
+/** How often a full pass reads every revoked certificate again (it drops expired entries). */
+const RESCAN_MS = DAY
+/** A CRL made of more chunk rows than this is rebuilt by reading the certificates. */
+const MAX_LAYOUT = 1000
+
+/** The entries of one scope in a pass: their chunk rows and count. */
+interface ScopeEntries {
+  chunks: ChunkRef[]
+  count: number
+  /** seq of this CRL's trailer row */
+  trailerSeq: number
 }
 
 /**
- * A full pass: the full CRL and every shard CRL of the CA, then (deltas on) an empty-or-not delta
- * on top. Returns null when the CA cannot have a CRL (no certificate, not active).
+ * Reads every revoked certificate of the CA (page by page) and writes each entry to the chunk
+ * rows of the full CRL and of its shard in each shard set.
  */
-export async function buildFull(runtime: PluginRuntime, caId: number): Promise<BuildResult | null> {
-  const started = Date.now()
-  const issuer = await issuerFor(runtime, caId)
-  if (!issuer) return null
-  if (issuer.settings.shards > 0) await recordShardSet(runtime, caId, issuer.settings.shards)
-  const sets = await shardCounts(runtime, caId)
-  const before = await ensureState(runtime, caId)
-  // Read before the entries: every change after it is in a later delta or full CRL.
-  const changeId = await lastChangeId(runtime, caId)
-  const number = await claimNumber(runtime, caId)
-  const thisUpdateMs = Math.min(started, Date.now())
-  const times = {
-    thisUpdate: wholeSeconds(thisUpdateMs),
-    nextUpdate: wholeSeconds(thisUpdateMs + issuer.settings.validityDays * DAY),
-  }
-
-  const scopes = baseScopes(sets)
+async function scanEntries(
+  runtime: PluginRuntime,
+  caId: number,
+  number: number,
+  scopes: string[],
+  sets: number[]
+): Promise<Map<string, ScopeEntries>> {
   const writers = new Map(
     scopes.map((s) => [s, new ChunkWriter(runtime, { caId, number, scope: s })])
   )
@@ -215,65 +241,241 @@ export async function buildFull(runtime: PluginRuntime, caId: number): Promise<B
   if (skipped.length > 0) {
     runtime.log.warn({ caId, serials: skipped.slice(0, 20) }, 'CRL entries left out')
   }
-
+  const out = new Map<string, ScopeEntries>()
   for (const scope of scopes) {
     const writer = writers.get(scope)!
     await writer.flush()
+    out.set(scope, {
+      chunks: writer.sizes.map((length, i) => [number, i + 1, length] as ChunkRef),
+      count: counts.get(scope)!,
+      trailerSeq: writer.count + 1,
+    })
+  }
+  return out
+}
+
+/**
+ * The certificates revoked since the current full CRL, when a new one can be that CRL plus them:
+ * every change since is a first revocation (valid → revoked or on hold), each CRL of the pass
+ * is there with known chunk lengths, and the last pass that read the certificates is recent.
+ * Null when the certificates must be read again (an unrevocation, a reason change, expired
+ * entries to drop, new shard sets, the plugin just started).
+ */
+async function appendPlan(
+  runtime: PluginRuntime,
+  state: CrlState,
+  scopes: string[],
+  now: number
+): Promise<{ bases: Map<string, StoredList>; added: ChangeRow[] } | null> {
+  if (state.rescan || state.fullNumber === 0 || now - state.scannedAt > RESCAN_MS) return null
+  const lists = await currentLists(runtime, state)
+  const bases = new Map<string, StoredList>()
+  for (const list of lists) {
+    if (list.number === state.fullNumber && list.baseNumber === null) bases.set(list.scope, list)
+  }
+  for (const scope of scopes) {
+    const base = bases.get(scope)
+    if (!base || base.layout.length > MAX_LAYOUT) return null
+    if (base.layout.some(([, , length]) => length < 0)) return null
+  }
+  const changes = await changesAfter(runtime, state.caId, state.fullChangeId, MAX_DELTA_CHANGES)
+  if (changes.length > MAX_DELTA_CHANGES) return null
+  const seen = new Set<number>()
+  for (const change of changes) {
+    if (seen.has(change.certificateId)) return null
+    seen.add(change.certificateId)
+    if (change.previousStatus !== 'valid' || !LISTED.has(change.status)) return null
+  }
+  // Changes logged while the last scan read the certificates may already be in it.
+  const unsure = changes.filter((c) => c.id <= state.scanChangeIdAfter)
+  const listed = unsure.length > 0 ? await serialsListed(runtime, bases.get(FULL)!, unsure) : null
+  const added = listed ? changes.filter((c) => !listed.has(normalSerial(c.serial))) : changes
+  return { bases, added }
+}
+
+function normalSerial(serial: string): string {
+  return serial
+    .replace(/[^0-9a-fA-F]/g, '')
+    .toLowerCase()
+    .replace(/^0+/, '')
+}
+
+/** Which of these certificates' serials a stored CRL lists (walks its entry chunks). */
+async function serialsListed(
+  runtime: PluginRuntime,
+  list: StoredList,
+  changes: ChangeRow[]
+): Promise<Set<string>> {
+  const wanted = new Set(changes.map((c) => normalSerial(c.serial)))
+  const found = new Set<string>()
+  for await (const chunk of readChunks(runtime, list, list.layout.slice(1, -1))) {
+    for (const serial of entrySerials(chunk)) if (wanted.has(serial)) found.add(serial)
+  }
+  return found
+}
+
+/** The serials (hex, no leading zeros) of a chunk of whole revokedCertificates entries. */
+function* entrySerials(chunk: Buffer): Generator<string> {
+  let at = 0
+  while (at < chunk.length) {
+    const [entryStart, entryEnd] = tlvBounds(chunk, at)
+    const [serialStart, serialEnd] = tlvBounds(chunk, entryStart)
+    yield chunk.subarray(serialStart, serialEnd).toString('hex').replace(/^0+/, '')
+    at = entryEnd
+  }
+}
+
+/** Content start and end of the DER TLV at `at`. */
+function tlvBounds(buf: Buffer, at: number): [number, number] {
+  let length = buf[at + 1]
+  let start = at + 2
+  if (length & 0x80) {
+    const octets = length & 0x7f
+    length = 0
+    for (let i = 0; i < octets; i++) length = length * 256 + buf[start + i]
+    start += octets
+  }
+  return [start, start + length]
+}
+
+/**
+ * A full pass: the full CRL and every shard CRL of the CA, then (deltas on) a delta on top.
+ * Built on the previous full CRL (its entry chunks reused, the newly revoked appended) when
+ * `appendPlan` allows, else by reading every revoked certificate. Returns null when the CA
+ * cannot have a CRL (no certificate, not active).
+ */
+export async function buildFull(
+  runtime: PluginRuntime,
+  caId: number,
+  options: { scan?: boolean } = {}
+): Promise<BuildResult | null> {
+  const started = Date.now()
+  const issuer = await issuerFor(runtime, caId)
+  if (!issuer) return null
+  if (issuer.settings.shards > 0) await recordShardSet(runtime, caId, issuer.settings.shards)
+  const sets = await shardCounts(runtime, caId)
+  const before = await ensureState(runtime, caId)
+  // Read before the entries: every change after it is in a later delta or full CRL.
+  const changeId = await lastChangeId(runtime, caId)
+  const scopes = baseScopes(sets)
+  const plan = options.scan ? null : await appendPlan(runtime, before, scopes, started)
+  const number = await claimNumber(runtime, caId)
+  const thisUpdateMs = Math.min(started, Date.now())
+  const times = {
+    thisUpdate: wholeSeconds(thisUpdateMs),
+    nextUpdate: wholeSeconds(thisUpdateMs + issuer.settings.validityDays * DAY),
+  }
+
+  let entries: Map<string, ScopeEntries>
+  if (plan) {
+    entries = new Map()
+    for (const scope of scopes) {
+      const base = plan.bases.get(scope)!
+      const mine = plan.added.filter((c) => inScope(scope, c.serial))
+      const writer = new ChunkWriter(runtime, { caId, number, scope })
+      for (const change of mine) await writer.append(changeEntry(change))
+      await writer.flush()
+      entries.set(scope, {
+        chunks: [
+          ...base.layout.slice(1, -1),
+          ...writer.sizes.map((length, i) => [number, i + 1, length] as ChunkRef),
+        ],
+        count: base.entries + mine.length,
+        trailerSeq: writer.count + 1,
+      })
+    }
+  } else {
+    entries = await scanEntries(runtime, caId, number, scopes, sets)
+  }
+  const changeIdAfter = plan ? before.scanChangeIdAfter : await lastChangeId(runtime, caId)
+
+  for (const scope of scopes) {
+    const scoped = entries.get(scope)!
+    const length = scoped.chunks.reduce((n, [, , l]) => n + l, 0)
     const parts = crlTbsParts(draftFor(runtime, issuer, scope, times, number))
-    const prefix = crlTbsPrefix(parts, writer.length)
     const key = { caId, number, scope }
-    const { size, signature } = await signStored(
+    const { size, signature, layout } = await signStored(
       runtime,
       issuer,
       key,
-      writer.count,
-      prefix,
+      scoped.chunks,
+      crlTbsPrefix(parts, length),
       parts.tail,
-      writer.length
+      scoped.trailerSeq
     )
     await insertList(runtime, {
       ...key,
       baseNumber: null,
       thisUpdate: times.thisUpdate.getTime(),
       nextUpdate: times.nextUpdate.getTime(),
-      entries: counts.get(scope)!,
+      entries: scoped.count,
       size,
-      chunks: writer.count,
+      chunks: scoped.trailerSeq - 1,
       etag: etagOf(number, scope, signature),
+      layout,
     })
   }
 
   const ms = Date.now() - started
+  const mode = plan ? 'append' : 'scan'
+  const count = entries.get(FULL)!.count
   const switched = await switchTo(runtime, caId, 'full_number', number, {
     prev_full_number: before.fullNumber,
     full_change_id: changeId,
     full_built_at: Date.now(),
     full_build_ms: ms,
     full_built_dirty: before.dirty,
+    ...(plan
+      ? {}
+      : { scan_change_id_after: changeIdAfter, scanned_at: Date.now(), scan_ms: ms, rescan: 0 }),
     ...(issuer.settings.deltas ? {} : { delta_number: 0 }),
   })
-  if (!switched) return { number, entries: counts.get(FULL)!, scopes: scopes.length, ms }
+  const result = { number, entries: count, scopes: scopes.length, ms, mode } as BuildResult
+  if (!switched) return result
 
-  await markExpiredListed(runtime, caId, changeId, times.thisUpdate.getTime())
+  const expired = await markExpiredListed(runtime, caId, changeId, times.thisUpdate.getTime())
+  const lastScanMs = plan ? before.scanMs : ms
+  if (expired > 0 && lastScanMs < SLOW_BUILD_MS) {
+    // They were listed once after their expiry: the next full CRL reads the certificates again
+    // and leaves them out. (A CA whose scan is slow drops them at its daily scan instead.)
+    await runtime.table('crl_state').where('ca_id', caId).update({ rescan: 1 })
+  }
   await runtime.writeServiceLog({
     caId,
     level: 'info',
     event: 'crl.issued',
-    message: `CRL #${number} issued with ${counts.get(FULL)} revoked certificate(s)${
+    message: `CRL #${number} issued with ${count} revoked certificate(s)${
       scopes.length > 1 ? ` and ${scopes.length - 1} shard CRL(s)` : ''
     }.`,
     details: {
       crlNumber: number,
-      entries: counts.get(FULL),
+      entries: count,
       shards: scopes.length - 1,
       nextUpdate: times.nextUpdate.toISOString(),
+      mode,
       ms,
     },
   })
   if (issuer.settings.deltas) await buildDelta(runtime, caId, issuer)
   const state = await readState(runtime, caId)
   if (state) await deleteOld(runtime, state)
-  return { number, entries: counts.get(FULL)!, scopes: scopes.length, ms }
+  return result
+}
+
+/** Whether a serial belongs to a complete scope (the full CRL, or a shard "s<count>-<index>"). */
+function inScope(scope: string, serial: string): boolean {
+  const shard = /^s(\d+)-(\d+)$/.exec(scope)
+  return !shard || shardOf(serial, Number(shard[1])) === Number(shard[2])
+}
+
+/** The CRL entry of a revoked or held certificate, from its change row. */
+function changeEntry(change: ChangeRow): Buffer {
+  const reason = change.status === 'hold' ? 'certificateHold' : crlReason(change.reason)
+  return encodeCrlEntry({
+    serial: change.serial,
+    revokedAt: new Date(change.revokedAt ?? change.createdAt),
+    reason: reason as CrlReason | undefined,
+  })
 }
 
 /**
@@ -287,15 +489,15 @@ async function markExpiredListed(
   caId: number,
   changeId: number,
   thisUpdate: number
-): Promise<void> {
+): Promise<number> {
   const late = await runtime
     .table('crl_changes')
     .where('ca_id', caId)
     .where('id', '>', changeId)
     .where('not_after', '<', thisUpdate)
     .first('id')
-  if (late) return
-  await runtime.markListedAfterExpiry(caId, thisUpdate)
+  if (late) return 0
+  return runtime.markListedAfterExpiry(caId, thisUpdate)
 }
 
 const LISTED = new Set(['revoked', 'hold'])
@@ -312,15 +514,7 @@ function deltaEntries(changes: ChangeRow[]): Array<{ serial: string; der: Buffer
   for (const { first, last } of byCert.values()) {
     try {
       if (LISTED.has(last.status)) {
-        const reason = last.status === 'hold' ? 'certificateHold' : crlReason(last.reason)
-        out.push({
-          serial: last.serial,
-          der: encodeCrlEntry({
-            serial: last.serial,
-            revokedAt: new Date(last.revokedAt ?? last.createdAt),
-            reason: reason as CrlReason | undefined,
-          }),
-        })
+        out.push({ serial: last.serial, der: changeEntry(last) })
       } else if (LISTED.has(first.previousStatus)) {
         // In the base, no longer revoked (taken off hold): RFC 5280 §5.3.1 removeFromCRL.
         out.push({
@@ -366,10 +560,7 @@ export async function buildDelta(
     nextUpdate: wholeSeconds(now + issuer.settings.deltaValidityHours * HOUR),
   }
   for (const base of bases) {
-    const shard = /^s(\d+)-(\d+)$/.exec(base.scope)
-    const mine = shard
-      ? entries.filter((e) => shardOf(e.serial, Number(shard[1])) === Number(shard[2]))
-      : entries
+    const mine = entries.filter((e) => inScope(base.scope, e.serial))
     const draft = draftFor(runtime, issuer, base.scope, times, number, {
       baseNumber: base.number,
     })
@@ -379,7 +570,8 @@ export async function buildDelta(
     const { header, trailer } = crlEnvelope(tbs.length, sigAlg, signature)
     const scope = deltaScope(base.scope)
     const key = { caId, number, scope }
-    await insertChunk(runtime, key, 0, Buffer.concat([header, tbs]))
+    const head = Buffer.concat([header, tbs])
+    await insertChunk(runtime, key, 0, head)
     await insertChunk(runtime, key, 1, trailer)
     await insertList(runtime, {
       ...key,
@@ -390,6 +582,10 @@ export async function buildDelta(
       size: header.length + tbs.length + trailer.length,
       chunks: 0,
       etag: etagOf(number, scope, signature),
+      layout: [
+        [number, 0, head.length],
+        [number, 1, trailer.length],
+      ],
     })
   }
   // Only on top of the base it was built from (a new full pass may have switched in).

@@ -169,6 +169,9 @@ export default definePlugin({
   },
 
   async start(runtime) {
+    // Revocations made while the plugin was off fired no hook: the next full CRLs read the
+    // certificates again instead of building on the previous ones.
+    await runtime.table('crl_state').update({ rescan: 1 })
     await refreshSettings(runtime)
   },
 })

@@ -164,7 +164,7 @@ export function streamStored(
   if (!served) return null
   const list = served.list
   const headers = cacheHeaders(list, pem, Date.now())
-  const chunks = readChunks(runtime, list, 0, list.chunks + 1)
+  const chunks = readChunks(runtime, list, list.layout)
   if (!pem) {
     headers['content-length'] = String(list.size)
     return { headers, body: Readable.from(chunks) }

@@ -20,7 +20,17 @@ export interface CrlState {
   fullBuiltDirty: number
   deltaBuiltDirty: number
   generation: number
+  /** the change log's last id right after the last pass that read the certificates */
+  scanChangeIdAfter: number
+  /** when that pass was stored (ms) and how long it took */
+  scannedAt: number
+  scanMs: number
+  /** a pass reading the certificates is wanted (start, plugin enabled) */
+  rescan: boolean
 }
+
+/** One chunk row of a stored CRL: [number, seq, length] (same CA and scope as the CRL). */
+export type ChunkRef = [number, number, number]
 
 export interface StoredList {
   caId: number
@@ -33,6 +43,8 @@ export interface StoredList {
   size: number
   chunks: number
   etag: string
+  /** the chunk rows making the CRL, in order: header, entry chunks, trailer */
+  layout: ChunkRef[]
 }
 
 export interface ChangeRow {
@@ -61,7 +73,18 @@ function stateOf(row: any): CrlState {
     fullBuiltDirty: Number(row.full_built_dirty),
     deltaBuiltDirty: Number(row.delta_built_dirty),
     generation: Number(row.generation),
+    scanChangeIdAfter: Number(row.scan_change_id_after ?? 0),
+    scannedAt: Number(row.scanned_at ?? 0),
+    scanMs: Number(row.scan_ms ?? 0),
+    rescan: Number(row.rescan ?? 1) !== 0,
   }
+}
+
+function layoutOf(row: any): ChunkRef[] {
+  if (row.layout) return JSON.parse(String(row.layout)) as ChunkRef[]
+  // stored before layouts existed: its own rows, lengths unknown (never a base to build on)
+  const n = Number(row.number)
+  return Array.from({ length: Number(row.chunks) + 2 }, (_, seq) => [n, seq, -1] as ChunkRef)
 }
 
 export function listOf(row: any): StoredList {
@@ -77,6 +100,7 @@ export function listOf(row: any): StoredList {
     size: Number(row.size),
     chunks: Number(row.chunks),
     etag: String(row.etag),
+    layout: layoutOf(row),
   }
 }
 
@@ -150,6 +174,8 @@ export async function switchTo(
 export class ChunkWriter {
   length = 0
   count = 0
+  /** the length of each chunk written (seq 1, 2, ...) */
+  sizes: number[] = []
   #parts: Buffer[] = []
   #pending = 0
 
@@ -171,6 +197,7 @@ export class ChunkWriter {
     this.#parts = []
     this.#pending = 0
     this.count++
+    this.sizes.push(data.length)
     await insertChunk(this.runtime, this.key, this.count, data)
   }
 }
@@ -186,27 +213,26 @@ export async function insertChunk(
     .insert({ ca_id: key.caId, number: key.number, scope: key.scope, seq, data })
 }
 
-/** The chunk rows of a CRL from `fromSeq` to `toSeq`, one query each (bounded memory). */
+/** Chunk rows of a CRL's scope, one query each (bounded memory). */
 export async function* readChunks(
   runtime: PluginRuntime,
-  key: { caId: number; number: number; scope: string },
-  fromSeq: number,
-  toSeq: number
+  key: { caId: number; scope: string },
+  refs: readonly ChunkRef[]
 ): AsyncGenerator<Buffer> {
-  for (let seq = fromSeq; seq <= toSeq; seq++) {
+  for (const [number, seq] of refs) {
     const row = await runtime
       .table('crl_chunks')
-      .where({ ca_id: key.caId, number: key.number, scope: key.scope, seq })
+      .where({ ca_id: key.caId, number, scope: key.scope, seq })
       .first('data')
-    if (!row) throw new Error(`CRL ${key.caId}/${key.number}/${key.scope}: chunk ${seq} missing`)
+    if (!row) throw new Error(`CRL ${key.caId}/${number}/${key.scope}: chunk ${seq} missing`)
     yield Buffer.from(row.data)
   }
 }
 
-/** A stored CRL's whole DER (header, entry chunks, trailer: seq 0 to chunks + 1). */
+/** A stored CRL's whole DER. */
 export async function readDer(runtime: PluginRuntime, list: StoredList): Promise<Buffer> {
   const parts: Buffer[] = []
-  for await (const chunk of readChunks(runtime, list, 0, list.chunks + 1)) parts.push(chunk)
+  for await (const chunk of readChunks(runtime, list, list.layout)) parts.push(chunk)
   return Buffer.concat(parts)
 }
 
@@ -222,6 +248,7 @@ export async function insertList(runtime: PluginRuntime, list: StoredList): Prom
     size: list.size,
     chunks: list.chunks,
     etag: list.etag,
+    layout: JSON.stringify(list.layout),
   })
 }
 
@@ -237,24 +264,36 @@ export async function currentLists(runtime: PluginRuntime, state: CrlState): Pro
 }
 
 /**
- * Deletes CRLs no longer served: everything below the newest served number except the current
- * and previous full passes and the current delta (a reader streaming one of those keeps it).
+ * Deletes CRLs no longer served: every CRL below the newest served number except the current
+ * and previous full passes and the current delta (a reader streaming one of those keeps it), and
+ * every chunk row none of the kept CRLs is made of. Then the change log the base has absorbed.
  */
 export async function deleteOld(runtime: PluginRuntime, state: CrlState): Promise<void> {
   const newest = Math.max(state.fullNumber, state.deltaNumber)
   const keep = [state.fullNumber, state.prevFullNumber, state.deltaNumber]
-  for (const table of ['crl_chunks', 'crl_lists']) {
-    await runtime
-      .table(table)
-      .where('ca_id', state.caId)
-      .where('number', '<', newest)
-      .whereNotIn('number', keep)
-      .delete()
-  }
+  await runtime
+    .table('crl_lists')
+    .where('ca_id', state.caId)
+    .where('number', '<', newest)
+    .whereNotIn('number', keep)
+    .delete()
+  const kept = await runtime
+    .table('crl_lists')
+    .where('ca_id', state.caId)
+    .where('number', '<=', newest)
+    .select('number', 'scope', 'chunks', 'layout')
+  const used = new Set<number>()
+  for (const row of kept) for (const [number] of layoutOf(row)) used.add(number)
+  await runtime
+    .table('crl_chunks')
+    .where('ca_id', state.caId)
+    .where('number', '<', newest)
+    .whereNotIn('number', [...used])
+    .delete()
   await runtime
     .table('crl_changes')
     .where('ca_id', state.caId)
-    .where('id', '<=', state.fullChangeId)
+    .where('id', '<=', Math.min(state.fullChangeId, state.scanChangeIdAfter))
     .delete()
 }
 
