@@ -17,7 +17,7 @@ import {
   type Identifier,
 } from './identifiers.js'
 import { fromB64u } from './jws.js'
-import { auditAs, findPolicy, type Policy } from './policies.js'
+import { auditAs, caIdOfPolicy, findPolicy, type Policy } from './policies.js'
 import { AcmeProblem, problemDocument, type Subproblem } from './problems.js'
 import { authenticate, rfc3339, sendJson, type Account, type AcmeContext } from './protocol.js'
 import { countEvent } from './store.js'
@@ -423,6 +423,7 @@ async function runValidation(ctx: AcmeContext, account: Account, authz: any, cha
     .where('status', 'pending')
     .update({ status: error ? 'invalid' : 'valid' })
   await ctx.runtime.writeServiceLog({
+    caId: await caIdOfPolicy(ctx.runtime, account.policyId),
     level: error ? 'warn' : 'info',
     event: error ? 'acme.challenge.invalid' : 'acme.challenge.valid',
     message: error
@@ -619,6 +620,7 @@ export async function finalize(ctx: AcmeContext) {
 
 async function logRefusal(ctx: AcmeContext, account: Account, order: OrderRow, message: string) {
   await ctx.runtime.writeServiceLog({
+    caId: await caIdOfPolicy(ctx.runtime, order.policyId),
     level: 'warn',
     event: 'acme.finalize.refused',
     message: `ACME account ${account.id}, order ${order.id}: ${message}`,

@@ -47,6 +47,12 @@ export async function findPolicy(runtime: PluginRuntime, id: number): Promise<Po
   return row ? policyFromRow(row) : null
 }
 
+/** The CA of a policy (for service log entries); null when the policy is gone. */
+export async function caIdOfPolicy(runtime: PluginRuntime, policyId: number) {
+  const row = await runtime.table('acme_policies').where('id', policyId).select('ca_id').first()
+  return row ? Number(row.ca_id) : null
+}
+
 export async function findPolicyByName(runtime: PluginRuntime, name: string) {
   const row = await runtime.table('acme_policies').where('name', name).first()
   return row ? policyFromRow(row) : null

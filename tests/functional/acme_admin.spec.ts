@@ -1,0 +1,169 @@
+/*
+ * The ACME admin pages (manual §8.2–§8.3) as an administrator uses them through htmx: the
+ * Policies page of the current CA, creating a policy (and a refused duplicate), the EAB page,
+ * creating an EAB whose modal shows the directory URL, KID, HMAC key and client commands once
+ * (and those credentials register), accounts with their orders and certificates, the ACME
+ * template tab, audit entries and Logs page events; a CA the user cannot see answers 404.
+ */
+import { test } from '@japa/runner'
+import db from '@adonisjs/lucid/services/db'
+import { opensslCsr } from '#tests/helpers/api'
+import { webUser } from '#tests/helpers/web'
+import { AcmeTestClient } from '../../plugins/acme/tests/client.js'
+import { acmeWorld, directoryUrl } from './acme_fixtures.js'
+
+const csrDer = (pem: string) =>
+  Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64').toString(
+    'base64url'
+  )
+
+test.group('ACME admin pages', () => {
+  test('policies, EAB credentials shown once, accounts, template tab, audit and logs', async ({
+    client,
+    assert,
+  }) => {
+    const world = await acmeWorld(client)
+    const admin = await webUser({ isAdmin: true })
+    const q = `?ca=${world.ca.id}`
+
+    const page = await client.get(`/admin/p/acme${q}`).loginAs(admin)
+    page.assertStatus(200)
+    assert.include(page.text(), 'ACME Policies')
+    assert.include(page.text(), directoryUrl())
+    assert.include(page.text(), world.policy.name)
+
+    const form = await client
+      .get(`/admin/p/acme/policies/new${q}`)
+      .loginAs(admin)
+      .header('hx-request', 'true')
+    form.assertStatus(200)
+    assert.include(form.text(), 'Create ACME Policy')
+    assert.include(form.text(), `value="${world.template.id}"`)
+
+    const name = `admin-policy-${Date.now()}`
+    const created = await client
+      .post(`/admin/p/acme/policies${q}`)
+      .loginAs(admin)
+      .withCsrfToken()
+      .header('hx-request', 'true')
+      .form({
+        name,
+        template: String(world.template.id),
+        preApproved: '*.admin.test',
+        profiles: '',
+      })
+    created.assertStatus(200)
+    assert.equal(created.header('hx-redirect'), '/admin/p/acme')
+    const policy = await world.runtime.table('acme_policies').where('name', name).first()
+    assert.equal(Number(policy.ca_id), world.ca.id)
+
+    const duplicate = await client
+      .post(`/admin/p/acme/policies${q}`)
+      .loginAs(admin)
+      .withCsrfToken()
+      .header('hx-request', 'true')
+      .form({ name, template: String(world.template.id) })
+    duplicate.assertStatus(422)
+    assert.include(duplicate.text(), 'already exists')
+    const badDomain = await client
+      .post(`/admin/p/acme/policies${q}`)
+      .loginAs(admin)
+      .withCsrfToken()
+      .header('hx-request', 'true')
+      .form({
+        name: `${name}-2`,
+        template: String(world.template.id),
+        preApproved: 'not a domain!',
+      })
+    badDomain.assertStatus(422)
+    assert.include(badDomain.text(), 'not a domain!')
+
+    const eabPage = await client.get(`/admin/p/acme/policies/${policy.id}/eabs${q}`).loginAs(admin)
+    eabPage.assertStatus(200)
+    assert.include(eabPage.text(), 'No External Account Binding yet')
+
+    const eab = await client
+      .post(`/admin/p/acme/policies/${policy.id}/eabs${q}`)
+      .loginAs(admin)
+      .withCsrfToken()
+      .header('hx-request', 'true')
+      .form({ name: 'web team', uses: '2', expires: '2099-12-31' })
+    eab.assertStatus(200)
+    const text = eab.text()
+    const kid = /id="eab-kid">([^<]+)</.exec(text)![1]
+    const hmacKey = /id="eab-hmac">([^<]+)</.exec(text)![1]
+    assert.include(text, directoryUrl())
+    for (const label of ['certbot', 'lego', 'acme.sh', 'Traefik']) assert.include(text, label)
+    assert.include(text, `--eab-kid ${kid} --eab-hmac-key ${hmacKey}`)
+    assert.include(text, `hmacEncoded: ${hmacKey}`)
+    assert.include(text, 'hx-swap-oob')
+    // Shown once: the EAB page lists the KID, never the key.
+    const listed = await client.get(`/admin/p/acme/policies/${policy.id}/eabs${q}`).loginAs(admin)
+    assert.include(listed.text(), kid)
+    assert.notInclude(listed.text(), hmacKey)
+    assert.include(listed.text(), '0 / 2')
+    const stored = await world.runtime.table('acme_eabs').where('kid', kid).first()
+    assert.notInclude(JSON.stringify(stored), hmacKey)
+
+    // The credentials register an account, which shows on the Accounts pages with its order.
+    const acme = await new AcmeTestClient(directoryUrl()).init()
+    assert.equal((await acme.register({ kid, hmacKey })).status, 201)
+    const order = await acme.newOrder([{ type: 'dns', value: 'www.admin.test' }])
+    const { csrPem } = await opensslCsr({
+      subject: '/CN=www.admin.test',
+      sans: ['DNS:www.admin.test'],
+    })
+    const fin = await acme.post(order.body.finalize, { csr: csrDer(csrPem) })
+    assert.equal(fin.body.status, 'valid', fin.text)
+    const accountId = acme.kid!.split('/').pop()
+    const accounts = await client.get(`/admin/p/acme/accounts${q}`).loginAs(admin)
+    assert.include(accounts.text(), `/admin/p/acme/accounts/${accountId}`)
+    const account = await client.get(`/admin/p/acme/accounts/${accountId}${q}`).loginAs(admin)
+    account.assertStatus(200)
+    assert.include(account.text(), 'www.admin.test')
+    assert.match(account.text(), /\/admin\/certificates\/\d+/)
+
+    // The template tab names the policies signing with it.
+    const tab = await client
+      .get(`/admin/plugin-tabs/template/${world.template.id}/acme`)
+      .loginAs(admin)
+      .header('hx-request', 'true')
+    tab.assertStatus(200)
+    assert.include(tab.text(), name)
+    assert.include(tab.text(), 'allowWildcards')
+
+    // Audit and Logs page entries.
+    const audits = await db
+      .from('audit_logs')
+      .where('object_type', 'like', 'acme_%')
+      .select('action')
+    const actions = audits.map((a: any) => a.action)
+    for (const a of ['acme.policy.create', 'acme.eab.create', 'acme.account.create'])
+      assert.include(actions, a)
+    const logs = await client.get(`/admin/logs${q}`).loginAs(admin)
+    assert.include(logs.text(), 'acme.certificate.issued')
+
+    // Deleting the used EAB is safe; a policy with accounts cannot be deleted.
+    const del = await client
+      .post(`/admin/p/acme/eabs/${stored.id}/delete${q}`)
+      .loginAs(admin)
+      .withCsrfToken()
+      .header('hx-request', 'true')
+    del.assertStatus(200)
+    assert.notInclude(del.text(), kid)
+    assert.equal((await acme.post(acme.kid!, '')).status, 200)
+    const refused = await client
+      .post(`/admin/p/acme/policies/${policy.id}/delete${q}`)
+      .loginAs(admin)
+      .withCsrfToken()
+      .header('hx-request', 'true')
+    refused.assertStatus(409)
+    assert.include(refused.text(), 'bound to it')
+
+    // A user who cannot see this CA gets nothing of it.
+    const user = await webUser()
+    const foreign = await client.get(`/admin/p/acme/policies/${policy.id}/eabs${q}`).loginAs(user)
+    assert.notInclude(foreign.text(), kid)
+    assert.notEqual(foreign.status(), 200)
+  })
+})
