@@ -302,13 +302,20 @@ export async function newOrder(ctx: AcmeContext) {
         }))
       )
     } else if (reusable) {
-      await ctx.runtime.table('acme_challenges').insert({
-        authz_id: authzId,
-        type: 'dns-01',
-        token: randomBytes(32).toString('base64url'),
-        status: 'valid',
-        validated_at: now,
-      })
+      // The reused authorization's own validated challenge, so the client sees how it passed.
+      const passed = await ctx.runtime
+        .table('acme_challenges')
+        .where({ authz_id: reusable.id, status: 'valid' })
+        .first()
+      if (passed) {
+        await ctx.runtime.table('acme_challenges').insert({
+          authz_id: authzId,
+          type: passed.type,
+          token: passed.token,
+          status: 'valid',
+          validated_at: passed.validated_at,
+        })
+      }
     }
   }
   const row = await ctx.runtime.table('acme_orders').where('id', orderId).first()
@@ -463,7 +470,7 @@ export async function postChallenge(ctx: AcmeContext) {
   const started = await ctx.runtime
     .table('acme_challenges')
     .where({ id: challenge.id, status: 'pending' })
-    .update({ status: 'processing' })
+    .update({ status: 'processing', started_at: Date.now() })
   if (Number(started) === 1) {
     const validation = runValidation(ctx, account, authz, challenge).catch((error) =>
       ctx.runtime.log.error({ err: error }, 'ACME validation bookkeeping failed')
@@ -744,6 +751,35 @@ export async function renewalInfo(ctx: AcmeContext) {
   }
   if (window.explanation) body.explanationURL = `${ctx.base}/renewal-reasons#${window.explanation}`
   return sendJson(ctx, 200, body, { 'retry-after': row.renew_at === null ? '21600' : '3600' })
+}
+
+/**
+ * A validation whose node went away (restart, crash) leaves its challenge "processing": after
+ * three validation timeouts it is failed, so the client can start a new order.
+ */
+export async function failStuckValidations(runtime: PluginRuntime, timeoutSeconds: number) {
+  const before = Date.now() - 3 * timeoutSeconds * 1000
+  const stuck = await runtime
+    .table('acme_challenges')
+    .where('status', 'processing')
+    .where('started_at', '<', before)
+  for (const c of stuck) {
+    const error = problemDocument(
+      'serverInternal',
+      'The validation did not finish; retry with a new order.'
+    )
+    const done = await runtime
+      .table('acme_challenges')
+      .where({ id: c.id, status: 'processing' })
+      .update({ status: 'invalid', error: JSON.stringify(error) })
+    if (Number(done) === 1) {
+      await runtime
+        .table('acme_authorizations')
+        .where({ id: c.authz_id, status: 'pending' })
+        .update({ status: 'invalid' })
+    }
+  }
+  return stuck.length
 }
 
 /** Called by hooks: asks for early renewal of the certificates matching `where`. */

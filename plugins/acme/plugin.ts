@@ -11,6 +11,7 @@ import { registerAdmin } from './admin.js'
 import { commands } from './commands.js'
 import {
   downloadCertificate,
+  failStuckValidations,
   finalize,
   getAuthz,
   getOrder,
@@ -86,8 +87,10 @@ async function nonce(ctx: AcmeContext) {
 }
 
 async function housekeeping(runtime: PluginRuntime) {
+  const settings = (await runtime.settings.install()) as unknown as InstallSettings
   await purgeNonces(runtime)
   await purgeRateWindows(runtime)
+  await failStuckValidations(runtime, settings.validationTimeoutSeconds)
 }
 
 export default definePlugin({
@@ -138,7 +141,7 @@ export default definePlugin({
 
     api.job({
       name: 'housekeeping',
-      schedule: '10m',
+      schedule: '1m',
       concurrency: 'cluster-singleton',
       run: housekeeping,
     })

@@ -74,6 +74,7 @@ export default {
       t.string('type', 16).notNullable()
       t.string('token', 64).notNullable()
       t.string('status', 16).notNullable()
+      t.bigInteger('started_at').nullable()
       t.bigInteger('validated_at').nullable()
       t.text('error').nullable()
     })
