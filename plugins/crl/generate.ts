@@ -59,7 +59,7 @@ export const RENEW_BEFORE_MS = 2 * DAY
 const PAGE = 5000
 /** More changes than this since the base: a new full CRL instead of a delta. */
 export const MAX_DELTA_CHANGES = 50_000
-/** A full CRL that took SLOW_BUILD_MS or more is not rebuilt more often than this times that. */
+/** A read of the certificates that took SLOW_BUILD_MS or more waits this many times that. */
 const BUILD_TIME_FACTOR = 10
 const SLOW_BUILD_MS = 1000
 
@@ -347,8 +347,8 @@ function tlvBounds(buf: Buffer, at: number): [number, number] {
 export async function buildFull(
   runtime: PluginRuntime,
   caId: number,
-  options: { scan?: boolean } = {}
-): Promise<BuildResult | null> {
+  options: { scan?: boolean; scanNotBefore?: number } = {}
+): Promise<BuildResult | null | 'deferred'> {
   const started = Date.now()
   const issuer = await issuerFor(runtime, caId)
   if (!issuer) return null
@@ -359,6 +359,7 @@ export async function buildFull(
   const changeId = await lastChangeId(runtime, caId)
   const scopes = baseScopes(sets)
   const plan = options.scan ? null : await appendPlan(runtime, before, scopes, started)
+  if (!plan && started < (options.scanNotBefore ?? 0)) return 'deferred'
   const number = await claimNumber(runtime, caId)
   const thisUpdateMs = Math.min(started, Date.now())
   const times = {
@@ -601,14 +602,12 @@ export function due(
   settings: CrlCaSettings,
   expectedScopes: number,
   now: number
-): 'full' | 'delta' | null {
+): 'full' | 'stale' | 'delta' | null {
   if (!state || state.fullNumber === 0 || lists.fullNextUpdate === null) return 'full'
   if (lists.fullNextUpdate - now <= RENEW_BEFORE_MS) return 'full'
   if (lists.scopes < expectedScopes) return 'full'
   if (state.dirty > state.fullBuiltDirty) {
-    const throttle = state.fullBuildMs >= SLOW_BUILD_MS ? BUILD_TIME_FACTOR * state.fullBuildMs : 0
-    const wait = Math.max(settings.fullMinIntervalSeconds * 1000, throttle)
-    if (now - state.fullBuiltAt >= wait) return 'full'
+    if (now - state.fullBuiltAt >= settings.fullMinIntervalSeconds * 1000) return 'stale'
   }
   if (!settings.deltas) return null
   if (state.deltaNumber < state.fullNumber || lists.deltaNextUpdate === null) return 'delta'
@@ -642,6 +641,16 @@ export async function refreshCa(runtime: PluginRuntime, caId: number): Promise<v
     expected,
     Date.now()
   )
-  if (what === 'delta' && !(await buildDelta(runtime, caId))) await buildFull(runtime, caId)
-  else if (what === 'full') await buildFull(runtime, caId)
+  // A stale CRL that needs a read of the certificates waits ten times that read's last duration
+  // when it was slow (bursts coalesced); one built on the previous CRL does not wait.
+  const scanNotBefore =
+    state && state.scanMs >= SLOW_BUILD_MS ? state.scannedAt + BUILD_TIME_FACTOR * state.scanMs : 0
+  if (what === 'full') {
+    await buildFull(runtime, caId)
+  } else if (what === 'stale') {
+    const built = await buildFull(runtime, caId, { scanNotBefore })
+    if (built === 'deferred' && settings.deltas) await buildDelta(runtime, caId)
+  } else if (what === 'delta' && !(await buildDelta(runtime, caId))) {
+    await buildFull(runtime, caId, { scanNotBefore })
+  }
 }

@@ -46,7 +46,7 @@ export const caSettings: SettingsSpec = {
         'type': 'integer',
         'title': 'Minimum seconds between full CRLs after a change',
         'description':
-          '0: every change reissues the full CRL within seconds (the delta carries changes meanwhile when it is on). A full CRL that takes over a second to build is not rebuilt more often than ten times its build time.',
+          '0: every change reissues the full CRL within seconds (the delta carries changes meanwhile when it is on). A full CRL that must read every revoked certificate again, when that read last took over a second, also waits ten times that read.',
         'minimum': 0,
         'maximum': 604800,
         'default': 0,
