@@ -189,6 +189,75 @@ test.group('CRL plugin: life cycle', () => {
     assert.include(serialsIn(later.text), upperSerial(other.serial))
   }).timeout(60_000)
 
+  test('the next full CRL is built on the previous one; an unrevocation reads the certificates; nothing listed twice', async ({
+    client,
+    assert,
+  }) => {
+    const ca = await createCa(client, { name: unique('CRL append'), keyType: 'ecdsa-p256' })
+    const template = await webServerTemplate(client, ca.id)
+    const [a, b, c] = await Promise.all(
+      ['a', 'b', 'c'].map((n) => issueLeaf(client, template.id, `${n}.append.example`))
+    )
+    await revokeApi(client, a.id, 'certificateHold')
+    await db.from('crl_state').where('ca_id', ca.id).update({ rescan: 1 })
+    await refreshCrls()
+    const current = async () => {
+      const state = await db.from('crl_state').where('ca_id', ca.id).first()
+      const list = await db
+        .from('crl_lists')
+        .where({ ca_id: ca.id, number: state.full_number, scope: 'full' })
+        .first()
+      const refs = JSON.parse(list.layout) as [number, number, number][]
+      const text = await readCrl(ca.certificatePem!, (await fetchCrl(`/crl/${ca.id}.crl`)).bytes)
+      assert.isTrue(text.ok, text.output)
+      return { state, number: Number(list.number), refs, serials: serialsIn(text.text) }
+    }
+    const scanned = await current()
+    assert.deepEqual(scanned.serials, [upperSerial(a.serial)])
+
+    // A revocation: the next full CRL reuses the previous one's entry chunk and appends.
+    await revokeApi(client, b.id, 'superseded')
+    await refreshCrls()
+    const appended = await current()
+    assert.isAbove(appended.number, scanned.number)
+    assert.isTrue(
+      appended.refs.some(([n]) => n === scanned.number),
+      'reuses the previous chunks'
+    )
+    assert.sameMembers(appended.serials, [upperSerial(a.serial), upperSerial(b.serial)])
+
+    // A change logged while a read of the certificates was running may already be in it: it is
+    // looked up in the stored chunks and not appended again.
+    await revokeApi(client, c.id, 'keyCompromise')
+    await db.from('crl_state').where('ca_id', ca.id).update({ rescan: 1 })
+    await refreshCrls()
+    const read = await current()
+    assert.lengthOf(read.serials, 3)
+    await db
+      .from('crl_state')
+      .where('ca_id', ca.id)
+      .update({ full_change_id: Number(read.state.full_change_id) - 1 })
+    await db.from('crl_state').where('ca_id', ca.id).increment('dirty', 1)
+    await refreshCrls()
+    const again = await current()
+    assert.isAbove(again.number, read.number)
+    assert.isTrue(again.refs.some(([n]) => n === read.number))
+    assert.sameMembers(
+      again.serials,
+      [a, b, c].map((x) => upperSerial(x.serial))
+    )
+
+    // Releasing the hold cannot be appended: the certificates are read again, a is gone.
+    await unrevokeApi(client, a.id)
+    await refreshCrls()
+    const released = await current()
+    assert.isTrue(
+      released.refs.every(([n]) => n === released.number),
+      'its own chunks only'
+    )
+    assert.sameMembers(released.serials, [upperSerial(b.serial), upperSerial(c.serial)])
+  }).timeout(60_000)
+
   test('delta CRLs: changes since the base, removeFromCRL for a released hold, one number sequence', async ({
     client,
     assert,
