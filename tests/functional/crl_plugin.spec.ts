@@ -3,12 +3,10 @@
  * served there verifies with OpenSSL against the CA, lists a revoked certificate with its reason
  * shortly after the revocation (a new, higher CRL number), and is gone while the plugin is
  * disabled. Plugin jobs are not scheduled in the test process, so the test runs the refresh job
- * itself while it polls (what a web node's scheduler does every 5 s).
+ * itself while it polls (what a web node's scheduler does every 2 s).
  */
 import { test } from '@japa/runner'
 import db from '@adonisjs/lucid/services/db'
-import { writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { pluginHost } from '#plugins/host'
 import { systemActor } from '#services/actor'
 import {
@@ -20,53 +18,18 @@ import {
   unique,
   webServerTemplate,
 } from '#tests/helpers/api'
-import { opensslText, opensslVerify, run, toolPath, withTempDir } from '#tests/helpers/external'
+import { opensslText, opensslVerify } from '#tests/helpers/external'
+import { crlNumberOf as crlNumber, fetchCrl as fetchRaw, readCrl, waitFor } from './crl_support.js'
 
 async function fetchCrl(path: string, init: RequestInit = {}) {
-  const response = await fetch(`${baseUrl()}${path}`, init)
-  return {
-    status: response.status,
-    type: response.headers.get('content-type') ?? '',
-    bytes: Buffer.from(await response.arrayBuffer()),
-  }
+  const crl = await fetchRaw(path, init)
+  return { ...crl, type: crl.headers.get('content-type') ?? '' }
 }
 
 /** `openssl crl -verify` of DER bytes against the CA, and the CRL's text. */
 async function verifyCrl(caPem: string, der: Buffer) {
-  return withTempDir(async (dir) => {
-    await writeFile(join(dir, 'ca.pem'), caPem)
-    await writeFile(join(dir, 'crl.der'), der)
-    const openssl = toolPath('openssl')
-    const verify = await run(openssl, [
-      'crl',
-      '-inform',
-      'DER',
-      '-in',
-      join(dir, 'crl.der'),
-      '-CAfile',
-      join(dir, 'ca.pem'),
-      '-verify',
-      '-noout',
-      '-text',
-    ])
-    return { ok: verify.code === 0 && /verify OK/.test(verify.stderr + verify.stdout), ...verify }
-  })
-}
-
-function crlNumber(text: string): number {
-  const match = /X509v3 CRL Number:\s*\n\s*(\d+)/.exec(text)
-  if (!match) throw new Error(`no CRL number in:\n${text}`)
-  return Number(match[1])
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | null>, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await fn()
-    if (value !== null) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 250))
-  }
+  const read = await readCrl(caPem, der)
+  return { ok: read.ok, stdout: read.text, stderr: read.output }
 }
 
 test.group('CRL plugin', () => {
