@@ -2,7 +2,7 @@
  * Ace commands for scripts and operators (issue 5):
  *   node ace acme:policy:create --ca NAME --name NAME --template NAME [--pre-approved LIST] [--profiles LIST]
  *   node ace acme:eab:create --policy NAME [--name NAME] [--uses N] [--expires-days N]
- * acme:eab:create prints the directory URL, then "KID: <kid>" and "HMAC key: <key>".
+ * acme:eab:create prints three lines: the directory URL, "KID: <kid>" and "HMAC key: <key>".
  */
 import type { CommandSpec, PluginRuntime } from '#plugin-api'
 import { createEab, createPolicy, directoryUrl, findPolicyByName } from './policies.js'
@@ -89,7 +89,7 @@ export const commands: CommandSpec[] = [
     },
     async run({ flags, runtime, out }) {
       const eab = await eabCreateCommand(runtime, flags as any)
-      out(`Directory URL: ${directoryUrl(runtime)}`)
+      out(directoryUrl(runtime))
       out(`KID: ${eab.kid}`)
       out(`HMAC key: ${eab.hmacKey}`)
     },
