@@ -10,7 +10,8 @@
  * pre-approved domain; it keeps everything in memory. Our server is the real one
  * (`node bin/start.js`, NODE_ENV=production, SQLite with synchronous=FULL as shipped) with the
  * ACME plugin enabled, a P-256 CA, a policy on the Web Server template pre-approving
- * `*.bench.test`, and an EAB — all made with the ace commands an operator would use.
+ * `*.bench.test`, and an EAB — all made with the ace commands an operator would use — and its
+ * per-IP and per-account rate limits lifted (plugin:settings), as for any load test.
  *
  * The client is the same for both: BENCH_WORKERS processes (default 4) × BENCH_CONCURRENCY/
  * BENCH_WORKERS flows each (total 8), with P-256 account keys and CSRs made before the timed
@@ -152,6 +153,7 @@ async function startPebble(tls: ReturnType<typeof makeTlsCertificate>): Promise<
       PEBBLE_VA_NOSLEEP: '1',
       PEBBLE_VA_ALWAYS_VALID: '1',
       PEBBLE_WFE_NONCEREJECT: '0',
+      PEBBLE_AUTHZREUSE: '0',
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   })
@@ -193,9 +195,38 @@ function ace(server: BenchServer, args: string[]): string {
   })
 }
 
+/**
+ * The benchmark's single client address makes thousands of accounts and orders a minute: lift
+ * the ACME rate limits, as an operator does in the plugin's install settings (Plugins page). The
+ * running server picks the change up from the database within a second.
+ */
+async function liftRateLimits(server: BenchServer) {
+  const { default: Database } = await import('better-sqlite3')
+  const sqlite = new Database(path.join(server.dataDir, 'pki.sqlite3'))
+  try {
+    sqlite
+      .prepare("UPDATE plugin_states SET settings = ? WHERE plugin_id = 'acme'")
+      .run(JSON.stringify({ requestsPerIpPerMinute: 0, ordersPerAccountPerHour: 0 }))
+    sqlite.prepare('UPDATE plugin_host SET generation = generation + 1 WHERE id = 1').run()
+  } finally {
+    sqlite.close()
+  }
+  await new Promise((r) => setTimeout(r, 1000))
+}
+
 async function startOurs(tls: ReturnType<typeof makeTlsCertificate>): Promise<Target> {
   const server = await startServer({ tls })
   ace(server, ['plugin:enable', 'acme'])
+  // A load test from one address: the operator lifts the per-IP and per-account limits.
+  ace(server, [
+    'plugin:settings',
+    'acme',
+    '--set',
+    'requestsPerIpPerMinute=0',
+    '--set',
+    'ordersPerAccountPerHour=0',
+  ])
+  await liftRateLimits(server)
   ace(server, ['ca:create', '--name', 'Bench ACME CA', '--key-type', 'ecdsa-p256'])
   ace(server, [
     'acme:policy:create',

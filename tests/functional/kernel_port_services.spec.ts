@@ -286,4 +286,43 @@ test.group('Plugin ace commands', () => {
       await pluginHost.setEnabled('example', wasEnabled, systemActor)
     }
   })
+
+  test('plugin:settings shows install settings and changes them, validated, secrets kept', async ({
+    assert,
+  }) => {
+    await pluginHost.saveSettings(
+      'example',
+      'install',
+      0,
+      { greeting: 'Hello', webhookToken: 'sekrit-token' },
+      systemActor
+    )
+    const shown = await runAce(['plugin:settings', 'example'])
+    assert.equal(shown.code, 0, describeAce(shown))
+    assert.include(shown.stdout, 'greeting\t"Hello"')
+    assert.include(shown.stdout, 'webhookToken\t"(set)"')
+    assert.notInclude(shown.stdout, 'sekrit-token')
+
+    const changed = await runAce(['plugin:settings', 'example', '--set', 'greeting=Howdy'])
+    assert.equal(changed.code, 0, describeAce(changed))
+    assert.include(changed.stdout, 'greeting\t"Howdy"')
+    await pluginHost.refresh(true)
+    const stored = await pluginHost.readSettings('example', 'install', 0)
+    assert.equal(stored.greeting, 'Howdy')
+    assert.equal(stored.webhookToken, 'sekrit-token', 'the secret is kept')
+
+    const refused = await runAce([
+      'plugin:settings',
+      'example',
+      '--set',
+      'greeting='.padEnd(60, 'x'),
+    ])
+    assert.equal(refused.code, 1, describeAce(refused))
+    assert.include(refused.stderr + refused.stdout, 'The greeting word needs 1 to 40 characters.')
+    const unknown = await runAce(['plugin:settings', 'example', '--set', 'colour=red'])
+    assert.equal(unknown.code, 1)
+    assert.include(unknown.stderr + unknown.stdout, 'one of: greeting, webhookToken')
+    await pluginHost.refresh(true)
+    assert.equal((await pluginHost.readSettings('example', 'install', 0)).greeting, 'Howdy')
+  })
 })
