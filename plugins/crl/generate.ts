@@ -217,23 +217,27 @@ async function scanEntries(
   const skipped: string[] = []
   for await (const page of runtime.revokedEntries(caId, PAGE)) {
     for (const e of page) {
-      let der: Buffer
+      const reason = crlReason(e.reason)
+      let der: Buffer | null
       try {
-        der = encodeCrlEntry({
-          serial: e.serial,
-          revokedAt: new Date(e.revokedAt),
-          reason: crlReason(e.reason),
-        })
+        der = full.writeEntry(e.serial, e.revokedAt, reason)
+        if (!der) {
+          await full.flush()
+          der = full.writeEntry(e.serial, e.revokedAt, reason)!
+        }
       } catch {
         // A row the encoder refuses (e.g. a serial that is not hex) must not stop the CA's CRL.
         skipped.push(e.serial)
         continue
       }
-      await full.append(der)
       counts.set(FULL, counts.get(FULL)! + 1)
       for (const count of sets) {
         const scope = shardScope(count, shardOf(e.serial, count))
-        await writers.get(scope)!.append(der)
+        const writer = writers.get(scope)!
+        if (!writer.copy(der)) {
+          // `der` lives in the full CRL's buffer, which no await below touches
+          await writer.append(Buffer.from(der))
+        }
         counts.set(scope, counts.get(scope)! + 1)
       }
     }

@@ -149,9 +149,10 @@ export default definePlugin({
             }
             return reply.send(answer.body)
           }
-          const streamed = streamStored(runtime, caId, scope, wantsPem(query, accept))
+          const ifNoneMatch = String(headers['if-none-match'] ?? '')
+          const streamed = streamStored(runtime, caId, scope, wantsPem(query, accept), ifNoneMatch)
           if (!streamed) return notFound(reply)
-          reply.status(200)
+          reply.status(streamed.status)
           for (const [name, value] of Object.entries(streamed.headers)) reply.header(name, value)
           reply.send(streamed.body)
         })

@@ -158,18 +158,20 @@ export function streamStored(
   runtime: PluginRuntime,
   caId: number,
   scope: string,
-  pem: boolean
-): { headers: Record<string, string>; body: Readable } | null {
+  pem: boolean,
+  ifNoneMatch: string
+): { status: number; headers: Record<string, string>; body: Readable | string } | null {
   const served = cache.get(caId)?.lists.get(scope)
   if (!served) return null
   const list = served.list
   const headers = cacheHeaders(list, pem, Date.now())
+  if (notModified(ifNoneMatch, headers.etag)) return { status: 304, headers, body: '' }
   const chunks = readChunks(runtime, list, list.layout)
   if (!pem) {
     headers['content-length'] = String(list.size)
-    return { headers, body: Readable.from(chunks) }
+    return { status: 200, headers, body: Readable.from(chunks) }
   }
-  return { headers, body: Readable.from(pemLines(chunks)) }
+  return { status: 200, headers, body: Readable.from(pemLines(chunks)) }
 }
 
 /** PEM armour around a DER stream: base64 in 64-character lines. */

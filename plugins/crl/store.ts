@@ -2,6 +2,7 @@
  * The CRL plugin's tables (see database/migrations/0002_crl_streamed.ts): the per-CA state row
  * and its number sequence, stored CRLs as chunk rows, the change log and shard sets.
  */
+import { writeCrlEntry, type CrlReason } from '#pki/index'
 import type { PluginRuntime } from '#plugin-api'
 
 /** Entry bytes per chunk row while a CRL is built (and the unit it is read back in). */
@@ -170,35 +171,58 @@ export async function switchTo(
 
 /* ------------------------------------------------------------ stored CRLs */
 
-/** Appends bytes to a CRL's chunk rows (seq from 1), flushing every CHUNK_BYTES. */
+/**
+ * Writes entries into a CRL's chunk rows (seq from 1): into a CHUNK_BYTES buffer, stored as one
+ * row when full. `writeEntry` / `copy` return null / false when the buffer is full: `flush()`,
+ * then write again.
+ */
 export class ChunkWriter {
   length = 0
   count = 0
   /** the length of each chunk written (seq 1, 2, ...) */
   sizes: number[] = []
-  #parts: Buffer[] = []
-  #pending = 0
+  #buf = Buffer.allocUnsafe(CHUNK_BYTES)
+  #pos = 0
 
   constructor(
     private runtime: PluginRuntime,
     private key: { caId: number; number: number; scope: string }
   ) {}
 
-  async append(bytes: Buffer): Promise<void> {
-    this.#parts.push(bytes)
-    this.#pending += bytes.length
+  /** Encodes one entry in place (`writeCrlEntry`); its bytes, or null when there is no room. */
+  writeEntry(serial: string, revokedAtMs: number, reason?: CrlReason): Buffer | null {
+    const end = writeCrlEntry(this.#buf, this.#pos, serial, revokedAtMs, reason)
+    if (end < 0) return null
+    const bytes = this.#buf.subarray(this.#pos, end)
+    this.length += end - this.#pos
+    this.#pos = end
+    return bytes
+  }
+
+  /** Copies an encoded entry in; false when there is no room. */
+  copy(bytes: Buffer): boolean {
+    if (this.#pos + bytes.length > this.#buf.length) return false
+    bytes.copy(this.#buf, this.#pos)
+    this.#pos += bytes.length
     this.length += bytes.length
-    if (this.#pending >= CHUNK_BYTES) await this.flush()
+    return true
+  }
+
+  /** Appends an encoded entry, storing the chunk first when it is full. */
+  async append(bytes: Buffer): Promise<void> {
+    if (this.copy(bytes)) return
+    await this.flush()
+    if (!this.copy(bytes)) throw new Error(`a CRL entry of ${bytes.length} bytes`)
   }
 
   async flush(): Promise<void> {
-    if (this.#pending === 0) return
-    const data = Buffer.concat(this.#parts, this.#pending)
-    this.#parts = []
-    this.#pending = 0
+    if (this.#pos === 0) return
+    const data = this.#buf.subarray(0, this.#pos)
     this.count++
-    this.sizes.push(data.length)
+    this.sizes.push(this.#pos)
     await insertChunk(this.runtime, this.key, this.count, data)
+    this.#buf = Buffer.allocUnsafe(CHUNK_BYTES)
+    this.#pos = 0
   }
 }
 

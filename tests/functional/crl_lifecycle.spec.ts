@@ -120,6 +120,8 @@ test.group('CRL plugin: life cycle', () => {
       assert.equal(streamed.headers.get('content-length'), String(next.bytes.length))
       const streamedPem = await fetchCrl(`${path}?format=pem`)
       assert.equal(streamedPem.bytes.toString(), pem.bytes.toString())
+      const notModified = await fetchCrl(path, { headers: { 'if-none-match': etag } })
+      assert.equal(notModified.status, 304)
     } finally {
       setMemoryLimit(MEMORY_LIMIT)
     }
@@ -386,5 +388,9 @@ test.group('CRL plugin: life cycle', () => {
     assert.include(tab.text(), `/crl/${ca.id}-delta.crl`)
     assert.include(tab.text(), 'Shard sets published: 2, 4.')
     assert.include(tab.text(), 'name="shards"') // the settings form generated from the schema
+    const urls = await client.get(`/admin/cas/${ca.id}/service-urls`).loginAs(admin)
+    urls.assertStatus(200)
+    assert.include(urls.text(), `/crl/${ca.id}.crl`)
+    assert.include(urls.text(), `/crl/${ca.id}-delta.crl`)
   }).timeout(120_000)
 })

@@ -8,6 +8,7 @@ import crypto from 'node:crypto'
 import {
   assembleCrl,
   basicConstraints,
+  CRL_REASON_CODES,
   crlDistributionPoints,
   crlEnvelope,
   crlTbsParts,
@@ -24,8 +25,10 @@ import {
   signCertificate,
   signCrl,
   subjectKeyIdentifier,
+  writeCrlEntry,
   toPem,
   type CrlDraftWithEntries,
+  type CrlReason,
 } from '../../../app/pki/index.js'
 import {
   opensslVerify,
@@ -390,6 +393,61 @@ test.group('crl: encoding details and errors', () => {
     assert.isTrue(hold.toString('hex').endsWith('300c300a0603551d1504030a0106'))
     const removed = encodeCrlEntry({ serial: '01', revokedAt, reason: 'removeFromCRL' })
     assert.isTrue(removed.toString('hex').endsWith('0a0108'))
+  })
+
+  test('writeCrlEntry writes what encodeCrlEntry encodes, in place', ({ assert }) => {
+    const reasons = [undefined, ...Object.keys(CRL_REASON_CODES)] as Array<CrlReason | undefined>
+    const serials = [
+      '1',
+      '7f',
+      '80',
+      'ff',
+      '0080',
+      '00ff01',
+      'ABCDEF',
+      'de:ad:be:ef',
+      '1'.repeat(40),
+    ]
+    const times = [
+      Date.UTC(1950, 0, 1),
+      Date.UTC(1949, 11, 31, 23, 59, 59),
+      Date.UTC(2049, 11, 31, 23, 59, 59, 999),
+      Date.UTC(2050, 0, 1),
+      Date.UTC(2000, 1, 29, 12, 34, 56),
+      Date.UTC(1969, 11, 31, 23, 59, 59),
+      Date.UTC(9999, 11, 31, 23, 59, 59),
+      Date.UTC(1, 0, 1),
+    ]
+    for (let i = 0; i < 3000; i++) {
+      serials.push(`${(i % 15) + 1}${crypto.randomBytes(i % 20).toString('hex')}`.slice(0, 40))
+      times.push(Math.floor(Math.random() * Date.UTC(2200, 0, 1)))
+    }
+    const out = Buffer.alloc(200)
+    let n = 0
+    for (const serial of serials) {
+      const revokedAt = times[n % times.length]
+      const reason = reasons[n % reasons.length]
+      n++
+      const expected = encodeCrlEntry({ serial, revokedAt: new Date(revokedAt), reason })
+      const end = writeCrlEntry(out, 7, serial, revokedAt, reason)
+      assert.equal(end, 7 + expected.length, serial)
+      assert.deepEqual(out.subarray(7, end), expected, `${serial} ${revokedAt} ${reason}`)
+    }
+    // every time on its own, with one serial
+    for (const t of times) {
+      const expected = encodeCrlEntry({ serial: '0a', revokedAt: new Date(t) })
+      assert.deepEqual(out.subarray(0, writeCrlEntry(out, 0, '0a', t)), expected, String(t))
+    }
+    // no room: nothing written, -1
+    const small = Buffer.alloc(10, 0xee)
+    assert.equal(writeCrlEntry(small, 0, 'abcdef', Date.now(), 'keyCompromise'), -1)
+    assert.isTrue(small.every((b) => b === 0xee))
+    // the same refusals
+    for (const bad of ['', '0', '00', 'xyz', '-1']) {
+      assert.throws(() => writeCrlEntry(out, 0, bad, Date.now()))
+    }
+    assert.throws(() => writeCrlEntry(out, 0, '01', Number.NaN))
+    assert.throws(() => writeCrlEntry(out, 0, '01', Date.now(), 'bogus' as CrlReason))
   })
 
   test('rejects malformed drafts and a mismatched signer', async ({ assert }) => {
