@@ -20,7 +20,8 @@
  * Server CPU is read from /proc/<pid>/stat (all threads); client CPU is the workers' own.
  *
  * Environment: BENCH_DURATION (s, default 15), BENCH_WARMUP (s, default 3), BENCH_CONCURRENCY
- * (default 8), BENCH_WORKERS (default 4), BENCH_ONLY=pebble,ours.
+ * (default 8), BENCH_WORKERS (default 4), BENCH_ONLY=pebble,ours, BENCH_CPU_PROF=<dir> (our
+ * server runs with --cpu-prof; summarise with bench/profile_summary.mjs).
  * Exit code: 0 when the run completed (even with a FAIL); 1 when it could not run.
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process'
@@ -215,7 +216,11 @@ async function liftRateLimits(server: BenchServer) {
 }
 
 async function startOurs(tls: ReturnType<typeof makeTlsCertificate>): Promise<Target> {
-  const server = await startServer({ tls })
+  const profDir = process.env.BENCH_CPU_PROF
+  const server = await startServer({
+    tls,
+    nodeFlags: profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profDir)}`] : [],
+  })
   ace(server, ['plugin:enable', 'acme'])
   // A load test from one address: the operator lifts the per-IP and per-account limits.
   ace(server, [
