@@ -124,39 +124,42 @@ export async function newAccount(ctx: AcmeContext) {
     if (error instanceof AcmeProblem) throw await refuse(error)
     throw error
   }
-  // Spend one use only if one is left (another node may be registering with it right now).
-  const spent = await ctx.runtime
-    .table('acme_eabs')
-    .where('id', eab.id)
-    .where('uses', '<', Number(eab.max_uses))
-    .increment('uses', 1)
-  if (Number(spent) !== 1) throw await refuse(`The EAB "${eab.name}" has no use left.`)
-  let id: number
+  // One transaction: the use is spent only if the account is stored, and only if one is left
+  // (another node may be registering with the same EAB right now).
+  let id: number | null
   try {
-    const inserted = await ctx.runtime
-      .table('acme_accounts')
-      .insert({
-        policy_id: eab.policy_id,
-        eab_id: eab.id,
-        eab_kid: kid,
-        thumbprint: auth.thumbprint,
-        jwk: JSON.stringify(publicJwk(auth.jwk!)),
-        status: 'valid',
-        contact: JSON.stringify(contact),
-        created_ip: ctx.request.ip,
-        created_at: now,
-      })
-      .returning('id')
-    id = Number(inserted[0]?.id ?? inserted[0])
+    id = await ctx.runtime.transaction(async (tx) => {
+      const spent = await tx
+        .table('acme_eabs')
+        .where('id', eab.id)
+        .where('uses', '<', Number(eab.max_uses))
+        .increment('uses', 1)
+      if (Number(spent) !== 1) return null
+      const inserted = await tx
+        .table('acme_accounts')
+        .insert({
+          policy_id: eab.policy_id,
+          eab_id: eab.id,
+          eab_kid: kid,
+          thumbprint: auth.thumbprint,
+          jwk: JSON.stringify(publicJwk(auth.jwk!)),
+          status: 'valid',
+          contact: JSON.stringify(contact),
+          created_ip: ctx.request.ip,
+          created_at: now,
+        })
+        .returning('id')
+      return Number(inserted[0]?.id ?? inserted[0])
+    })
   } catch (error) {
-    // Not registered after all (e.g. the same key registered at the same moment): give the use back.
-    await ctx.runtime.table('acme_eabs').where('id', eab.id).decrement('uses', 1)
+    // The same key registered at the same moment on another request: that account.
     const raced = await byThumbprint(ctx, auth.thumbprint!)
     if (raced) {
       return sendJson(ctx, 200, accountBody(ctx, raced), { location: accountUrl(ctx, raced.id) })
     }
     throw error
   }
+  if (id === null) throw await refuse(`The EAB "${eab.name}" has no use left.`)
   const policy = await ctx.runtime.table('acme_policies').where('id', eab.policy_id).first()
   await auditAs(ctx.runtime, undefined, {
     action: 'acme.account.create',

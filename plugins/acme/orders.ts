@@ -19,7 +19,14 @@ import {
 import { fromB64u } from './jws.js'
 import { auditAs, caIdOfPolicy, findPolicy, type Policy } from './policies.js'
 import { AcmeProblem, problemDocument, type Subproblem } from './problems.js'
-import { authenticate, rfc3339, sendJson, type Account, type AcmeContext } from './protocol.js'
+import {
+  authenticate,
+  commonHeaders,
+  rfc3339,
+  sendJson,
+  type Account,
+  type AcmeContext,
+} from './protocol.js'
 import { countEvent } from './store.js'
 import { validateChallenge } from './validation.js'
 
@@ -249,75 +256,85 @@ export async function newOrder(ctx: AcmeContext) {
 
   const now = Date.now()
   const expires = now + ctx.settings.orderLifetimeHours * HOUR
-  const inserted = await ctx.runtime
-    .table('acme_orders')
-    .insert({
-      account_id: account.id,
-      policy_id: policy.id,
-      template_id: templateId,
-      profile,
-      status: 'pending',
-      identifiers: JSON.stringify(identifiers),
-      expires,
-      replaces,
-      created_at: now,
-    })
-    .returning('id')
-  const orderId = Number(inserted[0]?.id ?? inserted[0])
-  for (const id of identifiers) {
-    const pre = isPreApproved(id, policy.preApproved)
-    const reusable =
-      !pre &&
-      (await ctx.runtime
+  const orderId = await ctx.runtime.transaction(async (tx) => {
+    const inserted = await tx
+      .table('acme_orders')
+      .insert({
+        account_id: account.id,
+        policy_id: policy.id,
+        template_id: templateId,
+        profile,
+        status: 'pending',
+        identifiers: JSON.stringify(identifiers),
+        expires,
+        replaces,
+        created_at: now,
+      })
+      .returning('id')
+    const newId = Number(inserted[0]?.id ?? inserted[0])
+    for (const id of identifiers) {
+      const pre = isPreApproved(id, policy.preApproved)
+      const reusable =
+        !pre &&
+        (await tx
+          .table('acme_authorizations')
+          .where({
+            account_id: account.id,
+            identifier_type: id.type,
+            identifier_value: id.value,
+            status: 'valid',
+          })
+          .where('expires', '>', now + HOUR)
+          .first())
+      const authz = await tx
         .table('acme_authorizations')
-        .where({
+        .insert({
+          order_id: newId,
           account_id: account.id,
           identifier_type: id.type,
           identifier_value: id.value,
-          status: 'valid',
+          wildcard: isWildcard(id),
+          pre_approved: pre,
+          status: pre || reusable ? 'valid' : 'pending',
+          expires: reusable ? Number(reusable.expires) : expires,
         })
-        .where('expires', '>', now + HOUR)
-        .first())
-    const authz = await ctx.runtime
-      .table('acme_authorizations')
-      .insert({
-        order_id: orderId,
-        account_id: account.id,
-        identifier_type: id.type,
-        identifier_value: id.value,
-        wildcard: isWildcard(id),
-        pre_approved: pre,
-        status: pre || reusable ? 'valid' : 'pending',
-        expires: reusable ? Number(reusable.expires) : expires,
-      })
-      .returning('id')
-    const authzId = Number(authz[0]?.id ?? authz[0])
-    if (!pre && !reusable) {
-      await ctx.runtime.table('acme_challenges').insert(
-        challengeTypesFor(id).map((type) => ({
-          authz_id: authzId,
-          type,
-          token: randomBytes(32).toString('base64url'),
-          status: 'pending',
-        }))
-      )
-    } else if (reusable) {
-      // The reused authorization's own validated challenge, so the client sees how it passed.
-      const passed = await ctx.runtime
-        .table('acme_challenges')
-        .where({ authz_id: reusable.id, status: 'valid' })
-        .first()
-      if (passed) {
-        await ctx.runtime.table('acme_challenges').insert({
-          authz_id: authzId,
-          type: passed.type,
-          token: passed.token,
-          status: 'valid',
-          validated_at: passed.validated_at,
-        })
+        .returning('id')
+      const authzId = Number(authz[0]?.id ?? authz[0])
+      if (!pre && !reusable) {
+        await tx.table('acme_challenges').insert(
+          challengeTypesFor(id).map((type) => ({
+            authz_id: authzId,
+            type,
+            token: randomBytes(32).toString('base64url'),
+            status: 'pending',
+          }))
+        )
+      } else if (reusable) {
+        // The reused authorization's own validated challenge, so the client sees how it passed.
+        const passed = await tx
+          .table('acme_challenges')
+          .where({ authz_id: reusable.id, status: 'valid' })
+          .first()
+        if (passed) {
+          await tx.table('acme_challenges').insert({
+            authz_id: authzId,
+            type: passed.type,
+            token: passed.token,
+            status: 'valid',
+            validated_at: passed.validated_at,
+          })
+        }
       }
     }
-  }
+    // Every authorization valid already (pre-approved or reused): the order is ready.
+    const pending = await tx
+      .table('acme_authorizations')
+      .where({ order_id: newId })
+      .whereNot('status', 'valid')
+      .first()
+    if (!pending) await tx.table('acme_orders').where('id', newId).update({ status: 'ready' })
+    return newId
+  })
   const row = await ctx.runtime.table('acme_orders').where('id', orderId).first()
   const order = await refreshOrder(ctx.runtime, orderFromRow(row))
   return sendOrder(ctx, order, 201)
@@ -594,27 +611,28 @@ export async function finalize(ctx: AcmeContext) {
   }
   const template = await ctx.runtime.getTemplate(order.templateId)
   const caId = template?.caId ?? 0
-  await ctx.runtime.table('acme_certificates').insert({
-    certificate_id: issued.id,
-    account_id: account.id,
-    order_id: order.id,
-    ca_id: caId,
-    template_id: order.templateId,
-    ari_id: certId(issued.der),
-    chain: await chainPem(ctx.runtime, caId, issued.pem),
-    not_before: issued.notBefore,
-    not_after: issued.notAfter,
+  const ariId = certId(issued.der)
+  const chain = await chainPem(ctx.runtime, caId, issued.pem)
+  await ctx.runtime.transaction(async (tx) => {
+    await tx.table('acme_certificates').insert({
+      certificate_id: issued.id,
+      account_id: account.id,
+      order_id: order.id,
+      ca_id: caId,
+      template_id: order.templateId,
+      ari_id: ariId,
+      chain,
+      not_before: issued.notBefore,
+      not_after: issued.notAfter,
+    })
+    if (order.replaces) {
+      await tx.table('acme_certificates').where('ari_id', order.replaces).update({ replaced: true })
+    }
+    await tx
+      .table('acme_orders')
+      .where('id', order.id)
+      .update({ status: 'valid', certificate_id: issued.id })
   })
-  if (order.replaces) {
-    await ctx.runtime
-      .table('acme_certificates')
-      .where('ari_id', order.replaces)
-      .update({ replaced: true })
-  }
-  await ctx.runtime
-    .table('acme_orders')
-    .where('id', order.id)
-    .update({ status: 'valid', certificate_id: issued.id })
   await ctx.runtime.writeServiceLog({
     caId,
     level: 'info',
@@ -645,17 +663,11 @@ export async function downloadCertificate(ctx: AcmeContext) {
   if (Number(row.account_id) !== auth.account!.id) {
     throw new AcmeProblem('unauthorized', 'This certificate belongs to another account.')
   }
-  ctx.reply.header('link', `<${ctx.base}/directory>;rel="index"`)
-  await sendJsonless(ctx, String(row.chain))
-}
-
-async function sendJsonless(ctx: AcmeContext, pem: string) {
-  const { newNonce } = await import('./store.js')
+  await commonHeaders(ctx, true)
   ctx.reply
     .status(200)
-    .header('replay-nonce', await newNonce(ctx.runtime))
     .header('content-type', 'application/pem-certificate-chain')
-    .send(pem)
+    .send(String(row.chain))
 }
 
 /* ----------------------------------------------------------------------------- revocation */

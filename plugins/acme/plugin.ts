@@ -25,7 +25,7 @@ import { directoryUrl, listPolicies } from './policies.js'
 import { AcmeProblem } from './problems.js'
 import { commonHeaders, sendJson, sendProblem, type AcmeContext } from './protocol.js'
 import { installSettings, templateSettings, type InstallSettings } from './settings.js'
-import { newNonce, purgeNonces, purgeRateWindows } from './store.js'
+import { loadNonceKey, newNonce, purgeNonces, purgeRateWindows } from './store.js'
 
 const ID = 'acme'
 
@@ -104,6 +104,10 @@ export default definePlugin({
   enabledByDefault: false,
   migrations: new URL('./database/migrations/', import.meta.url),
   settings: { install: installSettings, template: templateSettings },
+
+  async start(runtime) {
+    await loadNonceKey(runtime)
+  },
 
   setup(api) {
     api.routes({

@@ -1,27 +1,80 @@
 /*
- * Shared-state primitives in the database, so that every node behind a load balancer agrees:
- * single-use nonces and fixed-window rate-limit counters.
+ * Shared-state primitives in the database, so that every node behind a load balancer agrees.
+ *
+ * Nonces are stateless to hand out and single-use to spend: a nonce is a timestamp and random
+ * bytes authenticated with an HMAC key shared by every node (kept as a kernel secret, its handle
+ * in acme_state), so newNonce writes nothing; spending one inserts it into acme_nonces, whose
+ * primary key refuses a second use on any node. Spent nonces are purged once they expire.
+ *
+ * Rate limits are fixed-window counters in acme_rate.
  */
-import { randomBytes } from 'node:crypto'
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { PluginRuntime } from '#plugin-api'
 
-const NONCE_LIFETIME_MS = 60 * 60_000
+export const NONCE_LIFETIME_MS = 60 * 60_000
+const NONCE_KEY = 'nonce-key'
 
-export async function newNonce(runtime: PluginRuntime): Promise<string> {
-  const value = randomBytes(16).toString('base64url')
-  await runtime.table('acme_nonces').insert({ value, expires: Date.now() + NONCE_LIFETIME_MS })
-  return value
+let nonceKey: Buffer | null = null
+
+/** Loads (or creates, once for the whole cluster) the nonce HMAC key. Called by start(). */
+export async function loadNonceKey(runtime: PluginRuntime) {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const row = await runtime.table('acme_state').where('name', NONCE_KEY).first()
+    if (row) {
+      const value = await runtime.secrets.get(String(row.value))
+      if (value) {
+        nonceKey = Buffer.from(value, 'base64url')
+        return
+      }
+      // The secret is gone (e.g. restored database without it): make a new key.
+      await runtime.table('acme_state').where('name', NONCE_KEY).delete()
+    }
+    const handle = await runtime.secrets.put(randomBytes(32).toString('base64url'))
+    try {
+      await runtime.table('acme_state').insert({ name: NONCE_KEY, value: handle })
+    } catch {
+      // Another node created it first: use theirs.
+      await runtime.secrets.delete(handle)
+    }
+  }
+  throw new Error('could not load the ACME nonce key')
 }
 
-/** Spends a nonce: true only the first time, and only while it is fresh. */
+async function key(runtime: PluginRuntime): Promise<Buffer> {
+  if (!nonceKey) await loadNonceKey(runtime)
+  return nonceKey!
+}
+
+function mac(k: Buffer, body: Buffer) {
+  return createHmac('sha256', k).update(body).digest().subarray(0, 12)
+}
+
+/** A fresh nonce: 6-byte time, 8 random bytes, 12-byte MAC (base64url, 35 characters). */
+export async function newNonce(runtime: PluginRuntime): Promise<string> {
+  const body = Buffer.alloc(14)
+  body.writeUIntBE(Date.now(), 0, 6)
+  randomBytes(8).copy(body, 6)
+  return Buffer.concat([body, mac(await key(runtime), body)]).toString('base64url')
+}
+
+/** Spends a nonce: true only the first time (on any node), and only while it is fresh. */
 export async function consumeNonce(runtime: PluginRuntime, value: unknown): Promise<boolean> {
-  if (typeof value !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(value)) return false
-  const deleted = await runtime
-    .table('acme_nonces')
-    .where('value', value)
-    .where('expires', '>', Date.now())
-    .delete()
-  return Number(deleted) === 1
+  if (typeof value !== 'string' || !/^[A-Za-z0-9_-]{35}$/.test(value)) return false
+  const raw = Buffer.from(value, 'base64url')
+  if (raw.length !== 26) return false
+  const body = raw.subarray(0, 14)
+  if (!timingSafeEqual(raw.subarray(14), mac(await key(runtime), body))) return false
+  const issued = body.readUIntBE(0, 6)
+  const now = Date.now()
+  if (issued > now + 60_000 || now - issued > NONCE_LIFETIME_MS) return false
+  try {
+    await runtime.table('acme_nonces').insert({ value, expires: issued + NONCE_LIFETIME_MS })
+    return true
+  } catch (error) {
+    const spent = await runtime.table('acme_nonces').where('value', value).first()
+    if (spent) return false
+    throw error
+  }
 }
 
 export async function purgeNonces(runtime: PluginRuntime) {
@@ -41,13 +94,13 @@ export async function countEvent(
   const windowStart = now - (now % windowMs)
   const retryAfter = Math.max(1, Math.ceil((windowStart + windowMs - now) / 1000))
   const where = { bucket, window_start: windowStart }
-  let updated = Number(await runtime.table('acme_rate').where(where).increment('count', 1))
+  const updated = Number(await runtime.table('acme_rate').where(where).increment('count', 1))
   if (updated === 0) {
     try {
       await runtime.table('acme_rate').insert({ ...where, count: 1 })
       return { count: 1, retryAfter }
     } catch {
-      updated = Number(await runtime.table('acme_rate').where(where).increment('count', 1))
+      await runtime.table('acme_rate').where(where).increment('count', 1)
     }
   }
   const row = await runtime.table('acme_rate').where(where).first()

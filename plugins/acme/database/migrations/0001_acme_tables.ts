@@ -94,6 +94,12 @@ export default {
       t.string('renew_reason', 32).nullable()
       t.boolean('replaced').notNullable().defaultTo(false)
     })
+    // Cluster-wide values, e.g. the handle of the nonce HMAC key (a kernel secret).
+    await schema.createTable('acme_state', (t: any) => {
+      t.string('name', 40).primary()
+      t.text('value').notNullable()
+    })
+    // Spent nonces (until they expire).
     await schema.createTable('acme_nonces', (t: any) => {
       t.string('value', 64).primary()
       t.bigInteger('expires').notNullable().index()
@@ -110,6 +116,7 @@ export default {
     for (const table of [
       'acme_rate',
       'acme_nonces',
+      'acme_state',
       'acme_certificates',
       'acme_challenges',
       'acme_authorizations',
