@@ -57,6 +57,49 @@ export async function newNonce(runtime: PluginRuntime): Promise<string> {
   return Buffer.concat([body, mac(await key(runtime), body)]).toString('base64url')
 }
 
+interface Spend {
+  value: string
+  expires: number
+  resolve: (spent: boolean) => void
+  reject: (error: unknown) => void
+}
+
+/**
+ * Spends waiting concurrently are written together (one insert, one commit), so concurrent
+ * requests share a disk flush: a group commit. A value already in the table (spent on any node)
+ * is not inserted again and answers false.
+ */
+const queue: Spend[] = []
+let flushing = false
+
+async function flushSpends(runtime: PluginRuntime) {
+  if (flushing) return
+  flushing = true
+  try {
+    while (queue.length) {
+      const batch = queue.splice(0, 500)
+      const first = new Map<string, Spend>()
+      for (const item of batch) if (!first.has(item.value)) first.set(item.value, item)
+      try {
+        const rows = [...first.values()].map(({ value, expires }) => ({ value, expires }))
+        const inserted: any[] = await runtime
+          .table('acme_nonces')
+          .insert(rows)
+          .onConflict('value')
+          .ignore()
+          .returning('value')
+        const fresh = new Set(inserted.map((r) => (typeof r === 'string' ? r : r.value)))
+        for (const item of batch)
+          item.resolve(first.get(item.value) === item && fresh.has(item.value))
+      } catch (error) {
+        for (const item of batch) item.reject(error)
+      }
+    }
+  } finally {
+    flushing = false
+  }
+}
+
 /** Spends a nonce: true only the first time (on any node), and only while it is fresh. */
 export async function consumeNonce(runtime: PluginRuntime, value: unknown): Promise<boolean> {
   if (typeof value !== 'string' || !/^[A-Za-z0-9_-]{35}$/.test(value)) return false
@@ -67,14 +110,10 @@ export async function consumeNonce(runtime: PluginRuntime, value: unknown): Prom
   const issued = body.readUIntBE(0, 6)
   const now = Date.now()
   if (issued > now + 60_000 || now - issued > NONCE_LIFETIME_MS) return false
-  try {
-    await runtime.table('acme_nonces').insert({ value, expires: issued + NONCE_LIFETIME_MS })
-    return true
-  } catch (error) {
-    const spent = await runtime.table('acme_nonces').where('value', value).first()
-    if (spent) return false
-    throw error
-  }
+  return new Promise<boolean>((resolve, reject) => {
+    queue.push({ value, expires: issued + NONCE_LIFETIME_MS, resolve, reject })
+    void flushSpends(runtime)
+  })
 }
 
 export async function purgeNonces(runtime: PluginRuntime) {

@@ -50,6 +50,16 @@ test.group('ACME bad input', (group) => {
       assert.match(res.headers.get('replay-nonce') ?? '', /^[A-Za-z0-9_-]+$/)
     }
 
+    // The same nonce twice at once: exactly one request spends it.
+    const shared = await acme.nonce()
+    const racing = await Promise.all(
+      [0, 1, 2].map(() => acme.post(acme.kid!, '', { header: { nonce: shared } }))
+    )
+    assert.sameMembers(
+      racing.map((r) => r.status),
+      [200, 400, 400]
+    )
+
     // The url header must be this request's URL.
     const wrongUrl = await acme.post(orderUrl, ids, { header: { url: acme.directory.revokeCert } })
     assert.equal(wrongUrl.body.type, `${ACME}unauthorized`)
