@@ -196,25 +196,6 @@ function ace(server: BenchServer, args: string[]): string {
   })
 }
 
-/**
- * The benchmark's single client address makes thousands of accounts and orders a minute: lift
- * the ACME rate limits, as an operator does in the plugin's install settings (Plugins page). The
- * running server picks the change up from the database within a second.
- */
-async function liftRateLimits(server: BenchServer) {
-  const { default: Database } = await import('better-sqlite3')
-  const sqlite = new Database(path.join(server.dataDir, 'pki.sqlite3'))
-  try {
-    sqlite
-      .prepare("UPDATE plugin_states SET settings = ? WHERE plugin_id = 'acme'")
-      .run(JSON.stringify({ requestsPerIpPerMinute: 0, ordersPerAccountPerHour: 0 }))
-    sqlite.prepare('UPDATE plugin_host SET generation = generation + 1 WHERE id = 1').run()
-  } finally {
-    sqlite.close()
-  }
-  await new Promise((r) => setTimeout(r, 1000))
-}
-
 async function startOurs(tls: ReturnType<typeof makeTlsCertificate>): Promise<Target> {
   const profDir = process.env.BENCH_CPU_PROF
   const server = await startServer({
@@ -231,7 +212,6 @@ async function startOurs(tls: ReturnType<typeof makeTlsCertificate>): Promise<Ta
     '--set',
     'ordersPerAccountPerHour=0',
   ])
-  await liftRateLimits(server)
   ace(server, ['ca:create', '--name', 'Bench ACME CA', '--key-type', 'ecdsa-p256'])
   ace(server, [
     'acme:policy:create',
