@@ -116,6 +116,22 @@ const HASH: Record<string, string | null> = {
   EdDSA: null,
 }
 
+/** Account keys imported lately, by alg and thumbprint (importing a JWK costs more than a verify). */
+const imported = new Map<string, KeyObject>()
+const IMPORTED_MAX = 5000
+
+/** importKey for an account's stored key, cached. */
+export function accountKeyObject(jwk: Record<string, string>, tp: string, alg: string): KeyObject {
+  const cacheKey = `${alg} ${tp}`
+  let key = imported.get(cacheKey)
+  if (!key) {
+    key = importKey(jwk, alg)
+    if (imported.size >= IMPORTED_MAX) imported.delete(imported.keys().next().value!)
+    imported.set(cacheKey, key)
+  }
+  return key
+}
+
 /** Imports a public JWK for `alg`, refusing keys that do not fit it. */
 export function importKey(jwk: unknown, alg: string): KeyObject {
   if (!jwk || typeof jwk !== 'object' || Array.isArray(jwk)) {

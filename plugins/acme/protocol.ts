@@ -6,7 +6,15 @@
  */
 import type { KeyObject } from 'node:crypto'
 import type { PluginRequest, PluginReply, PluginRuntime } from '#plugin-api'
-import { checkAlg, importKey, parseJws, thumbprint, verifyJws, type ParsedJws } from './jws.js'
+import {
+  accountKeyObject,
+  checkAlg,
+  importKey,
+  parseJws,
+  thumbprint,
+  verifyJws,
+  type ParsedJws,
+} from './jws.js'
 import { AcmeProblem } from './problems.js'
 import type { InstallSettings } from './settings.js'
 import { consumeNonce, countEvent, newNonce } from './store.js'
@@ -137,7 +145,7 @@ export async function authenticate(
     const account = accountFromRow(row)
     result.account = account
     try {
-      result.key = importKey(account.jwk, header.alg)
+      result.key = accountKeyObject(account.jwk, account.thumbprint, header.alg)
     } catch {
       throw new AcmeProblem(
         'malformed',
