@@ -51,6 +51,17 @@ function modal(title: string, body: string) {
     <div class="modal-content">${safe(body)}</div>`
 }
 
+/** A table of `rows` (each a `<tr>…</tr>`), or `empty` when there are none. A null header is an actions column. */
+function dataTable(headers: Array<string | null>, rows: string[], empty: string): string {
+  if (!rows.length) return html`<p class="empty">${empty}</p>`
+  const head = headers.map((h) =>
+    h === null
+      ? '<th scope="col"><span class="sr-only">Actions</span></th>'
+      : html`<th scope="col">${h}</th>`
+  )
+  return `<div class="table-wrap"><table><thead><tr>${head.join('')}</tr></thead><tbody>${rows.join('')}</tbody></table></div>`
+}
+
 async function templateNames(runtime: PluginRuntime, caId: number) {
   const map = new Map<number, string>()
   for (const t of await runtime.listTemplates(caId)) map.set(t.id, t.name)
@@ -129,30 +140,21 @@ async function policiesPage(ctx: RouteContext): Promise<Page> {
           Policies of CA ${ca?.name ?? caId}. Pre-approved domains are authorized without a
           challenge; <code>*.example.com</code> covers example.com and every subdomain.
         </p>
-        ${
-          rows.length
-            ? safe(
-                html`<div class="table-wrap">
-                  <table>
-                    <thead>
-                      <tr>
-                        <th scope="col">Name</th>
-                        <th scope="col">Template</th>
-                        <th scope="col">Pre-approved domains</th>
-                        <th scope="col">Profiles</th>
-                        <th scope="col">External Account Bindings</th>
-                        <th scope="col">Accounts</th>
-                        <th scope="col"><span class="sr-only">Actions</span></th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      ${rows.map((r) => safe(r))}
-                    </tbody>
-                  </table>
-                </div>`
-              )
-            : safe('<p class="empty">No ACME policy for this CA yet.</p>')
-        }
+        ${safe(
+          dataTable(
+            [
+              'Name',
+              'Template',
+              'Pre-approved domains',
+              'Profiles',
+              'External Account Bindings',
+              'Accounts',
+              null,
+            ],
+            rows,
+            'No ACME policy for this CA yet.'
+          )
+        )}
       </section>`,
   }
 }
@@ -267,29 +269,13 @@ async function eabList(ctx: RouteContext, policy: Policy, oob = false) {
       </tr>`
   )
   return html`<div id="eab-list" ${safe(oob ? 'hx-swap-oob="outerHTML"' : '')}>
-    ${
-      rows.length
-        ? safe(
-            html`<div class="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">KID</th>
-                    <th scope="col">Used / allowed</th>
-                    <th scope="col">Expires</th>
-                    <th scope="col">Created</th>
-                    <th scope="col"><span class="sr-only">Actions</span></th>
-                  </tr>
-                </thead>
-                <tbody>
-                  ${rows.map((r: string) => safe(r))}
-                </tbody>
-              </table>
-            </div>`
-          )
-        : safe('<p class="empty">No External Account Binding yet.</p>')
-    }
+    ${safe(
+      dataTable(
+        ['Name', 'KID', 'Used / allowed', 'Expires', 'Created', null],
+        rows,
+        'No External Account Binding yet.'
+      )
+    )}
   </div>`
 }
 
@@ -453,29 +439,13 @@ async function accountsPage(ctx: RouteContext): Promise<Page> {
   return {
     title: 'ACME Accounts',
     html: html`<section class="card">
-      ${
-        rows.length
-          ? safe(
-              html`<div class="table-wrap">
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col">Account</th>
-                      <th scope="col">Policy</th>
-                      <th scope="col">Contact</th>
-                      <th scope="col">Status</th>
-                      <th scope="col">Registered</th>
-                      <th scope="col">EAB KID</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    ${rows.map((r: string) => safe(r))}
-                  </tbody>
-                </table>
-              </div>`
-            )
-          : safe('<p class="empty">No ACME account is registered with this CA\'s policies yet.</p>')
-      }
+      ${safe(
+        dataTable(
+          ['Account', 'Policy', 'Contact', 'Status', 'Registered', 'EAB KID'],
+          rows,
+          "No ACME account is registered with this CA's policies yet."
+        )
+      )}
     </section>`,
   }
 }
@@ -526,29 +496,13 @@ async function accountPage(ctx: RouteContext): Promise<Page> {
         <dd>${fmtDate(account.created_at)} from ${account.created_ip ?? '?'}</dd>
       </dl>
       <h2>Orders and certificates</h2>
-      ${
-        rows.length
-          ? safe(
-              html`<div class="table-wrap">
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col">Order</th>
-                      <th scope="col">Status</th>
-                      <th scope="col">Identifiers</th>
-                      <th scope="col">Profile</th>
-                      <th scope="col">Created</th>
-                      <th scope="col">Certificate</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    ${rows.map((r: string) => safe(r))}
-                  </tbody>
-                </table>
-              </div>`
-            )
-          : safe('<p class="empty">No orders yet.</p>')
-      }
+      ${safe(
+        dataTable(
+          ['Order', 'Status', 'Identifiers', 'Profile', 'Created', 'Certificate'],
+          rows,
+          'No orders yet.'
+        )
+      )}
     </section>`,
   }
 }

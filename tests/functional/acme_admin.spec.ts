@@ -10,12 +10,7 @@ import db from '@adonisjs/lucid/services/db'
 import { opensslCsr } from '#tests/helpers/api'
 import { webUser } from '#tests/helpers/web'
 import { AcmeTestClient } from '../../plugins/acme/tests/client.js'
-import { acmeWorld, directoryUrl } from './acme_fixtures.js'
-
-const csrDer = (pem: string) =>
-  Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64').toString(
-    'base64url'
-  )
+import { acmeWorld, directoryUrl, pemToB64u } from './acme_fixtures.js'
 
 test.group('ACME admin pages', () => {
   test('policies, EAB credentials shown once, accounts, template tab, audit and logs', async ({
@@ -113,7 +108,7 @@ test.group('ACME admin pages', () => {
       subject: '/CN=www.admin.test',
       sans: ['DNS:www.admin.test'],
     })
-    const fin = await acme.post(order.body.finalize, { csr: csrDer(csrPem) })
+    const fin = await acme.post(order.body.finalize, { csr: pemToB64u(csrPem) })
     assert.equal(fin.body.status, 'valid', fin.text)
     const accountId = acme.kid!.split('/').pop()
     const accounts = await client.get(`/admin/p/acme/accounts${q}`).loginAs(admin)

@@ -10,21 +10,16 @@ import { adminToken, createTemplate, opensslCsr, unique } from '#tests/helpers/a
 import { run, toolPath } from '#tests/helpers/external'
 import { AcmeTestClient } from '../../plugins/acme/tests/client.js'
 import { normalizeCertId } from '../../plugins/acme/ari.js'
-import { acmeWorld, directoryUrl } from './acme_fixtures.js'
+import { acmeWorld, directoryUrl, pemToB64u, registeredClient } from './acme_fixtures.js'
 
 const ACME = 'urn:ietf:params:acme:error:'
-
-const csrDer = (pem: string) =>
-  Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64').toString(
-    'base64url'
-  )
 
 /** Issues a certificate for a pre-approved name; returns its PEM and the order. */
 async function issue(acme: AcmeTestClient, name: string, extra: Record<string, unknown> = {}) {
   const order = await acme.newOrder([{ type: 'dns', value: name }], extra)
   if (order.status !== 201) throw new Error(order.text)
   const { csrPem } = await opensslCsr({ subject: `/CN=${name}`, sans: [`DNS:${name}`] })
-  const fin = await acme.post(order.body.finalize, { csr: csrDer(csrPem) })
+  const fin = await acme.post(order.body.finalize, { csr: pemToB64u(csrPem) })
   if (fin.body.status !== 'valid') throw new Error(fin.text)
   const chain = await acme.post(fin.body.certificate, '')
   return { pem: chain.text.split(/(?<=-----END CERTIFICATE-----)\n/)[0] + '\n', order: fin.body }
@@ -75,8 +70,7 @@ test.group('ACME ARI and profiles', () => {
     assert,
   }) => {
     const world = await acmeWorld(client, { preApproved: '*.ari.test' })
-    const acme = await new AcmeTestClient(directoryUrl()).init()
-    await acme.register(await world.eab())
+    const acme = await registeredClient(world)
     const first = await issue(acme, 'one.ari.test')
     const certId = await opensslCertId(first.pem)
 
@@ -146,7 +140,7 @@ test.group('ACME ARI and profiles', () => {
     const third = await issue(acme, 'three.ari.test')
     const thirdId = await opensslCertId(third.pem)
     const revoked = await acme.post(acme.directory.revokeCert, {
-      certificate: csrDer(third.pem),
+      certificate: pemToB64u(third.pem),
       reason: 4,
     })
     assert.equal(revoked.status, 200, revoked.text)

@@ -8,7 +8,13 @@ import { generateKeyPairSync } from 'node:crypto'
 import { pluginHost } from '#plugins/host'
 import { systemActor } from '#services/actor'
 import { AcmeTestClient, accountKey, eabJws } from '../../plugins/acme/tests/client.js'
-import { acmeSettings, acmeWorld, directoryUrl, enableAcme } from './acme_fixtures.js'
+import {
+  acmeSettings,
+  acmeWorld,
+  directoryUrl,
+  enableAcme,
+  registeredClient,
+} from './acme_fixtures.js'
 
 const ACME = 'urn:ietf:params:acme:error:'
 
@@ -25,8 +31,7 @@ test.group('ACME bad input', (group) => {
     assert,
   }) => {
     const world = await acmeWorld(client)
-    const acme = await new AcmeTestClient(directoryUrl()).init()
-    assert.equal((await acme.register(await world.eab())).status, 201)
+    const acme = await registeredClient(world)
     const orderUrl = acme.directory.newOrder
     const ids = { identifiers: [{ type: 'ip', value: '127.0.0.1' }] }
 
@@ -177,8 +182,7 @@ test.group('ACME bad input', (group) => {
 
   test('rate limits: orders per account, requests per IP address', async ({ client, assert }) => {
     const world = await acmeWorld(client)
-    const acme = await new AcmeTestClient(directoryUrl()).init()
-    await acme.register(await world.eab())
+    const acme = await registeredClient(world)
     await acmeSettings({ ordersPerAccountPerHour: 2 })
     const ids = [{ type: 'ip', value: '127.0.0.1' }]
     assert.equal((await acme.newOrder(ids)).status, 201)
@@ -202,8 +206,7 @@ test.group('ACME bad input', (group) => {
 
   test('a disabled plugin answers 404', async ({ client, assert }) => {
     const world = await acmeWorld(client)
-    const acme = await new AcmeTestClient(directoryUrl()).init()
-    await acme.register(await world.eab())
+    const acme = await registeredClient(world)
     await pluginHost.setEnabled('acme', false, systemActor)
     assert.equal((await fetch(directoryUrl())).status, 404)
     const res = await fetch(acme.directory.newOrder, {

@@ -8,7 +8,7 @@ import { pluginHost } from '#plugins/host'
 import { baseUrl } from '#tests/helpers/api'
 import { startServer } from '#tests/helpers/processes'
 import { AcmeTestClient } from '../../plugins/acme/tests/client.js'
-import { acmeWorld, directoryUrl, extraPort } from './acme_fixtures.js'
+import { acmeWorld, directoryUrl, extraPort, registeredClient } from './acme_fixtures.js'
 
 test.group('ACME cluster', () => {
   test('a nonce from one node is good once on another; accounts are shared', async ({
@@ -49,8 +49,7 @@ test.group('ACME cluster', () => {
     assert,
   }) => {
     const world = await acmeWorld(client)
-    const acme = await new AcmeTestClient(directoryUrl()).init()
-    await acme.register(await world.eab())
+    const acme = await registeredClient(world)
     const order = await acme.newOrder([{ type: 'ip', value: '127.0.0.1' }])
     const authz = await acme.post(order.body.authorizations[0], '')
     const chall = authz.body.challenges[0]

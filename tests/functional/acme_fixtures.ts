@@ -8,6 +8,7 @@ import { systemActor } from '#services/actor'
 import type { PluginRuntime } from '#plugin-api'
 import { baseUrl, createCa, unique, webServerTemplate } from '#tests/helpers/api'
 import { createEab, createPolicy } from '../../plugins/acme/policies.js'
+import { AcmeTestClient } from '../../plugins/acme/tests/client.js'
 
 /** Extra ports of this helper's range: TEST_PORT + n. */
 export function extraPort(n: number) {
@@ -57,4 +58,18 @@ export async function acmeWorld(
   const eab = () =>
     createEab(runtime, { policyId: policy.id, name: unique('eab'), maxUses: options.uses ?? 1 })
   return { runtime, ca, template, policy, eab }
+}
+
+/** A PEM block (CSR or certificate) as base64url DER, the way ACME carries them. */
+export const pemToB64u = (pem: string) =>
+  Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64').toString(
+    'base64url'
+  )
+
+/** A client with a fresh ES256 key, registered with a new EAB of the world's policy. */
+export async function registeredClient(world: Awaited<ReturnType<typeof acmeWorld>>) {
+  const acme = await new AcmeTestClient(directoryUrl()).init()
+  const res = await acme.register(await world.eab())
+  if (res.status !== 201) throw new Error(`registration failed: ${res.text}`)
+  return acme
 }

@@ -16,12 +16,7 @@ import { systemActor } from '#services/actor'
 import { createTemplate, opensslCsr, unique } from '#tests/helpers/api'
 import { opensslVerify, run, toolPath, withTempDir } from '#tests/helpers/external'
 import { AcmeTestClient, accountKey } from '../../plugins/acme/tests/client.js'
-import { acmeWorld, directoryUrl, extraPort } from './acme_fixtures.js'
-
-const csrDer = (pem: string) =>
-  Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64').toString(
-    'base64url'
-  )
+import { acmeWorld, directoryUrl, extraPort, pemToB64u, registeredClient } from './acme_fixtures.js'
 
 /** An http-01 responder on the validation port, serving key authorizations by token. */
 function http01Server(tokens: Map<string, string>): Promise<Server> {
@@ -169,8 +164,7 @@ test.group('ACME protocol', () => {
     assert,
   }) => {
     const world = await acmeWorld(client)
-    const acme = await new AcmeTestClient(directoryUrl()).init()
-    assert.equal((await acme.register(await world.eab())).status, 201)
+    const acme = await registeredClient(world)
 
     const order = await acme.newOrder([{ type: 'ip', value: '127.0.0.1' }])
     assert.equal(order.status, 201, order.text)
@@ -205,14 +199,14 @@ test.group('ACME protocol', () => {
 
     // CSRs made by OpenSSL: other names → badCSR and the order stays ready; garbage → badCSR.
     const wrong = await opensslCsr({ subject: '/CN=127.0.0.2', sans: ['IP:127.0.0.2'] })
-    const refused = await acme.post(ready.body.finalize, { csr: csrDer(wrong.csrPem) })
+    const refused = await acme.post(ready.body.finalize, { csr: pemToB64u(wrong.csrPem) })
     assert.equal(refused.body.type, 'urn:ietf:params:acme:error:badCSR')
     const garbage = await acme.post(ready.body.finalize, { csr: 'AAAA' })
     assert.equal(garbage.body.type, 'urn:ietf:params:acme:error:badCSR')
     assert.equal((await acme.post(order.headers.get('location')!, '')).body.status, 'ready')
 
     const good = await opensslCsr({ subject: '/CN=127.0.0.1', sans: ['IP:127.0.0.1'] })
-    const finalized = await acme.post(ready.body.finalize, { csr: csrDer(good.csrPem) })
+    const finalized = await acme.post(ready.body.finalize, { csr: pemToB64u(good.csrPem) })
     assert.equal(finalized.status, 200, finalized.text)
     assert.equal(finalized.body.status, 'valid')
     const cert = await acme.post(finalized.body.certificate, '')
@@ -229,7 +223,7 @@ test.group('ACME protocol', () => {
     assert.equal(order2.body.status, 'ready')
 
     // Revocation by another account is refused; by the certificate key it works; then alreadyRevoked.
-    const certB64 = csrDer(pems[0])
+    const certB64 = pemToB64u(pems[0])
     const stranger = await new AcmeTestClient(directoryUrl()).init()
     await stranger.register(await world.eab())
     const foreign = await stranger.post(stranger.directory.revokeCert, { certificate: certB64 })
@@ -255,8 +249,7 @@ test.group('ACME protocol', () => {
 
   test('tls-alpn-01 against a certificate made by OpenSSL', async ({ client, assert }) => {
     const world = await acmeWorld(client)
-    const acme = await new AcmeTestClient(directoryUrl()).init()
-    await acme.register(await world.eab())
+    const acme = await registeredClient(world)
     const order = await acme.newOrder([{ type: 'ip', value: '127.0.0.1' }])
     const authz = await acme.post(order.body.authorizations[0], '')
     const tls = authz.body.challenges.find((c: any) => c.type === 'tls-alpn-01')
@@ -275,8 +268,7 @@ test.group('ACME protocol', () => {
     assert,
   }) => {
     const world = await acmeWorld(client)
-    const acme = await new AcmeTestClient(directoryUrl()).init()
-    await acme.register(await world.eab())
+    const acme = await registeredClient(world)
     const order = await acme.newOrder([{ type: 'ip', value: '127.0.0.1' }])
     const authz = await acme.post(order.body.authorizations[0], '')
     const http = authz.body.challenges.find((c: any) => c.type === 'http-01')
@@ -300,8 +292,7 @@ test.group('ACME protocol', () => {
     assert,
   }) => {
     const world = await acmeWorld(client, { preApproved: '*.corp.test, 10.1.2.3' })
-    const acme = await new AcmeTestClient(directoryUrl()).init()
-    await acme.register(await world.eab())
+    const acme = await registeredClient(world)
 
     const pre = await acme.newOrder([
       { type: 'dns', value: 'corp.test' },
@@ -313,7 +304,7 @@ test.group('ACME protocol', () => {
       subject: '/CN=corp.test',
       sans: ['DNS:corp.test', 'DNS:a.b.corp.test', 'IP:10.1.2.3'],
     })
-    const fin = await acme.post(pre.body.finalize, { csr: csrDer(csr.csrPem) })
+    const fin = await acme.post(pre.body.finalize, { csr: pemToB64u(csr.csrPem) })
     assert.equal(fin.body.status, 'valid', fin.text)
 
     // Not pre-approved: a name outside the list gets challenges.
