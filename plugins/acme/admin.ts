@@ -62,6 +62,20 @@ function dataTable(headers: Array<string | null>, rows: string[], empty: string)
   return `<div class="table-wrap"><table><thead><tr>${head.join('')}</tr></thead><tbody>${rows.join('')}</tbody></table></div>`
 }
 
+/** An htmx Delete button that asks first. */
+function deleteButton(url: string, confirm: string, target: string, swap = 'innerHTML') {
+  return html`<button
+    type="button"
+    class="btn small danger"
+    hx-post="${url}"
+    hx-confirm="${confirm}"
+    hx-target="${target}"
+    hx-swap="${swap}"
+  >
+    Delete
+  </button>`
+}
+
 async function templateNames(runtime: PluginRuntime, caId: number) {
   const map = new Map<number, string>()
   for (const t of await runtime.listTemplates(caId)) map.set(t.id, t.name)
@@ -109,15 +123,7 @@ async function policiesPage(ctx: RouteContext): Promise<Page> {
         </td>
         <td><a href="${BASE}/accounts?policy=${p.id}">${counts.get(p.id)!.accounts}</a></td>
         <td>
-          <button
-            type="button"
-            class="btn small danger"
-            hx-post="${BASE}/policies/${p.id}/delete"
-            hx-confirm="Delete ACME policy ${p.name} and its EABs?"
-            hx-target="#acme-flash"
-          >
-            Delete
-          </button>
+          ${safe(deleteButton(`${BASE}/policies/${p.id}/delete`, `Delete ACME policy ${p.name} and its EABs?`, '#acme-flash'))}
         </td>
       </tr>`
   )
@@ -255,16 +261,7 @@ async function eabList(ctx: RouteContext, policy: Policy, oob = false) {
         <td>${e.expires_at === null ? 'never' : fmtDate(e.expires_at)}</td>
         <td>${fmtDate(e.created_at)}</td>
         <td>
-          <button
-            type="button"
-            class="btn small danger"
-            hx-post="${BASE}/eabs/${e.id}/delete"
-            hx-confirm="Delete EAB ${e.name}? Accounts registered with it keep working."
-            hx-target="#eab-list"
-            hx-swap="outerHTML"
-          >
-            Delete
-          </button>
+          ${safe(deleteButton(`${BASE}/eabs/${e.id}/delete`, `Delete EAB ${e.name}? Accounts registered with it keep working.`, '#eab-list', 'outerHTML'))}
         </td>
       </tr>`
   )

@@ -8,7 +8,7 @@ import { pluginHost } from '#plugins/host'
 import { baseUrl } from '#tests/helpers/api'
 import { startServer } from '#tests/helpers/processes'
 import { AcmeTestClient } from '../../plugins/acme/tests/client.js'
-import { acmeWorld, directoryUrl, extraPort, registeredClient } from './acme_fixtures.js'
+import { acmeWorld, directoryUrl, extraPort, pendingIpOrder } from './acme_fixtures.js'
 
 test.group('ACME cluster', () => {
   test('a nonce from one node is good once on another; accounts are shared', async ({
@@ -48,10 +48,7 @@ test.group('ACME cluster', () => {
     client,
     assert,
   }) => {
-    const world = await acmeWorld(client)
-    const acme = await registeredClient(world)
-    const order = await acme.newOrder([{ type: 'ip', value: '127.0.0.1' }])
-    const authz = await acme.post(order.body.authorizations[0], '')
+    const { world, acme, order, authz } = await pendingIpOrder(client)
     const chall = authz.body.challenges[0]
     await world.runtime
       .table('acme_challenges')

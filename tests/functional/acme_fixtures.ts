@@ -73,3 +73,12 @@ export async function registeredClient(world: Awaited<ReturnType<typeof acmeWorl
   if (res.status !== 201) throw new Error(`registration failed: ${res.text}`)
   return acme
 }
+
+/** A registered client with a new order for 127.0.0.1 and its (pending) authorization. */
+export async function pendingIpOrder(client: ApiClient) {
+  const world = await acmeWorld(client)
+  const acme = await registeredClient(world)
+  const order = await acme.newOrder([{ type: 'ip', value: '127.0.0.1' }])
+  const authz = await acme.post(order.body.authorizations[0], '')
+  return { world, acme, order, authz }
+}

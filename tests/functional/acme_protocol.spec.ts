@@ -16,7 +16,14 @@ import { systemActor } from '#services/actor'
 import { createTemplate, opensslCsr, unique } from '#tests/helpers/api'
 import { opensslVerify, run, toolPath, withTempDir } from '#tests/helpers/external'
 import { AcmeTestClient, accountKey } from '../../plugins/acme/tests/client.js'
-import { acmeWorld, directoryUrl, extraPort, pemToB64u, registeredClient } from './acme_fixtures.js'
+import {
+  acmeWorld,
+  directoryUrl,
+  extraPort,
+  pemToB64u,
+  pendingIpOrder,
+  registeredClient,
+} from './acme_fixtures.js'
 
 /** An http-01 responder on the validation port, serving key authorizations by token. */
 function http01Server(tokens: Map<string, string>): Promise<Server> {
@@ -248,10 +255,7 @@ test.group('ACME protocol', () => {
   })
 
   test('tls-alpn-01 against a certificate made by OpenSSL', async ({ client, assert }) => {
-    const world = await acmeWorld(client)
-    const acme = await registeredClient(world)
-    const order = await acme.newOrder([{ type: 'ip', value: '127.0.0.1' }])
-    const authz = await acme.post(order.body.authorizations[0], '')
+    const { acme, authz } = await pendingIpOrder(client)
     const tls = authz.body.challenges.find((c: any) => c.type === 'tls-alpn-01')
     const server = await tlsAlpnServer('127.0.0.1', acme.keyAuthorization(tls.token))
     try {
@@ -267,10 +271,7 @@ test.group('ACME protocol', () => {
     client,
     assert,
   }) => {
-    const world = await acmeWorld(client)
-    const acme = await registeredClient(world)
-    const order = await acme.newOrder([{ type: 'ip', value: '127.0.0.1' }])
-    const authz = await acme.post(order.body.authorizations[0], '')
+    const { acme, order, authz } = await pendingIpOrder(client)
     const http = authz.body.challenges.find((c: any) => c.type === 'http-01')
     const server = await http01Server(new Map([[http.token, 'wrong']]))
     try {
