@@ -136,6 +136,24 @@ test.group('ACME ARI and profiles', () => {
     })
     assert.equal(foreignName.body.type, `${ACME}malformed`)
 
+    // The CA changes (its CPS URL): renew soon, too.
+    const fourth = await opensslCertId((await issue(acme, 'four.ari.test')).pem)
+    const before = await renewalInfo(acme, fourth.id)
+    assert.notProperty(before.body, 'explanationURL')
+    const caPatched = await client
+      .patch(`/api/v1/cas/${world.ca.id}`)
+      .bearerToken(await adminToken())
+      .json({ cpsUrl: 'https://cps.example/v2' })
+    caPatched.assertStatus(200)
+    let caMoved
+    for (let i = 0; i < 20; i++) {
+      caMoved = await renewalInfo(acme, fourth.id)
+      if (caMoved.body.explanationURL) break
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    assert.include(caMoved!.body.explanationURL, 'ca-changed')
+    assert.isBelow(Date.parse(caMoved!.body.suggestedWindow.start), Date.now() + 1000)
+
     // Revoked: the window is already open (in the past).
     const third = await issue(acme, 'three.ari.test')
     const thirdId = await opensslCertId(third.pem)
