@@ -11,9 +11,9 @@
  * certificates is not what is measured). Each CA gets its certificates by bulk load (every row
  * revoked, none expired), then one certificate is issued and revoked through the REST API: the
  * revocation hook marks the CA's CRL stale and the plugin's refresh job (every 2 s) builds the
- * new CRL. Two builds are measured: first one that reads every revoked certificate from the
- * database (the rows were written behind the plugin's back, so the bench sets the plugin's
- * `rescan` flag, as its start does), then — BENCH_APPENDS times — the next full CRL after one more
+ * new CRL. Two builds are measured: one that reads every revoked certificate from the database
+ * (the rows were written behind the plugin's back, so the bench sets the plugin's `rescan` flag,
+ * as its start does; BENCH_SCANS times), then — BENCH_APPENDS times — the next full CRL after one more
  * revocation, which the plugin builds on the previous one (its entry chunk rows reused, the new
  * entry appended, all re-signed). Our time is the build time the plugin records (read, encode,
  * write chunk rows, stream them through the incremental signer, store, switch); the memory is
@@ -22,8 +22,9 @@
  * (and its entries counted). OpenSSL gets an index.txt with the same entries (written from the
  * database) and a P-256 CA of its own; `/usr/bin/time -v` gives its wall time and peak RSS.
  *
- * Environment: BENCH_SMALL (default 100000), BENCH_LARGE (default 1000000), BENCH_APPENDS
- * (default 5 appended builds per size), BENCH_NODE_FLAGS (extra node flags for the server).
+ * Environment: BENCH_SMALL (default 100000), BENCH_LARGE (default 1000000), BENCH_SCANS and
+ * BENCH_APPENDS (builds of each kind timed per size: 3 and 5; medians compared), BENCH_NODE_FLAGS
+ * (extra node flags for the server).
  * Exit code: 0 when the run completed (even with a FAIL); 1 when it could not run.
  */
 import { spawn } from 'node:child_process'
@@ -38,7 +39,8 @@ import { killAllServers, startServer, type BenchServer } from './lib/server.js'
 
 const SMALL = Number(process.env.BENCH_SMALL ?? 100_000)
 const LARGE = Number(process.env.BENCH_LARGE ?? 1_000_000)
-/** Appended builds timed per size (their median is compared). */
+/** Builds timed per size and kind (their medians are compared). */
+const SCANS = Number(process.env.BENCH_SCANS ?? 3)
 const APPENDS = Number(process.env.BENCH_APPENDS ?? 5)
 const MiB = 1024 * 1024
 const ROOT = new URL('../', import.meta.url).pathname
@@ -403,11 +405,17 @@ authorityKeyIdentifier = keyid:always
   return { entries, ms, peak, counted }
 }
 
-/** The run with the median build time; its memory growth is the largest of the runs. */
+/** The median build time and the median memory growth of the runs (RSS is noisy: GC timing). */
 function medianRun(runs: Generation[]): Generation {
-  const sorted = [...runs].sort((a, b) => a.ms - b.ms)
-  const mid = sorted[Math.floor((sorted.length - 1) / 2)]
-  return { ...mid, growth: Math.max(...runs.map((r) => r.growth)) }
+  const middle = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]
+  const ms = middle(runs.map((r) => r.ms))
+  const mid = runs.find((r) => r.ms === ms)!
+  return {
+    ...mid,
+    growth: middle(runs.map((r) => r.growth)),
+    verified: runs.every((r) => r.verified),
+    counted: runs.every((r) => r.counted === r.entries) ? mid.counted : -1,
+  }
 }
 
 function verdict(ok: boolean) {
@@ -445,8 +453,12 @@ async function main() {
       log(
         `CA ${ca.id}: ${fmt(count)} revoked certificates loaded in ${((Date.now() - loaded) / 1000).toFixed(1)} s`
       )
-      // one read of the certificates, then APPENDS builds after one more revocation each
-      for (const rescan of [true, ...Array.from({ length: APPENDS }, () => false)]) {
+      // SCANS reads of the certificates, then APPENDS builds after one more revocation each
+      const modes = [
+        ...Array.from({ length: SCANS }, () => true),
+        ...Array.from({ length: APPENDS }, () => false),
+      ]
+      for (const rescan of modes) {
         await sleep(rescan ? 3000 : 1000) // let the server settle (jobs, GC) before the baseline
         const gen = await generateOnce(server, token, ca, csrs[rescan ? 1 : 2], count, dir, rescan)
         results.push(gen)
@@ -490,7 +502,7 @@ async function main() {
       small.counted === small.entries
     console.log(
       mode === 'scan'
-        ? '  A new full CRL read from the certificates (every revoked row of the CA, page by page):'
+        ? `  A new full CRL read from the certificates (every revoked row of the CA, page by page; median of ${SCANS}):`
         : `  A new full CRL after one more revocation (the previous CRL's entry chunks + the new entry, re-signed; median of ${APPENDS}):`
     )
     console.log(

@@ -13,7 +13,7 @@ import { buildFull, refreshCa } from './generate.js'
 import { baseOf, crlUrl, deltaScope, FULL, parseFileName, shardOf, shardScope } from './names.js'
 import { answerFromMemory, fastHandle, loadCa, poll, streamStored, wantsPem } from './serve.js'
 import { caSettings, crlSettingsOf, DEFAULT_SETTINGS, type CrlCaSettings } from './settings.js'
-import { logChange, markStale, recordShardSet } from './store.js'
+import { forgetCa, logChange, markStale, recordShardSet } from './store.js'
 import { renderCaTab } from './tab.js'
 
 const ID = 'crl'
@@ -165,6 +165,7 @@ export default definePlugin({
 
     api.hook('afterRevoke', (ctx, runtime) => onChange(runtime, ctx))
     api.hook('afterUnrevoke', (ctx, runtime) => onChange(runtime, ctx))
+    api.hook('afterCaDeleted', (ctx, runtime) => forgetCa(runtime, ctx.caId))
 
     api.caTab({ label: 'CRL', order: 50, render: (ctx) => renderCaTab(ctx, publicUrl) })
   },

@@ -179,6 +179,8 @@ export async function switchTo(
 export class ChunkWriter {
   length = 0
   count = 0
+  /** entries written */
+  entries = 0
   /** the length of each chunk written (seq 1, 2, ...) */
   sizes: number[] = []
   #buf = Buffer.allocUnsafe(CHUNK_BYTES)
@@ -194,6 +196,7 @@ export class ChunkWriter {
     const end = writeCrlEntry(this.#buf, this.#pos, serial, revokedAtMs, reason)
     if (end < 0) return null
     const bytes = this.#buf.subarray(this.#pos, end)
+    this.entries++
     this.length += end - this.#pos
     this.#pos = end
     return bytes
@@ -203,6 +206,7 @@ export class ChunkWriter {
   copy(bytes: Buffer): boolean {
     if (this.#pos + bytes.length > this.#buf.length) return false
     bytes.copy(this.#buf, this.#pos)
+    this.entries++
     this.#pos += bytes.length
     this.length += bytes.length
     return true
@@ -388,5 +392,12 @@ export async function recordShardSet(
     await runtime.table('crl_shard_sets').insert({ ca_id: caId, count })
   } catch {
     // recorded by another node meanwhile
+  }
+}
+
+/** Everything stored for a CA (it was deleted): its CRLs stop being served on every node. */
+export async function forgetCa(runtime: PluginRuntime, caId: number): Promise<void> {
+  for (const table of ['crl_chunks', 'crl_lists', 'crl_changes', 'crl_shard_sets', 'crl_state']) {
+    await runtime.table(table).where('ca_id', caId).delete()
   }
 }

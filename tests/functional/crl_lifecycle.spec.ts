@@ -9,7 +9,7 @@
 import { test } from '@japa/runner'
 import db from '@adonisjs/lucid/services/db'
 import Certificate from '#models/certificate'
-import { createCa, unique, webServerTemplate } from '#tests/helpers/api'
+import { adminToken, createCa, unique, webServerTemplate } from '#tests/helpers/api'
 import { opensslText } from '#tests/helpers/external'
 import { describeAce, runAce } from '#tests/helpers/processes'
 import { webUser } from '#tests/helpers/web'
@@ -154,6 +154,16 @@ test.group('CRL plugin: life cycle', () => {
     }
     // the CA's own CRL exists (no delta: deltas are off for it)
     assert.equal((await fetchCrl(`/crl/${ca.id}.crl`)).status, 200)
+
+    // A deleted CA's CRLs are gone, from memory too.
+    await pollCrls()
+    const deleted = await client.delete(`/api/v1/cas/${ca.id}`).bearerToken(await adminToken())
+    assert.oneOf(deleted.status(), [200, 204])
+    await pollCrls()
+    const gone = await fetchCrl(`/crl/${ca.id}.crl`)
+    assert.equal(gone.status, 404)
+    assert.equal(JSON.parse(gone.bytes.toString()).error.code, 'E_NOT_FOUND')
+    assert.notExists(await db.from('crl_state').where('ca_id', ca.id).first())
   }).timeout(60_000)
 
   test('an expired revoked certificate is listed by one CRL issued after its expiry, then drops off', async ({
