@@ -32,7 +32,7 @@ function tool(name: 'lego' | 'certbot' | 'pebble-challtestsrv' | 'acme.sh'): str
   if (name === 'acme.sh') {
     candidates.unshift(
       ...(process.env.ACME_SH ? [process.env.ACME_SH] : []),
-      join(repoRoot, '.tools', 'root', 'usr', 'share', 'acme.sh', 'acme.sh')
+      join(repoRoot, '.tools', 'bin', 'acme.sh')
     )
   }
   for (const path of candidates) {
@@ -43,7 +43,7 @@ function tool(name: 'lego' | 'certbot' | 'pebble-challtestsrv' | 'acme.sh'): str
   }
   const how =
     name === 'acme.sh'
-      ? 'Debian 13 package acme.sh unpacked into .tools/root (scripts/install-test-tools.sh TRIXIE_PACKAGES), or ACME_SH=/path/to/acme.sh'
+      ? 'Debian 13 package acme.sh as .tools/bin/acme.sh: run scripts/install-test-tools.sh; or ACME_SH=/path/to/acme.sh'
       : `apt-get install ${name === 'pebble-challtestsrv' ? 'pebble' : name}`
   throw new Error(`${name} is not installed (${how}); the ACME interop tests need it.`)
 }
