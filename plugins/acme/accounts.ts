@@ -270,7 +270,7 @@ export async function keyChange(ctx: AcmeContext) {
   if (clash) {
     throw new AcmeProblem('malformed', 'Another account already uses the new key.', {
       status: 409,
-      extra: { instance: accountUrl(ctx, clash.id) },
+      headers: { location: accountUrl(ctx, clash.id) },
     })
   }
   await ctx.runtime

@@ -86,6 +86,27 @@ async function nonce(ctx: AcmeContext) {
     .send('')
 }
 
+const POST_ONLY = [
+  '/new-account',
+  '/account/:id',
+  '/account/:id/orders',
+  '/key-change',
+  '/new-order',
+  '/order/:id',
+  '/order/:id/finalize',
+  '/authz/:id',
+  '/chall/:authz/:type',
+  '/cert/:id',
+  '/revoke-cert',
+]
+
+async function postOnly(): Promise<never> {
+  throw new AcmeProblem('malformed', 'This resource answers POST (or POST-as-GET) only.', {
+    status: 405,
+    headers: { allow: 'POST' },
+  })
+}
+
 async function housekeeping(runtime: PluginRuntime) {
   const settings = (await runtime.settings.install()) as unknown as InstallSettings
   await purgeNonces(runtime)
@@ -127,6 +148,8 @@ export default definePlugin({
         r.post('/cert/:id', acme(downloadCertificate))
         r.post('/revoke-cert', acme(revokeCert))
         r.get('/renewal-info/:certid', acme(renewalInfo))
+        // Every other resource is POST (or POST-as-GET) only (RFC 8555 §6.3).
+        for (const path of POST_ONLY) r.get(path, acme(postOnly))
       },
     })
 

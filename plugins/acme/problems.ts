@@ -54,6 +54,8 @@ export class AcmeProblem extends Error {
   readonly retryAfter?: number
   /** Extra fields of the document (e.g. `algorithms` for badSignatureAlgorithm). */
   readonly extra?: Record<string, unknown>
+  /** Extra response headers (e.g. Location of the conflicting account, Allow). */
+  readonly headers?: Record<string, string>
 
   constructor(
     readonly type: ProblemType,
@@ -63,6 +65,7 @@ export class AcmeProblem extends Error {
       subproblems?: Subproblem[]
       retryAfter?: number
       extra?: Record<string, unknown>
+      headers?: Record<string, string>
     } = {}
   ) {
     super(detail)
@@ -70,6 +73,7 @@ export class AcmeProblem extends Error {
     this.subproblems = options.subproblems
     this.retryAfter = options.retryAfter
     this.extra = options.extra
+    this.headers = options.headers
   }
 
   toJSON() {

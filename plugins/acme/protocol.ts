@@ -182,6 +182,7 @@ export async function commonHeaders(ctx: AcmeContext, withNonce: boolean) {
 export async function sendProblem(ctx: AcmeContext, problem: AcmeProblem) {
   await commonHeaders(ctx, true)
   if (problem.retryAfter) ctx.reply.header('retry-after', String(problem.retryAfter))
+  for (const [name, value] of Object.entries(problem.headers ?? {})) ctx.reply.header(name, value)
   ctx.reply
     .status(problem.status)
     .header('content-type', 'application/problem+json')

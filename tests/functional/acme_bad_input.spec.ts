@@ -109,6 +109,20 @@ test.group('ACME bad input', (group) => {
     const general = await acme.send(orderUrl, JSON.stringify({ signatures: [], payload: '' }))
     assert.equal(general.body.type, `${ACME}malformed`)
 
+    // GET on a POST-only resource (RFC 8555 §6.3).
+    const get = await fetch(good.headers.get('location')!)
+    assert.equal(get.status, 405)
+    assert.equal(get.headers.get('allow'), 'POST')
+
+    // With terms of service configured, registering without agreeing is refused.
+    await acmeSettings({ termsOfService: 'https://tos.example/v1' })
+    const dir = (await (await fetch(directoryUrl())).json()) as any
+    assert.equal(dir.meta.termsOfService, 'https://tos.example/v1')
+    const fresh = await new AcmeTestClient(directoryUrl()).init()
+    const disagree = await fresh.register(await world.eab(), { termsOfServiceAgreed: false })
+    assert.equal(disagree.body.type, `${ACME}userActionRequired`)
+    await acmeSettings({ termsOfService: '' })
+
     // Another account's order is not readable.
     const other = await new AcmeTestClient(directoryUrl()).init()
     await other.register(await world.eab())

@@ -152,6 +152,17 @@ test.group('ACME protocol', () => {
     )
     const rolled = await acme.post(directory.keyChange, inner)
     assert.equal(rolled.status, 200, rolled.text)
+    // Rolling another account onto a key in use: 409 with that account's Location.
+    const other2 = await new AcmeTestClient(directoryUrl()).init()
+    await other2.register(await world.eab())
+    const clash = (await import('../../plugins/acme/tests/client.js')).signJws(
+      newKey,
+      { jwk: newKey.jwk, url: directory.keyChange },
+      { account: other2.kid, oldKey: other2.key.jwk }
+    )
+    const conflict = await other2.post(directory.keyChange, clash)
+    assert.equal(conflict.status, 409, conflict.text)
+    assert.equal(conflict.headers.get('location'), acme.kid)
     const oldKey = acme.key
     acme.key = newKey
     assert.equal((await acme.post(acme.kid!, '')).status, 200)
