@@ -6,7 +6,8 @@
  * in acme_state), so newNonce writes nothing; spending one inserts it into acme_nonces, whose
  * primary key refuses a second use on any node. Spent nonces are purged once they expire.
  *
- * Rate limits are fixed-window counters in acme_rate.
+ * Rate limits are fixed-window counters in acme_rate. Both are group-committed: concurrent
+ * requests share one transaction (and one disk flush).
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { PluginRuntime } from '#plugin-api'
@@ -57,48 +58,57 @@ export async function newNonce(runtime: PluginRuntime): Promise<string> {
   return Buffer.concat([body, mac(await key(runtime), body)]).toString('base64url')
 }
 
+/**
+ * A group commit: items arriving while a flush is running wait and are written together by the
+ * next one (one transaction, one disk flush for all of them). `flush` answers each item in order.
+ */
+function batcher<T, R>(flush: (items: T[]) => Promise<R[]>, max = 500) {
+  const queue: Array<{ item: T; resolve: (r: R) => void; reject: (e: unknown) => void }> = []
+  let running = false
+  const drain = async () => {
+    if (running) return
+    running = true
+    try {
+      while (queue.length) {
+        const batch = queue.splice(0, max)
+        try {
+          const results = await flush(batch.map((b) => b.item))
+          batch.forEach((b, i) => b.resolve(results[i]))
+        } catch (error) {
+          for (const b of batch) b.reject(error)
+        }
+      }
+    } finally {
+      running = false
+    }
+  }
+  return (item: T) =>
+    new Promise<R>((resolve, reject) => {
+      queue.push({ item, resolve, reject })
+      void drain()
+    })
+}
+
 interface Spend {
+  runtime: PluginRuntime
   value: string
   expires: number
-  resolve: (spent: boolean) => void
-  reject: (error: unknown) => void
 }
 
-/**
- * Spends waiting concurrently are written together (one insert, one commit), so concurrent
- * requests share a disk flush: a group commit. A value already in the table (spent on any node)
- * is not inserted again and answers false.
- */
-const queue: Spend[] = []
-let flushing = false
-
-async function flushSpends(runtime: PluginRuntime) {
-  if (flushing) return
-  flushing = true
-  try {
-    while (queue.length) {
-      const batch = queue.splice(0, 500)
-      const first = new Map<string, Spend>()
-      for (const item of batch) if (!first.has(item.value)) first.set(item.value, item)
-      try {
-        const rows = [...first.values()].map(({ value, expires }) => ({ value, expires }))
-        const inserted: any[] = await runtime
-          .table('acme_nonces')
-          .insert(rows)
-          .onConflict('value')
-          .ignore()
-          .returning('value')
-        const fresh = new Set(inserted.map((r) => (typeof r === 'string' ? r : r.value)))
-        for (const item of batch)
-          item.resolve(first.get(item.value) === item && fresh.has(item.value))
-      } catch (error) {
-        for (const item of batch) item.reject(error)
-      }
-    }
-  } finally {
-    flushing = false
-  }
-}
+/** Spent nonces are inserted together; a value already there (spent on any node) answers false. */
+const spend = batcher<Spend, boolean>(async (items) => {
+  const first = new Map<string, Spend>()
+  for (const item of items) if (!first.has(item.value)) first.set(item.value, item)
+  const rows = [...first.values()].map(({ value, expires }) => ({ value, expires }))
+  const inserted: any[] = await items[0].runtime
+    .table('acme_nonces')
+    .insert(rows)
+    .onConflict('value')
+    .ignore()
+    .returning('value')
+  const fresh = new Set(inserted.map((r) => (typeof r === 'string' ? r : r.value)))
+  return items.map((item) => first.get(item.value) === item && fresh.has(item.value))
+})
 
 /** Spends a nonce: true only the first time (on any node), and only while it is fresh. */
 export async function consumeNonce(runtime: PluginRuntime, value: unknown): Promise<boolean> {
@@ -110,15 +120,53 @@ export async function consumeNonce(runtime: PluginRuntime, value: unknown): Prom
   const issued = body.readUIntBE(0, 6)
   const now = Date.now()
   if (issued > now + 60_000 || now - issued > NONCE_LIFETIME_MS) return false
-  return new Promise<boolean>((resolve, reject) => {
-    queue.push({ value, expires: issued + NONCE_LIFETIME_MS, resolve, reject })
-    void flushSpends(runtime)
-  })
+  return spend({ runtime, value, expires: issued + NONCE_LIFETIME_MS })
 }
 
 export async function purgeNonces(runtime: PluginRuntime) {
   return runtime.table('acme_nonces').where('expires', '<=', Date.now()).delete()
 }
+
+interface Count {
+  runtime: PluginRuntime
+  bucket: string
+  windowStart: number
+}
+
+/** Counter increments are written together: one transaction for every bucket touched meanwhile. */
+const count = batcher<Count, number>(async (items) => {
+  const bucketKey = (i: Count) => `${i.windowStart} ${i.bucket}`
+  const increments = new Map<string, { item: Count; n: number }>()
+  for (const item of items) {
+    const entry = increments.get(bucketKey(item))
+    if (entry) entry.n++
+    else increments.set(bucketKey(item), { item, n: 1 })
+  }
+  const totals = await items[0].runtime.transaction(async (tx) => {
+    const out = new Map<string, number>()
+    for (const [k, { item, n }] of increments) {
+      const where = { bucket: item.bucket, window_start: item.windowStart }
+      await tx
+        .table('acme_rate')
+        .insert({ ...where, count: 0 })
+        .onConflict(['bucket', 'window_start'])
+        .ignore()
+      await tx.table('acme_rate').where(where).increment('count', n)
+      const row = await tx.table('acme_rate').where(where).first()
+      out.set(k, Number(row.count))
+    }
+    return out
+  })
+  // Each caller gets the count up to and including its own event.
+  const seen = new Map<string, number>()
+  return items.map((item) => {
+    const k = bucketKey(item)
+    const before = totals.get(k)! - increments.get(k)!.n
+    const mine = (seen.get(k) ?? 0) + 1
+    seen.set(k, mine)
+    return before + mine
+  })
+})
 
 /**
  * Counts one event in a fixed window and returns the count so far, with the seconds left in the
@@ -132,18 +180,7 @@ export async function countEvent(
   const now = Date.now()
   const windowStart = now - (now % windowMs)
   const retryAfter = Math.max(1, Math.ceil((windowStart + windowMs - now) / 1000))
-  const where = { bucket, window_start: windowStart }
-  const updated = Number(await runtime.table('acme_rate').where(where).increment('count', 1))
-  if (updated === 0) {
-    try {
-      await runtime.table('acme_rate').insert({ ...where, count: 1 })
-      return { count: 1, retryAfter }
-    } catch {
-      await runtime.table('acme_rate').where(where).increment('count', 1)
-    }
-  }
-  const row = await runtime.table('acme_rate').where(where).first()
-  return { count: Number(row?.count ?? 1), retryAfter }
+  return { count: await count({ runtime, bucket, windowStart }), retryAfter }
 }
 
 export async function purgeRateWindows(runtime: PluginRuntime) {

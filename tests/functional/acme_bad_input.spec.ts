@@ -206,6 +206,15 @@ test.group('ACME bad input', (group) => {
     assert.equal(third.body.type, `${ACME}rateLimited`)
     assert.isAbove(Number(third.headers.get('retry-after')), 0)
 
+    // Counted exactly when requests arrive together (they share one counter transaction).
+    const burst = await registeredClient(world)
+    await acmeSettings({ ordersPerAccountPerHour: 5 })
+    const statuses8 = await Promise.all(
+      Array.from({ length: 8 }, () => burst.newOrder(ids).then((r) => r.status))
+    )
+    assert.equal(statuses8.filter((s) => s === 201).length, 5, String(statuses8))
+    assert.equal(statuses8.filter((s) => s === 429).length, 3, String(statuses8))
+
     await acmeSettings({ ordersPerAccountPerHour: 0, requestsPerIpPerMinute: 3 })
     const statuses: number[] = []
     let last
