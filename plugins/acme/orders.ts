@@ -633,13 +633,7 @@ export async function finalize(ctx: AcmeContext) {
       .where('id', order.id)
       .update({ status: 'valid', certificate_id: issued.id })
   })
-  await ctx.runtime.writeServiceLog({
-    caId,
-    level: 'info',
-    event: 'acme.certificate.issued',
-    message: `ACME account ${account.id} enrolled ${order.identifiers.map((i) => i.value).join(', ')} (certificate ${issued.serial}).`,
-    details: { accountId: account.id, orderId: order.id, certificateId: issued.id },
-  })
+  // The enrollment is on the Logs page as the kernel's certificate.issued entry (source acme).
   return sendOrder(ctx, { ...order, status: 'valid', certificateId: issued.id })
 }
 
