@@ -118,6 +118,17 @@ test.group('ACME admin pages', () => {
     assert.include(account.text(), 'www.admin.test')
     assert.match(account.text(), /\/admin\/certificates\/\d+/)
 
+    // The directory URL in the CA and template service URL modals.
+    for (const path of [
+      `/admin/cas/${world.ca.id}/service-urls`,
+      `/admin/templates/${world.template.id}/service-urls`,
+    ]) {
+      const urls = await client.get(path).loginAs(admin).header('hx-request', 'true')
+      urls.assertStatus(200)
+      assert.include(urls.text(), 'ACME directory')
+      assert.include(urls.text(), directoryUrl())
+    }
+
     // The template tab names the policies signing with it.
     const tab = await client
       .get(`/admin/plugin-tabs/template/${world.template.id}/acme`)
