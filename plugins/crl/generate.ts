@@ -56,7 +56,7 @@ const HOUR = 3_600_000
 /** A full CRL is reissued this long before its nextUpdate. */
 export const RENEW_BEFORE_MS = 2 * DAY
 /** Page size when reading revoked certificates. */
-const PAGE = 10_000
+const PAGE = 5000
 /** More changes than this since the base: a new full CRL instead of a delta. */
 export const MAX_DELTA_CHANGES = 50_000
 /** A read of the certificates that took SLOW_BUILD_MS or more waits this many times that. */

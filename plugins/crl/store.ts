@@ -225,7 +225,7 @@ export class ChunkWriter {
     this.count++
     this.sizes.push(this.#pos)
     await insertChunk(this.runtime, this.key, this.count, data)
-    this.#buf = Buffer.allocUnsafe(CHUNK_BYTES)
+    // The row is stored (the driver is done with the bytes): the same buffer takes the next chunk.
     this.#pos = 0
   }
 }
