@@ -168,13 +168,6 @@ export async function newAccount(ctx: AcmeContext) {
     objectId: id,
     details: { eab: eab.name, kid, policy: policy?.name, ip: ctx.request.ip },
   })
-  await ctx.runtime.writeServiceLog({
-    caId: policy ? Number(policy.ca_id) : null,
-    level: 'info',
-    event: 'acme.account.created',
-    message: `ACME account ${id} registered with EAB "${eab.name}" (policy "${policy?.name}").`,
-    details: { accountId: id, kid },
-  })
   const account = accountFromRow(await ctx.runtime.table('acme_accounts').where('id', id).first())
   return sendJson(ctx, 201, accountBody(ctx, account), { location: accountUrl(ctx, id) })
 }
