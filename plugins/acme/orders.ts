@@ -94,9 +94,9 @@ async function refreshOrder(runtime: PluginRuntime, order: OrderRow): Promise<Or
     const states = authz.map((a: any) =>
       a.status === 'pending' && Number(a.expires) <= now ? 'expired' : String(a.status)
     )
-    if (order.expires <= now && status === 'pending') {
+    if (order.expires <= now) {
       status = 'invalid'
-      error = problemDocument('malformed', 'The order expired before it was ready.')
+      error = problemDocument('malformed', 'The order expired before it was finalized.')
     } else if (states.some((s: string) => s !== 'valid' && s !== 'pending')) {
       status = 'invalid'
       error = problemDocument('unauthorized', 'An authorization of this order failed or expired.')

@@ -319,6 +319,17 @@ test.group('ACME protocol', () => {
     const fin = await acme.post(pre.body.finalize, { csr: pemToB64u(csr.csrPem) })
     assert.equal(fin.body.status, 'valid', fin.text)
 
+    // An order that expires while ready becomes invalid and cannot be finalized.
+    const late = await acme.newOrder([{ type: 'dns', value: 'late.corp.test' }])
+    assert.equal(late.body.status, 'ready')
+    await world.runtime
+      .table('acme_orders')
+      .where('id', Number(late.headers.get('location')!.split('/').pop()))
+      .update({ expires: Date.now() - 1000 })
+    const expired = await acme.post(late.body.finalize, { csr: pemToB64u(csr.csrPem) })
+    assert.equal(expired.body.type, 'urn:ietf:params:acme:error:orderNotReady')
+    assert.include(expired.body.detail, 'invalid')
+
     // Not pre-approved: a name outside the list gets challenges.
     const outside = await acme.newOrder([{ type: 'dns', value: 'corp.test.evil.test' }])
     assert.equal(outside.body.status, 'pending')
