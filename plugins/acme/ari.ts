@@ -18,9 +18,8 @@ export function canonicalSerial(bytes: Uint8Array): Buffer {
   return trimmed[0] & 0x80 ? Buffer.concat([Buffer.from([0]), trimmed]) : trimmed
 }
 
-/** The AKI keyIdentifier bytes of a certificate. */
-function akiKeyId(der: Uint8Array): Buffer {
-  const cert = parseCertificate(der)
+/** The AKI keyIdentifier bytes of a parsed certificate. */
+function akiKeyId(cert: ReturnType<typeof parseCertificate>): Buffer {
   const ext = cert.extensionList.find((e) => e.extnID === AKI_OID)
   if (!ext) throw new Error('the certificate has no Authority Key Identifier')
   // AuthorityKeyIdentifier ::= SEQUENCE { [0] keyIdentifier OPTIONAL, ... }
@@ -32,9 +31,10 @@ function akiKeyId(der: Uint8Array): Buffer {
   return v.subarray(pos + 2, pos + 2 + len)
 }
 
+/** The RFC 9773 CertID of a certificate (DER). */
 export function certId(der: Uint8Array): string {
   const cert = parseCertificate(der)
-  return `${akiKeyId(der).toString('base64url')}.${canonicalSerial(cert.serial).toString('base64url')}`
+  return `${akiKeyId(cert).toString('base64url')}.${canonicalSerial(cert.serial).toString('base64url')}`
 }
 
 /** Normalises a CertID from a request; throws `malformed` for anything else. */
