@@ -62,6 +62,15 @@ function dataTable(headers: Array<string | null>, rows: string[], empty: string)
   return `<div class="table-wrap"><table><thead><tr>${head.join('')}</tr></thead><tbody>${rows.join('')}</tbody></table></div>`
 }
 
+/** The Create button of a page: loads its form into the modal. */
+function createButton(formUrl: string) {
+  return html`<div class="actions">
+    <button type="button" class="btn primary" hx-get="${formUrl}" hx-target="#modal-body">
+      Create
+    </button>
+  </div>`
+}
+
 /** An htmx Delete button that asks first. */
 function deleteButton(url: string, confirm: string, target: string, swap = 'innerHTML') {
   return html`<button
@@ -131,16 +140,7 @@ async function policiesPage(ctx: RouteContext): Promise<Page> {
     title: 'ACME Policies',
     html: html`<div id="acme-flash"></div>
       <section class="card">
-        <div class="actions">
-          <button
-            type="button"
-            class="btn primary"
-            hx-get="${BASE}/policies/new"
-            hx-target="#modal-body"
-          >
-            Create
-          </button>
-        </div>
+        ${safe(createButton(`${BASE}/policies/new`))}
         <p>ACME directory URL: <code id="acme-directory">${directoryUrl(runtime)}</code></p>
         <p class="muted">
           Policies of CA ${ca?.name ?? caId}. Pre-approved domains are authorized without a
@@ -283,16 +283,7 @@ async function eabsPage(ctx: RouteContext): Promise<Page> {
     title: `External Account Bindings · ${policy.name}`,
     html: html`<section class="card">
       <p><a href="${BASE}">← ACME Policies</a></p>
-      <div class="actions">
-        <button
-          type="button"
-          class="btn primary"
-          hx-get="${BASE}/policies/${policy.id}/eabs/new"
-          hx-target="#modal-body"
-        >
-          Create
-        </button>
-      </div>
+      ${safe(createButton(`${BASE}/policies/${policy.id}/eabs/new`))}
       <p class="muted">
         An account registered with an EAB of policy ${policy.name} is bound to it for good. Deleting
         a used EAB is safe.
