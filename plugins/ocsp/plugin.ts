@@ -22,7 +22,7 @@ import {
   OcspNode,
   type Answer,
 } from './node.js'
-import { effectiveMode, ensureResponder, presignCa, readCaRow, signOne } from './presign.js'
+import { effectiveMode, presignCa, readCaRow, signOne } from './presign.js'
 import { CAS, FEED, RESPONSES, SIGNERS, currentSigner, feedCa, forgetSigners } from './signing.js'
 
 const ID = 'ocsp'
@@ -130,13 +130,15 @@ async function statusChanged(
   runtime: PluginRuntime
 ): Promise<void> {
   const row = await readCaRow(runtime, ctx.caId)
-  let signer
-  if (!row || row.signer_id === ctx.certificateId || row.signer_id === 0) {
-    // the responder itself was revoked (or there is none yet): replace it first
-    signer = await ensureResponder(runtime, ctx.caId)
-  } else {
-    signer = await currentSigner(runtime, ctx.caId)
+  // No responder yet: the presign job signs every response once it has issued one.
+  if (!row || row.signer_id === 0) return
+  if (row.signer_id === ctx.certificateId) {
+    // The responder itself was revoked: the presign job (every few seconds, never a request)
+    // replaces it and signs everything again.
+    await runtime.table(CAS).where('ca_id', ctx.caId).update({ resign_requested_at: Date.now() })
+    return
   }
+  const signer = await currentSigner(runtime, ctx.caId)
   const ca = await runtime.getCa(ctx.caId)
   if (!signer || !ca?.certificatePem) return
   const stored = await signOne(
@@ -149,9 +151,12 @@ async function statusChanged(
   if (stored) node.remember(stored, signer.certsField)
 }
 
+/**
+ * A CA was created or changed: its responses are signed again by the presign job, which also
+ * issues (or replaces) the responder certificate — never the request that changed the CA.
+ */
 async function caChanged(caId: number, runtime: PluginRuntime): Promise<void> {
   forgetSigners(caId)
-  await ensureResponder(runtime, caId)
   await runtime.table(CAS).where('ca_id', caId).update({ resign_requested_at: Date.now() })
   await feedCa(runtime, caId)
   await node.refreshCa(caId)
