@@ -14,7 +14,8 @@ export default class KeyRotate extends BaseCommand {
       const { cliActor } = await import('#services/actor')
       const result = await rotateMasterKey(cliActor())
       out(
-        `Re-encrypted ${result.rotated} CA key(s) under master key ${result.keyId}; ${result.unchanged} already used it.`
+        `Re-encrypted ${result.rotated} CA key(s) under master key ${result.keyId}; ${result.unchanged} already used it.` +
+          (result.serviceKeys ? ` Also ${result.serviceKeys} service certificate key(s).` : '')
       )
     })
   }

@@ -15,6 +15,7 @@ export async function rotateMasterKey(actor: Actor) {
   const ring = masterKeyRing()
   let rotated = 0
   let unchanged = 0
+  let serviceKeys = 0
   await db.transaction(async (trx) => {
     const rows = await trx
       .from('cas')
@@ -33,19 +34,16 @@ export async function rotateMasterKey(actor: Actor) {
       rotated++
     }
     // delegated service certificates' keys (OCSP responders, TSAs): same binding as CA keys
-    const serviceKeys = await trx
+    const serviceKeyRows = await trx
       .from('service_keys')
       .select('certificate_id', 'key_ref', 'key_material')
-    for (const row of serviceKeys) {
-      if (!ring.needsRotation(row.key_material)) {
-        unchanged++
-        continue
-      }
+    for (const row of serviceKeyRows) {
+      if (!ring.needsRotation(row.key_material)) continue
       await trx
         .from('service_keys')
         .where('certificate_id', row.certificate_id)
         .update({ key_material: await keyService.reencrypt(row.key_ref, row.key_material) })
-      rotated++
+      serviceKeys++
     }
     // login providers' client secrets (bound to their row by the AAD)
     const secrets = await reencryptProviderSecrets(trx)
@@ -63,6 +61,7 @@ export async function rotateMasterKey(actor: Actor) {
         details: {
           keyId: ring.currentKeyId,
           rotated,
+          serviceKeys,
           loginProviderSecrets: secrets,
           pluginSecrets,
         },
@@ -70,5 +69,5 @@ export async function rotateMasterKey(actor: Actor) {
       trx
     )
   })
-  return { rotated, unchanged, keyId: ring.currentKeyId }
+  return { rotated, unchanged, serviceKeys, keyId: ring.currentKeyId }
 }

@@ -289,6 +289,7 @@ test.group('Plugin ace commands', () => {
 
   test('plugin:settings shows install settings and changes them, validated, secrets kept', async ({
     assert,
+    cleanup,
   }) => {
     await pluginHost.saveSettings(
       'example',
@@ -297,6 +298,11 @@ test.group('Plugin ace commands', () => {
       { greeting: 'Hello', webhookToken: 'sekrit-token' },
       systemActor
     )
+    cleanup(async () => {
+      // Other tests expect the example plugin's defaults (a stored secret is only cleared here).
+      await db.from('plugin_states').where('plugin_id', 'example').update({ settings: '{}' })
+      await pluginHost.refresh(true)
+    })
     const shown = await runAce(['plugin:settings', 'example'])
     assert.equal(shown.code, 0, describeAce(shown))
     assert.include(shown.stdout, 'greeting\t"Hello"')
