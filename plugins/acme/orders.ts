@@ -1,38 +1,33 @@
 /*
- * Orders, authorizations and challenges (RFC 8555 §7.4–7.5), finalization and certificate
- * download (§7.4.2), revocation (§7.6) and renewal information (RFC 9773).
+ * Orders (RFC 8555 §7.4): newOrder (identifiers, template limits, profiles, `replaces`), reading
+ * orders, and finalization with the CSR checked against the order.
  */
 import { randomBytes } from 'node:crypto'
-import { parseCsr, certificateMatchesKey, isValidIp, normalizeIp } from '#pki/index'
+import { parseCsr, isValidIp, normalizeIp } from '#pki/index'
 import type { PluginRuntime } from '#plugin-api'
-import { certId, normalizeCertId, renewalWindow } from './ari.js'
+import { certId, normalizeCertId } from './ari.js'
 import {
   challengeTypesFor,
   identifierProblem,
   isPreApproved,
   isWildcard,
   normalizeIdentifiers,
-  notOfferedReason,
-  type ChallengeType,
   type Identifier,
 } from './identifiers.js'
 import { fromB64u } from './jws.js'
-import { auditAs, caIdOfPolicy, findPolicy, type Policy } from './policies.js'
+import { caIdOfPolicy, findPolicy, type Policy } from './policies.js'
 import { AcmeProblem, problemDocument, type Subproblem } from './problems.js'
 import {
   authenticate,
-  commonHeaders,
+  idParam,
   rfc3339,
   sendJson,
   type Account,
   type AcmeContext,
 } from './protocol.js'
 import { countEvent } from './store.js'
-import { validateChallenge } from './validation.js'
 
 const HOUR = 3_600_000
-/** How long a challenge POST waits for its validation before answering "processing". */
-const INLINE_VALIDATION_MS = 2000
 
 /* ----------------------------------------------------------------------------- loading */
 
@@ -64,11 +59,6 @@ function orderFromRow(row: any): OrderRow {
     certificateId: row.certificate_id === null ? null : Number(row.certificate_id),
     replaces: row.replaces ?? null,
   }
-}
-
-function idParam(ctx: AcmeContext, name = 'id'): number {
-  const value = String(ctx.request.params[name] ?? '')
-  return /^[1-9]\d{0,9}$/.test(value) ? Number(value) : 0
 }
 
 async function loadOrder(ctx: AcmeContext, account: Account, id: number) {
@@ -345,159 +335,6 @@ export async function getOrder(ctx: AcmeContext) {
   return sendOrder(ctx, await loadOrder(ctx, auth.account!, idParam(ctx)))
 }
 
-/* ----------------------------------------------------------------------------- authz, challenges */
-
-async function loadAuthz(ctx: AcmeContext, account: Account, id: number) {
-  const row = id ? await ctx.runtime.table('acme_authorizations').where('id', id).first() : null
-  if (!row) throw new AcmeProblem('malformed', 'No such authorization.', { status: 404 })
-  if (Number(row.account_id) !== account.id) {
-    throw new AcmeProblem('unauthorized', 'This authorization belongs to another account.')
-  }
-  if (row.status === 'pending' && Number(row.expires) <= Date.now()) {
-    await ctx.runtime.table('acme_authorizations').where('id', row.id).update({ status: 'expired' })
-    row.status = 'expired'
-  }
-  return row
-}
-
-function identifierOf(row: any): Identifier {
-  return { type: row.identifier_type, value: row.identifier_value }
-}
-
-function challengeBody(ctx: AcmeContext, authzId: number, c: any) {
-  const body: Record<string, unknown> = {
-    type: c.type,
-    url: `${ctx.base}/chall/${authzId}/${c.type}`,
-    status: c.status,
-    token: c.token,
-  }
-  if (c.validated_at) body.validated = rfc3339(Number(c.validated_at))
-  if (c.error) body.error = JSON.parse(c.error)
-  return body
-}
-
-async function authzBody(ctx: AcmeContext, row: any) {
-  const challenges = await ctx.runtime
-    .table('acme_challenges')
-    .where('authz_id', row.id)
-    .orderBy('id')
-  const id = identifierOf(row)
-  const body: Record<string, unknown> = {
-    identifier: { type: id.type, value: isWildcard(id) ? id.value.slice(2) : id.value },
-    status: row.status,
-    expires: rfc3339(Number(row.expires)),
-    challenges: challenges.map((c: any) => challengeBody(ctx, Number(row.id), c)),
-  }
-  if (isWildcard(id)) body.wildcard = true
-  return body
-}
-
-export async function getAuthz(ctx: AcmeContext) {
-  const auth = await authenticate(ctx, 'kid')
-  const row = await loadAuthz(ctx, auth.account!, idParam(ctx))
-  if (auth.payload?.status !== undefined) {
-    if (auth.payload.status !== 'deactivated') {
-      throw new AcmeProblem('malformed', 'An authorization may only be set to "deactivated".')
-    }
-    if (row.status === 'pending' || row.status === 'valid') {
-      await ctx.runtime
-        .table('acme_authorizations')
-        .where('id', row.id)
-        .update({ status: 'deactivated' })
-      row.status = 'deactivated'
-    }
-  }
-  return sendJson(ctx, 200, await authzBody(ctx, row), { location: `${ctx.base}/authz/${row.id}` })
-}
-
-function keyAuthorization(token: string, account: Account) {
-  return `${token}.${account.thumbprint}`
-}
-
-/** Runs a challenge's validation and records the outcome on the challenge and authorization. */
-async function runValidation(ctx: AcmeContext, account: Account, authz: any, challenge: any) {
-  const identifier = identifierOf(authz)
-  let error: AcmeProblem | null = null
-  try {
-    await validateChallenge({
-      type: challenge.type as ChallengeType,
-      identifier,
-      token: challenge.token,
-      keyAuthorization: keyAuthorization(challenge.token, account),
-      settings: ctx.settings,
-    })
-  } catch (caught) {
-    error =
-      caught instanceof AcmeProblem
-        ? caught
-        : new AcmeProblem('serverInternal', `Validation failed: ${(caught as Error).message}`)
-  }
-  const now = Date.now()
-  await ctx.runtime
-    .table('acme_challenges')
-    .where('id', challenge.id)
-    .update(
-      error
-        ? { status: 'invalid', error: JSON.stringify(error.toJSON()) }
-        : { status: 'valid', validated_at: now }
-    )
-  await ctx.runtime
-    .table('acme_authorizations')
-    .where('id', authz.id)
-    .where('status', 'pending')
-    .update({ status: error ? 'invalid' : 'valid' })
-  await ctx.runtime.writeServiceLog({
-    caId: await caIdOfPolicy(ctx.runtime, account.policyId),
-    level: error ? 'warn' : 'info',
-    event: error ? 'acme.challenge.invalid' : 'acme.challenge.valid',
-    message: error
-      ? `${challenge.type} for ${identifier.value} (account ${account.id}) failed: ${error.message}`
-      : `${challenge.type} for ${identifier.value} (account ${account.id}) passed.`,
-    details: { accountId: account.id, authzId: Number(authz.id), type: challenge.type },
-  })
-}
-
-export async function postChallenge(ctx: AcmeContext) {
-  const auth = await authenticate(ctx, 'kid')
-  const account = auth.account!
-  const authz = await loadAuthz(ctx, account, idParam(ctx, 'authz'))
-  const type = String(ctx.request.params.type)
-  const id = identifierOf(authz)
-  let challenge = await ctx.runtime
-    .table('acme_challenges')
-    .where({ authz_id: authz.id, type })
-    .first()
-  if (!challenge) {
-    if (authz.pre_approved) {
-      throw new AcmeProblem('malformed', `${id.value} is pre-approved: it needs no challenge.`, {
-        status: 404,
-      })
-    }
-    throw new AcmeProblem('malformed', notOfferedReason(id, type))
-  }
-  const respond = () =>
-    sendJson(ctx, 200, challengeBody(ctx, Number(authz.id), challenge), {
-      link: `<${ctx.base}/authz/${authz.id}>;rel="up"`,
-      ...(challenge.status === 'processing' ? { 'retry-after': '1' } : {}),
-    })
-  // POST-as-GET reads; a JSON object ({}) asks for validation (§7.5.1).
-  if (auth.payload === null || challenge.status !== 'pending' || authz.status !== 'pending') {
-    return respond()
-  }
-  const started = await ctx.runtime
-    .table('acme_challenges')
-    .where({ id: challenge.id, status: 'pending' })
-    .update({ status: 'processing', started_at: Date.now() })
-  if (Number(started) === 1) {
-    const validation = runValidation(ctx, account, authz, challenge).catch((error) =>
-      ctx.runtime.log.error({ err: error }, 'ACME validation bookkeeping failed')
-    )
-    await Promise.race([validation, new Promise((r) => setTimeout(r, INLINE_VALIDATION_MS))])
-  }
-  challenge = await ctx.runtime.table('acme_challenges').where('id', challenge.id).first()
-  return respond()
-}
-
 /* ----------------------------------------------------------------------------- finalize */
 
 function sameNames(csrNames: Identifier[], orderNames: Identifier[]) {
@@ -645,163 +482,4 @@ async function logRefusal(ctx: AcmeContext, account: Account, order: OrderRow, m
     message: `ACME account ${account.id}, order ${order.id}: ${message}`,
     details: { accountId: account.id, orderId: order.id },
   })
-}
-
-export async function downloadCertificate(ctx: AcmeContext) {
-  const auth = await authenticate(ctx, 'kid')
-  const id = idParam(ctx)
-  const row = id
-    ? await ctx.runtime.table('acme_certificates').where('certificate_id', id).first()
-    : null
-  if (!row) throw new AcmeProblem('malformed', 'No such certificate.', { status: 404 })
-  if (Number(row.account_id) !== auth.account!.id) {
-    throw new AcmeProblem('unauthorized', 'This certificate belongs to another account.')
-  }
-  await commonHeaders(ctx, true)
-  ctx.reply
-    .status(200)
-    .header('content-type', 'application/pem-certificate-chain')
-    .send(String(row.chain))
-}
-
-/* ----------------------------------------------------------------------------- revocation */
-
-const REASONS: Record<number, string> = {
-  0: 'unspecified',
-  1: 'keyCompromise',
-  3: 'affiliationChanged',
-  4: 'superseded',
-  5: 'cessationOfOperation',
-  9: 'privilegeWithdrawn',
-}
-
-export async function revokeCert(ctx: AcmeContext) {
-  const auth = await authenticate(ctx, 'either')
-  const payload = auth.payload ?? {}
-  const der = fromB64u(payload.certificate, '"certificate"')
-  let ariId: string
-  try {
-    ariId = certId(der)
-  } catch (error) {
-    throw new AcmeProblem(
-      'malformed',
-      `"certificate" is not a certificate: ${(error as Error).message}`
-    )
-  }
-  const reasonCode = payload.reason === undefined ? 0 : payload.reason
-  const reason = REASONS[reasonCode as number]
-  if (!reason) {
-    throw new AcmeProblem(
-      'badRevocationReason',
-      `Reason ${JSON.stringify(payload.reason)} is not allowed; use 0, 1, 3, 4, 5 or 9.`
-    )
-  }
-  const row = await ctx.runtime.table('acme_certificates').where('ari_id', ariId).first()
-  if (!row)
-    throw new AcmeProblem('malformed', 'This server issued no such certificate through ACME.', {
-      status: 404,
-    })
-  const stored = await ctx.runtime.findCertificate({ id: Number(row.certificate_id) })
-  if (!stored || !Buffer.from(stored.der).equals(der)) {
-    throw new AcmeProblem('malformed', 'This server issued no such certificate through ACME.', {
-      status: 404,
-    })
-  }
-  if (auth.account) {
-    if (Number(row.account_id) !== auth.account.id) {
-      throw new AcmeProblem(
-        'unauthorized',
-        'Only the account that ordered a certificate (or its key) may revoke it.'
-      )
-    }
-  } else if (!certificateMatchesKey(der, auth.key.export({ format: 'der', type: 'spki' }))) {
-    throw new AcmeProblem(
-      'unauthorized',
-      "The request is signed neither by an account nor by the certificate's key."
-    )
-  }
-  if (stored.status === 'revoked')
-    throw new AcmeProblem('alreadyRevoked', 'The certificate is already revoked.')
-  try {
-    await ctx.runtime.revoke(stored.id, reason)
-  } catch (error) {
-    throw new AcmeProblem('malformed', `Revocation refused: ${(error as Error).message}`)
-  }
-  await auditAs(ctx.runtime, undefined, {
-    action: 'acme.certificate.revoke',
-    caId: stored.caId,
-    objectType: 'certificate',
-    objectId: stored.id,
-    details: { reason, by: auth.account ? `account ${auth.account.id}` : 'certificate key' },
-  })
-  await sendJson(ctx, 200, {})
-}
-
-/* ----------------------------------------------------------------------------- ARI */
-
-export async function renewalInfo(ctx: AcmeContext) {
-  const id = normalizeCertId(String(ctx.request.params.certid ?? ''))
-  const row = await ctx.runtime.table('acme_certificates').where('ari_id', id).first()
-  if (!row)
-    throw new AcmeProblem('malformed', 'No certificate issued here has this CertID.', {
-      status: 404,
-    })
-  const window = renewalWindow({
-    notBefore: Number(row.not_before),
-    notAfter: Number(row.not_after),
-    renewAt: row.renew_at === null ? null : Number(row.renew_at),
-    renewReason: row.renew_reason ?? null,
-  })
-  const body: Record<string, unknown> = {
-    suggestedWindow: { start: rfc3339(window.start), end: rfc3339(window.end) },
-  }
-  if (window.explanation) body.explanationURL = `${ctx.base}/renewal-reasons#${window.explanation}`
-  return sendJson(ctx, 200, body, { 'retry-after': row.renew_at === null ? '21600' : '3600' })
-}
-
-/**
- * A validation whose node went away (restart, crash) leaves its challenge "processing": after
- * three validation timeouts it is failed, so the client can start a new order.
- */
-export async function failStuckValidations(runtime: PluginRuntime, timeoutSeconds: number) {
-  const before = Date.now() - 3 * timeoutSeconds * 1000
-  const stuck = await runtime
-    .table('acme_challenges')
-    .where('status', 'processing')
-    .where('started_at', '<', before)
-  for (const c of stuck) {
-    const error = problemDocument(
-      'serverInternal',
-      'The validation did not finish; retry with a new order.'
-    )
-    const done = await runtime
-      .table('acme_challenges')
-      .where({ id: c.id, status: 'processing' })
-      .update({ status: 'invalid', error: JSON.stringify(error) })
-    if (Number(done) === 1) {
-      await runtime
-        .table('acme_authorizations')
-        .where({ id: c.authz_id, status: 'pending' })
-        .update({ status: 'invalid' })
-    }
-  }
-  return stuck.length
-}
-
-/** Called by hooks: asks for early renewal of the certificates matching `where`. */
-export async function requestRenewal(
-  runtime: PluginRuntime,
-  where: Record<string, unknown>,
-  reason: 'revoked' | 'ca-revoked' | 'ca-changed' | 'template-changed'
-) {
-  const q = runtime.table('acme_certificates').where(where).where('not_after', '>', Date.now())
-  // A revocation outranks an earlier "changed" request; a change never delays an earlier one.
-  if (reason === 'revoked' || reason === 'ca-revoked') {
-    q.where((w: any) =>
-      w.whereNull('renew_reason').orWhereNotIn('renew_reason', ['revoked', 'ca-revoked'])
-    )
-  } else {
-    q.whereNull('renew_at')
-  }
-  await q.update({ renew_at: Date.now(), renew_reason: reason })
 }

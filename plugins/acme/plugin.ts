@@ -9,18 +9,9 @@ import { definePlugin, type PluginRuntime, type RouteContext } from '#plugin-api
 import { accountOrders, keyChange, newAccount, updateAccount } from './accounts.js'
 import { registerAdmin } from './admin.js'
 import { commands } from './commands.js'
-import {
-  downloadCertificate,
-  failStuckValidations,
-  finalize,
-  getAuthz,
-  getOrder,
-  newOrder,
-  postChallenge,
-  renewalInfo,
-  requestRenewal,
-  revokeCert,
-} from './orders.js'
+import { failStuckValidations, getAuthz, postChallenge } from './authorizations.js'
+import { downloadCertificate, renewalInfo, requestRenewal, revokeCert } from './certificates.js'
+import { finalize, getOrder, newOrder } from './orders.js'
 import { directoryUrl, listPolicies } from './policies.js'
 import { AcmeProblem } from './problems.js'
 import { commonHeaders, sendJson, sendProblem, type AcmeContext } from './protocol.js'

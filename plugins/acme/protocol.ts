@@ -201,6 +201,12 @@ export async function sendJson(
   ctx.reply.status(status).header('content-type', 'application/json').send(JSON.stringify(body))
 }
 
+/** A numeric route parameter (1..10 digits), 0 when it is anything else. */
+export function idParam(ctx: AcmeContext, name = 'id'): number {
+  const value = String(ctx.request.params[name] ?? '')
+  return /^[1-9]\d{0,9}$/.test(value) ? Number(value) : 0
+}
+
 export function rfc3339(ms: number) {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
 }

@@ -1,0 +1,201 @@
+/*
+ * Authorizations and challenges (RFC 8555 §7.5): reading and deactivating authorizations,
+ * starting a challenge's validation, recording its outcome, and failing validations a vanished
+ * node left "processing".
+ */
+import type { PluginRuntime } from '#plugin-api'
+import { isWildcard, notOfferedReason, type ChallengeType, type Identifier } from './identifiers.js'
+import { caIdOfPolicy } from './policies.js'
+import { AcmeProblem, problemDocument } from './problems.js'
+import {
+  authenticate,
+  idParam,
+  rfc3339,
+  sendJson,
+  type Account,
+  type AcmeContext,
+} from './protocol.js'
+import { validateChallenge } from './validation.js'
+
+/** How long a challenge POST waits for its validation before answering "processing". */
+const INLINE_VALIDATION_MS = 2000
+
+async function loadAuthz(ctx: AcmeContext, account: Account, id: number) {
+  const row = id ? await ctx.runtime.table('acme_authorizations').where('id', id).first() : null
+  if (!row) throw new AcmeProblem('malformed', 'No such authorization.', { status: 404 })
+  if (Number(row.account_id) !== account.id) {
+    throw new AcmeProblem('unauthorized', 'This authorization belongs to another account.')
+  }
+  if (row.status === 'pending' && Number(row.expires) <= Date.now()) {
+    await ctx.runtime.table('acme_authorizations').where('id', row.id).update({ status: 'expired' })
+    row.status = 'expired'
+  }
+  return row
+}
+
+function identifierOf(row: any): Identifier {
+  return { type: row.identifier_type, value: row.identifier_value }
+}
+
+function challengeBody(ctx: AcmeContext, authzId: number, c: any) {
+  const body: Record<string, unknown> = {
+    type: c.type,
+    url: `${ctx.base}/chall/${authzId}/${c.type}`,
+    status: c.status,
+    token: c.token,
+  }
+  if (c.validated_at) body.validated = rfc3339(Number(c.validated_at))
+  if (c.error) body.error = JSON.parse(c.error)
+  return body
+}
+
+async function authzBody(ctx: AcmeContext, row: any) {
+  const challenges = await ctx.runtime
+    .table('acme_challenges')
+    .where('authz_id', row.id)
+    .orderBy('id')
+  const id = identifierOf(row)
+  const body: Record<string, unknown> = {
+    identifier: { type: id.type, value: isWildcard(id) ? id.value.slice(2) : id.value },
+    status: row.status,
+    expires: rfc3339(Number(row.expires)),
+    challenges: challenges.map((c: any) => challengeBody(ctx, Number(row.id), c)),
+  }
+  if (isWildcard(id)) body.wildcard = true
+  return body
+}
+
+export async function getAuthz(ctx: AcmeContext) {
+  const auth = await authenticate(ctx, 'kid')
+  const row = await loadAuthz(ctx, auth.account!, idParam(ctx))
+  if (auth.payload?.status !== undefined) {
+    if (auth.payload.status !== 'deactivated') {
+      throw new AcmeProblem('malformed', 'An authorization may only be set to "deactivated".')
+    }
+    if (row.status === 'pending' || row.status === 'valid') {
+      await ctx.runtime
+        .table('acme_authorizations')
+        .where('id', row.id)
+        .update({ status: 'deactivated' })
+      row.status = 'deactivated'
+    }
+  }
+  return sendJson(ctx, 200, await authzBody(ctx, row), { location: `${ctx.base}/authz/${row.id}` })
+}
+
+function keyAuthorization(token: string, account: Account) {
+  return `${token}.${account.thumbprint}`
+}
+
+/** Runs a challenge's validation and records the outcome on the challenge and authorization. */
+async function runValidation(ctx: AcmeContext, account: Account, authz: any, challenge: any) {
+  const identifier = identifierOf(authz)
+  let error: AcmeProblem | null = null
+  try {
+    await validateChallenge({
+      type: challenge.type as ChallengeType,
+      identifier,
+      token: challenge.token,
+      keyAuthorization: keyAuthorization(challenge.token, account),
+      settings: ctx.settings,
+    })
+  } catch (caught) {
+    error =
+      caught instanceof AcmeProblem
+        ? caught
+        : new AcmeProblem('serverInternal', `Validation failed: ${(caught as Error).message}`)
+  }
+  const now = Date.now()
+  await ctx.runtime
+    .table('acme_challenges')
+    .where('id', challenge.id)
+    .update(
+      error
+        ? { status: 'invalid', error: JSON.stringify(error.toJSON()) }
+        : { status: 'valid', validated_at: now }
+    )
+  await ctx.runtime
+    .table('acme_authorizations')
+    .where('id', authz.id)
+    .where('status', 'pending')
+    .update({ status: error ? 'invalid' : 'valid' })
+  await ctx.runtime.writeServiceLog({
+    caId: await caIdOfPolicy(ctx.runtime, account.policyId),
+    level: error ? 'warn' : 'info',
+    event: error ? 'acme.challenge.invalid' : 'acme.challenge.valid',
+    message: error
+      ? `${challenge.type} for ${identifier.value} (account ${account.id}) failed: ${error.message}`
+      : `${challenge.type} for ${identifier.value} (account ${account.id}) passed.`,
+    details: { accountId: account.id, authzId: Number(authz.id), type: challenge.type },
+  })
+}
+
+export async function postChallenge(ctx: AcmeContext) {
+  const auth = await authenticate(ctx, 'kid')
+  const account = auth.account!
+  const authz = await loadAuthz(ctx, account, idParam(ctx, 'authz'))
+  const type = String(ctx.request.params.type)
+  const id = identifierOf(authz)
+  let challenge = await ctx.runtime
+    .table('acme_challenges')
+    .where({ authz_id: authz.id, type })
+    .first()
+  if (!challenge) {
+    if (authz.pre_approved) {
+      throw new AcmeProblem('malformed', `${id.value} is pre-approved: it needs no challenge.`, {
+        status: 404,
+      })
+    }
+    throw new AcmeProblem('malformed', notOfferedReason(id, type))
+  }
+  const respond = () =>
+    sendJson(ctx, 200, challengeBody(ctx, Number(authz.id), challenge), {
+      link: `<${ctx.base}/authz/${authz.id}>;rel="up"`,
+      ...(challenge.status === 'processing' ? { 'retry-after': '1' } : {}),
+    })
+  // POST-as-GET reads; a JSON object ({}) asks for validation (§7.5.1).
+  if (auth.payload === null || challenge.status !== 'pending' || authz.status !== 'pending') {
+    return respond()
+  }
+  const started = await ctx.runtime
+    .table('acme_challenges')
+    .where({ id: challenge.id, status: 'pending' })
+    .update({ status: 'processing', started_at: Date.now() })
+  if (Number(started) === 1) {
+    const validation = runValidation(ctx, account, authz, challenge).catch((error) =>
+      ctx.runtime.log.error({ err: error }, 'ACME validation bookkeeping failed')
+    )
+    await Promise.race([validation, new Promise((r) => setTimeout(r, INLINE_VALIDATION_MS))])
+  }
+  challenge = await ctx.runtime.table('acme_challenges').where('id', challenge.id).first()
+  return respond()
+}
+
+/**
+ * A validation whose node went away (restart, crash) leaves its challenge "processing": after
+ * three validation timeouts it is failed, so the client can start a new order.
+ */
+export async function failStuckValidations(runtime: PluginRuntime, timeoutSeconds: number) {
+  const before = Date.now() - 3 * timeoutSeconds * 1000
+  const stuck = await runtime
+    .table('acme_challenges')
+    .where('status', 'processing')
+    .where('started_at', '<', before)
+  for (const c of stuck) {
+    const error = problemDocument(
+      'serverInternal',
+      'The validation did not finish; retry with a new order.'
+    )
+    const done = await runtime
+      .table('acme_challenges')
+      .where({ id: c.id, status: 'processing' })
+      .update({ status: 'invalid', error: JSON.stringify(error) })
+    if (Number(done) === 1) {
+      await runtime
+        .table('acme_authorizations')
+        .where({ id: c.authz_id, status: 'pending' })
+        .update({ status: 'invalid' })
+    }
+  }
+  return stuck.length
+}
