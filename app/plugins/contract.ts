@@ -618,13 +618,20 @@ export interface PluginRuntime {
     objectId?: string | number
     details?: Record<string, unknown>
   }): Promise<void>
-  writeServiceLog(entry: {
-    caId?: number | null
-    level: 'info' | 'warn' | 'error'
-    event: string
-    message: string
-    details?: Record<string, unknown>
-  }): Promise<void>
+  /**
+   * An entry on the Logs page. `{ queue: true }` on busy paths: the entry is batched with others
+   * and written within a second (not awaited, so it may be lost if the process dies first).
+   */
+  writeServiceLog(
+    entry: {
+      caId?: number | null
+      level: 'info' | 'warn' | 'error'
+      event: string
+      message: string
+      details?: Record<string, unknown>
+    },
+    options?: { queue?: boolean }
+  ): Promise<void>
   countServiceHit(name: string, caId?: number): void
   settings: {
     install(): Promise<Record<string, unknown>>

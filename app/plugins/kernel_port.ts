@@ -10,7 +10,7 @@ import CertificateAuthority from '#models/certificate_authority'
 import Certificate from '#models/certificate'
 import { KernelError } from '#exceptions/kernel_error'
 import { audit } from '#services/audit_service'
-import { writeServiceLog, countServiceHit } from '#services/service_log'
+import { writeServiceLog, queueServiceLog, countServiceHit } from '#services/service_log'
 import { keyService } from '#services/key_service'
 import type { Actor } from '#services/actor'
 import { pluginSecrets } from '#services/plugin_secrets'
@@ -281,8 +281,9 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
       await audit(self, { ...entry, details: { plugin: pluginId, ...entry.details } })
     },
 
-    async writeServiceLog(entry) {
-      await writeServiceLog({ service: pluginId, ...entry })
+    async writeServiceLog(entry, options) {
+      if (options?.queue) queueServiceLog({ service: pluginId, ...entry })
+      else await writeServiceLog({ service: pluginId, ...entry })
     },
 
     countServiceHit(name, caId = 0) {

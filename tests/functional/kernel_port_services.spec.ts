@@ -230,6 +230,25 @@ test.group('Kernel port: plugin secrets', () => {
   })
 })
 
+test.group('Kernel port: service logs', () => {
+  test('written at once, or queued and written with the next batch', async ({ assert }) => {
+    const runtime = runtimeOf('example')
+    const { flushServiceLogs } = await import('#services/service_log')
+    const now = `now-${Date.now()}`
+    await runtime.writeServiceLog({ level: 'info', event: 'test.now', message: now })
+    assert.exists(await db.from('service_logs').where('message', now).first())
+    const later = `queued-${Date.now()}`
+    await runtime.writeServiceLog(
+      { level: 'warn', event: 'test.queued', message: later },
+      { queue: true }
+    )
+    await flushServiceLogs()
+    const row = await db.from('service_logs').where('message', later).first()
+    assert.equal(row?.service, 'example')
+    assert.equal(row?.level, 'warn')
+  })
+})
+
 test.group('Kernel port: transactions', () => {
   test('all of it commits, or none of it when the function throws; own tables only', async ({
     assert,
