@@ -437,6 +437,11 @@ export interface CaInfo {
   subjectDn: string | null
   notAfter: number | null
   certificatePem: string | null
+  /**
+   * The certificates above this CA (PEM), from its issuer up to the self-signed root (last):
+   * empty for a root. What a chain sent to clients continues with after `certificatePem`.
+   */
+  chainPems: string[]
 }
 
 export interface TemplateInfo {

@@ -39,6 +39,15 @@ export interface PortHost {
   extensions(point: string): unknown[]
 }
 
+function chainOf(value: unknown): string[] {
+  try {
+    const list = typeof value === 'string' ? JSON.parse(value) : value
+    return Array.isArray(list) ? list.filter((v) => typeof v === 'string') : []
+  } catch {
+    return []
+  }
+}
+
 function caInfo(row: any): CaInfo {
   const cert = row.certificate ? Buffer.from(row.certificate) : null
   return {
@@ -49,6 +58,9 @@ function caInfo(row: any): CaInfo {
     subjectDn: row.subject_dn ?? null,
     notAfter: row.not_after === null || row.not_after === undefined ? null : Number(row.not_after),
     certificatePem: cert && cert.length ? pki.toPem(cert, 'CERTIFICATE') : null,
+    chainPems: chainOf(row.chain).map((b64) =>
+      pki.toPem(Buffer.from(b64, 'base64'), 'CERTIFICATE')
+    ),
   }
 }
 

@@ -379,9 +379,15 @@ function kernelToProblem(error: any): AcmeProblem {
   )
 }
 
+/** The leaf, its CA, then the CA's own issuers without the root (RFC 8555 §7.4.2). */
 async function chainPem(runtime: PluginRuntime, caId: number, leafPem: string) {
   const ca = await runtime.getCa(caId)
-  return `${leafPem.trim()}\n${ca?.certificatePem?.trim() ?? ''}\n`
+  const above = (ca?.chainPems ?? []).slice(0, -1)
+  return [leafPem, ca?.certificatePem ?? '', ...above]
+    .map((pem) => pem.trim())
+    .filter(Boolean)
+    .join('\n')
+    .concat('\n')
 }
 
 export async function finalize(ctx: AcmeContext) {

@@ -303,6 +303,14 @@ test.group('Certificate authorities: CSR-only intermediates', () => {
       .json({ certificatePem: interPem })
     imported.assertStatus(200)
     assert.equal(imported.body().ca.status, 'active')
+    // Plugins see the chain above the intermediate (what ACME sends after the CA certificate).
+    const { pluginHost } = await import('#plugins/host')
+    const info = await pluginHost.get('example')!.runtime!.getCa(inter.id)
+    assert.deepEqual(
+      info!.chainPems.map((p) => p.replace(/\s/g, '')),
+      [root.certificatePem!.replace(/\s/g, '')]
+    )
+    assert.deepEqual((await pluginHost.get('example')!.runtime!.getCa(root.id))!.chainPems, [])
 
     const leaf = await issueCertificate(client, interTemplate.id, { csr: leafCsr })
     leaf.assertStatus(201)
