@@ -453,6 +453,14 @@ async function main() {
       log(
         `CA ${ca.id}: ${fmt(count)} revoked certificates loaded in ${((Date.now() - loaded) / 1000).toFixed(1)} s`
       )
+      // The load's WAL is folded into the database file, as it is once a server has run a while.
+      const wal = path.join(server.dataDir, 'pki.sqlite3-wal')
+      const walBytes = fs.existsSync(wal) ? fs.statSync(wal).size : 0
+      const rw = new Database(path.join(server.dataDir, 'pki.sqlite3'))
+      rw.pragma('busy_timeout = 30000')
+      const checkpoint = rw.pragma('wal_checkpoint(TRUNCATE)')
+      rw.close()
+      log(`WAL of ${(walBytes / MiB).toFixed(0)} MiB checkpointed: ${JSON.stringify(checkpoint)}`)
       // SCANS reads of the certificates, then APPENDS builds after one more revocation each
       const modes = [
         ...Array.from({ length: SCANS }, () => true),
