@@ -43,14 +43,44 @@ function scopeOf(caId: number, serial: string | undefined): string {
   return shards > 0 && serial ? shardScope(shards, shardOf(serial, shards)) : FULL
 }
 
+/** Where the last job run stopped among CAs without pending changes (round robin). */
+let cursor = 0
+/** A run stops starting new CAs after this long; the next run (2 s later) goes on. */
+const RUN_BUDGET_MS = 3000
+
+/**
+ * One job run: CAs with a revocation or unrevocation not yet in their full CRL come
+ * first, so a change reaches its CA's CRLs within seconds even while other CAs (many, or slow:
+ * an SLH-DSA signature takes seconds) wait for their first or renewed CRL; those are taken in
+ * turn across runs, each run within a time budget.
+ */
 async function refreshAll(runtime: PluginRuntime): Promise<void> {
-  for (const ca of await runtime.listCas()) {
-    if (ca.status !== 'active' || !ca.certificatePem) continue
+  const started = Date.now()
+  const dirtyRows = await runtime
+    .table('crl_state')
+    .whereRaw('dirty > full_built_dirty')
+    .select('ca_id')
+  const pending = new Set<number>(dirtyRows.map((r: any) => Number(r.ca_id)))
+  const listed = await runtime.listCas()
+  const active = listed.filter((ca) => ca.status === 'active' && ca.certificatePem)
+  const rest = active.filter((ca) => !pending.has(ca.id))
+  const from = Math.max(
+    0,
+    rest.findIndex((ca) => ca.id > cursor)
+  )
+  const ordered = [
+    ...active.filter((ca) => pending.has(ca.id)),
+    ...rest.slice(from),
+    ...rest.slice(0, from),
+  ]
+  for (const ca of ordered) {
+    if (Date.now() - started > RUN_BUDGET_MS) break
     try {
       await refreshCa(runtime, ca.id)
     } catch (error) {
       runtime.log.error({ err: error, caId: ca.id }, 'CRL generation failed')
     }
+    if (!pending.has(ca.id)) cursor = ca.id
   }
 }
 
