@@ -36,6 +36,7 @@ import Database from 'better-sqlite3'
 import { bulkLoadCertificates } from './lib/bulk_load.js'
 import { makeP256Csrs } from './lib/csrs.js'
 import { killAllServers, startServer, type BenchServer } from './lib/server.js'
+import { api } from './lib/api.js'
 
 const SMALL = Number(process.env.BENCH_SMALL ?? 100_000)
 const LARGE = Number(process.env.BENCH_LARGE ?? 1_000_000)
@@ -50,27 +51,6 @@ const log = (msg: string) =>
   process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${msg}\n`)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const fmt = (n: number) => n.toLocaleString('en-US')
-
-export async function api(
-  server: BenchServer,
-  method: string,
-  url: string,
-  token?: string,
-  body?: any
-) {
-  const res = await fetch(server.url + url, {
-    method,
-    headers: {
-      'content-type': 'application/json',
-      'accept': 'application/json',
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  })
-  const text = await res.text()
-  if (!res.ok) throw new Error(`${method} ${url} → ${res.status}: ${text.slice(0, 400)}`)
-  return JSON.parse(text)
-}
 
 /** Runs a command, collecting output; rejects on a non-zero exit. */
 export function sh(

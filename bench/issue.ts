@@ -24,6 +24,7 @@ import { runSignerBench } from './lib/signer_bench.js'
 import { startServer, killAllServers, type BenchServer } from './lib/server.js'
 import { runLoad, type LoadResult } from './lib/load.js'
 import { makeP256Csrs } from './lib/csrs.js'
+import { api } from './lib/api.js'
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10)
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2)
@@ -76,27 +77,6 @@ function systemBusySeconds(): number | undefined {
 
 const failures: string[] = []
 const noisy: string[] = []
-
-async function api(
-  server: BenchServer,
-  method: string,
-  url: string,
-  token: string | undefined,
-  body?: unknown
-) {
-  const res = await fetch(server.url + url, {
-    method,
-    headers: {
-      'content-type': 'application/json',
-      'accept': 'application/json',
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  })
-  const text = await res.text()
-  if (!res.ok) throw new Error(`${method} ${url} → ${res.status}: ${text.slice(0, 500)}`)
-  return JSON.parse(text)
-}
 
 async function measure(
   server: BenchServer,

@@ -19,7 +19,8 @@ import { issuerHashes, serialFromHex } from '../app/pki/index.js'
 import { bulkLoadCertificates } from './lib/bulk_load.js'
 import { makeP256Csrs } from './lib/csrs.js'
 import { runLoad, type LoadResult } from './lib/load.js'
-import { freePort, killAllServers, startServer, type BenchServer } from './lib/server.js'
+import { freePort, killAllServers, startServer } from './lib/server.js'
+import { api } from './lib/api.js'
 
 const SMALL = Number(process.env.BENCH_SMALL ?? 10_000)
 const LARGE = Number(process.env.BENCH_LARGE ?? 1_000_000)
@@ -31,21 +32,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const t0 = Date.now()
 const log = (msg: string) =>
   process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${msg}\n`)
-
-async function api(server: BenchServer, method: string, url: string, token?: string, body?: any) {
-  const res = await fetch(server.url + url, {
-    method,
-    headers: {
-      'content-type': 'application/json',
-      'accept': 'application/json',
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  })
-  const text = await res.text()
-  if (!res.ok) throw new Error(`${method} ${url} → ${res.status}: ${text.slice(0, 400)}`)
-  return JSON.parse(text)
-}
 
 /** DER length bytes + content, for the request below. */
 function tlv(tag: number, content: Buffer): Buffer {

@@ -20,7 +20,8 @@ import path from 'node:path'
 import { bulkLoadCertificates } from './lib/bulk_load.js'
 import { makeP256Csrs } from './lib/csrs.js'
 import { killAllServers } from './lib/server.js'
-import { api, createBenchCa, crlServer, derOf, issue, openDb } from './crl.js'
+import { api } from './lib/api.js'
+import { createBenchCa, crlServer, derOf, issue, openDb } from './crl.js'
 
 const LARGE = Number(process.env.BENCH_LARGE ?? 1_000_000)
 const REVOKES = Number(process.env.BENCH_REVOKES ?? 150)

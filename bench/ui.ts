@@ -22,6 +22,7 @@ import argon2 from 'argon2'
 import { startServer, killAllServers, type BenchServer } from './lib/server.js'
 import { makeP256Csrs } from './lib/csrs.js'
 import { bulkLoadCertificates } from './lib/bulk_load.js'
+import { api } from './lib/api.js'
 
 const SMALL = Number(process.env.BENCH_SMALL ?? 1000)
 const LARGE = Number(process.env.BENCH_LARGE ?? 100_000)
@@ -42,21 +43,6 @@ interface Install {
   cookie: string
   /** A serial in the middle of the load, for the serial search. */
   sampleSerial?: string
-}
-
-async function api(server: BenchServer, method: string, url: string, token?: string, body?: any) {
-  const res = await fetch(server.url + url, {
-    method,
-    headers: {
-      'content-type': 'application/json',
-      'accept': 'application/json',
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  })
-  const text = await res.text()
-  if (!res.ok) throw new Error(`${method} ${url} → ${res.status}: ${text.slice(0, 400)}`)
-  return JSON.parse(text)
 }
 
 /** Gives the bootstrapped administrator a local password (argon2id, as the app stores them). */
