@@ -96,13 +96,41 @@ async function handlePost(ctx: RouteContext): Promise<void> {
   send(ctx, await node.answer(body, { post: true }))
 }
 
+/** Where the last run stopped among CAs that need nothing urgent (round robin). */
+let cursor = 0
+
+/**
+ * One job run within its budget: first the CAs that need a responder or asked for everything to
+ * be signed again (new, changed, responder revoked), then the others in turn across runs — so a
+ * new CA is served within seconds however many CAs (or certificates) the install has.
+ */
 async function presignAll(runtime: PluginRuntime): Promise<void> {
   const deadline = Date.now() + RUN_BUDGET_MS
-  for (const ca of await runtime.listCas()) {
-    if (ca.status !== 'active' || !ca.certificatePem) continue
+  const rows = await runtime
+    .table(CAS)
+    .select('ca_id', 'signer_id', 'resign_requested_at', 'last_pass_at')
+  const known = new Map<number, any>(rows.map((r: any) => [Number(r.ca_id), r]))
+  const urgent = (id: number) => {
+    const r = known.get(id)
+    return !r || Number(r.signer_id) === 0 || Number(r.resign_requested_at) > Number(r.last_pass_at)
+  }
+  const listed = await runtime.listCas()
+  const active = listed.filter((ca) => ca.status === 'active' && ca.certificatePem)
+  const rest = active.filter((ca) => !urgent(ca.id))
+  const from = Math.max(
+    0,
+    rest.findIndex((ca) => ca.id > cursor)
+  )
+  const ordered = [
+    ...active.filter((ca) => urgent(ca.id)),
+    ...rest.slice(from),
+    ...rest.slice(0, from),
+  ]
+  for (const ca of ordered) {
     if (Date.now() > deadline) break
+    if (!urgent(ca.id)) cursor = ca.id
     try {
-      await presignCa(runtime, ca.id, sha1Issuer(ca.certificatePem), deadline)
+      await presignCa(runtime, ca.id, sha1Issuer(ca.certificatePem!), deadline)
     } catch (error) {
       const message = (error as Error).message
       const row = await readCaRow(runtime, ca.id)
