@@ -42,6 +42,17 @@ test.group('OCSP across nodes', () => {
         assert.isTrue(c.ok, c.text)
         return c.text
       }
+      // A node that has just started may still be loading its responses: it answers tryLater
+      // (RFC 6960) until then.
+      await waitFor(
+        'the other node to load its responses',
+        async () => {
+          const r = await ocspGet(other.url, path)
+          const c = await checkResponse(r.body, { issuerPem: caPem, certs: [leaf.certificatePem] })
+          return /trylater/i.test(c.text) ? null : true
+        },
+        30_000
+      )
       assert.match(await status(), /: good/)
 
       const revoked = await client
