@@ -227,7 +227,7 @@ export interface PluginRequest {
 export interface PluginReply {
   status(code: number): PluginReply
   header(name: string, value: string): PluginReply
-  /** Sends a string, bytes or a JSON-serialisable object. */
+  /** Sends a string, bytes, a JSON-serialisable object, or a Node Readable (streamed). */
   send(body: unknown): void
 }
 
