@@ -61,18 +61,24 @@ async function refreshAll(runtime: PluginRuntime): Promise<void> {
     .whereRaw('dirty > full_built_dirty')
     .select('ca_id')
   const pending = new Set<number>(dirtyRows.map((r: any) => Number(r.ca_id)))
+  // The most recent change first: a fresh revocation is not queued behind a backlog (e.g. CAs
+  // revoked into while no server ran), which drains in the following runs.
+  const lastChange = new Map<number, number>()
+  for (const caId of pending) {
+    const row = await runtime.table('crl_changes').where('ca_id', caId).max('id as last').first()
+    lastChange.set(caId, Number(row?.last ?? 0))
+  }
   const listed = await runtime.listCas()
   const active = listed.filter((ca) => ca.status === 'active' && ca.certificatePem)
+  const urgent = active
+    .filter((ca) => pending.has(ca.id))
+    .sort((a, b) => (lastChange.get(b.id) ?? 0) - (lastChange.get(a.id) ?? 0))
   const rest = active.filter((ca) => !pending.has(ca.id))
   const from = Math.max(
     0,
     rest.findIndex((ca) => ca.id > cursor)
   )
-  const ordered = [
-    ...active.filter((ca) => pending.has(ca.id)),
-    ...rest.slice(from),
-    ...rest.slice(0, from),
-  ]
+  const ordered = [...urgent, ...rest.slice(from), ...rest.slice(0, from)]
   for (const ca of ordered) {
     if (Date.now() - started > RUN_BUDGET_MS) break
     try {

@@ -253,7 +253,9 @@ export async function* readChunks(
       .where({ ca_id: key.caId, number, scope: key.scope, seq })
       .first('data')
     if (!row) throw new Error(`CRL ${key.caId}/${number}/${key.scope}: chunk ${seq} missing`)
-    yield Buffer.from(row.data)
+    const data = row.data as Uint8Array
+    // A view, not a copy: a chunk is up to a megabyte, and a CRL may have hundreds of them.
+    yield Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
   }
 }
 
