@@ -112,6 +112,8 @@ export class OcspNode {
   #sha1 = new Map<number, { nameHash: Buffer; keyHash: Buffer }>()
   /** True once every stored response has been loaded. */
   loaded = false
+  /** True once the CAs and signers are loaded: before that every answer is tryLater. */
+  #ready = false
   #generation = 0
 
   async start(runtime: PluginRuntime): Promise<void> {
@@ -122,6 +124,8 @@ export class OcspNode {
     this.#watermark = Number(top[0]?.m ?? 0)
     await this.#loadCas()
     await this.#loadSigners()
+    if (generation !== this.#generation) return
+    this.#ready = true
     this.#timer = setInterval(() => void this.poll(), POLL_MS)
     this.#timer.unref()
     // Loading a million responses takes seconds: misses meanwhile go to the database.
@@ -136,6 +140,7 @@ export class OcspNode {
     this.#timer = undefined
     this.runtime = undefined
     this.loaded = false
+    this.#ready = false
     this.memory.clear()
     this.#applied.clear()
     this.#sha1.clear()
@@ -389,7 +394,8 @@ export class OcspNode {
   /** Any request (GET or POST body): the full parser, fallbacks and on-demand signing. */
   async answer(der: Buffer, options: { post: boolean; ifNoneMatch?: string }): Promise<Answer> {
     const runtime = this.runtime
-    if (!runtime) return errorAnswer('tryLater')
+    // Starting (the CA list is still loading): not "unauthorized" for a CA served here.
+    if (!runtime || !this.#ready) return errorAnswer('tryLater')
     let parsed
     try {
       parsed = parseOcspRequest(der)
