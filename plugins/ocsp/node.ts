@@ -448,7 +448,14 @@ export class OcspNode {
       }
     }
     const signer = await currentSigner(runtime, mem.caId)
-    if (!signer) return errorAnswer('tryLater')
+    if (!signer) {
+      // No responder yet (a new CA: the job issues one within seconds) — or the CA is gone.
+      if (await runtime.getCa(mem.caId)) return errorAnswer('tryLater')
+      this.memory.dropCa(mem.caId)
+      this.#sha1.delete(mem.caId)
+      runtime.countServiceHit('unauthorized')
+      return errorAnswer('unauthorized')
+    }
     const settings = readCaSettings(await runtime.settings.ca(mem.caId))
     const singles = []
     for (const r of parsed.requests) {

@@ -166,6 +166,8 @@ export async function ensureResponder(
   return loadSigner(runtime, caId, id)
 }
 
+const HEX_SERIAL = /^[0-9a-fA-F]{1,64}$/
+
 /** Signs the responses of a page of certificate statuses (yielding between signatures). */
 export async function signEntries(
   signer: ActiveSigner,
@@ -178,6 +180,9 @@ export async function signEntries(
   const rows: ResponseRow[] = []
   let sinceYield = Date.now()
   for (const entry of entries) {
+    // A row whose serial is not hex (never written by the kernel; a bad import) cannot have a
+    // CertID: it is left out rather than stopping the CA's other responses.
+    if (!HEX_SERIAL.test(entry.serial)) continue
     const times = responseTimes(validityMs, signer.notAfter)
     const body = await signBody(
       signer,
