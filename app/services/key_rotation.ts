@@ -17,34 +17,12 @@ export async function rotateMasterKey(actor: Actor) {
   let unchanged = 0
   let serviceKeys = 0
   await db.transaction(async (trx) => {
-    const rows = await trx
-      .from('cas')
-      .whereNotNull('key_material')
-      .select('id', 'key_ref', 'key_material')
-    for (const row of rows) {
-      if (!ring.needsRotation(row.key_material)) {
-        unchanged++
-        continue
-      }
-      // The blob is bound to its key reference (AAD); re-encryption keeps that binding.
-      await trx
-        .from('cas')
-        .where('id', row.id)
-        .update({ key_material: await keyService.reencrypt(row.key_ref, row.key_material) })
-      rotated++
-    }
-    // delegated service certificates' keys (OCSP responders, TSAs): same binding as CA keys
-    const serviceKeyRows = await trx
-      .from('service_keys')
-      .select('certificate_id', 'key_ref', 'key_material')
-    for (const row of serviceKeyRows) {
-      if (!ring.needsRotation(row.key_material)) continue
-      await trx
-        .from('service_keys')
-        .where('certificate_id', row.certificate_id)
-        .update({ key_material: await keyService.reencrypt(row.key_ref, row.key_material) })
-      serviceKeys++
-    }
+    // CA keys, then delegated service certificates' keys (OCSP responders, TSAs)
+    const caKeys = await reencryptKeyRows(trx, 'cas', 'id')
+    rotated = caKeys.rotated
+    unchanged = caKeys.unchanged
+    const service = await reencryptKeyRows(trx, 'service_keys', 'certificate_id')
+    serviceKeys = service.rotated
     // login providers' client secrets (bound to their row by the AAD)
     const secrets = await reencryptProviderSecrets(trx)
     // Plugin settings marked secret are encrypted with the same ring.
@@ -70,4 +48,30 @@ export async function rotateMasterKey(actor: Actor) {
     )
   })
   return { rotated, unchanged, serviceKeys, keyId: ring.currentKeyId }
+}
+
+/**
+ * Re-encrypts every `key_material` of a table under the current master key. Each blob is bound
+ * to its key reference (AAD); re-encryption keeps that binding.
+ */
+async function reencryptKeyRows(trx: any, table: 'cas' | 'service_keys', idColumn: string) {
+  const ring = masterKeyRing()
+  let rotated = 0
+  let unchanged = 0
+  const rows = await trx
+    .from(table)
+    .whereNotNull('key_material')
+    .select(idColumn, 'key_ref', 'key_material')
+  for (const row of rows) {
+    if (!ring.needsRotation(row.key_material)) {
+      unchanged++
+      continue
+    }
+    await trx
+      .from(table)
+      .where(idColumn, row[idColumn])
+      .update({ key_material: await keyService.reencrypt(row.key_ref, row.key_material) })
+    rotated++
+  }
+  return { rotated, unchanged }
 }

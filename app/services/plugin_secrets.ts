@@ -43,7 +43,7 @@ export function pluginSecrets(pluginId: string) {
   }
 }
 
-/** key:rotate: re-encrypts every plugin secret and service key under the current master key. */
+/** key:rotate: re-encrypts every plugin secret under the current master key. */
 export async function reencryptPluginSecretValues(trx: any): Promise<number> {
   const ring = masterKeyRing()
   let count = 0
