@@ -26,6 +26,32 @@ import type {
   TemplateInfo,
 } from './contract.js'
 
+/*
+ * Revoked and held rows, as a literal (not bound values): the planner can then use the partial
+ * index on exactly these rows (certificates_revoked_entries_index, migration 0006).
+ */
+const REVOKED_OR_HELD = "status in ('revoked', 'hold')"
+
+/**
+ * Pages of certificates rows in id order (keyset: `id > last`), mapped; `query()` gives a fresh
+ * builder with its filters and columns (id among them).
+ */
+async function* pagesById<T>(
+  query: () => any,
+  options: { afterId?: number; pageSize?: number },
+  map: (row: any) => T
+): AsyncIterable<T[]> {
+  const pageSize = Math.max(1, Math.min(options.pageSize ?? 1000, 10_000))
+  let lastId = options.afterId ?? 0
+  for (;;) {
+    const rows = await query().where('id', '>', lastId).orderBy('id').limit(pageSize)
+    if (rows.length === 0) return
+    lastId = Number(rows[rows.length - 1].id)
+    yield rows.map(map)
+    if (rows.length < pageSize) return
+  }
+}
+
 export function pluginActor(pluginId: string): Actor {
   return { kind: 'plugin', label: `plugin:${pluginId}`, isAdmin: true }
 }
@@ -154,66 +180,54 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
       return cert ? certificateInfo(cert) : null
     },
 
-    async *revokedEntries(caId, pageSize = 1000): AsyncIterable<RevokedEntry[]> {
-      let lastId = 0
-      for (;;) {
-        const rows = await db
-          .from('certificates')
-          .where('ca_id', caId)
-          // a literal, not bound values: the planner can then use the partial index on exactly
-          // these rows (certificates_revoked_entries_index, covering every column read here)
-          .whereRaw("status in ('revoked', 'hold')")
-          .where('id', '>', lastId)
-          .where('listed_after_expiry', false)
-          .orderBy('id')
-          .limit(pageSize)
-          .select('id', 'serial', 'revoked_at', 'revocation_reason', 'status', 'not_after')
-        if (rows.length === 0) return
-        lastId = Number(rows[rows.length - 1].id)
-        yield rows.map((r: any) => ({
+    revokedEntries(caId, pageSize = 1000): AsyncIterable<RevokedEntry[]> {
+      return pagesById(
+        () =>
+          db
+            .from('certificates')
+            .where('ca_id', caId)
+            .whereRaw(REVOKED_OR_HELD)
+            .where('listed_after_expiry', false)
+            .select('id', 'serial', 'revoked_at', 'revocation_reason', 'status', 'not_after'),
+        { pageSize },
+        (r) => ({
           certificateId: Number(r.id),
           serial: String(r.serial),
           revokedAt: Number(r.revoked_at ?? 0),
           reason: r.status === 'hold' ? 'certificateHold' : (r.revocation_reason ?? null),
           notAfter: Number(r.not_after),
-        }))
-        if (rows.length < pageSize) return
-      }
+        })
+      )
     },
 
     async markListedAfterExpiry(caId, crlThisUpdate) {
       const count = await db
         .from('certificates')
         .where('ca_id', caId)
-        .whereIn('status', ['revoked', 'hold'])
+        .whereRaw(REVOKED_OR_HELD)
         .where('not_after', '<', crlThisUpdate)
         .where('listed_after_expiry', false)
         .update({ listed_after_expiry: true })
       return Number(count) || 0
     },
 
-    async *certificateStatuses(caId, options = {}): AsyncIterable<CertificateStatusEntry[]> {
-      const pageSize = Math.max(1, Math.min(options.pageSize ?? 1000, 10_000))
-      let lastId = options.afterId ?? 0
-      for (;;) {
-        const rows = await db
-          .from('certificates')
-          .where('ca_id', caId)
-          .where('id', '>', lastId)
-          .orderBy('id')
-          .limit(pageSize)
-          .select(
-            'id',
-            'serial',
-            'status',
-            'not_before',
-            'not_after',
-            'revoked_at',
-            'revocation_reason'
-          )
-        if (rows.length === 0) return
-        lastId = Number(rows[rows.length - 1].id)
-        yield rows.map((r: any) => ({
+    certificateStatuses(caId, options = {}): AsyncIterable<CertificateStatusEntry[]> {
+      return pagesById(
+        () =>
+          db
+            .from('certificates')
+            .where('ca_id', caId)
+            .select(
+              'id',
+              'serial',
+              'status',
+              'not_before',
+              'not_after',
+              'revoked_at',
+              'revocation_reason'
+            ),
+        options,
+        (r) => ({
           certificateId: Number(r.id),
           serial: String(r.serial),
           status: String(r.status),
@@ -227,9 +241,8 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
               : r.status === 'revoked'
                 ? (r.revocation_reason ?? 'unspecified')
                 : null,
-        }))
-        if (rows.length < pageSize) return
-      }
+        })
+      )
     },
 
     async issueServiceCertificate(caId, request) {
