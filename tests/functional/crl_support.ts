@@ -62,15 +62,8 @@ export function upperSerial(serial: string): string {
   return serial.replace(/:/g, '').toUpperCase().replace(/^0+/, '')
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | null>, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await fn()
-    if (value !== null) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 250))
-  }
-}
+/** (The shared poll helper, re-exported for the specs that import it from here.) */
+export { waitFor } from '#tests/helpers/api'
 
 export interface IssuedCert {
   id: number

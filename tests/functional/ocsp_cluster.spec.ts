@@ -5,31 +5,24 @@
  * answered there at once (signed on the first request, then shared).
  */
 import { test } from '@japa/runner'
-import {
-  adminToken,
-  createCa,
-  issueCertificate,
-  opensslCsr,
-  unique,
-  webServerTemplate,
-} from '#tests/helpers/api'
+import { adminToken } from '#tests/helpers/api'
 import { freePort, startServer } from '#tests/helpers/processes'
-import { checkResponse, getPath, ocspGet, ocspRequest, presign, waitFor } from './ocsp_support.js'
+import {
+  checkResponse,
+  getPath,
+  ocspGet,
+  ocspRequest,
+  ocspSetup,
+  presign,
+  waitFor,
+} from './ocsp_support.js'
 
 test.group('OCSP across nodes', () => {
   test('a revocation made on one node is answered by the other within a second', async ({
     client,
     assert,
   }) => {
-    const ca = await createCa(client, { name: unique('OCSP cluster'), keyType: 'ecdsa-p256' })
-    const caPem = ca.certificatePem!
-    const template = await webServerTemplate(client, ca.id)
-    const issue = async (cn: string) => {
-      const { csrPem } = await opensslCsr({ subject: `/CN=${cn}` })
-      const response = await issueCertificate(client, template.id, { csr: csrPem })
-      response.assertStatus(201)
-      return response.body().certificate as { id: number; certificatePem: string }
-    }
+    const { ca, caPem, issue } = await ocspSetup(client, 'OCSP cluster')
     const leaf = await issue('cluster-ocsp.example.com')
     await presign()
     const other = await startServer({ port: await freePort() })

@@ -9,14 +9,7 @@ import { test } from '@japa/runner'
 import db from '@adonisjs/lucid/services/db'
 import { pluginHost } from '#plugins/host'
 import { systemActor } from '#services/actor'
-import {
-  baseUrl,
-  createCa,
-  issueCertificate,
-  opensslCsr,
-  unique,
-  webServerTemplate,
-} from '#tests/helpers/api'
+import { baseUrl, createCa, unique } from '#tests/helpers/api'
 import { describeAce, runAce } from '#tests/helpers/processes'
 import { webUser } from '#tests/helpers/web'
 import {
@@ -27,19 +20,10 @@ import {
   ocspRequest,
   presign,
   waitFor,
+  ocspSetup,
 } from './ocsp_support.js'
 
-async function setup(client: any, keyType = 'ecdsa-p256') {
-  const ca = await createCa(client, { name: unique('OCSP life'), keyType })
-  const template = await webServerTemplate(client, ca.id)
-  const issue = async (cn: string) => {
-    const { csrPem } = await opensslCsr({ subject: `/CN=${cn}` })
-    const response = await issueCertificate(client, template.id, { csr: csrPem })
-    response.assertStatus(201)
-    return response.body().certificate as { id: number; serial: string; certificatePem: string }
-  }
-  return { ca, caPem: ca.certificatePem!, issue, base: `/ocsp/${ca.id}` }
-}
+const setup = (client: any, keyType = 'ecdsa-p256') => ocspSetup(client, 'OCSP life', keyType)
 
 const signerOf = async (caId: number) =>
   Number((await db.from('ocsp_cas').where('ca_id', caId).first()).signer_id)

@@ -6,15 +6,7 @@
  */
 import { test } from '@japa/runner'
 import db from '@adonisjs/lucid/services/db'
-import {
-  adminToken,
-  baseUrl,
-  createCa,
-  issueCertificate,
-  opensslCsr,
-  unique,
-  webServerTemplate,
-} from '#tests/helpers/api'
+import { adminToken, baseUrl, createCa, unique } from '#tests/helpers/api'
 import { opensslText } from '#tests/helpers/external'
 import { pluginHost } from '#plugins/host'
 import {
@@ -26,19 +18,10 @@ import {
   presign,
   responseStatus,
   waitFor,
+  ocspSetup,
 } from './ocsp_support.js'
 
-async function setup(client: any, keyType = 'ecdsa-p256') {
-  const ca = await createCa(client, { name: unique('OCSP'), keyType })
-  const template = await webServerTemplate(client, ca.id)
-  const issue = async (cn: string) => {
-    const { csrPem } = await opensslCsr({ subject: `/CN=${cn}` })
-    const response = await issueCertificate(client, template.id, { csr: csrPem })
-    response.assertStatus(201)
-    return response.body().certificate as { id: number; serial: string; certificatePem: string }
-  }
-  return { ca, caPem: ca.certificatePem!, template, issue, base: `/ocsp/${ca.id}` }
-}
+const setup = (client: any, keyType = 'ecdsa-p256') => ocspSetup(client, 'OCSP', keyType)
 
 test.group('OCSP responder', () => {
   test('AIA URL, responder issued by the job, GET and POST good, then revoked within a second', async ({

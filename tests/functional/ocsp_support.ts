@@ -7,7 +7,14 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pluginHost } from '#plugins/host'
 import { run, toolPath, withTempDir, type OpensslBinary } from '#tests/helpers/external'
-import { withFiles } from '#tests/helpers/api'
+import {
+  createCa,
+  issueCertificate,
+  opensslCsr,
+  unique,
+  webServerTemplate,
+  withFiles,
+} from '#tests/helpers/api'
 
 export interface OcspRequestOptions {
   issuerPem: string
@@ -135,15 +142,8 @@ export async function presign(): Promise<void> {
   await pluginHost.runJob('ocsp', 'presign')
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | null>, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await fn()
-    if (value !== null) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
+/** (The shared poll helper, re-exported for the specs that import it from here.) */
+export { waitFor } from '#tests/helpers/api'
 
 /** `openssl x509 -text` of a DER certificate. */
 export async function certText(der: Buffer): Promise<string> {
@@ -161,4 +161,17 @@ export async function certText(der: Buffer): Promise<string> {
     ])
     return r.stdout + r.stderr
   })
+}
+
+/** A CA (`label` + a unique suffix) with its Web Server template, and `issue(cn)` through it. */
+export async function ocspSetup(client: any, label: string, keyType = 'ecdsa-p256') {
+  const ca = await createCa(client, { name: unique(label), keyType })
+  const template = await webServerTemplate(client, ca.id)
+  const issue = async (cn: string) => {
+    const { csrPem } = await opensslCsr({ subject: `/CN=${cn}` })
+    const response = await issueCertificate(client, template.id, { csr: csrPem })
+    response.assertStatus(201)
+    return response.body().certificate as { id: number; serial: string; certificatePem: string }
+  }
+  return { ca, caPem: ca.certificatePem!, template, issue, base: `/ocsp/${ca.id}` }
 }

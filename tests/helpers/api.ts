@@ -164,3 +164,22 @@ export async function createTemplate(
     .bearerToken(await adminToken())
     .json(body)
 }
+
+/**
+ * Polls `fn` until it returns something other than null (that value), or throws naming `what`
+ * after `timeoutMs`.
+ */
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | null>,
+  timeoutMs = 15_000,
+  stepMs = 100
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await fn()
+    if (value !== null) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, stepMs))
+  }
+}
