@@ -21,7 +21,9 @@
  *
  * Environment: BENCH_DURATION (s, default 15), BENCH_WARMUP (s, default 3), BENCH_CONCURRENCY
  * (default 8), BENCH_WORKERS (default 4), BENCH_ONLY=pebble,ours, BENCH_CPU_PROF=<dir> (our
- * server runs with --cpu-prof; summarise with bench/profile_summary.mjs).
+ * server runs with --cpu-prof; the measured part is written to phases-<pid>.json, so
+ * `bench/profile_summary.mjs <profile> --phase open-pki` gives milliseconds per certificate),
+ * BENCH_NODE_FLAGS (extra node flags for our server, space-separated, e.g. --import=<preload>).
  * Exit code: 0 when the run completed (even with a FAIL); 1 when it could not run.
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process'
@@ -200,7 +202,10 @@ async function startOurs(tls: ReturnType<typeof makeTlsCertificate>): Promise<Ta
   const profDir = process.env.BENCH_CPU_PROF
   const server = await startServer({
     tls,
-    nodeFlags: profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profDir)}`] : [],
+    nodeFlags: [
+      ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profDir)}`] : []),
+      ...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : []),
+    ],
   })
   ace(server, ['plugin:enable', 'acme'])
   // A load test from one address: the operator lifts the per-IP and per-account limits.
@@ -235,7 +240,8 @@ async function startOurs(tls: ReturnType<typeof makeTlsCertificate>): Promise<Ta
     pid: server.pid,
     acme: { directoryUrl, tlsCa: tls.ca, eab: { kid, hmacKey } },
     async stop() {
-      await server.stop()
+      // Writing a CPU profile on exit takes a while.
+      await server.stop(profDir ? 15_000 : 5000)
     },
   }
 }
@@ -284,6 +290,9 @@ interface Measured {
   p99: number
 }
 
+const phases: Array<{ name: string; pid: number; fromUs: number; toUs: number; requests: number }> =
+  []
+
 async function measure(target: Target, workers: Worker[]): Promise<Measured> {
   const perWorker = (w: number) =>
     Math.floor(CONCURRENCY / WORKERS) + (w < CONCURRENCY % WORKERS ? 1 : 0)
@@ -296,15 +305,26 @@ async function measure(target: Target, workers: Worker[]): Promise<Measured> {
   await phase(WARMUP * 1000)
   const cpu0 = procCpuSeconds(target.pid)
   const started = performance.now()
+  const from = process.hrtime.bigint()
   const results = await phase(DURATION * 1000)
+  const to = process.hrtime.bigint()
   const seconds = (performance.now() - started) / 1000
   const serverCpuSec = procCpuSeconds(target.pid) - cpu0
+  // CLOCK_MONOTONIC in µs, the time base of V8's .cpuprofile (profile_summary.mjs --phase).
+  const issued = results.reduce((n, r) => n + r.issued, 0)
+  phases.push({
+    name: target.name,
+    pid: target.pid,
+    fromUs: Number(from / 1000n),
+    toUs: Number(to / 1000n),
+    requests: issued,
+  })
   const latencies = results.flatMap((r) => r.latencies as number[]).sort((a, b) => a - b)
   const pick = (q: number) =>
     latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]
   return {
     name: target.name,
-    issued: results.reduce((n, r) => n + r.issued, 0),
+    issued,
     failed: results.reduce((n, r) => n + r.errors.length, 0),
     errors: results.flatMap((r) => (r.errors as string[]).filter(Boolean)).slice(0, 5),
     seconds,
@@ -350,6 +370,15 @@ async function main() {
       results[which] = { ...report(m), m }
     } finally {
       await target.stop()
+    }
+    const profDir = process.env.BENCH_CPU_PROF
+    if (profDir && which === 'ours') {
+      const dir = path.resolve(profDir)
+      const mine = phases.filter((p) => p.pid === target.pid)
+      fs.writeFileSync(path.join(dir, `phases-${target.pid}.json`), JSON.stringify(mine, null, 2))
+      log(
+        `server CPU profile in ${dir}; the measured part, per certificate: node bench/profile_summary.mjs ${dir}/CPU.*.${target.pid}.0.*.cpuprofile --phase '${target.name}'`
+      )
     }
   }
   for (const w of workers) w.child.send({ type: 'exit' })

@@ -18,6 +18,7 @@ import { AcmeProblem } from './problems.js'
 import {
   accountFromRow,
   authenticate,
+  commitWithNonce,
   rfc3339,
   sendJson,
   type Account,
@@ -63,8 +64,23 @@ async function byThumbprint(ctx: AcmeContext, tp: string) {
   return row ? accountFromRow(row) : null
 }
 
+/** EAB HMAC keys by secret handle (a handle never changes its value; a deleted EAB is found). */
+const hmacKeys = new Map<string, Buffer>()
+
+async function hmacKeyOf(ctx: AcmeContext, handle: string) {
+  let hmacKey = hmacKeys.get(handle)
+  if (!hmacKey) {
+    hmacKey = (await openHmacKey(ctx.runtime, handle)) ?? undefined
+    if (!hmacKey) return null
+    if (hmacKeys.size >= 1000) hmacKeys.delete(hmacKeys.keys().next().value!)
+    hmacKeys.set(handle, hmacKey)
+  }
+  return hmacKey
+}
+
 export async function newAccount(ctx: AcmeContext) {
-  const auth = await authenticate(ctx, 'jwk')
+  // The nonce is spent with the account's insert (one commit), or before any other answer.
+  const auth = await authenticate(ctx, 'jwk', { deferNonce: true })
   const payload = auth.payload ?? {}
   const existing = await byThumbprint(ctx, auth.thumbprint!)
   if (existing) {
@@ -93,7 +109,16 @@ export async function newAccount(ctx: AcmeContext) {
     )
   }
   const kid = eabKid(payload.externalAccountBinding)
-  const eab = await ctx.runtime.table('acme_eabs').where('kid', kid).first()
+  const eab = await ctx.runtime
+    .table('acme_eabs')
+    .join('acme_policies', 'acme_policies.id', 'acme_eabs.policy_id')
+    .where('acme_eabs.kid', kid)
+    .select(
+      'acme_eabs.*',
+      'acme_policies.ca_id as policy_ca_id',
+      'acme_policies.name as policy_name'
+    )
+    .first()
   const refuse = async (reason: string | AcmeProblem) => {
     const problem = typeof reason === 'string' ? new AcmeProblem('unauthorized', reason) : reason
     await ctx.runtime.writeServiceLog({
@@ -112,7 +137,7 @@ export async function newAccount(ctx: AcmeContext) {
   if (Number(eab.uses) >= Number(eab.max_uses)) {
     throw await refuse(`The EAB "${eab.name}" has been used its ${eab.max_uses} allowed time(s).`)
   }
-  const hmacKey = await openHmacKey(ctx.runtime, String(eab.hmac_key))
+  const hmacKey = await hmacKeyOf(ctx, String(eab.hmac_key))
   if (!hmacKey) throw await refuse(`The EAB "${eab.name}" has lost its key; create a new one.`)
   try {
     verifyEab(payload.externalAccountBinding, {
@@ -124,34 +149,33 @@ export async function newAccount(ctx: AcmeContext) {
     if (error instanceof AcmeProblem) throw await refuse(error)
     throw error
   }
-  // One transaction: the use is spent only if the account is stored, and only if one is left
-  // (another node may be registering with the same EAB right now).
+  // One transaction, with the request's nonce: the use is spent only if the account is stored,
+  // and only if one is left (another node may be registering with the same EAB right now).
+  const row = {
+    policy_id: eab.policy_id,
+    eab_id: eab.id,
+    eab_kid: kid,
+    thumbprint: auth.thumbprint,
+    jwk: JSON.stringify(publicJwk(auth.jwk!)),
+    status: 'valid',
+    contact: JSON.stringify(contact),
+    created_ip: ctx.request.ip,
+    created_at: now,
+  }
   let id: number | null
   try {
-    id = await ctx.runtime.transaction(async (tx) => {
+    id = await commitWithNonce(ctx, async (tx) => {
       const spent = await tx
         .table('acme_eabs')
         .where('id', eab.id)
         .where('uses', '<', Number(eab.max_uses))
         .increment('uses', 1)
       if (Number(spent) !== 1) return null
-      const inserted = await tx
-        .table('acme_accounts')
-        .insert({
-          policy_id: eab.policy_id,
-          eab_id: eab.id,
-          eab_kid: kid,
-          thumbprint: auth.thumbprint,
-          jwk: JSON.stringify(publicJwk(auth.jwk!)),
-          status: 'valid',
-          contact: JSON.stringify(contact),
-          created_ip: ctx.request.ip,
-          created_at: now,
-        })
-        .returning('id')
+      const inserted = await tx.table('acme_accounts').insert(row).returning('id')
       return Number(inserted[0]?.id ?? inserted[0])
     })
   } catch (error) {
+    if (error instanceof AcmeProblem) throw error
     // The same key registered at the same moment on another request: that account.
     const raced = await byThumbprint(ctx, auth.thumbprint!)
     if (raced) {
@@ -160,15 +184,14 @@ export async function newAccount(ctx: AcmeContext) {
     throw error
   }
   if (id === null) throw await refuse(`The EAB "${eab.name}" has no use left.`)
-  const policy = await ctx.runtime.table('acme_policies').where('id', eab.policy_id).first()
   await auditAs(ctx.runtime, undefined, {
     action: 'acme.account.create',
-    caId: policy ? Number(policy.ca_id) : null,
+    caId: Number(eab.policy_ca_id),
     objectType: 'acme_account',
     objectId: id,
-    details: { eab: eab.name, kid, policy: policy?.name, ip: ctx.request.ip },
+    details: { eab: eab.name, kid, policy: eab.policy_name, ip: ctx.request.ip },
   })
-  const account = accountFromRow(await ctx.runtime.table('acme_accounts').where('id', id).first())
+  const account = accountFromRow({ ...row, id })
   return sendJson(ctx, 201, accountBody(ctx, account), { location: accountUrl(ctx, id) })
 }
 

@@ -23,6 +23,10 @@ const INLINE_VALIDATION_MS = 2000
 async function loadAuthz(ctx: AcmeContext, account: Account, id: number) {
   const row = id ? await ctx.runtime.table('acme_authorizations').where('id', id).first() : null
   if (!row) throw new AcmeProblem('malformed', 'No such authorization.', { status: 404 })
+  return checkAuthz(ctx, account, row)
+}
+
+async function checkAuthz(ctx: AcmeContext, account: Account, row: any) {
   if (Number(row.account_id) !== account.id) {
     throw new AcmeProblem('unauthorized', 'This authorization belongs to another account.')
   }
@@ -49,11 +53,9 @@ function challengeBody(ctx: AcmeContext, authzId: number, c: any) {
   return body
 }
 
-async function authzBody(ctx: AcmeContext, row: any) {
-  const challenges = await ctx.runtime
-    .table('acme_challenges')
-    .where('authz_id', row.id)
-    .orderBy('id')
+async function authzBody(ctx: AcmeContext, row: any, loaded?: any[]) {
+  const challenges =
+    loaded ?? (await ctx.runtime.table('acme_challenges').where('authz_id', row.id).orderBy('id'))
   const id = identifierOf(row)
   const body: Record<string, unknown> = {
     identifier: { type: id.type, value: isWildcard(id) ? id.value.slice(2) : id.value },
@@ -65,9 +67,44 @@ async function authzBody(ctx: AcmeContext, row: any) {
   return body
 }
 
+/** An authorization with its challenges, in one query. */
+async function loadAuthzWithChallenges(ctx: AcmeContext, account: Account, id: number) {
+  const rows: any[] = id
+    ? await ctx.runtime
+        .table('acme_authorizations')
+        .leftJoin('acme_challenges', 'acme_challenges.authz_id', 'acme_authorizations.id')
+        .where('acme_authorizations.id', id)
+        .orderBy('acme_challenges.id')
+        .select(
+          'acme_authorizations.*',
+          'acme_challenges.id as c_id',
+          'acme_challenges.type as c_type',
+          'acme_challenges.status as c_status',
+          'acme_challenges.token as c_token',
+          'acme_challenges.validated_at as c_validated_at',
+          'acme_challenges.error as c_error'
+        )
+    : []
+  if (!rows.length) throw new AcmeProblem('malformed', 'No such authorization.', { status: 404 })
+  const challenges = rows
+    .filter((r) => r.c_id !== null && r.c_id !== undefined)
+    .map((r) => ({
+      id: r.c_id,
+      type: r.c_type,
+      status: r.c_status,
+      token: r.c_token,
+      validated_at: r.c_validated_at,
+      error: r.c_error,
+    }))
+  const row = await checkAuthz(ctx, account, rows[0])
+  return { row, challenges }
+}
+
 export async function getAuthz(ctx: AcmeContext) {
   const auth = await authenticate(ctx, 'kid')
-  const row = await loadAuthz(ctx, auth.account!, idParam(ctx))
+  const loaded = await loadAuthzWithChallenges(ctx, auth.account!, idParam(ctx))
+  const row = loaded.row
+  let challenges: any[] | undefined = loaded.challenges
   if (auth.payload?.status !== undefined) {
     if (auth.payload.status !== 'deactivated') {
       throw new AcmeProblem('malformed', 'An authorization may only be set to "deactivated".')
@@ -78,9 +115,12 @@ export async function getAuthz(ctx: AcmeContext) {
         .where('id', row.id)
         .update({ status: 'deactivated' })
       row.status = 'deactivated'
+      challenges = undefined
     }
   }
-  return sendJson(ctx, 200, await authzBody(ctx, row), { location: `${ctx.base}/authz/${row.id}` })
+  return sendJson(ctx, 200, await authzBody(ctx, row, challenges), {
+    location: `${ctx.base}/authz/${row.id}`,
+  })
 }
 
 function keyAuthorization(token: string, account: Account) {

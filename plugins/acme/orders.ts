@@ -19,13 +19,14 @@ import { caIdOfPolicy, findPolicy, type Policy } from './policies.js'
 import { AcmeProblem, problemDocument, type Subproblem } from './problems.js'
 import {
   authenticate,
+  commitWithNonce,
   idParam,
   rfc3339,
   sendJson,
   type Account,
   type AcmeContext,
 } from './protocol.js'
-import { countEvent } from './store.js'
+import { commitUnit, countEvent } from './store.js'
 
 const HOUR = 3_600_000
 
@@ -43,6 +44,14 @@ interface OrderRow {
   error: any
   certificateId: number | null
   replaces: string | null
+  /** Its authorizations (id order), when loaded with it. */
+  authz?: AuthzState[]
+}
+
+interface AuthzState {
+  id: number
+  status: string
+  expires: number
 }
 
 function orderFromRow(row: any): OrderRow {
@@ -56,18 +65,41 @@ function orderFromRow(row: any): OrderRow {
     identifiers: JSON.parse(row.identifiers),
     expires: Number(row.expires),
     error: row.error ? JSON.parse(row.error) : null,
-    certificateId: row.certificate_id === null ? null : Number(row.certificate_id),
+    certificateId:
+      row.certificate_id === null || row.certificate_id === undefined
+        ? null
+        : Number(row.certificate_id),
     replaces: row.replaces ?? null,
   }
 }
 
+/** An order with its authorizations' states, in one query. */
 async function loadOrder(ctx: AcmeContext, account: Account, id: number) {
-  const row = id ? await ctx.runtime.table('acme_orders').where('id', id).first() : null
-  if (!row) throw new AcmeProblem('malformed', 'No such order.', { status: 404 })
-  const order = orderFromRow(row)
+  const rows: any[] = id
+    ? await ctx.runtime
+        .table('acme_orders')
+        .leftJoin('acme_authorizations', 'acme_authorizations.order_id', 'acme_orders.id')
+        .where('acme_orders.id', id)
+        .orderBy('acme_authorizations.id')
+        .select(
+          'acme_orders.*',
+          'acme_authorizations.id as authz_id',
+          'acme_authorizations.status as authz_status',
+          'acme_authorizations.expires as authz_expires'
+        )
+    : []
+  if (!rows.length) throw new AcmeProblem('malformed', 'No such order.', { status: 404 })
+  const order = orderFromRow(rows[0])
   if (order.accountId !== account.id) {
     throw new AcmeProblem('unauthorized', 'This order belongs to another account.')
   }
+  order.authz = rows
+    .filter((r) => r.authz_id !== null && r.authz_id !== undefined)
+    .map((r) => ({
+      id: Number(r.authz_id),
+      status: String(r.authz_status),
+      expires: Number(r.authz_expires),
+    }))
   return refreshOrder(ctx.runtime, order)
 }
 
@@ -80,9 +112,8 @@ async function refreshOrder(runtime: PluginRuntime, order: OrderRow): Promise<Or
   let status = order.status
   let error = order.error
   if (status === 'pending' || status === 'ready') {
-    const authz = await runtime.table('acme_authorizations').where('order_id', order.id)
-    const states = authz.map((a: any) =>
-      a.status === 'pending' && Number(a.expires) <= now ? 'expired' : String(a.status)
+    const states = order.authz!.map((a) =>
+      a.status === 'pending' && a.expires <= now ? 'expired' : a.status
     )
     if (order.expires <= now) {
       status = 'invalid'
@@ -105,17 +136,12 @@ async function refreshOrder(runtime: PluginRuntime, order: OrderRow): Promise<Or
   return order
 }
 
-async function orderBody(ctx: AcmeContext, order: OrderRow) {
-  const authz = await ctx.runtime
-    .table('acme_authorizations')
-    .where('order_id', order.id)
-    .orderBy('id')
-    .select('id')
+function orderBody(ctx: AcmeContext, order: OrderRow) {
   const body: Record<string, unknown> = {
     status: order.status,
     expires: rfc3339(order.expires),
     identifiers: order.identifiers,
-    authorizations: authz.map((a: any) => `${ctx.base}/authz/${a.id}`),
+    authorizations: order.authz!.map((a) => `${ctx.base}/authz/${a.id}`),
     finalize: `${ctx.base}/order/${order.id}/finalize`,
   }
   if (order.profile) body.profile = order.profile
@@ -128,7 +154,7 @@ async function orderBody(ctx: AcmeContext, order: OrderRow) {
 async function sendOrder(ctx: AcmeContext, order: OrderRow, status = 200) {
   const extra: Record<string, string> = { location: `${ctx.base}/order/${order.id}` }
   if (order.status === 'processing') extra['retry-after'] = '1'
-  return sendJson(ctx, status, await orderBody(ctx, order), extra)
+  return sendJson(ctx, status, orderBody(ctx, order), extra)
 }
 
 /* ----------------------------------------------------------------------------- newOrder */
@@ -217,7 +243,8 @@ async function checkReplaces(
 }
 
 export async function newOrder(ctx: AcmeContext) {
-  const auth = await authenticate(ctx, 'kid')
+  // The nonce is spent with the order's insert (one commit), or before any other answer.
+  const auth = await authenticate(ctx, 'kid', { deferNonce: true })
   const account = auth.account!
   const payload = auth.payload ?? {}
   const limit = ctx.settings.ordersPerAccountPerHour
@@ -246,24 +273,25 @@ export async function newOrder(ctx: AcmeContext) {
 
   const now = Date.now()
   const expires = now + ctx.settings.orderLifetimeHours * HOUR
-  const orderId = await ctx.runtime.transaction(async (tx) => {
-    const inserted = await tx
-      .table('acme_orders')
-      .insert({
-        account_id: account.id,
-        policy_id: policy.id,
-        template_id: templateId,
-        profile,
-        status: 'pending',
-        identifiers: JSON.stringify(identifiers),
-        expires,
-        replaces,
-        created_at: now,
-      })
-      .returning('id')
+  const preApproved = identifiers.map((id) => isPreApproved(id, policy.preApproved))
+  const row = {
+    account_id: account.id,
+    policy_id: policy.id,
+    template_id: templateId,
+    profile,
+    // Every name pre-approved: ready at once.
+    status: preApproved.every(Boolean) ? 'ready' : 'pending',
+    identifiers: JSON.stringify(identifiers),
+    expires,
+    replaces,
+    created_at: now,
+  }
+  const created = await commitWithNonce(ctx, async (tx) => {
+    const inserted = await tx.table('acme_orders').insert(row).returning('id')
     const newId = Number(inserted[0]?.id ?? inserted[0])
-    for (const id of identifiers) {
-      const pre = isPreApproved(id, policy.preApproved)
+    const authz: AuthzState[] = []
+    for (const [i, id] of identifiers.entries()) {
+      const pre = preApproved[i]
       const reusable =
         !pre &&
         (await tx
@@ -276,7 +304,11 @@ export async function newOrder(ctx: AcmeContext) {
           })
           .where('expires', '>', now + HOUR)
           .first())
-      const authz = await tx
+      const state = {
+        status: pre || reusable ? 'valid' : 'pending',
+        expires: reusable ? Number(reusable.expires) : expires,
+      }
+      const authzRow = await tx
         .table('acme_authorizations')
         .insert({
           order_id: newId,
@@ -285,11 +317,11 @@ export async function newOrder(ctx: AcmeContext) {
           identifier_value: id.value,
           wildcard: isWildcard(id),
           pre_approved: pre,
-          status: pre || reusable ? 'valid' : 'pending',
-          expires: reusable ? Number(reusable.expires) : expires,
+          ...state,
         })
         .returning('id')
-      const authzId = Number(authz[0]?.id ?? authz[0])
+      const authzId = Number(authzRow[0]?.id ?? authzRow[0])
+      authz.push({ id: authzId, ...state })
       if (!pre && !reusable) {
         await tx.table('acme_challenges').insert(
           challengeTypesFor(id).map((type) => ({
@@ -316,17 +348,16 @@ export async function newOrder(ctx: AcmeContext) {
         }
       }
     }
-    // Every authorization valid already (pre-approved or reused): the order is ready.
-    const pending = await tx
-      .table('acme_authorizations')
-      .where({ order_id: newId })
-      .whereNot('status', 'valid')
-      .first()
-    if (!pending) await tx.table('acme_orders').where('id', newId).update({ status: 'ready' })
-    return newId
+    // Every authorization valid already (some reused): the order is ready.
+    let status = row.status
+    if (status === 'pending' && authz.every((a) => a.status === 'valid')) {
+      await tx.table('acme_orders').where('id', newId).update({ status: 'ready' })
+      status = 'ready'
+    }
+    return { id: newId, status, authz }
   })
-  const row = await ctx.runtime.table('acme_orders').where('id', orderId).first()
-  const order = await refreshOrder(ctx.runtime, orderFromRow(row))
+  const order = orderFromRow({ ...row, id: created.id, status: created.status })
+  order.authz = created.authz
   return sendOrder(ctx, order, 201)
 }
 
@@ -390,8 +421,23 @@ async function chainPem(runtime: PluginRuntime, caId: number, leafPem: string) {
     .concat('\n')
 }
 
+/** Template ids → their CA (a template never moves to another CA). */
+const templateCa = new Map<number, number>()
+
+async function caOfTemplate(runtime: PluginRuntime, templateId: number) {
+  let caId = templateCa.get(templateId)
+  if (caId === undefined) {
+    const template = await runtime.getTemplate(templateId)
+    if (!template) return 0
+    caId = template.caId
+    templateCa.set(templateId, caId)
+  }
+  return caId
+}
+
 export async function finalize(ctx: AcmeContext) {
-  const auth = await authenticate(ctx, 'kid')
+  // The nonce is spent with the order's claim (one commit), or before any other answer.
+  const auth = await authenticate(ctx, 'kid', { deferNonce: true })
   const account = auth.account!
   const order = await loadOrder(ctx, account, idParam(ctx))
   if (order.status !== 'ready') {
@@ -425,10 +471,12 @@ export async function finalize(ctx: AcmeContext) {
       `The CSR must name exactly the order's identifiers (${expected}); it names ${got || 'none'}.`
     )
   }
-  const claimed = await ctx.runtime
-    .table('acme_orders')
-    .where({ id: order.id, status: 'ready' })
-    .update({ status: 'processing' })
+  const claimed = await commitWithNonce(ctx, (tx) =>
+    tx
+      .table('acme_orders')
+      .where({ id: order.id, status: 'ready' })
+      .update({ status: 'processing' })
+  )
   if (Number(claimed) !== 1) {
     throw new AcmeProblem('orderNotReady', 'The order is already being finalized.', {
       retryAfter: 1,
@@ -452,11 +500,11 @@ export async function finalize(ctx: AcmeContext) {
     await logRefusal(ctx, account, order, problem.message)
     throw problem
   }
-  const template = await ctx.runtime.getTemplate(order.templateId)
-  const caId = template?.caId ?? 0
+  const caId = await caOfTemplate(ctx.runtime, order.templateId)
   const ariId = certId(issued.der)
   const chain = await chainPem(ctx.runtime, caId, issued.pem)
-  await ctx.runtime.transaction(async (tx) => {
+  // Group-committed with other requests' writes; durable before the order is answered valid.
+  await commitUnit(ctx.runtime, null, async (tx) => {
     await tx.table('acme_certificates').insert({
       certificate_id: issued.id,
       account_id: account.id,

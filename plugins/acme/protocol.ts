@@ -17,7 +17,14 @@ import {
 } from './jws.js'
 import { AcmeProblem } from './problems.js'
 import type { InstallSettings } from './settings.js'
-import { consumeNonce, countEvent, newNonce } from './store.js'
+import {
+  checkNonce,
+  commitUnit,
+  countEvent,
+  newNonce,
+  type CheckedNonce,
+  type Tx,
+} from './store.js'
 
 export interface Account {
   id: number
@@ -50,6 +57,11 @@ export interface AcmeContext {
   reply: PluginReply
   /** `${publicUrl}/acme` */
   base: string
+  /**
+   * The request's nonce once its signature verified: spent at once by `authenticate`, or, with
+   * `deferNonce`, together with the handler's writes (`commitWithNonce`), or before the answer.
+   */
+  nonce?: { checked: CheckedNonce; state: 'pending' | 'spent' | 'used' }
 }
 
 export interface Authenticated {
@@ -88,7 +100,8 @@ export async function limitIp(ctx: AcmeContext) {
  */
 export async function authenticate(
   ctx: AcmeContext,
-  use: 'jwk' | 'kid' | 'either'
+  use: 'jwk' | 'kid' | 'either',
+  options: { deferNonce?: boolean } = {}
 ): Promise<Authenticated> {
   await limitIp(ctx)
   const type = String(ctx.request.headers['content-type'] ?? '')
@@ -154,14 +167,16 @@ export async function authenticate(
     }
   }
   verifyJws(jws, result.key!)
-  if (!(await consumeNonce(ctx.runtime, header.nonce))) {
+  const checked = await checkNonce(ctx.runtime, header.nonce)
+  if (!checked) {
     throw new AcmeProblem(
       'badNonce',
-      header.nonce === undefined
-        ? 'The JWS header has no nonce.'
-        : 'The nonce is unknown, expired or already used: retry with the Replay-Nonce of this answer.'
+      header.nonce === undefined ? 'The JWS header has no nonce.' : USED_NONCE
     )
   }
+  ctx.nonce = { checked, state: 'pending' }
+  // A handler that writes spends the nonce in the same transaction (commitWithNonce).
+  if (!options.deferNonce) await spendNonce(ctx)
   if (result.account && result.account.status !== 'valid') {
     throw new AcmeProblem(
       'unauthorized',
@@ -171,15 +186,55 @@ export async function authenticate(
   return result as Authenticated
 }
 
+const USED_NONCE =
+  'The nonce is unknown, expired or already used: retry with the Replay-Nonce of this answer.'
+
+/**
+ * Runs `work` in one transaction with the spending of the request's nonce (when not spent yet),
+ * shared with other requests' units (group commit). A nonce used before → badNonce, and
+ * `work` did not run. `work`'s own error is rethrown with nothing written, the nonce unspent.
+ */
+export async function commitWithNonce<R>(
+  ctx: AcmeContext,
+  work?: (tx: Tx) => Promise<R>
+): Promise<R> {
+  const nonce = ctx.nonce?.state === 'pending' ? ctx.nonce : undefined
+  const { fresh, value } = await commitUnit(ctx.runtime, nonce?.checked ?? null, work)
+  if (!fresh) {
+    nonce!.state = 'used'
+    throw new AcmeProblem('badNonce', USED_NONCE)
+  }
+  if (nonce) nonce.state = 'spent'
+  return value
+}
+
+/** Spends the request's nonce if it is not spent yet (badNonce when it was used before). */
+export async function spendNonce(ctx: AcmeContext) {
+  if (ctx.nonce?.state === 'pending') await commitWithNonce(ctx)
+}
+
 /** Headers every ACME answer carries. */
 export async function commonHeaders(ctx: AcmeContext, withNonce: boolean) {
+  // Nothing is answered before the request's nonce is spent (a handler may defer it).
+  await spendNonce(ctx)
   ctx.reply.header('link', `<${ctx.base}/directory>;rel="index"`)
   ctx.reply.header('cache-control', 'no-store')
   if (withNonce) ctx.reply.header('replay-nonce', await newNonce(ctx.runtime))
 }
 
 /** Sends a problem document. */
-export async function sendProblem(ctx: AcmeContext, problem: AcmeProblem) {
+export async function sendProblem(ctx: AcmeContext, refused: AcmeProblem) {
+  let problem = refused
+  // A refused request whose signature verified spends its nonce too (a replay gets badNonce).
+  if (ctx.nonce?.state === 'pending') {
+    try {
+      await spendNonce(ctx)
+    } catch (error) {
+      if (error instanceof AcmeProblem) problem = error
+      else ctx.runtime.log.error({ err: error }, 'ACME: spending a nonce failed')
+      ctx.nonce.state = 'used'
+    }
+  }
   await commonHeaders(ctx, true)
   if (problem.retryAfter) ctx.reply.header('retry-after', String(problem.retryAfter))
   for (const [name, value] of Object.entries(problem.headers ?? {})) ctx.reply.header(name, value)

@@ -59,13 +59,17 @@ export async function newNonce(runtime: PluginRuntime): Promise<string> {
 }
 
 /**
- * A group commit: items arriving while a flush is running wait and are written together by the
- * next one (one transaction, one disk flush for all of them). `flush` answers each item in order.
+ * A group commit: items arriving while a flush is running, or in the same turn of the event loop
+ * as the first one, are written together by one flush (one transaction, one disk flush for all
+ * of them). On SQLite the statements run synchronously on the main thread, so without waiting
+ * for the turn to end no second item would ever join. `flush` answers each item in order.
  */
 function batcher<T, R>(flush: (items: T[]) => Promise<R[]>, max = 500) {
   const queue: Array<{ item: T; resolve: (r: R) => void; reject: (e: unknown) => void }> = []
   let running = false
+  let scheduled = false
   const drain = async () => {
+    scheduled = false
     if (running) return
     running = true
     try {
@@ -85,42 +89,127 @@ function batcher<T, R>(flush: (items: T[]) => Promise<R[]>, max = 500) {
   return (item: T) =>
     new Promise<R>((resolve, reject) => {
       queue.push({ item, resolve, reject })
-      void drain()
+      if (!running && !scheduled) {
+        scheduled = true
+        setImmediate(drain)
+      }
     })
 }
 
-interface Spend {
-  runtime: PluginRuntime
+/** A nonce whose MAC and age were checked, to be spent (inserted into acme_nonces). */
+export interface CheckedNonce {
   value: string
   expires: number
 }
 
-/** Spent nonces are inserted together; a value already there (spent on any node) answers false. */
-const spend = batcher<Spend, boolean>(async (items) => {
-  const first = new Map<string, Spend>()
-  for (const item of items) if (!first.has(item.value)) first.set(item.value, item)
-  const rows = [...first.values()].map(({ value, expires }) => ({ value, expires }))
-  const inserted: any[] = await items[0].runtime
-    .table('acme_nonces')
-    .insert(rows)
-    .onConflict('value')
-    .ignore()
-    .returning('value')
-  const fresh = new Set(inserted.map((r) => (typeof r === 'string' ? r : r.value)))
-  return items.map((item) => first.get(item.value) === item && fresh.has(item.value))
-})
+/** Checks a nonce without the database: ours (MAC) and fresh. Null when it is not. */
+export async function checkNonce(
+  runtime: PluginRuntime,
+  value: unknown
+): Promise<CheckedNonce | null> {
+  if (typeof value !== 'string' || !/^[A-Za-z0-9_-]{35}$/.test(value)) return null
+  const raw = Buffer.from(value, 'base64url')
+  if (raw.length !== 26) return null
+  const body = raw.subarray(0, 14)
+  if (!timingSafeEqual(raw.subarray(14), mac(await key(runtime), body))) return null
+  const issued = body.readUIntBE(0, 6)
+  const now = Date.now()
+  if (issued > now + 60_000 || now - issued > NONCE_LIFETIME_MS) return null
+  return { value, expires: issued + NONCE_LIFETIME_MS }
+}
+
+export type Tx = Parameters<Parameters<PluginRuntime['transaction']>[0]>[0]
+
+interface Unit {
+  runtime: PluginRuntime
+  nonce: CheckedNonce | null
+  work?: (tx: Tx) => Promise<unknown>
+}
+
+interface UnitResult {
+  /** False when the nonce was spent already (on any node): the work did not run. */
+  fresh: boolean
+  value?: unknown
+}
+
+/**
+ * Units of work of concurrent requests, each optionally spending a nonce, committed in one
+ * transaction: the batch's nonces in one insert, then each unit whose nonce was fresh (first
+ * use anywhere) runs its writes. A unit that throws rolls the batch back; each unit is then
+ * retried in a transaction of its own, so only the faulty one fails (and spends nothing).
+ */
+async function commitUnits(units: Unit[]): Promise<UnitResult[]> {
+  return units[0].runtime.transaction(async (tx) => {
+    const owner = new Map<string, Unit>()
+    for (const unit of units) {
+      if (unit.nonce && !owner.has(unit.nonce.value)) owner.set(unit.nonce.value, unit)
+    }
+    let fresh = new Set<string>()
+    if (owner.size) {
+      const inserted: any[] = await tx
+        .table('acme_nonces')
+        .insert(
+          [...owner.values()].map((u) => ({ value: u.nonce!.value, expires: u.nonce!.expires }))
+        )
+        .onConflict('value')
+        .ignore()
+        .returning('value')
+      fresh = new Set(inserted.map((r) => (typeof r === 'string' ? r : r.value)))
+    }
+    const results: UnitResult[] = []
+    for (const unit of units) {
+      if (unit.nonce && !(owner.get(unit.nonce.value) === unit && fresh.has(unit.nonce.value))) {
+        results.push({ fresh: false })
+        continue
+      }
+      results.push({ fresh: true, value: unit.work ? await unit.work(tx) : undefined })
+    }
+    return results
+  })
+}
+
+const unitBatch = batcher<Unit, { ok: true; result: UnitResult } | { ok: false; error: unknown }>(
+  async (units) => {
+    try {
+      const results = await commitUnits(units)
+      return results.map((result) => ({ ok: true as const, result }))
+    } catch (error) {
+      if (units.length === 1) return [{ ok: false as const, error }]
+    }
+    const out = []
+    for (const unit of units) {
+      try {
+        const [result] = await commitUnits([unit])
+        out.push({ ok: true as const, result })
+      } catch (error) {
+        out.push({ ok: false as const, error })
+      }
+    }
+    return out
+  }
+)
+
+/**
+ * Spends `nonce` (when given) and runs `work` in the same transaction, shared with the units of
+ * other requests arriving meanwhile. `fresh` is false when the nonce was used before (on any
+ * node): then nothing was written. `work`'s error is rethrown (and nothing was written).
+ */
+export async function commitUnit<R>(
+  runtime: PluginRuntime,
+  nonce: CheckedNonce | null,
+  work?: (tx: Tx) => Promise<R>
+): Promise<{ fresh: boolean; value: R }> {
+  const answer = await unitBatch({ runtime, nonce, work })
+  if (!answer.ok) throw answer.error
+  return answer.result as { fresh: boolean; value: R }
+}
 
 /** Spends a nonce: true only the first time (on any node), and only while it is fresh. */
 export async function consumeNonce(runtime: PluginRuntime, value: unknown): Promise<boolean> {
-  if (typeof value !== 'string' || !/^[A-Za-z0-9_-]{35}$/.test(value)) return false
-  const raw = Buffer.from(value, 'base64url')
-  if (raw.length !== 26) return false
-  const body = raw.subarray(0, 14)
-  if (!timingSafeEqual(raw.subarray(14), mac(await key(runtime), body))) return false
-  const issued = body.readUIntBE(0, 6)
-  const now = Date.now()
-  if (issued > now + 60_000 || now - issued > NONCE_LIFETIME_MS) return false
-  return spend({ runtime, value, expires: issued + NONCE_LIFETIME_MS })
+  const checked = await checkNonce(runtime, value)
+  if (!checked) return false
+  const { fresh } = await commitUnit(runtime, checked)
+  return fresh
 }
 
 export async function purgeNonces(runtime: PluginRuntime) {
