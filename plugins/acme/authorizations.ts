@@ -8,6 +8,7 @@ import { isWildcard, notOfferedReason, type ChallengeType, type Identifier } fro
 import { caIdOfPolicy } from './policies.js'
 import { AcmeProblem, problemDocument } from './problems.js'
 import {
+  ACCOUNT_SELECT,
   authenticate,
   idParam,
   rfc3339,
@@ -67,25 +68,32 @@ async function authzBody(ctx: AcmeContext, row: any, loaded?: any[]) {
   return body
 }
 
-/** An authorization with its challenges, in one query. */
-async function loadAuthzWithChallenges(ctx: AcmeContext, account: Account, id: number) {
-  const rows: any[] = id
-    ? await ctx.runtime
-        .table('acme_authorizations')
-        .leftJoin('acme_challenges', 'acme_challenges.authz_id', 'acme_authorizations.id')
-        .where('acme_authorizations.id', id)
-        .orderBy('acme_challenges.id')
-        .select(
-          'acme_authorizations.*',
-          'acme_challenges.id as c_id',
-          'acme_challenges.type as c_type',
-          'acme_challenges.status as c_status',
-          'acme_challenges.token as c_token',
-          'acme_challenges.validated_at as c_validated_at',
-          'acme_challenges.error as c_error'
-        )
-    : []
-  if (!rows.length) throw new AcmeProblem('malformed', 'No such authorization.', { status: 404 })
+/** Loads the account with an authorization and its challenges, in one query. */
+function joinAuthz(ctx: AcmeContext, authzId: number) {
+  return (accountId: number): Promise<any[]> =>
+    ctx.runtime
+      .table('acme_accounts')
+      .leftJoin('acme_authorizations', (j: any) => j.onVal('acme_authorizations.id', '=', authzId))
+      .leftJoin('acme_challenges', 'acme_challenges.authz_id', 'acme_authorizations.id')
+      .where('acme_accounts.id', accountId)
+      .orderBy('acme_challenges.id')
+      .select([
+        ...ACCOUNT_SELECT,
+        'acme_authorizations.*',
+        'acme_challenges.id as c_id',
+        'acme_challenges.type as c_type',
+        'acme_challenges.status as c_status',
+        'acme_challenges.token as c_token',
+        'acme_challenges.validated_at as c_validated_at',
+        'acme_challenges.error as c_error',
+      ])
+}
+
+/** The authorization and challenges of `joinAuthz`'s rows; 404 when there is none. */
+async function authzFromRows(ctx: AcmeContext, account: Account, rows: any[]) {
+  if (!rows.length || rows[0].id === null || rows[0].id === undefined) {
+    throw new AcmeProblem('malformed', 'No such authorization.', { status: 404 })
+  }
   const challenges = rows
     .filter((r) => r.c_id !== null && r.c_id !== undefined)
     .map((r) => ({
@@ -96,13 +104,13 @@ async function loadAuthzWithChallenges(ctx: AcmeContext, account: Account, id: n
       validated_at: r.c_validated_at,
       error: r.c_error,
     }))
-  const row = await checkAuthz(ctx, account, rows[0])
+  const row = await checkAuthz(ctx, account, { ...rows[0] })
   return { row, challenges }
 }
 
 export async function getAuthz(ctx: AcmeContext) {
-  const auth = await authenticate(ctx, 'kid')
-  const loaded = await loadAuthzWithChallenges(ctx, auth.account!, idParam(ctx))
+  const auth = await authenticate(ctx, 'kid', { join: joinAuthz(ctx, idParam(ctx)) })
+  const loaded = await authzFromRows(ctx, auth.account!, auth.rows!)
   const row = loaded.row
   let challenges: any[] | undefined = loaded.challenges
   if (auth.payload?.status !== undefined) {

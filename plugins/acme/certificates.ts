@@ -10,6 +10,7 @@ import { fromB64u } from './jws.js'
 import { auditAs } from './policies.js'
 import { AcmeProblem } from './problems.js'
 import {
+  ACCOUNT_SELECT,
   authenticate,
   commonHeaders,
   idParam,
@@ -19,12 +20,26 @@ import {
 } from './protocol.js'
 
 export async function downloadCertificate(ctx: AcmeContext) {
-  const auth = await authenticate(ctx, 'kid')
   const id = idParam(ctx)
-  const row = id
-    ? await ctx.runtime.table('acme_certificates').where('certificate_id', id).first()
-    : null
-  if (!row) throw new AcmeProblem('malformed', 'No such certificate.', { status: 404 })
+  // The account and the certificate in one query.
+  const auth = await authenticate(ctx, 'kid', {
+    join: (accountId) =>
+      ctx.runtime
+        .table('acme_accounts')
+        .leftJoin('acme_certificates', (j: any) =>
+          j.onVal('acme_certificates.certificate_id', '=', id)
+        )
+        .where('acme_accounts.id', accountId)
+        .select([
+          ...ACCOUNT_SELECT,
+          'acme_certificates.account_id',
+          'acme_certificates.certificate_id',
+          'acme_certificates.chain',
+        ]),
+  })
+  const row = auth.rows![0]
+  if (row.certificate_id === null || row.certificate_id === undefined)
+    throw new AcmeProblem('malformed', 'No such certificate.', { status: 404 })
   if (Number(row.account_id) !== auth.account!.id) {
     throw new AcmeProblem('unauthorized', 'This certificate belongs to another account.')
   }

@@ -132,6 +132,26 @@ export function accountKeyObject(jwk: Record<string, string>, tp: string, alg: s
   return key
 }
 
+/**
+ * A `jwk` header's key and thumbprint, the key imported once per node (newAccount, then the
+ * account's later requests, find it by thumbprint). Anything but a plain public JWK goes to
+ * importKey, which refuses it.
+ */
+export function jwkHeaderKey(jwk: unknown, alg: string): { key: KeyObject; thumbprint: string } {
+  const plain =
+    jwk !== null &&
+    typeof jwk === 'object' &&
+    !Array.isArray(jwk) &&
+    !('d' in jwk || 'p' in jwk || 'k' in jwk) &&
+    ['RSA', 'EC', 'OKP'].includes((jwk as any).kty)
+  if (!plain) {
+    const key = importKey(jwk, alg)
+    return { key, thumbprint: thumbprint(jwk as Record<string, any>) }
+  }
+  const tp = thumbprint(jwk as Record<string, any>)
+  return { key: accountKeyObject(jwk as Record<string, string>, tp, alg), thumbprint: tp }
+}
+
 /** Imports a public JWK for `alg`, refusing keys that do not fit it. */
 export function importKey(jwk: unknown, alg: string): KeyObject {
   if (!jwk || typeof jwk !== 'object' || Array.isArray(jwk)) {

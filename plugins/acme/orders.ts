@@ -15,9 +15,10 @@ import {
   type Identifier,
 } from './identifiers.js'
 import { fromB64u } from './jws.js'
-import { caIdOfPolicy, findPolicy, type Policy } from './policies.js'
+import { caIdOfPolicy, policyFromRow, type Policy } from './policies.js'
 import { AcmeProblem, problemDocument, type Subproblem } from './problems.js'
 import {
+  ACCOUNT_SELECT,
   authenticate,
   commitWithNonce,
   idParam,
@@ -73,22 +74,29 @@ function orderFromRow(row: any): OrderRow {
   }
 }
 
-/** An order with its authorizations' states, in one query. */
-async function loadOrder(ctx: AcmeContext, account: Account, id: number) {
-  const rows: any[] = id
-    ? await ctx.runtime
-        .table('acme_orders')
-        .leftJoin('acme_authorizations', 'acme_authorizations.order_id', 'acme_orders.id')
-        .where('acme_orders.id', id)
-        .orderBy('acme_authorizations.id')
-        .select(
-          'acme_orders.*',
-          'acme_authorizations.id as authz_id',
-          'acme_authorizations.status as authz_status',
-          'acme_authorizations.expires as authz_expires'
-        )
-    : []
-  if (!rows.length) throw new AcmeProblem('malformed', 'No such order.', { status: 404 })
+/** Loads the account with an order and its authorizations' states, in one query. */
+function joinOrder(ctx: AcmeContext, orderId: number) {
+  return (accountId: number): Promise<any[]> =>
+    ctx.runtime
+      .table('acme_accounts')
+      .leftJoin('acme_orders', (j: any) => j.onVal('acme_orders.id', '=', orderId))
+      .leftJoin('acme_authorizations', 'acme_authorizations.order_id', 'acme_orders.id')
+      .where('acme_accounts.id', accountId)
+      .orderBy('acme_authorizations.id')
+      .select([
+        ...ACCOUNT_SELECT,
+        'acme_orders.*',
+        'acme_authorizations.id as authz_id',
+        'acme_authorizations.status as authz_status',
+        'acme_authorizations.expires as authz_expires',
+      ])
+}
+
+/** The order of `joinOrder`'s rows, brought up to date; 404 when there is none. */
+async function loadOrder(ctx: AcmeContext, account: Account, rows: any[]) {
+  if (!rows.length || rows[0].id === null || rows[0].id === undefined) {
+    throw new AcmeProblem('malformed', 'No such order.', { status: 404 })
+  }
   const order = orderFromRow(rows[0])
   if (order.accountId !== account.id) {
     throw new AcmeProblem('unauthorized', 'This order belongs to another account.')
@@ -244,7 +252,16 @@ async function checkReplaces(
 
 export async function newOrder(ctx: AcmeContext) {
   // The nonce is spent with the order's insert (one commit), or before any other answer.
-  const auth = await authenticate(ctx, 'kid', { deferNonce: true })
+  const auth = await authenticate(ctx, 'kid', {
+    deferNonce: true,
+    // The account's policy with it.
+    join: (accountId) =>
+      ctx.runtime
+        .table('acme_accounts')
+        .leftJoin('acme_policies', 'acme_policies.id', 'acme_accounts.policy_id')
+        .where('acme_accounts.id', accountId)
+        .select([...ACCOUNT_SELECT, 'acme_policies.*']),
+  })
   const account = auth.account!
   const payload = auth.payload ?? {}
   const limit = ctx.settings.ordersPerAccountPerHour
@@ -265,7 +282,9 @@ export async function newOrder(ctx: AcmeContext) {
     )
   }
   const identifiers = normalizeIdentifiers(payload.identifiers)
-  const policy = await findPolicy(ctx.runtime, account.policyId)
+  const policyRow = auth.rows![0]
+  const policy =
+    policyRow.id === null || policyRow.id === undefined ? null : policyFromRow(policyRow)
   if (!policy) throw new AcmeProblem('unauthorized', "The account's ACME policy has been deleted.")
   const { templateId, profile } = templateForProfile(policy, payload.profile)
   await checkTemplateAllows(ctx.runtime, templateId, identifiers)
@@ -362,8 +381,8 @@ export async function newOrder(ctx: AcmeContext) {
 }
 
 export async function getOrder(ctx: AcmeContext) {
-  const auth = await authenticate(ctx, 'kid')
-  return sendOrder(ctx, await loadOrder(ctx, auth.account!, idParam(ctx)))
+  const auth = await authenticate(ctx, 'kid', { join: joinOrder(ctx, idParam(ctx)) })
+  return sendOrder(ctx, await loadOrder(ctx, auth.account!, auth.rows!))
 }
 
 /* ----------------------------------------------------------------------------- finalize */
@@ -437,9 +456,12 @@ async function caOfTemplate(runtime: PluginRuntime, templateId: number) {
 
 export async function finalize(ctx: AcmeContext) {
   // The nonce is spent with the order's claim (one commit), or before any other answer.
-  const auth = await authenticate(ctx, 'kid', { deferNonce: true })
+  const auth = await authenticate(ctx, 'kid', {
+    deferNonce: true,
+    join: joinOrder(ctx, idParam(ctx)),
+  })
   const account = auth.account!
-  const order = await loadOrder(ctx, account, idParam(ctx))
+  const order = await loadOrder(ctx, account, auth.rows!)
   if (order.status !== 'ready') {
     throw new AcmeProblem(
       'orderNotReady',

@@ -9,9 +9,8 @@ import type { PluginRequest, PluginReply, PluginRuntime } from '#plugin-api'
 import {
   accountKeyObject,
   checkAlg,
-  importKey,
+  jwkHeaderKey,
   parseJws,
-  thumbprint,
   verifyJws,
   type ParsedJws,
 } from './jws.js'
@@ -50,6 +49,31 @@ export function accountFromRow(row: any): Account {
   }
 }
 
+const ACCOUNT_COLUMNS = [
+  'id',
+  'policy_id',
+  'status',
+  'jwk',
+  'thumbprint',
+  'contact',
+  'created_at',
+  'eab_kid',
+] as const
+
+/**
+ * The account's columns aliased `acct_<name>`: a handler's query that starts from the account
+ * (`table('acme_accounts').where('acme_accounts.id', id)`) and left-joins the resource it
+ * works on loads both in one statement (`authenticate`'s `join`).
+ */
+export const ACCOUNT_SELECT = ACCOUNT_COLUMNS.map((c) => `acme_accounts.${c} as acct_${c}`)
+
+function accountFromJoined(row: any): Account | null {
+  if (!row || row.acct_id === null || row.acct_id === undefined) return null
+  const plain: Record<string, unknown> = {}
+  for (const c of ACCOUNT_COLUMNS) plain[c] = row[`acct_${c}`]
+  return accountFromRow(plain)
+}
+
 export interface AcmeContext {
   runtime: PluginRuntime
   settings: InstallSettings
@@ -73,6 +97,8 @@ export interface Authenticated {
   thumbprint?: string
   /** Set when the JWS names an account (`kid`). */
   account?: Account
+  /** The rows of `join` (the account's columns as acct_*, then the resource's). */
+  rows?: any[]
 }
 
 export function requestPath(request: PluginRequest): string {
@@ -101,7 +127,11 @@ export async function limitIp(ctx: AcmeContext) {
 export async function authenticate(
   ctx: AcmeContext,
   use: 'jwk' | 'kid' | 'either',
-  options: { deferNonce?: boolean } = {}
+  options: {
+    deferNonce?: boolean
+    /** Loads the kid's account (ACCOUNT_SELECT) with the resource the request works on. */
+    join?: (accountId: number) => Promise<any[]>
+  } = {}
 ): Promise<Authenticated> {
   await limitIp(ctx)
   const type = String(ctx.request.headers['content-type'] ?? '')
@@ -142,20 +172,25 @@ export async function authenticate(
   }
   const result: Partial<Authenticated> = { jws, payload: jws.payload }
   if (hasJwk) {
-    result.key = importKey(header.jwk, header.alg)
+    const imported = jwkHeaderKey(header.jwk, header.alg)
+    result.key = imported.key
     result.jwk = header.jwk
-    result.thumbprint = thumbprint(header.jwk)
+    result.thumbprint = imported.thumbprint
   } else {
     const prefix = `${ctx.base}/account/`
     const kid = String(header.kid)
     const id = kid.startsWith(prefix) ? kid.slice(prefix.length) : ''
-    const row = /^[1-9]\d{0,9}$/.test(id)
-      ? await ctx.runtime.table('acme_accounts').where('id', Number(id)).first()
-      : null
-    if (!row) {
+    let account: Account | null = null
+    if (/^[1-9]\d{0,9}$/.test(id) && options.join) {
+      result.rows = await options.join(Number(id))
+      account = accountFromJoined(result.rows[0])
+    } else if (/^[1-9]\d{0,9}$/.test(id)) {
+      const row = await ctx.runtime.table('acme_accounts').where('id', Number(id)).first()
+      account = row ? accountFromRow(row) : null
+    }
+    if (!account) {
       throw new AcmeProblem('accountDoesNotExist', `No account is known as ${kid}.`)
     }
-    const account = accountFromRow(row)
     result.account = account
     try {
       result.key = accountKeyObject(account.jwk, account.thumbprint, header.alg)
