@@ -4,7 +4,7 @@
  */
 import {
   thumbprint,
-  eabKid,
+  parseEab,
   verifyEab,
   publicJwk,
   checkAlg,
@@ -108,7 +108,7 @@ export async function newAccount(ctx: AcmeContext) {
       'This server requires an External Account Binding: create one for an ACME policy (ACME → Policies → External Account Bindings) and pass its KID and HMAC key to your client.'
     )
   }
-  const kid = eabKid(payload.externalAccountBinding)
+  const { jws: eabJws, kid } = parseEab(payload.externalAccountBinding)
   const eab = await ctx.runtime
     .table('acme_eabs')
     .join('acme_policies', 'acme_policies.id', 'acme_eabs.policy_id')
@@ -140,7 +140,7 @@ export async function newAccount(ctx: AcmeContext) {
   const hmacKey = await hmacKeyOf(ctx, String(eab.hmac_key))
   if (!hmacKey) throw await refuse(`The EAB "${eab.name}" has lost its key; create a new one.`)
   try {
-    verifyEab(payload.externalAccountBinding, {
+    verifyEab(eabJws, {
       url: auth.jws.header.url,
       accountThumbprint: auth.thumbprint!,
       hmacKey,
@@ -255,7 +255,9 @@ export async function accountOrders(ctx: AcmeContext) {
 export async function keyChange(ctx: AcmeContext) {
   const auth = await authenticate(ctx, 'kid')
   const account = auth.account!
-  const inner = parseJws(JSON.stringify(auth.payload ?? {}))
+  const inner = parseJws(
+    auth.payload !== null && typeof auth.payload === 'object' ? auth.payload : {}
+  )
   checkAlg(inner.header.alg)
   if (inner.header.jwk === undefined || inner.header.kid !== undefined) {
     throw new AcmeProblem('malformed', 'The inner JWS must carry the new key as "jwk".')

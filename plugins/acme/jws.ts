@@ -38,16 +38,21 @@ export interface ParsedJws {
   payload: any
 }
 
-/** Parses a flattened JWS body; throws `malformed` for anything else. */
-export function parseJws(body: Buffer | string): ParsedJws {
-  let outer: any
-  try {
-    outer = JSON.parse(Buffer.isBuffer(body) ? body.toString('utf8') : body)
-  } catch {
-    throw new AcmeProblem(
-      'malformed',
-      'The request body is not JSON (a flattened JWS is expected).'
-    )
+/**
+ * Parses a flattened JWS (the body's bytes, or a JSON value already parsed, e.g. an EAB inside a
+ * payload); throws `malformed` for anything else.
+ */
+export function parseJws(body: Buffer | string | object): ParsedJws {
+  let outer: any = body
+  if (typeof body === 'string' || Buffer.isBuffer(body)) {
+    try {
+      outer = JSON.parse(Buffer.isBuffer(body) ? body.toString('utf8') : body)
+    } catch {
+      throw new AcmeProblem(
+        'malformed',
+        'The request body is not JSON (a flattened JWS is expected).'
+      )
+    }
   }
   if (!outer || typeof outer !== 'object' || Array.isArray(outer)) {
     throw new AcmeProblem('malformed', 'The request body is not a JWS object.')
@@ -222,28 +227,27 @@ export function verifyJws(jws: ParsedJws, key: KeyObject): void {
 }
 
 /**
- * Verifies an External Account Binding (RFC 8555 §7.3.4): its protected header (HS256/384/512,
- * `kid`, `url` equal to the outer one, no nonce), its MAC with `hmacKey`, and that its payload
- * is the same key as the account's (compared by thumbprint). Returns the EAB's kid through
- * `kidOf` first so the caller can find the key.
+ * An External Account Binding (RFC 8555 §7.3.4) is parsed first (`parseEab`: its kid finds the
+ * HMAC key), then verified (`verifyEab`): its protected header (HS256/384/512, `url` equal to
+ * the outer one, no nonce), its MAC with `hmacKey`, and that its payload is the same key as the
+ * account's (compared by thumbprint).
  */
-export function eabKid(eab: unknown): string {
-  if (!eab || typeof eab !== 'object') {
+export function parseEab(eab: unknown): { jws: ParsedJws; kid: string } {
+  if (!eab || typeof eab !== 'object' || Array.isArray(eab)) {
     throw new AcmeProblem('malformed', 'externalAccountBinding is not a JWS object.')
   }
-  const jws = parseJws(JSON.stringify(eab))
+  const jws = parseJws(eab)
   const kid = jws.header.kid
   if (typeof kid !== 'string' || !kid) {
     throw new AcmeProblem('malformed', 'The external account binding has no "kid".')
   }
-  return kid
+  return { jws, kid }
 }
 
 export function verifyEab(
-  eab: unknown,
+  jws: ParsedJws,
   options: { url: string; accountThumbprint: string; hmacKey: Buffer }
 ): void {
-  const jws = parseJws(JSON.stringify(eab))
   const { alg, nonce, url } = jws.header
   if (typeof alg !== 'string' || !(EAB_ALGORITHMS as readonly string[]).includes(alg)) {
     throw new AcmeProblem(

@@ -143,7 +143,13 @@ export async function authenticate(
       status: 415,
     })
   }
-  const jws = parseJws(await ctx.request.rawBody())
+  // The host parsed the JSON body already (an object, or {} when it is none): not twice.
+  const parsed = ctx.request.body
+  const jws = parseJws(
+    parsed && typeof parsed === 'object' && Object.keys(parsed).length
+      ? parsed
+      : await ctx.request.rawBody()
+  )
   const { header } = jws
   checkAlg(header.alg)
   const expectedUrl = `${ctx.runtime.publicUrl}${requestPath(ctx.request)}`
