@@ -5,10 +5,10 @@
  * are normalised to the canonical DER content (a leading 0x00 exactly when the high bit is set),
  * so an ID built from a serial with or without that byte finds the same certificate.
  */
-import { parseCertificate } from '#pki/index'
 import { AcmeProblem } from './problems.js'
 
-const AKI_OID = '2.5.29.35'
+/** The DER of the OID 2.5.29.35 (Authority Key Identifier). */
+const AKI_OID = Buffer.from([0x55, 0x1d, 0x23])
 
 /** The canonical DER INTEGER content of a non-negative serial given as bytes. */
 export function canonicalSerial(bytes: Uint8Array): Buffer {
@@ -18,23 +18,78 @@ export function canonicalSerial(bytes: Uint8Array): Buffer {
   return trimmed[0] & 0x80 ? Buffer.concat([Buffer.from([0]), trimmed]) : trimmed
 }
 
-/** The AKI keyIdentifier bytes of a parsed certificate. */
-function akiKeyId(cert: ReturnType<typeof parseCertificate>): Buffer {
-  const ext = cert.extensionList.find((e) => e.extnID === AKI_OID)
-  if (!ext) throw new Error('the certificate has no Authority Key Identifier')
-  // AuthorityKeyIdentifier ::= SEQUENCE { [0] keyIdentifier OPTIONAL, ... }
-  const v = Buffer.from(ext.extnValue.buffer)
-  let pos = 2
-  if (v[1] & 0x80) pos = 2 + (v[1] & 0x7f)
-  if (v[pos] !== 0x80) throw new Error('the Authority Key Identifier has no keyIdentifier')
-  const len = v[pos + 1]
-  return v.subarray(pos + 2, pos + 2 + len)
+interface Tlv {
+  tag: number
+  /** Content start and end offsets. */
+  start: number
+  end: number
+}
+
+/** One DER element at `pos` (ending by `limit`), with the tag expected when given. */
+function readTlv(der: Uint8Array, pos: number, limit: number, tag?: number): Tlv {
+  if (pos + 2 > limit) throw new Error('the certificate is truncated')
+  const found = der[pos]
+  if ((found & 0x1f) === 0x1f) throw new Error('the certificate uses a high tag number')
+  if (tag !== undefined && found !== tag) throw new Error('the certificate is not well formed')
+  let length = der[pos + 1]
+  let start = pos + 2
+  if (length & 0x80) {
+    const count = length & 0x7f
+    if (count === 0 || count > 4 || start + count > limit) {
+      throw new Error('the certificate has a bad length')
+    }
+    length = 0
+    for (let i = 0; i < count; i++) length = length * 256 + der[start + i]
+    start += count
+  }
+  if (start + length > limit) throw new Error('the certificate is truncated')
+  return { tag: found, start, end: start + length }
+}
+
+/**
+ * The serial's content bytes and the AKI keyIdentifier of a certificate (DER), read by walking
+ * the few elements in front of them (a full parse costs a millisecond per certificate).
+ */
+function serialAndAki(der: Uint8Array): { serial: Uint8Array; keyId: Uint8Array } {
+  const cert = readTlv(der, 0, der.length, 0x30)
+  const tbs = readTlv(der, cert.start, cert.end, 0x30)
+  let element = readTlv(der, tbs.start, tbs.end)
+  if (element.tag === 0xa0) element = readTlv(der, element.end, tbs.end) // [0] version
+  if (element.tag !== 0x02) throw new Error('the certificate has no serial number')
+  const serial = der.subarray(element.start, element.end)
+  // signature, issuer, validity, subject, subjectPublicKeyInfo
+  let pos = element.end
+  for (let i = 0; i < 5; i++) pos = readTlv(der, pos, tbs.end, 0x30).end
+  // [1] issuerUniqueID, [2] subjectUniqueID, [3] extensions
+  while (pos < tbs.end) {
+    element = readTlv(der, pos, tbs.end)
+    pos = element.end
+    if (element.tag !== 0xa3) continue
+    const list = readTlv(der, element.start, element.end, 0x30)
+    for (let at = list.start; at < list.end;) {
+      const extension = readTlv(der, at, list.end, 0x30)
+      at = extension.end
+      const oid = readTlv(der, extension.start, extension.end, 0x06)
+      if (!AKI_OID.equals(der.subarray(oid.start, oid.end))) continue
+      let value = readTlv(der, oid.end, extension.end)
+      if (value.tag === 0x01) value = readTlv(der, value.end, extension.end) // critical
+      if (value.tag !== 0x04) throw new Error('the Authority Key Identifier is not well formed')
+      // AuthorityKeyIdentifier ::= SEQUENCE { [0] keyIdentifier OPTIONAL, ... }
+      const aki = readTlv(der, value.start, value.end, 0x30)
+      const keyId = aki.start < aki.end ? readTlv(der, aki.start, aki.end) : null
+      if (!keyId || keyId.tag !== 0x80) {
+        throw new Error('the Authority Key Identifier has no keyIdentifier')
+      }
+      return { serial, keyId: der.subarray(keyId.start, keyId.end) }
+    }
+  }
+  throw new Error('the certificate has no Authority Key Identifier')
 }
 
 /** The RFC 9773 CertID of a certificate (DER). */
 export function certId(der: Uint8Array): string {
-  const cert = parseCertificate(der)
-  return `${akiKeyId(cert).toString('base64url')}.${canonicalSerial(cert.serial).toString('base64url')}`
+  const { serial, keyId } = serialAndAki(der)
+  return `${Buffer.from(keyId).toString('base64url')}.${canonicalSerial(serial).toString('base64url')}`
 }
 
 /** Normalises a CertID from a request; throws `malformed` for anything else. */
