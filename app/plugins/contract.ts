@@ -476,6 +476,19 @@ export interface RevokedEntry {
   notAfter: number
 }
 
+/**
+ * A page of revoked entries read in bulk (revokedEntryPages): its rows are visited, not
+ * materialized, and the page is valid only until the next one is asked for.
+ */
+export interface RevokedEntryPage {
+  count: number
+  /**
+   * Calls `visit` for each row in certificate-id order, synchronously. `reason` is an RFC 5280
+   * reason name ('certificateHold' for a held certificate), or null (none, or not a known name).
+   */
+  forEach(visit: (serial: string, revokedAt: number, reason: string | null) => void): void
+}
+
 /** One certificate's revocation status, as OCSP responders need it. */
 export interface CertificateStatusEntry {
   certificateId: number
@@ -592,6 +605,12 @@ export interface PluginRuntime {
    * already marked as listed by a CRL issued after their expiry (markListedAfterExpiry).
    */
   revokedEntries(caId: number, pageSize?: number): AsyncIterable<RevokedEntry[]>
+  /**
+   * The same rows as revokedEntries for a bulk read (a CRL of a million entries): on SQLite they
+   * are read by a worker thread on its own connection, so the event loop keeps serving and no
+   * object is built per row. Stop iterating early and the reader stops.
+   */
+  revokedEntryPages(caId: number): AsyncIterable<RevokedEntryPage>
   /**
    * Records that a CRL with this thisUpdate (ms) has been published: revoked certificates of the
    * CA that expired before it have now been listed after their expiry, so they leave later

@@ -14,6 +14,8 @@ import { writeServiceLog, queueServiceLog, countServiceHit } from '#services/ser
 import { keyService } from '#services/key_service'
 import type { Actor } from '#services/actor'
 import { pluginSecrets } from '#services/plugin_secrets'
+import { fastDb } from '#services/fast_db'
+import { revokedEntryPages } from '#services/revoked_pages'
 import type { HashName } from '../../hsm/types.js'
 import * as pki from '#pki/index'
 import type {
@@ -32,6 +34,12 @@ import type {
  */
 const REVOKED_OR_HELD = "status in ('revoked', 'hold')"
 
+/** A page of a CA's revoked and held certificates not yet dropped from its CRLs (keyset). */
+const REVOKED_ENTRIES_PAGE =
+  'select id, serial, revoked_at, revocation_reason, status, not_after from certificates ' +
+  `where ca_id = ? and ${REVOKED_OR_HELD} and listed_after_expiry = ? and id > ? ` +
+  'order by id limit ?'
+
 /**
  * Pages of certificates rows in id order (keyset: `id > last`), mapped; `query()` gives a fresh
  * builder with its filters and columns (id among them).
@@ -49,6 +57,26 @@ async function* pagesById<T>(
     lastId = Number(rows[rows.length - 1].id)
     yield rows.map(map)
     if (rows.length < pageSize) return
+  }
+}
+
+/** A CA's revoked and held certificates not yet dropped from its CRLs, in pages (keyset). */
+async function* revokedEntryRows(caId: number, pageSize: number): AsyncIterable<RevokedEntry[]> {
+  // Rows as arrays through one prepared statement: a CRL of a million entries reads them all.
+  const limit = Math.max(1, Math.min(pageSize, 10_000))
+  let lastId = 0
+  for (;;) {
+    const rows = await fastDb.tuples(REVOKED_ENTRIES_PAGE, [caId, false, lastId, limit])
+    if (rows.length === 0) return
+    lastId = Number(rows[rows.length - 1][0])
+    yield rows.map(([id, serial, revokedAt, reason, status, notAfter]): RevokedEntry => ({
+      certificateId: Number(id),
+      serial: String(serial),
+      revokedAt: Number(revokedAt ?? 0),
+      reason: status === 'hold' ? 'certificateHold' : ((reason as string | null) ?? null),
+      notAfter: Number(notAfter),
+    }))
+    if (rows.length < limit) return
   }
 }
 
@@ -180,24 +208,12 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
       return cert ? certificateInfo(cert) : null
     },
 
-    revokedEntries(caId, pageSize = 1000): AsyncIterable<RevokedEntry[]> {
-      return pagesById(
-        () =>
-          db
-            .from('certificates')
-            .where('ca_id', caId)
-            .whereRaw(REVOKED_OR_HELD)
-            .where('listed_after_expiry', false)
-            .select('id', 'serial', 'revoked_at', 'revocation_reason', 'status', 'not_after'),
-        { pageSize },
-        (r) => ({
-          certificateId: Number(r.id),
-          serial: String(r.serial),
-          revokedAt: Number(r.revoked_at ?? 0),
-          reason: r.status === 'hold' ? 'certificateHold' : (r.revocation_reason ?? null),
-          notAfter: Number(r.not_after),
-        })
-      )
+    revokedEntries(caId, pageSize = 1000) {
+      return revokedEntryRows(caId, pageSize)
+    },
+
+    revokedEntryPages(caId) {
+      return revokedEntryPages(caId, REVOKED_ENTRIES_PAGE, () => revokedEntryRows(caId, 5000))
     },
 
     async markListedAfterExpiry(caId, crlThisUpdate) {

@@ -11,8 +11,9 @@ export type Row = Record<string, any>
 
 interface SqliteStatement {
   get(...params: unknown[]): Row | undefined
-  all(...params: unknown[]): Row[]
+  all(...params: unknown[]): any[]
   run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint }
+  raw(on: boolean): SqliteStatement
 }
 interface SqliteConnection {
   prepare(sql: string): SqliteStatement
@@ -51,6 +52,19 @@ export function prepared(conn: SqliteConnection, sql: string): SqliteStatement {
   return statement
 }
 
+/** The statement for `sql` on `conn` in raw mode (rows as arrays), prepared on first use. */
+function preparedRaw(conn: SqliteConnection, sql: string): SqliteStatement {
+  const key = `raw:${sql}`
+  let cache = statements.get(conn)
+  let statement = cache?.get(key)
+  if (!statement) {
+    statement = conn.prepare(sql).raw(true)
+    if (!cache) statements.set(conn, (cache = new Map()))
+    cache.set(key, statement)
+  }
+  return statement
+}
+
 /** SQLite cannot bind booleans. */
 const bindable = (params: unknown[]) => params.map((p) => (typeof p === 'boolean' ? Number(p) : p))
 
@@ -59,6 +73,16 @@ export const fastDb = {
     if (isSqlite()) return withSqlite((conn) => prepared(conn, sql).get(...bindable(params)))
     const result = await db.rawQuery(sql, params as any[])
     return result.rows[0]
+  },
+
+  /**
+   * Every row of a SELECT as an array of its columns in select order: on SQLite without building
+   * an object per row (about twice as fast for bulk reads such as a CRL's entries).
+   */
+  async tuples(sql: string, params: unknown[] = []): Promise<unknown[][]> {
+    if (isSqlite()) return withSqlite((conn) => preparedRaw(conn, sql).all(...bindable(params)))
+    const result = await db.rawQuery(sql, params as any[])
+    return result.rows.map((row: Row) => Object.values(row))
   },
 
   async run(sql: string, params: unknown[] = []): Promise<void> {

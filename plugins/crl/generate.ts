@@ -1,7 +1,7 @@
 /*
  * Building CRLs without holding them.
  *
- * A full pass reads the CA's revoked certificates once (`revokedEntries`, pages ordered by id),
+ * A full pass reads the CA's revoked certificates once (`revokedEntryPages`, in id order),
  * encodes each entry and appends it to the chunk rows of every scope it belongs to: the full CRL
  * and, for each shard set the CA has used, the shard of its serial. The entries' total length is
  * then known, hence the TBSCertList header; each scope's TBS (header ‖ chunks ‖ extensions) is
@@ -32,6 +32,7 @@ import { baseScopes, crlUrl, deltaScope, FULL, shardOf, shardScope } from './nam
 import { crlSettingsOf, type CrlCaSettings } from './settings.js'
 import {
   ChunkWriter,
+  Scratch,
   changesAfter,
   claimNumber,
   currentLists,
@@ -48,6 +49,7 @@ import {
   type ChangeRow,
   type ChunkRef,
   type CrlState,
+  type LocalChunks,
   type StoredList,
 } from './store.js'
 
@@ -55,8 +57,6 @@ const DAY = 86_400_000
 const HOUR = 3_600_000
 /** A full CRL is reissued this long before its nextUpdate. */
 export const RENEW_BEFORE_MS = 2 * DAY
-/** Page size when reading revoked certificates. */
-const PAGE = 5000
 /** More changes than this since the base: a new full CRL instead of a delta. */
 export const MAX_DELTA_CHANGES = 50_000
 /** A read of the certificates that took SLOW_BUILD_MS or more waits this many times that. */
@@ -101,9 +101,9 @@ function etagOf(number: number, scope: string, signature: Uint8Array): string {
 
 /**
  * Signs a TBS made of `prefix`, the entry chunks `entries` (rows of this scope, possibly of an
- * earlier CRL) and `tail`, and stores the envelope around it: chunk 0 of this CRL (headers) and
- * chunk `trailerSeq` (extensions, algorithm, signature). Returns the CRL's layout, size and
- * signature.
+ * earlier CRL; this pass's own are read from its scratch file when `local` has them) and `tail`,
+ * and stores the envelope around it: chunk 0 of this CRL (headers) and chunk `trailerSeq`
+ * (extensions, algorithm, signature). Returns the CRL's layout, size and signature.
  */
 async function signStored(
   runtime: PluginRuntime,
@@ -112,7 +112,8 @@ async function signStored(
   entries: ChunkRef[],
   prefix: Buffer,
   tail: Buffer,
-  trailerSeq: number
+  trailerSeq: number,
+  local: LocalChunks | null
 ): Promise<{ size: number; signature: Uint8Array; layout: ChunkRef[] }> {
   const { signer } = issuer
   const sigAlg = signatureAlgorithm(signer.keyType as any, signer.hash)
@@ -122,7 +123,9 @@ async function signStored(
   const stream = signer.stream?.(signer.hash)
   if (stream) {
     stream.update(prefix)
-    for await (const chunk of readChunks(runtime, key, entries)) stream.update(chunk)
+    for await (const chunk of readChunks(runtime, key, entries, local)) {
+      stream.update(chunk)
+    }
     stream.update(tail)
     signature = await stream.sign()
   } else {
@@ -198,6 +201,8 @@ interface ScopeEntries {
   count: number
   /** seq of this CRL's trailer row */
   trailerSeq: number
+  /** this pass's chunk rows of the scope in its scratch file */
+  local: LocalChunks | null
 }
 
 /**
@@ -209,40 +214,38 @@ async function scanEntries(
   caId: number,
   number: number,
   scopes: string[],
-  sets: number[]
+  sets: number[],
+  scratch: Scratch | null
 ): Promise<Map<string, ScopeEntries>> {
   const writers = new Map(
-    scopes.map((s) => [s, new ChunkWriter(runtime, { caId, number, scope: s })])
+    scopes.map((s) => [s, new ChunkWriter(runtime, { caId, number, scope: s }, scratch)])
   )
   const full = writers.get(FULL)!
   const skipped: string[] = []
-  for await (const page of runtime.revokedEntries(caId, PAGE)) {
-    for (const e of page) {
-      const reason = crlReason(e.reason)
-      let der: Buffer | null
-      try {
-        der = full.writeEntry(e.serial, e.revokedAt, reason)
-        if (!der) {
-          await full.flush()
-          der = full.writeEntry(e.serial, e.revokedAt, reason)!
-        }
-      } catch {
-        // A row the encoder refuses (e.g. a serial that is not hex) must not stop the CA's CRL.
-        skipped.push(e.serial)
-        continue
+  let skippedCount = 0
+  const visit = (serial: string, revokedAt: number, reasonName: string | null) => {
+    const reason = crlReason(reasonName)
+    let der: Buffer | null
+    try {
+      der = full.writeEntry(serial, revokedAt, reason)
+      if (!der) {
+        full.seal()
+        der = full.writeEntry(serial, revokedAt, reason)!
       }
-      for (const count of sets) {
-        const scope = shardScope(count, shardOf(e.serial, count))
-        const writer = writers.get(scope)!
-        if (!writer.copy(der)) {
-          // `der` lives in the full CRL's buffer, which no await below touches
-          await writer.append(Buffer.from(der))
-        }
-      }
+    } catch {
+      // A row the encoder refuses (e.g. a serial that is not hex) must not stop the CA's CRL.
+      if (skippedCount++ < 20) skipped.push(serial)
+      return
     }
+    // `der` lives in the full CRL's buffer: copied before anything else is written there.
+    for (const count of sets) writers.get(shardScope(count, shardOf(serial, count)))!.put(der)
+  }
+  for await (const page of runtime.revokedEntryPages(caId)) {
+    page.forEach(visit)
+    for (const writer of writers.values()) await writer.flushSealed()
   }
   if (skipped.length > 0) {
-    runtime.log.warn({ caId, serials: skipped.slice(0, 20) }, 'CRL entries left out')
+    runtime.log.warn({ caId, count: skippedCount, serials: skipped }, 'CRL entries left out')
   }
   const out = new Map<string, ScopeEntries>()
   for (const scope of scopes) {
@@ -252,6 +255,7 @@ async function scanEntries(
       chunks: writer.sizes.map((length, i) => [number, i + 1, length] as ChunkRef),
       count: writer.entries,
       trailerSeq: writer.count + 1,
+      local: writer.local(),
     })
   }
   return out
@@ -370,54 +374,63 @@ export async function buildFull(
     nextUpdate: wholeSeconds(thisUpdateMs + issuer.settings.validityDays * DAY),
   }
 
+  // This pass's chunk rows, kept in a scratch file until they are signed.
+  const scratch = Scratch.open()
   let entries: Map<string, ScopeEntries>
-  if (plan) {
-    entries = new Map()
+  let changeIdAfter: number
+  try {
+    if (plan) {
+      entries = new Map()
+      for (const scope of scopes) {
+        const base = plan.bases.get(scope)!
+        const mine = plan.added.filter((c) => inScope(scope, c.serial))
+        const writer = new ChunkWriter(runtime, { caId, number, scope }, scratch)
+        for (const change of mine) await writer.append(changeEntry(change))
+        await writer.flush()
+        entries.set(scope, {
+          chunks: [
+            ...base.layout.slice(1, -1),
+            ...writer.sizes.map((length, i) => [number, i + 1, length] as ChunkRef),
+          ],
+          count: base.entries + mine.length,
+          trailerSeq: writer.count + 1,
+          local: writer.local(),
+        })
+      }
+    } else {
+      entries = await scanEntries(runtime, caId, number, scopes, sets, scratch)
+    }
+    changeIdAfter = plan ? before.scanChangeIdAfter : await lastChangeId(runtime, caId)
+
     for (const scope of scopes) {
-      const base = plan.bases.get(scope)!
-      const mine = plan.added.filter((c) => inScope(scope, c.serial))
-      const writer = new ChunkWriter(runtime, { caId, number, scope })
-      for (const change of mine) await writer.append(changeEntry(change))
-      await writer.flush()
-      entries.set(scope, {
-        chunks: [
-          ...base.layout.slice(1, -1),
-          ...writer.sizes.map((length, i) => [number, i + 1, length] as ChunkRef),
-        ],
-        count: base.entries + mine.length,
-        trailerSeq: writer.count + 1,
+      const scoped = entries.get(scope)!
+      const length = scoped.chunks.reduce((n, [, , l]) => n + l, 0)
+      const parts = crlTbsParts(draftFor(runtime, issuer, scope, times, number))
+      const key = { caId, number, scope }
+      const { size, signature, layout } = await signStored(
+        runtime,
+        issuer,
+        key,
+        scoped.chunks,
+        crlTbsPrefix(parts, length),
+        parts.tail,
+        scoped.trailerSeq,
+        scoped.local
+      )
+      await insertList(runtime, {
+        ...key,
+        baseNumber: null,
+        thisUpdate: times.thisUpdate.getTime(),
+        nextUpdate: times.nextUpdate.getTime(),
+        entries: scoped.count,
+        size,
+        chunks: scoped.trailerSeq - 1,
+        etag: etagOf(number, scope, signature),
+        layout,
       })
     }
-  } else {
-    entries = await scanEntries(runtime, caId, number, scopes, sets)
-  }
-  const changeIdAfter = plan ? before.scanChangeIdAfter : await lastChangeId(runtime, caId)
-
-  for (const scope of scopes) {
-    const scoped = entries.get(scope)!
-    const length = scoped.chunks.reduce((n, [, , l]) => n + l, 0)
-    const parts = crlTbsParts(draftFor(runtime, issuer, scope, times, number))
-    const key = { caId, number, scope }
-    const { size, signature, layout } = await signStored(
-      runtime,
-      issuer,
-      key,
-      scoped.chunks,
-      crlTbsPrefix(parts, length),
-      parts.tail,
-      scoped.trailerSeq
-    )
-    await insertList(runtime, {
-      ...key,
-      baseNumber: null,
-      thisUpdate: times.thisUpdate.getTime(),
-      nextUpdate: times.nextUpdate.getTime(),
-      entries: scoped.count,
-      size,
-      chunks: scoped.trailerSeq - 1,
-      etag: etagOf(number, scope, signature),
-      layout,
-    })
+  } finally {
+    scratch?.close()
   }
 
   const ms = Date.now() - started

@@ -2,6 +2,9 @@
  * The CRL plugin's tables (see database/migrations/0002_crl_streamed.ts): the per-CA state row
  * and its number sequence, stored CRLs as chunk rows, the change log and shard sets.
  */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { writeCrlEntry, type CrlReason } from '#pki/index'
 import type { PluginRuntime } from '#plugin-api'
 
@@ -172,9 +175,76 @@ export async function switchTo(
 /* ------------------------------------------------------------ stored CRLs */
 
 /**
+ * A pass's local copy of the entry chunks it stores: a temporary file the signature is computed
+ * from, so that the chunks need not be read back from the database. Rows read back arrive as new
+ * driver buffers (external memory that the garbage collector frees late), which made the
+ * process's memory grow with the CRL's size; reading the file into one reused buffer does not.
+ * When the file cannot be made, the chunks are read back from the database instead.
+ */
+export class Scratch {
+  #fd: number
+  #file: string
+  #end = 0
+  #buf: Buffer | null = null
+
+  private constructor(fd: number, file: string) {
+    this.#fd = fd
+    this.#file = file
+  }
+
+  static open(): Scratch | null {
+    try {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pki-crl-'))
+      const file = path.join(dir, 'entries')
+      return new Scratch(fs.openSync(file, 'w+', 0o600), file)
+    } catch {
+      return null
+    }
+  }
+
+  /** Appends bytes; their offset in the file. */
+  write(data: Buffer): number {
+    const at = this.#end
+    let done = 0
+    while (done < data.length) {
+      done += fs.writeSync(this.#fd, data, done, data.length - done, at + done)
+    }
+    this.#end += data.length
+    return at
+  }
+
+  /** `length` bytes at `offset`, in a buffer reused by the next read. */
+  read(offset: number, length: number): Buffer {
+    if (!this.#buf || this.#buf.length < length) this.#buf = Buffer.allocUnsafe(length)
+    let done = 0
+    while (done < length) {
+      const n = fs.readSync(this.#fd, this.#buf, done, length - done, offset + done)
+      if (n === 0) throw new Error('CRL scratch file truncated')
+      done += n
+    }
+    return this.#buf.subarray(0, length)
+  }
+
+  close(): void {
+    try {
+      fs.closeSync(this.#fd)
+    } catch {}
+    fs.rmSync(path.dirname(this.#file), { recursive: true, force: true })
+  }
+}
+
+/** Where this pass's own chunk rows of a scope are in its scratch file (by seq, from 1). */
+export interface LocalChunks {
+  scratch: Scratch
+  number: number
+  offsets: number[]
+}
+
+/**
  * Writes entries into a CRL's chunk rows (seq from 1): into a CHUNK_BYTES buffer, stored as one
- * row when full. `writeEntry` / `copy` return null / false when the buffer is full: `flush()`,
- * then write again.
+ * row when full (and, with a scratch file, copied there too). `writeEntry` / `copy` return null /
+ * false when the buffer is full. In synchronous code, `seal()` the full buffer (a fresh one takes
+ * the next entries) and store the sealed chunks later with `flushSealed()`; `flush()` does both.
  */
 export class ChunkWriter {
   length = 0
@@ -183,13 +253,27 @@ export class ChunkWriter {
   entries = 0
   /** the length of each chunk written (seq 1, 2, ...) */
   sizes: number[] = []
-  #buf = Buffer.allocUnsafe(CHUNK_BYTES)
+  /** each chunk's offset in the scratch file (seq 1, 2, ...) */
+  offsets: number[] = []
+  #buf: Buffer = Buffer.allocUnsafe(CHUNK_BYTES)
   #pos = 0
+  /** chunks sealed but not stored yet: [seq, buffer, length] */
+  #sealed: Array<[number, Buffer, number]> = []
+  /** buffers whose chunk is stored, for reuse */
+  #spare: Buffer[] = []
 
   constructor(
     private runtime: PluginRuntime,
-    private key: { caId: number; number: number; scope: string }
+    private key: { caId: number; number: number; scope: string },
+    private scratch: Scratch | null = null
   ) {}
+
+  /** This writer's chunks in the scratch file (null without one). */
+  local(): LocalChunks | null {
+    return this.scratch
+      ? { scratch: this.scratch, number: this.key.number, offsets: this.offsets }
+      : null
+  }
 
   /** Encodes one entry in place (`writeCrlEntry`); its bytes, or null when there is no room. */
   writeEntry(serial: string, revokedAtMs: number, reason?: CrlReason): Buffer | null {
@@ -212,21 +296,44 @@ export class ChunkWriter {
     return true
   }
 
-  /** Appends an encoded entry, storing the chunk first when it is full. */
-  async append(bytes: Buffer): Promise<void> {
+  /** Copies an encoded entry in, sealing the chunk first when it is full (synchronous). */
+  put(bytes: Buffer): void {
     if (this.copy(bytes)) return
-    await this.flush()
+    this.seal()
     if (!this.copy(bytes)) throw new Error(`a CRL entry of ${bytes.length} bytes`)
   }
 
-  async flush(): Promise<void> {
+  /** Appends an encoded entry, storing the chunk first when it is full. */
+  async append(bytes: Buffer): Promise<void> {
+    this.put(bytes)
+    await this.flushSealed()
+  }
+
+  /** Closes the current chunk (its seq is taken now); a fresh buffer takes the next entries. */
+  seal(): void {
     if (this.#pos === 0) return
-    const data = this.#buf.subarray(0, this.#pos)
     this.count++
     this.sizes.push(this.#pos)
-    await insertChunk(this.runtime, this.key, this.count, data)
-    // The row is stored (the driver is done with the bytes): the same buffer takes the next chunk.
+    this.#sealed.push([this.count, this.#buf, this.#pos])
+    this.#buf = this.#spare.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES)
     this.#pos = 0
+  }
+
+  /** Stores the sealed chunks, in order. */
+  async flushSealed(): Promise<void> {
+    while (this.#sealed.length > 0) {
+      const [seq, buffer, length] = this.#sealed.shift()!
+      const data = buffer.subarray(0, length)
+      if (this.scratch) this.offsets.push(this.scratch.write(data))
+      await insertChunk(this.runtime, this.key, seq, data)
+      // The row is stored (the driver is done with the bytes): the buffer takes a later chunk.
+      this.#spare.push(buffer)
+    }
+  }
+
+  async flush(): Promise<void> {
+    this.seal()
+    await this.flushSealed()
   }
 }
 
@@ -241,13 +348,23 @@ export async function insertChunk(
     .insert({ ca_id: key.caId, number: key.number, scope: key.scope, seq, data })
 }
 
-/** Chunk rows of a CRL's scope, one query each (bounded memory). */
+/**
+ * Chunk rows of a CRL's scope, one query each (bounded memory). Rows of `local` (this pass's own,
+ * also in its scratch file) are read from the file into a buffer that the next chunk reuses:
+ * the consumer must be done with a chunk before asking for the next.
+ */
 export async function* readChunks(
   runtime: PluginRuntime,
   key: { caId: number; scope: string },
-  refs: readonly ChunkRef[]
+  refs: readonly ChunkRef[],
+  local: LocalChunks | null = null
 ): AsyncGenerator<Buffer> {
-  for (const [number, seq] of refs) {
+  for (const [number, seq, length] of refs) {
+    const offset = local && number === local.number ? local.offsets[seq - 1] : undefined
+    if (local && offset !== undefined) {
+      yield local.scratch.read(offset, length)
+      continue
+    }
     const row = await runtime
       .table('crl_chunks')
       .where({ ca_id: key.caId, number, scope: key.scope, seq })

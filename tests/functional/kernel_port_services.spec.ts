@@ -209,6 +209,69 @@ test.group('Kernel port: statuses and revoked entries', () => {
     await purgeExpired()
     assert.notExists(await db.from('certificates').where('id', b.id).first())
   })
+
+  test('revokedEntryPages visits the same rows as revokedEntries, across pages, and stops early', async ({
+    client,
+    assert,
+  }) => {
+    const ca = await createCa(client, { name: unique('Pages'), keyType: 'ecdsa-p256' })
+    const template = await webServerTemplate(client, ca.id)
+    const reasons = ['keyCompromise', 'certificateHold', 'unspecified', 'superseded']
+    const issued = []
+    for (let i = 0; i < 8; i++) issued.push(await issue(client, template.id, `p${i}.example.com`))
+    for (const [i, cert] of issued.entries()) {
+      if (i !== 3) await revoke(client, cert.id, reasons[i % reasons.length])
+    }
+    // A few thousand more rows (written directly) so that the reader fills several pages.
+    const base = issued[0]
+    const row = await db.from('certificates').where('id', base.id).first()
+    const extra = Array.from({ length: 7000 }, (_, i) => {
+      const { id: omitted, ...rest } = row
+      void omitted
+      return {
+        ...rest,
+        serial: `7e${String(i).padStart(30, '0')}`,
+        status: 'revoked',
+        revoked_at: 1_700_000_000_000 + i * 1000,
+        revocation_reason: i % 2 ? 'cessationOfOperation' : null,
+        fingerprint: `${'f'.repeat(32)}${String(i).padStart(32, '0')}`,
+      }
+    })
+    for (let i = 0; i < extra.length; i += 500) {
+      await db.table('certificates').multiInsert(extra.slice(i, i + 500))
+    }
+    const runtime = runtimeOf()
+
+    const expected = (await collect(runtime.revokedEntries(ca.id, 5000))).map((r) => [
+      r.serial,
+      r.revokedAt,
+      r.reason,
+    ])
+    assert.lengthOf(expected, 7 + 7000)
+    const seen: unknown[][] = []
+    let pages = 0
+    for await (const page of runtime.revokedEntryPages(ca.id)) {
+      pages++
+      let n = 0
+      page.forEach((serial, revokedAt, reason) => {
+        seen.push([serial, revokedAt, reason])
+        n++
+      })
+      assert.equal(n, page.count)
+    }
+    assert.isAbove(pages, 1)
+    assert.deepEqual(seen, expected)
+
+    // Leaving early stops the reader; a new read starts over.
+    for await (const page of runtime.revokedEntryPages(ca.id)) {
+      assert.isAbove(page.count, 0)
+      break
+    }
+    let again = 0
+    for await (const page of runtime.revokedEntryPages(ca.id)) again += page.count
+    assert.equal(again, expected.length)
+    await db.from('certificates').where('ca_id', ca.id).whereLike('serial', '7e%').delete()
+  })
 })
 
 test.group('Kernel port: plugin secrets', () => {
