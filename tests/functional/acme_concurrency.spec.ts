@@ -1,0 +1,111 @@
+/*
+ * The ACME plugin's group commit (plugins/acme/store.ts): concurrent requests share one
+ * transaction, each request's nonce is spent with its own rows, a nonce used twice at once lets
+ * exactly one request write, and a request whose rows cannot be written (a duplicate account
+ * key) fails alone without taking the others of its batch with it.
+ */
+import { test } from '@japa/runner'
+import { AcmeTestClient, accountKey } from '../../plugins/acme/tests/client.js'
+import { checkNonce, commitUnit, consumeNonce, newNonce } from '../../plugins/acme/store.js'
+import { unique } from '#tests/helpers/api'
+import { acmeRuntime, acmeWorld, directoryUrl, registeredClient } from './acme_fixtures.js'
+
+const ACME = 'urn:ietf:params:acme:error:'
+
+test.group('ACME group commit', () => {
+  test('one nonce, three newOrders at once: one order is stored, two are badNonce', async ({
+    client,
+    assert,
+  }) => {
+    const world = await acmeWorld(client, { preApproved: '*.race.test' })
+    const acme = await registeredClient(world)
+    const accountId = Number(acme.kid!.split('/').pop())
+    const shared = await acme.nonce()
+    const racing = await Promise.all(
+      ['a', 'b', 'c'].map((label) =>
+        acme.post(
+          acme.directory.newOrder,
+          { identifiers: [{ type: 'dns', value: `${label}.race.test` }] },
+          { header: { nonce: shared } }
+        )
+      )
+    )
+    assert.sameMembers(
+      racing.map((r) => r.status),
+      [201, 400, 400]
+    )
+    for (const refused of racing.filter((r) => r.status === 400)) {
+      assert.equal(refused.body.type, `${ACME}badNonce`)
+    }
+    const orders = await world.runtime.table('acme_orders').where('account_id', accountId)
+    assert.lengthOf(orders, 1)
+    // The stored order is the one answered 201, ready at once (pre-approved).
+    const created = racing.find((r) => r.status === 201)!
+    assert.equal(created.body.status, 'ready')
+    assert.equal(
+      created.headers.get('location'),
+      `${acme.directory.newOrder.replace('/new-order', '')}/order/${orders[0].id}`
+    )
+  })
+
+  test('the same key registering four times at once: one account, one EAB use; a neighbour ordering meanwhile is unharmed', async ({
+    client,
+    assert,
+  }) => {
+    const world = await acmeWorld(client, { preApproved: '*.race.test', uses: 10 })
+    const eab = await world.eab()
+    const key = accountKey()
+    const clients = await Promise.all(
+      [0, 1, 2, 3].map(() => new AcmeTestClient(directoryUrl(), key).init())
+    )
+    // Another account orders at the same moment.
+    const neighbour = await registeredClient(world)
+    const [orderRes, ...registrations] = await Promise.all([
+      neighbour.newOrder([{ type: 'dns', value: 'n.race.test' }]),
+      ...clients.map((c) => c.register(eab)),
+    ])
+    assert.equal(orderRes.status, 201, orderRes.text)
+    assert.sameMembers(
+      registrations.map((r) => r.status),
+      [201, 200, 200, 200]
+    )
+    const locations = new Set(registrations.map((r) => r.headers.get('location')))
+    assert.equal(locations.size, 1)
+    const row = await world.runtime.table('acme_eabs').where('kid', eab.kid).first()
+    assert.equal(Number(row.uses), 1)
+    const accounts = await world.runtime.table('acme_accounts').where('eab_kid', eab.kid)
+    assert.lengthOf(accounts, 1)
+  })
+
+  test('units queued together: a failing one is rolled back alone, with its nonce unspent', async ({
+    client,
+    assert,
+  }) => {
+    await acmeWorld(client)
+    const runtime = acmeRuntime()
+    const goodNonce = (await checkNonce(runtime, await newNonce(runtime)))!
+    const badNonce = (await checkNonce(runtime, await newNonce(runtime)))!
+    const goodName = unique('unit-good').slice(0, 40)
+    const badName = unique('unit-bad').slice(0, 40)
+    // Queued in the same turn of the event loop: one batch. The failing one first.
+    const [bad, good] = await Promise.allSettled([
+      commitUnit(runtime, badNonce, async (tx) => {
+        await tx.table('acme_state').insert({ name: badName, value: 'x' })
+        throw new Error('this unit is refused')
+      }),
+      commitUnit(runtime, goodNonce, (tx) =>
+        tx.table('acme_state').insert({ name: goodName, value: 'y' })
+      ),
+    ])
+    assert.equal(bad.status, 'rejected')
+    assert.equal(good.status, 'fulfilled')
+    assert.isTrue(good.status === 'fulfilled' && good.value.fresh)
+    assert.isNotNull(await runtime.table('acme_state').where('name', goodName).first())
+    assert.isUndefined(await runtime.table('acme_state').where('name', badName).first())
+    // The good unit's nonce is spent; the failed unit's is not (and can be spent once).
+    assert.isFalse(await consumeNonce(runtime, goodNonce.value))
+    assert.isTrue(await consumeNonce(runtime, badNonce.value))
+    assert.isFalse(await consumeNonce(runtime, badNonce.value))
+    await runtime.table('acme_state').where('name', goodName).delete()
+  })
+})
