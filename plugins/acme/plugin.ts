@@ -16,7 +16,7 @@ import { directoryUrl, listPolicies } from './policies.js'
 import { AcmeProblem } from './problems.js'
 import { commonHeaders, sendJson, sendProblem, type AcmeContext } from './protocol.js'
 import { installSettings, templateSettings, type InstallSettings } from './settings.js'
-import { loadNonceKey, newNonce, purgeNonces, purgeRateWindows } from './store.js'
+import { flushCounts, loadNonceKey, newNonce, purgeNonces, purgeRateWindows } from './store.js'
 
 const ID = 'acme'
 
@@ -120,6 +120,9 @@ export default definePlugin({
   async start(runtime) {
     await loadNonceKey(runtime)
   },
+
+  // Rate counters not written yet (see store.ts countEvent).
+  stop: () => flushCounts(),
 
   setup(api) {
     api.routes({

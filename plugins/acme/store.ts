@@ -6,8 +6,9 @@
  * in acme_state), so newNonce writes nothing; spending one inserts it into acme_nonces, whose
  * primary key refuses a second use on any node. Spent nonces are purged once they expire.
  *
- * Rate limits are fixed-window counters in acme_rate. Both are group-committed: concurrent
- * requests share one transaction (and one disk flush).
+ * Nonce spends are group-committed with the writes of the request (units of work): concurrent
+ * requests share one transaction (and one disk flush). Rate limits are fixed-window counters in
+ * acme_rate, counted in memory and written every 250 ms (see countEvent).
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { PluginRuntime } from '#plugin-api'
@@ -223,50 +224,97 @@ export async function purgeNonces(runtime: PluginRuntime) {
   return runtime.table('acme_nonces').where('expires', '<=', Date.now()).delete()
 }
 
-interface Count {
+/**
+ * Rate counters: counted in memory at once — exact on this node, so a burst is limited exactly
+ * — and written to acme_rate every 250 ms (one transaction for every bucket touched meanwhile),
+ * which also reads back each bucket's total over every node. Requests are not made to wait for
+ * a commit to be counted; the price is that a node sees the other nodes' counts up to a flush
+ * late, and a crash forgets at most its last 250 ms of counts.
+ */
+interface Bucket {
   runtime: PluginRuntime
   bucket: string
   windowStart: number
+  windowMs: number
+  /** The database's total at this node's last flush (every node's events). */
+  known: number
+  /** Events being written by the running flush. */
+  inflight: number
+  /** Events not written yet. */
+  pending: number
 }
 
-/** Counter increments are written together: one transaction for every bucket touched meanwhile. */
-const count = batcher<Count, number>(async (items) => {
-  const bucketKey = (i: Count) => `${i.windowStart} ${i.bucket}`
-  const increments = new Map<string, { item: Count; n: number }>()
-  for (const item of items) {
-    const entry = increments.get(bucketKey(item))
-    if (entry) entry.n++
-    else increments.set(bucketKey(item), { item, n: 1 })
+const FLUSH_MS = 250
+const buckets = new Map<string, Bucket>()
+let flushTimer: NodeJS.Timeout | null = null
+let flushing: Promise<void> | null = null
+
+function scheduleFlush() {
+  if (flushTimer || flushing) return
+  flushTimer = setTimeout(() => {
+    flushTimer = null
+    void flushCounts()
+  }, FLUSH_MS)
+  flushTimer.unref()
+}
+
+/** Writes the counted events to acme_rate and learns every bucket's total (all nodes). */
+export async function flushCounts(): Promise<void> {
+  if (flushing) return flushing
+  const batch = [...buckets.values()].filter((b) => b.pending > 0)
+  if (!batch.length) return
+  for (const b of batch) {
+    b.inflight = b.pending
+    b.pending = 0
   }
-  const totals = await items[0].runtime.transaction(async (tx) => {
-    const out = new Map<string, number>()
-    for (const [k, { item, n }] of increments) {
-      const where = { bucket: item.bucket, window_start: item.windowStart }
-      await tx
-        .table('acme_rate')
-        .insert({ ...where, count: 0 })
-        .onConflict(['bucket', 'window_start'])
-        .ignore()
-      await tx.table('acme_rate').where(where).increment('count', n)
-      const row = await tx.table('acme_rate').where(where).first()
-      out.set(k, Number(row.count))
+  const run = async () => {
+    try {
+      const totals = await batch[0].runtime.transaction(async (tx) => {
+        const out: number[] = []
+        for (const b of batch) {
+          const where = { bucket: b.bucket, window_start: b.windowStart }
+          await tx
+            .table('acme_rate')
+            .insert({ ...where, count: 0 })
+            .onConflict(['bucket', 'window_start'])
+            .ignore()
+          await tx.table('acme_rate').where(where).increment('count', b.inflight)
+          const row = await tx.table('acme_rate').where(where).first()
+          out.push(Number(row.count))
+        }
+        return out
+      })
+      batch.forEach((b, i) => {
+        b.known = totals[i]
+        b.inflight = 0
+      })
+    } catch (error) {
+      // Counted again with the next flush.
+      for (const b of batch) {
+        b.pending += b.inflight
+        b.inflight = 0
+      }
+      batch[0].runtime.log.warn({ err: error }, 'ACME: writing rate counters failed')
     }
-    return out
-  })
-  // Each caller gets the count up to and including its own event.
-  const seen = new Map<string, number>()
-  return items.map((item) => {
-    const k = bucketKey(item)
-    const before = totals.get(k)! - increments.get(k)!.n
-    const mine = (seen.get(k) ?? 0) + 1
-    seen.set(k, mine)
-    return before + mine
-  })
-})
+  }
+  flushing = run()
+  try {
+    await flushing
+  } finally {
+    flushing = null
+    const now = Date.now()
+    for (const [name, b] of buckets) {
+      if (b.pending === 0 && b.inflight === 0 && b.windowStart + b.windowMs <= now) {
+        buckets.delete(name)
+      }
+    }
+    if ([...buckets.values()].some((b) => b.pending > 0)) scheduleFlush()
+  }
+}
 
 /**
- * Counts one event in a fixed window and returns the count so far, with the seconds left in the
- * window (for Retry-After).
+ * Counts one event in a fixed window and returns the count so far (this node's events at once,
+ * the other nodes' as of the last flush), with the seconds left in the window (for Retry-After).
  */
 export async function countEvent(
   runtime: PluginRuntime,
@@ -276,7 +324,15 @@ export async function countEvent(
   const now = Date.now()
   const windowStart = now - (now % windowMs)
   const retryAfter = Math.max(1, Math.ceil((windowStart + windowMs - now) / 1000))
-  return { count: await count({ runtime, bucket, windowStart }), retryAfter }
+  const name = `${windowStart} ${bucket}`
+  let b = buckets.get(name)
+  if (!b) {
+    b = { runtime, bucket, windowStart, windowMs, known: 0, inflight: 0, pending: 0 }
+    buckets.set(name, b)
+  }
+  b.pending++
+  scheduleFlush()
+  return { count: b.known + b.inflight + b.pending, retryAfter }
 }
 
 export async function purgeRateWindows(runtime: PluginRuntime) {

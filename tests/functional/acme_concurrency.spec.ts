@@ -6,9 +6,22 @@
  */
 import { test } from '@japa/runner'
 import { AcmeTestClient, accountKey } from '../../plugins/acme/tests/client.js'
-import { checkNonce, commitUnit, consumeNonce, newNonce } from '../../plugins/acme/store.js'
+import {
+  checkNonce,
+  commitUnit,
+  consumeNonce,
+  flushCounts,
+  newNonce,
+} from '../../plugins/acme/store.js'
 import { unique } from '#tests/helpers/api'
-import { acmeRuntime, acmeWorld, directoryUrl, registeredClient } from './acme_fixtures.js'
+import {
+  acmeRuntime,
+  acmeSettings,
+  acmeWorld,
+  directoryUrl,
+  enableAcme,
+  registeredClient,
+} from './acme_fixtures.js'
 
 const ACME = 'urn:ietf:params:acme:error:'
 
@@ -107,5 +120,39 @@ test.group('ACME group commit', () => {
     assert.isTrue(await consumeNonce(runtime, badNonce.value))
     assert.isFalse(await consumeNonce(runtime, badNonce.value))
     await runtime.table('acme_state').where('name', goodName).delete()
+  })
+
+  test("rate counters reach the database, and other nodes' counts are seen after a flush", async ({
+    client,
+    assert,
+  }) => {
+    const world = await acmeWorld(client, { preApproved: '*.rate.test' })
+    const acme = await registeredClient(world)
+    const bucket = `orders:${acme.kid!.split('/').pop()}`
+    const ids = [{ type: 'dns', value: 'r.rate.test' }]
+    try {
+      await acmeSettings({ ordersPerAccountPerHour: 5 })
+      assert.equal((await acme.newOrder(ids)).status, 201)
+      await flushCounts()
+      const row = await world.runtime
+        .table('acme_rate')
+        .where('bucket', bucket)
+        .orderBy('window_start', 'desc')
+        .first()
+      assert.equal(Number(row.count), 1)
+      // Another node counted 10 orders of this account in the same window.
+      await world.runtime
+        .table('acme_rate')
+        .where({ bucket, window_start: row.window_start })
+        .increment('count', 10)
+      // This node learns it with its next flush, then refuses.
+      assert.equal((await acme.newOrder(ids)).status, 201)
+      await flushCounts()
+      const refused = await acme.newOrder(ids)
+      assert.equal(refused.status, 429)
+      assert.equal(refused.body.type, `${ACME}rateLimited`)
+    } finally {
+      await enableAcme()
+    }
   })
 })
