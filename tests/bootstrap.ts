@@ -1,6 +1,7 @@
 /*
  * Japa configuration: plugins, reporters, and what each suite needs before it runs.
  */
+import { createHttpServer } from '#start/http_server'
 import { appendFileSync } from 'node:fs'
 import { assert } from '@japa/assert'
 import { apiClient } from '@japa/api-client'
@@ -58,6 +59,8 @@ export const runnerHooks: Required<Pick<Config, 'setup' | 'teardown'>> = {
 
 export const configureSuite: Config['configureSuite'] = (suite) => {
   if (['functional', 'interop'].includes(suite.name)) {
-    return suite.setup(() => testUtils.httpServer().start())
+    // The server the app runs on (start/http_server.ts): plugins' fast routes come first, as in
+    // production.
+    return suite.setup(() => testUtils.httpServer().start(createHttpServer))
   }
 }

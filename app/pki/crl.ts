@@ -159,7 +159,15 @@ export function encodeCrlEntry(entry: CrlEntry): Buffer {
 const reasonExtensionsField = new Map<CrlReason, Buffer>(
   [...reasonExtensions].map(([name, ext]) => [name, sequence(ext)])
 )
-const LOWER_HEX = /^[0-9a-f]+$/
+/** Whether `text` is non-empty lowercase hex (a loop: the regex cost a fifth of a CRL's build). */
+function isLowerHex(text: string): boolean {
+  if (text.length === 0) return false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false
+  }
+  return true
+}
 
 function hexNibble(code: number): number {
   return code <= 0x39 ? code - 0x30 : code - 0x57 // '0'-'9', 'a'-'f'
@@ -198,7 +206,7 @@ export function writeCrlEntry(
   revokedAtMs: number,
   reason?: CrlReason
 ): number {
-  let hex = LOWER_HEX.test(serialHex) ? serialHex : normalizeSerialHex(serialHex)
+  let hex = isLowerHex(serialHex) ? serialHex : normalizeSerialHex(serialHex)
   let start = 0
   while (start < hex.length - 1 && hex.charCodeAt(start) === 0x30) start++
   if (start > 0) hex = hex.slice(start)

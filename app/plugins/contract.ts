@@ -271,6 +271,10 @@ export interface FastRequest {
   path: string
   query: string
   headers: Record<string, string | string[] | undefined>
+  /** The client's address (X-Forwarded-For from trusted proxies, as elsewhere). `match` routes. */
+  ip?: string
+  /** The whole request body (`match` routes). */
+  body?: Buffer
 }
 
 export interface FastResponse {
@@ -281,11 +285,25 @@ export interface FastResponse {
 
 export interface FastRouteSpec {
   /**
-   * Answers a GET under `/<id>/` before the framework's router (no middleware, no body):
-   * return a response from bytes kept ready, or null to let the normal route answer.
-   * Must be synchronous and fast.
+   * Without `match`: answers a GET or HEAD under `/<id>/` before the framework's router (no
+   * middleware, no body) from bytes kept ready, or returns null to let the normal route answer;
+   * it must be synchronous and fast.
+   * With `match`: answers every request `match` takes (any method), body read by the host, and
+   * may be async; null answers 404, a throw 500 (logged). Errors in the protocol's own format are
+   * the plugin's to return.
    */
-  handle: (req: FastRequest) => FastResponse | null | undefined
+  handle: (
+    req: FastRequest
+  ) => FastResponse | null | undefined | Promise<FastResponse | null | undefined>
+  /**
+   * Makes this a device endpoint answered before the framework (no middleware, no session, no
+   * CSRF): which method and path (after `/<id>`) it owns.
+   */
+  match?: (method: string, path: string) => boolean
+  /** `match` routes: the largest body read (default 1 MiB); a larger one gets `tooLarge`. */
+  bodyLimit?: number
+  /** `match` routes: the answer to a body over `bodyLimit` (default: 413, plain text). */
+  tooLarge?: (req: FastRequest) => FastResponse
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -635,13 +653,7 @@ export interface PluginRuntime {
   listTemplates(caId: number): Promise<TemplateInfo[]>
   /** A signer for a CA's key, bound to a purpose (e.g. "ocsp", "crl"); audited once per call. */
   signerFor(caId: number, purpose: string): Promise<PurposeSigner>
-  audit(entry: {
-    action: string
-    caId?: number | null
-    objectType?: string
-    objectId?: string | number
-    details?: Record<string, unknown>
-  }): Promise<void>
+  audit(entry: PluginAuditEntry): Promise<void>
   /**
    * An entry on the Logs page. `{ queue: true }` on busy paths: the entry is batched with others
    * and written within a second (not awaited, so it may be lost if the process dies first).
@@ -678,9 +690,25 @@ export interface PluginRuntime {
   table(name: string): TableQuery
   /**
    * Runs `fn` in one database transaction over this plugin's own tables: everything `tx.table()`
-   * does commits together, or nothing does when `fn` throws (the error is rethrown).
+   * and `tx.audit()` do commits together, or nothing does when `fn` throws (the error is rethrown).
    */
-  transaction<T>(fn: (tx: { table(name: string): TableQuery }) => Promise<T>): Promise<T>
+  transaction<T>(fn: (tx: PluginTransaction) => Promise<T>): Promise<T>
+}
+
+/** An audit-log entry written by a plugin (the plugin's id is added to its details). */
+export interface PluginAuditEntry {
+  action: string
+  caId?: number | null
+  objectType?: string
+  objectId?: string | number
+  details?: Record<string, unknown>
+}
+
+/** What `runtime.transaction(fn)` gives `fn`. */
+export interface PluginTransaction {
+  table(name: string): TableQuery
+  /** An audit-log entry in this transaction: stored if, and only if, the transaction commits. */
+  audit(entry: PluginAuditEntry): Promise<void>
 }
 
 /* ------------------------------------------------------------------------------------------ */

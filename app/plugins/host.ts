@@ -168,6 +168,9 @@ export function createSetupApi(pluginId: string, reg: Registrations): PluginSetu
     },
     fastRoute(spec) {
       if (typeof spec?.handle !== 'function') fail('fastRoute() needs a handle(req) function')
+      if (spec.match !== undefined && typeof spec.match !== 'function') {
+        fail('fastRoute() match must be a function (method, path) => boolean')
+      }
       reg.fastRoutes.push(spec)
     },
     hook(name, handlerOrOptions) {

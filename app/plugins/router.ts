@@ -9,7 +9,16 @@ import { Readable } from 'node:stream'
 import type { HttpContext } from '@adonisjs/core/http'
 import logger from '@adonisjs/core/services/logger'
 import type { PluginHost, PluginRecord, RouteDeclaration } from './host.js'
-import type { PluginReply, PluginRequest, RouteContext } from './contract.js'
+import proxyAddr from 'proxy-addr'
+import { http } from '#config/app'
+import type {
+  FastRequest,
+  FastResponse,
+  FastRouteSpec,
+  PluginReply,
+  PluginRequest,
+  RouteContext,
+} from './contract.js'
 
 const MAX_RAW_BODY = 1024 * 1024
 
@@ -176,29 +185,109 @@ export function mountPluginRoutes(host: PluginHost, router: any, adminStack: () 
   return count
 }
 
-/** The fast-route dispatcher for start/http_server.ts: GET/HEAD /<id>/... of active plugins. */
+const DEFAULT_BODY_LIMIT = 1024 * 1024
+
+/** The whole body, or null when it is larger than `limit` (reading stops there). */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  if (Number(req.headers['content-length'] ?? 0) > limit) return null
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length
+    if (size > limit) return null
+    chunks.push(chunk as Buffer)
+  }
+  return Buffer.concat(chunks, size)
+}
+
+function send(req: IncomingMessage, res: ServerResponse, answer: FastResponse): void {
+  const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body
+  res.writeHead(answer.status ?? 200, {
+    'content-length': String(body.byteLength),
+    ...answer.headers,
+  })
+  res.end(req.method === 'HEAD' ? undefined : body)
+}
+
+/** A `match` route: body read here, the plugin's answer awaited. */
+async function answerMatched(
+  spec: FastRouteSpec,
+  req: IncomingMessage,
+  res: ServerResponse,
+  request: FastRequest,
+  pluginId: string
+): Promise<void> {
+  try {
+    request.ip = proxyAddr(req, http.trustProxy as (addr: string, i: number) => boolean)
+    const body = await readBody(req, spec.bodyLimit ?? DEFAULT_BODY_LIMIT)
+    if (body === null) {
+      const answer = spec.tooLarge?.(request) ?? {
+        status: 413,
+        headers: { 'content-type': 'text/plain; charset=utf-8', 'connection': 'close' },
+        body: `The request body is larger than ${spec.bodyLimit ?? DEFAULT_BODY_LIMIT} bytes.`,
+      }
+      send(req, res, answer)
+      req.destroy()
+      return
+    }
+    request.body = body
+    const answer = await spec.handle(request)
+    send(
+      req,
+      res,
+      answer ?? {
+        status: 404,
+        headers: { 'content-type': 'text/plain; charset=utf-8' },
+        body: 'Not found.',
+      }
+    )
+  } catch (error) {
+    logger.error({ err: error, plugin: pluginId }, 'fast route failed')
+    if (!res.headersSent) {
+      send(req, res, {
+        status: 500,
+        headers: { 'content-type': 'text/plain; charset=utf-8' },
+        body: 'Internal error.',
+      })
+    } else {
+      res.destroy()
+    }
+  }
+}
+
+/**
+ * The fast-route dispatcher for start/http_server.ts, for active plugins under /<id>/...: `match`
+ * routes (any method, async, body read here) and ready-bytes GET/HEAD routes.
+ */
 export function fastDispatcher(host: PluginHost) {
   return (req: IncomingMessage, res: ServerResponse): boolean => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return false
     const url = req.url ?? '/'
     const slash = url.indexOf('/', 1)
     if (slash < 0) return false
     const id = url.slice(1, slash)
     const rec = host.plugins.get(id)
     if (!rec || rec.reg.fastRoutes.length === 0 || !host.isActive(id)) return false
+    const method = req.method ?? 'GET'
     const q = url.indexOf('?')
     const path = q < 0 ? url.slice(slash) : url.slice(slash, q)
     const query = q < 0 ? '' : url.slice(q + 1)
     for (const spec of rec.reg.fastRoutes) {
+      const request: FastRequest = { method, path, query, headers: req.headers }
+      if (spec.match) {
+        if (!spec.match(method, path)) continue
+        void answerMatched(spec, req, res, request, id)
+        return true
+      }
+      if (method !== 'GET' && method !== 'HEAD') continue
       try {
-        const answer = spec.handle({ method: req.method, path, query, headers: req.headers })
+        const answer = spec.handle(request)
         if (!answer) continue
-        const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body
-        res.writeHead(answer.status ?? 200, {
-          'content-length': String(body.byteLength),
-          ...answer.headers,
-        })
-        res.end(req.method === 'HEAD' ? undefined : body)
+        if (answer instanceof Promise) {
+          // Only `match` routes may be async: never leave such a request unanswered.
+          answer.catch(() => {})
+          throw new Error('a fast route without match() returned a promise')
+        }
+        send(req, res, answer)
         return true
       } catch (error) {
         logger.error({ err: error, plugin: id }, 'fast route failed; passed to the router')

@@ -7,7 +7,8 @@
  * What it does:
  *  - device routes   GET /example/hello, GET /example/hello/:name, POST /example/echo (raw bytes),
  *                    GET /example/ca/:caId/info
- *  - fast route      GET /example/fast/ping (answered before the framework's router)
+ *  - fast routes     GET /example/fast/ping from ready bytes; POST /example/fast/digest (async,
+ *                    body read by the host); both answered before the framework's router
  *  - admin page      /admin/p/example (nav entry "Greetings")
  *  - template tab    setting "blockedWord": common names or SANs containing it are refused
  *  - CA tab          setting "contact", and how many certificates the plugin saw for the CA
@@ -22,6 +23,8 @@
  * @typedef {import('../../app/plugins/contract.js').PluginDefinition} PluginDefinition
  * @typedef {import('../../app/plugins/contract.js').PluginRuntime} PluginRuntime
  */
+
+import { createHash } from 'node:crypto'
 
 const ID = 'example'
 
@@ -52,6 +55,15 @@ function commonName(dn) {
 
 /** @type {Buffer | null} bytes the fast route answers with, prepared in start() */
 let pong = null
+/** @type {PluginRuntime | null} the runtime, for the async fast route (set in start()) */
+let started = null
+
+/** How many greetings are stored. */
+async function countGreetings() {
+  if (!started) return 0
+  const [row] = await started.table('example_greetings').count('* as n')
+  return Number(/** @type {any} */ (row).n)
+}
 
 /** @type {PluginDefinition} */
 const plugin = {
@@ -203,6 +215,35 @@ const plugin = {
       },
     })
 
+    // A device endpoint answered before the framework, async, with the body read by the host
+    // (what a protocol plugin such as ACME uses for its POSTs).
+    api.fastRoute({
+      match: (method, path) => path === '/fast/digest' && (method === 'POST' || method === 'PUT'),
+      bodyLimit: 4096,
+      tooLarge: () => ({
+        status: 413,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ error: 'body over 4096 bytes' }),
+      }),
+      async handle(req) {
+        if (req.query === 'fail=1') throw new Error('asked to fail')
+        const count = await countGreetings()
+        return {
+          status: 200,
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            method: req.method,
+            ip: req.ip,
+            length: req.body?.length ?? null,
+            sha256: createHash('sha256')
+              .update(req.body ?? Buffer.alloc(0))
+              .digest('hex'),
+            greetings: count,
+          }),
+        }
+      },
+    })
+
     api.routes({
       surface: 'admin',
       register(r) {
@@ -341,11 +382,13 @@ const plugin = {
 
   async start(runtime) {
     pong = Buffer.from('pong\n')
+    started = runtime
     runtime.log.info('example plugin started')
   },
 
   async stop() {
     pong = null
+    started = null
   },
 }
 

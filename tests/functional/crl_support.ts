@@ -97,6 +97,9 @@ export async function unrevokeApi(client: ApiClient, id: number) {
 /** One run of the plugin's cluster-singleton refresh job (what a web node does every 2 s). */
 export async function refreshCrls() {
   await pluginHost.runJob('crl', 'refresh')
+  // This node serves CRLs from memory (the fast route) as its poll loaded them: load what was
+  // just built, as the poll does within a second.
+  await pluginHost.runJob('crl', 'poll')
 }
 
 /** One run of the per-node poll (the CRLs this node serves from memory). */

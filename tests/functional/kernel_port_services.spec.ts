@@ -313,7 +313,7 @@ test.group('Kernel port: service logs', () => {
 })
 
 test.group('Kernel port: transactions', () => {
-  test('all of it commits, or none of it when the function throws; own tables only', async ({
+  test('all of it commits (audit entries too), or none of it when the function throws; own tables only', async ({
     assert,
   }) => {
     const runtime = runtimeOf('example')
@@ -322,18 +322,27 @@ test.group('Kernel port: transactions', () => {
       () =>
         runtime.transaction(async (tx) => {
           await tx.table('example_greetings').insert({ name, at: 1 })
+          await tx.audit({ action: 'example.tx', objectId: name, details: { at: 1 } })
           throw new Error('changed my mind')
         }),
       /changed my mind/
     )
     assert.notExists(await runtime.table('example_greetings').where('name', name).first())
+    const audited = () =>
+      db.from('audit_logs').where('action', 'example.tx').where('object_id', name).select('*')
+    assert.lengthOf(await audited(), 0, 'the audit entry went with the rollback')
     const id = await runtime.transaction(async (tx) => {
       await tx.table('example_greetings').insert({ name, at: 2 })
+      await tx.audit({ action: 'example.tx', objectId: name, details: { at: 2 } })
       const row = await tx.table('example_greetings').where('name', name).first()
       return row.id
     })
     assert.isNumber(id)
     assert.exists(await runtime.table('example_greetings').where('name', name).first())
+    const entries = await audited()
+    assert.lengthOf(entries, 1)
+    assert.equal(entries[0].actor, 'plugin:example')
+    assert.deepInclude(JSON.parse(entries[0].details), { plugin: 'example', at: 2 })
     await assert.rejects(
       () => runtime.transaction(async (tx) => tx.table('certificates').first()),
       /may only use its own tables/

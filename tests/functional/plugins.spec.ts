@@ -4,6 +4,7 @@
  * device and admin routes, nav, template and CA tabs, settings (schema errors, secrets), the
  * validateIssue veto in the API, afterIssue, jobs, service URLs, extension points.
  */
+import { createHash } from 'node:crypto'
 import { test } from '@japa/runner'
 import db from '@adonisjs/lucid/services/db'
 import { PluginHost, pluginHost } from '#plugins/host'
@@ -181,6 +182,46 @@ test.group('Plugins: the example plugin', (group) => {
     assert.include(refused.body().error.message, 'letters, spaces')
     assert.lengthOf(pluginHost.get(ID)!.runtime!.extensions('example.greeting-validators'), 1)
     assert.isNotNull(await db.from('example_greetings').where('name', 'Ada').first())
+  })
+
+  test('async fast routes: body read by the host, client address, own 413, 500 on a throw, 404 when disabled', async ({
+    assert,
+  }) => {
+    await setEnabled(true)
+    const body = Buffer.from(Array.from({ length: 300 }, (_, i) => i % 256))
+    const digest = await fetch(`${baseUrl()}/example/fast/digest`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/jose+json', 'x-forwarded-for': '203.0.113.9' },
+      body,
+    })
+    assert.equal(digest.status, 200)
+    const answer = (await digest.json()) as any
+    assert.equal(answer.method, 'POST')
+    assert.equal(answer.length, 300)
+    assert.equal(answer.sha256, createHash('sha256').update(body).digest('hex'))
+    // The test client is on loopback, a trusted proxy by default: X-Forwarded-For is honoured.
+    assert.equal(answer.ip, '203.0.113.9')
+    assert.isNumber(answer.greetings)
+    // Another method on the same path is not taken by the route: the router answers (404).
+    assert.equal((await fetch(`${baseUrl()}/example/fast/digest`)).status, 404)
+
+    const big = await fetch(`${baseUrl()}/example/fast/digest`, {
+      method: 'PUT',
+      body: Buffer.alloc(5000),
+    })
+    assert.equal(big.status, 413)
+    assert.deepEqual(await big.json(), { error: 'body over 4096 bytes' })
+
+    const failed = await fetch(`${baseUrl()}/example/fast/digest?fail=1`, {
+      method: 'POST',
+      body: 'x',
+    })
+    assert.equal(failed.status, 500)
+    assert.notInclude(await failed.text(), 'asked to fail')
+
+    await setEnabled(false)
+    const disabled = await fetch(`${baseUrl()}/example/fast/digest`, { method: 'POST', body: 'x' })
+    assert.equal(disabled.status, 404)
   })
 
   test('install settings: schema message on invalid input (old kept); secrets stored encrypted, never rendered back', async ({
