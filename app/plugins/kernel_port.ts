@@ -15,7 +15,12 @@ import { keyService } from '#services/key_service'
 import type { Actor } from '#services/actor'
 import { pluginSecrets } from '#services/plugin_secrets'
 import { fastDb } from '#services/fast_db'
-import { REVOKED_ENTRIES_PAGE, REVOKED_OR_HELD, revokedEntryPages } from '#services/revoked_pages'
+import {
+  FIRST_PAGE,
+  REVOKED_ENTRIES_PAGE,
+  REVOKED_OR_HELD,
+  revokedEntryPages,
+} from '#services/revoked_pages'
 import type { HashName } from '../../hsm/types.js'
 import * as pki from '#pki/index'
 import type {
@@ -49,10 +54,14 @@ async function* pagesById<T>(
 }
 
 /** A CA's revoked and held certificates not yet dropped from its CRLs, in pages (keyset). */
-async function* revokedEntryRows(caId: number, pageSize: number): AsyncIterable<RevokedEntry[]> {
+async function* revokedEntryRows(
+  caId: number,
+  pageSize: number,
+  afterId = 0
+): AsyncIterable<RevokedEntry[]> {
   // Rows as arrays through one prepared statement: a CRL of a million entries reads them all.
   const limit = Math.max(1, Math.min(pageSize, 10_000))
-  let lastId = 0
+  let lastId = afterId
   for (;;) {
     const rows = await fastDb.tuples(REVOKED_ENTRIES_PAGE, [caId, false, lastId, limit])
     if (rows.length === 0) return
@@ -218,7 +227,7 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
     },
 
     revokedEntryPages(caId) {
-      return revokedEntryPages(caId, () => revokedEntryRows(caId, 5000))
+      return revokedEntryPages(caId, (afterId) => revokedEntryRows(caId, FIRST_PAGE, afterId))
     },
 
     async markListedAfterExpiry(caId, crlThisUpdate) {

@@ -89,9 +89,9 @@ interface Reply {
   error?: { message: string; code?: string }
 }
 
-async function* workerPages(caId: number): AsyncGenerator<RevokedEntryPage> {
+async function* workerPages(caId: number, afterId: number): AsyncGenerator<RevokedEntryPage> {
   const worker = new Worker(new URL('./revoked_reader_worker.js', import.meta.url), {
-    workerData: { filename: sqliteFile, sql: WORKER_PAGE, caId, pageSize: ROWS_PER_QUERY },
+    workerData: { filename: sqliteFile, sql: WORKER_PAGE, caId, afterId, pageSize: ROWS_PER_QUERY },
     // Its rows are short-lived: a small young generation is all it needs.
     resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
   })
@@ -136,7 +136,10 @@ async function* workerPages(caId: number): AsyncGenerator<RevokedEntryPage> {
         throw Object.assign(new Error(reply.error.message), { code: reply.error.code })
       }
       const data = Buffer.from(reply.buffer!)
-      if (reply.count! > 0) yield new PackedPage(data, reply.used!, reply.count!)
+      if (reply.count! > 0) {
+        readerStats.workerPages++
+        yield new PackedPage(data, reply.used!, reply.count!)
+      }
       if (reply.done) finished = true
       if (!finished) {
         worker.postMessage({ buffer: reply.buffer }, [reply.buffer!])
@@ -148,24 +151,41 @@ async function* workerPages(caId: number): AsyncGenerator<RevokedEntryPage> {
   }
 }
 
-/** Pages of revoked entries for `caId`, in id order (`fallback`: the same rows as objects). */
+/** Pages read by a worker since start (tests tell the two paths apart with it). */
+export const readerStats = { workerPages: 0 }
+
+/** Rows of the first page, read on the main thread: most CAs have fewer revoked certificates. */
+export const FIRST_PAGE = 5000
+
+/**
+ * Pages of revoked entries for `caId`, in id order. `rowsAfter(id)`: the same rows as objects,
+ * in pages of FIRST_PAGE, after that certificate id. The first page is read on this thread (a
+ * worker takes tens of milliseconds to start); on SQLite a CA with more rows continues in a
+ * worker.
+ */
 export async function* revokedEntryPages(
   caId: number,
-  fallback: () => AsyncIterable<RevokedEntry[]>
+  rowsAfter: (afterId: number) => AsyncIterable<RevokedEntry[]>
 ): AsyncGenerator<RevokedEntryPage> {
-  if (isSqlite()) {
-    let started = false
-    try {
-      for await (const page of workerPages(caId)) {
-        started = true
-        yield page
-      }
-      return
-    } catch (error) {
-      // A worker that could not start (no worker threads, no file access) leaves the rows to
-      // the main thread; one that failed midway is an error.
-      if (started) throw error
-    }
+  let lastId = 0
+  for await (const rows of rowsAfter(0)) {
+    if (rows.length > 0) lastId = rows[rows.length - 1].certificateId
+    yield objectPage(rows)
+    if (rows.length < FIRST_PAGE) return
+    if (isSqlite()) break
   }
-  for await (const rows of fallback()) yield objectPage(rows)
+  if (!isSqlite()) return
+  let started = false
+  try {
+    for await (const page of workerPages(caId, lastId)) {
+      started = true
+      yield page
+    }
+    return
+  } catch (error) {
+    // A worker that could not start (no worker threads, no file access) leaves the rows to the
+    // main thread; one that failed midway is an error.
+    if (started) throw error
+  }
+  for await (const rows of rowsAfter(lastId)) yield objectPage(rows)
 }

@@ -12,14 +12,14 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 
-const { filename, sql, caId, pageSize } = workerData
+const { filename, sql, caId, afterId, pageSize } = workerData
 
 const db = new Database(filename, { readonly: true, fileMustExist: true })
 db.pragma('busy_timeout = 10000')
 // columns: id, serial, revoked_at, reason index (computed by the query: no string per row)
 const page = db.prepare(sql).raw(true)
 
-let lastId = 0
+let lastId = afterId
 let done = false
 /** rows read but not packed yet (the last buffer was full) */
 let rows = []

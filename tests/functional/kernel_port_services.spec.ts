@@ -3,6 +3,7 @@
  * delegated service certificates (checked by OpenSSL), certificate statuses, revoked entries and
  * "listed after expiry", plugin secrets, and ace commands declared by plugins.
  */
+import { readerStats } from '#services/revoked_pages'
 import { test } from '@japa/runner'
 import { X509Certificate, verify as verifySignature } from 'node:crypto'
 import db from '@adonisjs/lucid/services/db'
@@ -248,6 +249,7 @@ test.group('Kernel port: statuses and revoked entries', () => {
       r.reason,
     ])
     assert.lengthOf(expected, 7 + 7000)
+    const workerPagesBefore = readerStats.workerPages
     const seen: unknown[][] = []
     let pages = 0
     for await (const page of runtime.revokedEntryPages(ca.id)) {
@@ -261,6 +263,10 @@ test.group('Kernel port: statuses and revoked entries', () => {
     }
     assert.isAbove(pages, 1)
     assert.deepEqual(seen, expected)
+    // SQLite: the first 5,000 rows on this thread, the rest from the reader worker.
+    if (db.connection().dialect.name === 'better-sqlite3') {
+      assert.isAbove(readerStats.workerPages, workerPagesBefore)
+    }
 
     // Leaving early stops the reader; a new read starts over.
     for await (const page of runtime.revokedEntryPages(ca.id)) {
