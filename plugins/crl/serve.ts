@@ -22,7 +22,8 @@ import {
 /** CRLs up to this size are kept in memory by every node. */
 export const MEMORY_LIMIT = 16 * 1024 * 1024
 /** The fast route trusts its memory only this long after a poll. */
-const POLL_TRUST_MS = 3000
+/** The memory is trusted this long after a poll (a node whose poll stalls answers from the database). */
+let pollTrustMs = 3000
 /** How long an HTTP cache may keep a CRL (a change reissues it within seconds). */
 export const MAX_AGE_SECONDS = 60
 
@@ -43,6 +44,14 @@ let lastPoll = 0
 let memoryLimit = MEMORY_LIMIT
 
 /** Changes the in-memory size limit (tests exercise the streamed path with a small one). */
+/**
+ * How long the memory is trusted after a poll. The test process, which runs no jobs and changes
+ * CRLs between requests, sets 0: every request is answered from the database's current state.
+ */
+export function setPollTrust(ms: number): void {
+  pollTrustMs = ms
+}
+
 export function setMemoryLimit(bytes: number): void {
   memoryLimit = bytes
   cache.clear()
@@ -126,7 +135,7 @@ export function answerFromMemory(
   request: { query: string; accept: string; ifNoneMatch: string },
   trustCache = false
 ): FastResponse | null {
-  if (!trustCache && Date.now() - lastPoll > POLL_TRUST_MS) return null
+  if (!trustCache && Date.now() - lastPoll > pollTrustMs) return null
   const served = cache.get(caId)?.lists.get(scope)
   if (!served?.der) return null
   const pem = wantsPem(request.query, request.accept)

@@ -10,6 +10,12 @@ import { pluginHost } from '#plugins/host'
 import { systemActor } from '#services/actor'
 import { adminToken, baseUrl, issueCertificate, opensslCsr } from '#tests/helpers/api'
 import { run, toolPath, withTempDir, type OpensslBinary } from '#tests/helpers/external'
+import { setPollTrust } from '../../plugins/crl/serve.js'
+
+// The in-process server goes through fast routes as in production, but this process runs no
+// poll on a schedule: every CRL request is answered from the database's current state (what a
+// node does within a second of a change). The memory path is proven by crl_cluster.spec.ts.
+setPollTrust(0)
 
 export interface Fetched {
   status: number
