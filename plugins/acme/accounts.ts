@@ -172,7 +172,16 @@ export async function newAccount(ctx: AcmeContext) {
         .increment('uses', 1)
       if (Number(spent) !== 1) return null
       const inserted = await tx.table('acme_accounts').insert(row).returning('id')
-      return Number(inserted[0]?.id ?? inserted[0])
+      const newId = Number(inserted[0]?.id ?? inserted[0])
+      // The audit entry commits with the account (and in the same group commit).
+      await tx.audit({
+        action: 'acme.account.create',
+        caId: Number(eab.policy_ca_id),
+        objectType: 'acme_account',
+        objectId: newId,
+        details: { eab: eab.name, kid, policy: eab.policy_name, ip: ctx.request.ip },
+      })
+      return newId
     })
   } catch (error) {
     if (error instanceof AcmeProblem) throw error
@@ -184,13 +193,6 @@ export async function newAccount(ctx: AcmeContext) {
     throw error
   }
   if (id === null) throw await refuse(`The EAB "${eab.name}" has no use left.`)
-  await auditAs(ctx.runtime, undefined, {
-    action: 'acme.account.create',
-    caId: Number(eab.policy_ca_id),
-    objectType: 'acme_account',
-    objectId: id,
-    details: { eab: eab.name, kid, policy: eab.policy_name, ip: ctx.request.ip },
-  })
   const account = accountFromRow({ ...row, id })
   return sendJson(ctx, 201, accountBody(ctx, account), { location: accountUrl(ctx, id) })
 }

@@ -10,15 +10,26 @@ import { accountOrders, keyChange, newAccount, updateAccount } from './accounts.
 import { registerAdmin } from './admin.js'
 import { commands } from './commands.js'
 import { failStuckValidations, getAuthz, postChallenge } from './authorizations.js'
+import { FastRoutes } from './fast.js'
 import { downloadCertificate, renewalInfo, requestRenewal, revokeCert } from './certificates.js'
 import { finalize, getOrder, newOrder } from './orders.js'
 import { directoryUrl, listPolicies } from './policies.js'
 import { AcmeProblem } from './problems.js'
 import { commonHeaders, sendJson, sendProblem, type AcmeContext } from './protocol.js'
 import { installSettings, templateSettings, type InstallSettings } from './settings.js'
-import { flushCounts, loadNonceKey, newNonce, purgeNonces, purgeRateWindows } from './store.js'
+import {
+  flushCounts,
+  loadNonceKey,
+  newNonce,
+  newNonceNow,
+  purgeNonces,
+  purgeRateWindows,
+} from './store.js'
 
 const ID = 'acme'
+
+/** This node's runtime while the plugin is started (the fast route needs it). */
+let liveRuntime: PluginRuntime | null = null
 
 type Handler = (ctx: AcmeContext) => Promise<unknown>
 
@@ -119,31 +130,67 @@ export default definePlugin({
 
   async start(runtime) {
     await loadNonceKey(runtime)
+    liveRuntime = runtime
   },
 
-  // Rate counters not written yet (see store.ts countEvent).
-  stop: () => flushCounts(),
+  async stop() {
+    liveRuntime = null
+    // Rate counters not written yet (see store.ts countEvent).
+    await flushCounts()
+  },
 
   setup(api) {
+    // One table for both ways in: the host's fast route (before the framework) and the
+    // framework's routes (used until this node's runtime started; 404 while disabled).
+    const routes: Array<['GET' | 'POST', string, Handler]> = [
+      ['GET', '/directory', directory],
+      ['GET', '/new-nonce', nonce],
+      ['POST', '/new-account', newAccount],
+      ['POST', '/account/:id', updateAccount],
+      ['POST', '/account/:id/orders', accountOrders],
+      ['POST', '/key-change', keyChange],
+      ['POST', '/new-order', newOrder],
+      ['POST', '/order/:id', getOrder],
+      ['POST', '/order/:id/finalize', finalize],
+      ['POST', '/authz/:id', getAuthz],
+      ['POST', '/chall/:authz/:type', postChallenge],
+      ['POST', '/cert/:id', downloadCertificate],
+      ['POST', '/revoke-cert', revokeCert],
+      ['GET', '/renewal-info/:certid', renewalInfo],
+      // Every other resource is POST (or POST-as-GET) only (RFC 8555 §6.3).
+      ...POST_ONLY.map((path): ['GET', string, Handler] => ['GET', path, postOnly]),
+    ]
+    const fast = new FastRoutes(`/${ID}`, () => liveRuntime)
+    for (const [method, path, handler] of routes) fast.add(method, path, acme(handler))
+    api.fastRoute({
+      match: fast.match,
+      handle: fast.handle,
+      // A body over the host's limit (1 MiB) is answered as an ACME problem too.
+      tooLarge: () => {
+        const nonceNow = newNonceNow()
+        return {
+          status: 413,
+          headers: {
+            'content-type': 'application/problem+json',
+            'cache-control': 'no-store',
+            'connection': 'close',
+            ...(nonceNow ? { 'replay-nonce': nonceNow } : {}),
+          },
+          body: JSON.stringify(
+            new AcmeProblem('malformed', 'The request body is larger than 1 MiB.', {
+              status: 413,
+            }).toJSON()
+          ),
+        }
+      },
+    })
     api.routes({
       surface: 'device',
       register(r) {
-        r.get('/directory', acme(directory))
-        r.get('/new-nonce', acme(nonce))
-        r.post('/new-account', acme(newAccount))
-        r.post('/account/:id', acme(updateAccount))
-        r.post('/account/:id/orders', acme(accountOrders))
-        r.post('/key-change', acme(keyChange))
-        r.post('/new-order', acme(newOrder))
-        r.post('/order/:id', acme(getOrder))
-        r.post('/order/:id/finalize', acme(finalize))
-        r.post('/authz/:id', acme(getAuthz))
-        r.post('/chall/:authz/:type', acme(postChallenge))
-        r.post('/cert/:id', acme(downloadCertificate))
-        r.post('/revoke-cert', acme(revokeCert))
-        r.get('/renewal-info/:certid', acme(renewalInfo))
-        // Every other resource is POST (or POST-as-GET) only (RFC 8555 §6.3).
-        for (const path of POST_ONLY) r.get(path, acme(postOnly))
+        for (const [method, path, handler] of routes) {
+          if (method === 'GET') r.get(path, acme(handler))
+          else r.post(path, acme(handler))
+        }
       },
     })
 

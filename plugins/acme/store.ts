@@ -53,10 +53,19 @@ function mac(k: Buffer, body: Buffer) {
 
 /** A fresh nonce: 6-byte time, 8 random bytes, 12-byte MAC (base64url, 35 characters). */
 export async function newNonce(runtime: PluginRuntime): Promise<string> {
+  return nonceWith(await key(runtime))
+}
+
+/** A fresh nonce without waiting: null until the key is loaded (start()). */
+export function newNonceNow(): string | null {
+  return nonceKey ? nonceWith(nonceKey) : null
+}
+
+function nonceWith(k: Buffer) {
   const body = Buffer.alloc(14)
   body.writeUIntBE(Date.now(), 0, 6)
   randomBytes(8).copy(body, 6)
-  return Buffer.concat([body, mac(await key(runtime), body)]).toString('base64url')
+  return Buffer.concat([body, mac(k, body)]).toString('base64url')
 }
 
 const LOADED_WINDOW_MS = 2

@@ -227,6 +227,24 @@ test.group('ACME bad input', (group) => {
     assert.isAbove(Number(last!.headers.get('retry-after')), 0)
   })
 
+  test('a body over 1 MiB is refused: 413, an ACME problem with a fresh nonce', async ({
+    client,
+    assert,
+  }) => {
+    const world = await acmeWorld(client)
+    const acme = await registeredClient(world)
+    const res = await fetch(acme.directory.newOrder, {
+      method: 'POST',
+      headers: { 'content-type': 'application/jose+json' },
+      body: JSON.stringify({ protected: 'x'.repeat(1024 * 1024 + 10), payload: '', signature: '' }),
+    })
+    assert.equal(res.status, 413)
+    assert.equal(res.headers.get('content-type'), 'application/problem+json')
+    assert.match(res.headers.get('replay-nonce') ?? '', /^[A-Za-z0-9_-]{35}$/)
+    const problem = (await res.json()) as Record<string, unknown>
+    assert.equal(problem.type, `${ACME}malformed`)
+  })
+
   test('a disabled plugin answers 404', async ({ client, assert }) => {
     const world = await acmeWorld(client)
     const acme = await registeredClient(world)
