@@ -693,6 +693,24 @@ export interface PluginRuntime {
    * and `tx.audit()` do commits together, or nothing does when `fn` throws (the error is rethrown).
    */
   transaction<T>(fn: (tx: PluginTransaction) => Promise<T>): Promise<T>
+  /**
+   * Writes in one transaction that is committed off the event loop on SQLite (by the kernel's
+   * store thread, which also commits issued certificates): queries built with `table()` and not
+   * awaited (insert, update, delete on the plugin's own tables) and `{ audit }` entries. Resolves
+   * once committed, with each item's result in order; rejects with nothing written when any
+   * fails. For hot paths whose writes need no reads in between (a group commit).
+   */
+  writeBatch(items: Array<TableQuery | { audit: PluginAuditEntry }>): Promise<WriteResult[]>
+}
+
+/** What one item of a write batch did. */
+export interface WriteResult {
+  /** rows changed (or returned, with RETURNING) */
+  changes: number
+  /** SQLite: the last inserted rowid; PostgreSQL: null (use `.returning('id')`) */
+  lastId: number | null
+  /** the rows of a query with RETURNING */
+  rows?: Record<string, unknown>[]
 }
 
 /** An audit-log entry written by a plugin (the plugin's id is added to its details). */

@@ -9,7 +9,8 @@ import pkiConfig from '#config/pki'
 import CertificateAuthority from '#models/certificate_authority'
 import Certificate from '#models/certificate'
 import { KernelError } from '#exceptions/kernel_error'
-import { audit } from '#services/audit_service'
+import { AUDIT_COLUMNS, audit, auditRow } from '#services/audit_service'
+import { commitStatements, type Statement } from '#services/certificate_store'
 import { writeServiceLog, queueServiceLog, countServiceHit } from '#services/service_log'
 import { keyService } from '#services/key_service'
 import type { Actor } from '#services/actor'
@@ -24,6 +25,7 @@ import {
 import type { HashName } from '../../hsm/types.js'
 import * as pki from '#pki/index'
 import type {
+  PluginAuditEntry,
   CaInfo,
   CertificateInfo,
   CertificateStatusEntry,
@@ -95,6 +97,11 @@ const revoking = once(() =>
   Promise.all([import('#services/certificate_service'), import('#services/revocation_service')])
 )
 const serviceCertificates = once(() => import('#services/service_certificate_service'))
+
+/** Queries made by runtime.table() (writeBatch takes only these: own tables, checked). */
+const ownQueries = new WeakSet<object>()
+
+const INSERT_AUDIT = `INSERT INTO audit_logs (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map(() => '?').join(', ')})`
 
 export function pluginActor(pluginId: string): Actor {
   return { kind: 'plugin', label: `plugin:${pluginId}`, isAdmin: true }
@@ -360,7 +367,31 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
     },
 
     table(name: string) {
-      return db.connection().getWriteClient().table(ownTable(name))
+      const query = db.connection().getWriteClient().table(ownTable(name))
+      ownQueries.add(query)
+      return query
+    },
+
+    async writeBatch(items) {
+      if (!Array.isArray(items)) {
+        throw new KernelError('E_VALIDATION', 'writeBatch() takes an array of queries and audits.')
+      }
+      const statements = items.map((item): Statement => {
+        if (item && typeof item === 'object' && 'audit' in item && !ownQueries.has(item)) {
+          const entry = (item as { audit: PluginAuditEntry }).audit
+          const row = auditRow(self, { ...entry, details: { plugin: pluginId, ...entry.details } })
+          return { sql: INSERT_AUDIT, bindings: AUDIT_COLUMNS.map((c) => row[c]) }
+        }
+        if (!ownQueries.has(item)) {
+          throw new KernelError(
+            'E_VALIDATION',
+            `writeBatch() takes queries made by ${pluginId}'s runtime.table() (not awaited) and { audit } entries.`
+          )
+        }
+        const { sql, bindings } = (item as any).toSQL()
+        return { sql, bindings: [...bindings] }
+      })
+      return commitStatements(statements)
     },
 
     async transaction(fn) {

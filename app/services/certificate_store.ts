@@ -150,10 +150,7 @@ async function drain() {
 class StoreWorker {
   #worker: Worker
   #next = 0
-  #pending = new Map<
-    number,
-    { resolve: (ids: number[]) => void; reject: (error: unknown) => void }
-  >()
+  #pending = new Map<number, { resolve: (value: any) => void; reject: (error: unknown) => void }>()
 
   constructor() {
     this.#worker = new Worker(new URL('./store_worker.js', import.meta.url), {
@@ -170,7 +167,12 @@ class StoreWorker {
     this.#worker.unref()
     this.#worker.on(
       'message',
-      (message: { id: number; ids?: number[]; error?: { message: string; code?: string } }) => {
+      (message: {
+        id: number
+        ids?: number[]
+        results?: BatchResult[]
+        error?: { message: string; code?: string }
+      }) => {
         const waiter = this.#pending.get(message.id)
         this.#pending.delete(message.id)
         if (this.#pending.size === 0) this.#worker.unref()
@@ -179,7 +181,7 @@ class StoreWorker {
           waiter.reject(
             Object.assign(new Error(message.error.message), { code: message.error.code })
           )
-        else waiter.resolve(message.ids!)
+        else waiter.resolve(message.results ?? message.ids!)
       }
     )
     this.#worker.on('error', (error) => this.#failAll(error))
@@ -190,11 +192,19 @@ class StoreWorker {
   }
 
   commit(items: unknown[]): Promise<number[]> {
+    return this.#send({ items })
+  }
+
+  run(batch: Statement[]): Promise<BatchResult[]> {
+    return this.#send({ batch })
+  }
+
+  #send<T>(message: Record<string, unknown>): Promise<T> {
     const id = this.#next++
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject })
       this.#worker.ref()
-      this.#worker.postMessage({ id, items })
+      this.#worker.postMessage({ id, ...message })
     })
   }
 
@@ -209,6 +219,55 @@ class StoreWorker {
 }
 
 let worker: StoreWorker | undefined
+
+/** One statement of a write batch, `?` placeholders. */
+export interface Statement {
+  sql: string
+  bindings: unknown[]
+}
+
+export interface BatchResult {
+  /** rows changed (or returned, for a statement with RETURNING) */
+  changes: number
+  /** SQLite: the last inserted rowid; PostgreSQL: null (use RETURNING) */
+  lastId: number | null
+  /** the rows of a statement with RETURNING */
+  rows?: Record<string, unknown>[]
+}
+
+/** SQLite cannot bind booleans or dates. */
+function bindable(value: unknown): unknown {
+  if (typeof value === 'boolean') return Number(value)
+  if (value instanceof Date) return value.getTime()
+  return value
+}
+
+/**
+ * Runs statements in one transaction and commits it; on SQLite in the store worker, so that the
+ * commit's fsync (and any wait for the write lock) happens off the event loop, serialized with
+ * the certificate batches on the same connection. Rejects, with nothing written, when any fails.
+ */
+export async function commitStatements(statements: Statement[]): Promise<BatchResult[]> {
+  if (statements.length === 0) return []
+  if (isSqlite()) {
+    return storeWorker().run(
+      statements.map((st) => ({ sql: st.sql, bindings: st.bindings.map(bindable) }))
+    )
+  }
+  return db.transaction(async (trx) => {
+    const results: BatchResult[] = []
+    for (const st of statements) {
+      const result = await trx.rawQuery(st.sql, st.bindings as any[])
+      const rows = Array.isArray(result.rows) ? result.rows : []
+      results.push({
+        changes: Number(result.rowCount ?? rows.length),
+        lastId: null,
+        ...(rows.length > 0 ? { rows } : {}),
+      })
+    }
+    return results
+  })
+}
 
 function storeWorker() {
   worker ??= new StoreWorker()

@@ -17,7 +17,52 @@ const insertAudit = db.prepare(workerData.sql.insertAudit)
 const updateRequest = db.prepare(workerData.sql.updateRequest)
 const insertName = db.prepare(workerData.sql.insertName)
 
-parentPort.on('message', ({ id, items }) => {
+/** Statements of write batches (runtime.writeBatch), prepared on first use; a bounded cache. */
+const statements = new Map()
+function statement(sql) {
+  let prepared = statements.get(sql)
+  if (!prepared) {
+    if (statements.size >= 500) statements.delete(statements.keys().next().value)
+    prepared = db.prepare(sql)
+    statements.set(sql, prepared)
+  }
+  return prepared
+}
+
+/** A plugin's write batch: every statement in one transaction; each one's result. */
+function runBatch(batch) {
+  const results = []
+  db.exec('BEGIN IMMEDIATE')
+  for (const { sql, bindings } of batch) {
+    const prepared = statement(sql)
+    if (prepared.reader) {
+      // e.g. INSERT ... RETURNING: its rows are the result
+      const rows = prepared.all(...bindings)
+      results.push({ changes: rows.length, lastId: null, rows })
+    } else {
+      const info = prepared.run(...bindings)
+      results.push({ changes: info.changes, lastId: Number(info.lastInsertRowid) })
+    }
+  }
+  db.exec('COMMIT')
+  return results
+}
+
+parentPort.on('message', ({ id, items, batch }) => {
+  if (batch) {
+    try {
+      parentPort.postMessage({ id, results: runBatch(batch) })
+    } catch (error) {
+      try {
+        if (db.inTransaction) db.exec('ROLLBACK')
+      } catch {}
+      parentPort.postMessage({
+        id,
+        error: { message: error?.message ?? String(error), code: error?.code },
+      })
+    }
+    return
+  }
   try {
     db.exec('BEGIN IMMEDIATE')
     const ids = []

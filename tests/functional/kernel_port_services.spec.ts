@@ -356,6 +356,71 @@ test.group('Kernel port: transactions', () => {
   })
 })
 
+test.group('Kernel port: write batches', () => {
+  test('queries and audits commit together (off the event loop on SQLite), or not at all', async ({
+    assert,
+  }) => {
+    const runtime = runtimeOf('example')
+    const name = `wb-${Date.now()}`
+    const results = await runtime.writeBatch([
+      runtime.table('example_greetings').insert({ name, at: 1 }),
+      runtime.table('example_greetings').insert({ name, at: 2 }),
+      { audit: { action: 'example.batch', objectId: name, details: { n: 2 } } },
+      runtime.table('example_greetings').where('name', name).where('at', 2).update({ at: 3 }),
+    ])
+    assert.lengthOf(results, 4)
+    assert.deepEqual(
+      results.map((r) => r.changes),
+      [1, 1, 1, 1]
+    )
+    const rows = await runtime.table('example_greetings').where('name', name).orderBy('at')
+    assert.deepEqual(
+      rows.map((r: any) => Number(r.at)),
+      [1, 3]
+    )
+    if (db.connection().dialect.name === 'better-sqlite3') {
+      assert.equal(results[0].lastId, rows[0].id)
+    }
+    const audits = await db
+      .from('audit_logs')
+      .where('action', 'example.batch')
+      .where('object_id', name)
+    assert.lengthOf(audits, 1)
+    assert.equal(audits[0].actor, 'plugin:example')
+    assert.deepInclude(JSON.parse(audits[0].details), { plugin: 'example', n: 2 })
+
+    // A failing statement (NOT NULL) rolls the whole batch back, audit included.
+    const failed = `wb-failed-${Date.now()}`
+    await assert.rejects(() =>
+      runtime.writeBatch([
+        runtime.table('example_greetings').insert({ name: failed, at: 1 }),
+        { audit: { action: 'example.batch', objectId: failed } },
+        runtime.table('example_greetings').insert({ name: failed, at: null }),
+      ])
+    )
+    assert.notExists(await runtime.table('example_greetings').where('name', failed).first())
+    assert.notExists(
+      await db
+        .from('audit_logs')
+        .where('action', 'example.batch')
+        .where('object_id', failed)
+        .first()
+    )
+
+    // Only the plugin's own queries: not another builder, not raw SQL dressed up as one.
+    await assert.rejects(
+      () => runtime.writeBatch([db.from('certificates').where('id', 0).delete() as any]),
+      /runtime\.table\(\)/
+    )
+    await assert.rejects(
+      () =>
+        runtime.writeBatch([{ toSQL: () => ({ sql: 'DELETE FROM cas', bindings: [] }) } as any]),
+      /runtime\.table\(\)/
+    )
+    assert.deepEqual(await runtime.writeBatch([]), [])
+  })
+})
+
 test.group('Plugin ace commands', () => {
   test('a command runs while its plugin is enabled and refuses while it is disabled', async ({
     assert,
