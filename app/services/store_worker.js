@@ -48,37 +48,29 @@ function runBatch(batch) {
   return results
 }
 
-parentPort.on('message', ({ id, items, batch }) => {
-  if (batch) {
-    try {
-      parentPort.postMessage({ id, results: runBatch(batch) })
-    } catch (error) {
-      try {
-        if (db.inTransaction) db.exec('ROLLBACK')
-      } catch {}
-      parentPort.postMessage({
-        id,
-        error: { message: error?.message ?? String(error), code: error?.code },
-      })
-    }
-    return
+/** The certificate batch: each certificate with its audit entry, request update and names. */
+function storeCertificates(items) {
+  db.exec('BEGIN IMMEDIATE')
+  const ids = []
+  for (const item of items) {
+    const certificateId = Number(insertCertificate.run(...item.certificate).lastInsertRowid)
+    // audit values: at, actor, action, object_type, object_id (the new id), ca_id, ip, details
+    const audit = [...item.audit]
+    audit[4] = String(certificateId)
+    insertAudit.run(...audit)
+    if (item.requestId) updateRequest.run(certificateId, audit[1], audit[0], item.requestId)
+    // searchable names (certificate_names): certificate_id, ca_id (first certificate column), name
+    for (const name of item.names ?? []) insertName.run(certificateId, item.certificate[0], name)
+    ids.push(certificateId)
   }
+  db.exec('COMMIT')
+  return ids
+}
+
+parentPort.on('message', ({ id, items, batch }) => {
   try {
-    db.exec('BEGIN IMMEDIATE')
-    const ids = []
-    for (const item of items) {
-      const certificateId = Number(insertCertificate.run(...item.certificate).lastInsertRowid)
-      // audit values: at, actor, action, object_type, object_id (the new id), ca_id, ip, details
-      const audit = [...item.audit]
-      audit[4] = String(certificateId)
-      insertAudit.run(...audit)
-      if (item.requestId) updateRequest.run(certificateId, audit[1], audit[0], item.requestId)
-      // searchable names (certificate_names): certificate_id, ca_id (first certificate column), name
-      for (const name of item.names ?? []) insertName.run(certificateId, item.certificate[0], name)
-      ids.push(certificateId)
-    }
-    db.exec('COMMIT')
-    parentPort.postMessage({ id, ids })
+    if (batch) parentPort.postMessage({ id, results: runBatch(batch) })
+    else parentPort.postMessage({ id, ids: storeCertificates(items) })
   } catch (error) {
     try {
       if (db.inTransaction) db.exec('ROLLBACK')
