@@ -23,6 +23,32 @@ const sqliteFile = (() => {
   return file
 })()
 
+/** Prepared statements kept per SQLite connection (most recently used). */
+const STATEMENT_CACHE = 500
+
+/**
+ * Knex prepares every query anew on better-sqlite3 (tens of microseconds each, a good part of a
+ * hot request's database time); the same SQL text is the same statement, so the connection keeps
+ * them. Safe as knex uses them: run or all to completion, never an open iterator, never a mode
+ * change. Code that changes a statement's mode (raw rows) prepares its own: `prepareUncached`.
+ */
+function cacheStatements(conn: any) {
+  const prepare = conn.prepare.bind(conn)
+  const cache = new Map<string, unknown>()
+  conn.prepareUncached = prepare
+  conn.prepare = (sql: string) => {
+    let statement = cache.get(sql)
+    if (statement) {
+      cache.delete(sql)
+    } else {
+      statement = prepare(sql)
+      if (cache.size >= STATEMENT_CACHE) cache.delete(cache.keys().next().value!)
+    }
+    cache.set(sql, statement)
+    return statement
+  }
+}
+
 const dbConfig = defineConfig({
   connection: env.get('DB_CONNECTION', 'sqlite'),
   connections: {
@@ -42,6 +68,7 @@ const dbConfig = defineConfig({
             conn.pragma('busy_timeout = 10000')
             conn.pragma('synchronous = FULL')
             conn.pragma('foreign_keys = ON')
+            cacheStatements(conn)
             done(null, conn)
           } catch (error) {
             done(error as Error, conn)

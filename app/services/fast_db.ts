@@ -17,6 +17,8 @@ interface SqliteStatement {
 }
 interface SqliteConnection {
   prepare(sql: string): SqliteStatement
+  /** a statement of its own (config/database.ts caches `prepare`'s, shared with knex) */
+  prepareUncached?(sql: string): SqliteStatement
   exec(sql: string): void
 }
 
@@ -58,7 +60,8 @@ function preparedRaw(conn: SqliteConnection, sql: string): SqliteStatement {
   let cache = statements.get(conn)
   let statement = cache?.get(key)
   if (!statement) {
-    statement = conn.prepare(sql).raw(true)
+    // Raw mode changes the statement: one of its own, not knex's cached one.
+    statement = (conn.prepareUncached ?? conn.prepare).call(conn, sql).raw(true)
     if (!cache) statements.set(conn, (cache = new Map()))
     cache.set(key, statement)
   }
