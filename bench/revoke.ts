@@ -46,6 +46,7 @@ async function main() {
     `open-pki revocation benchmark — node ${process.version}, ${os.availableParallelism()} cores, ${os.platform()} ${os.release()}`
   )
   const { server, token } = await crlServer()
+  running = server
   log(`server up (pid ${server.pid}); OCSP and ACME plugins disabled`)
   try {
     const csrs = await makeP256Csrs(4)
@@ -147,10 +148,14 @@ async function main() {
   }
 }
 
+/** The server of this run, for its output when the run fails. */
+let running: { output(): string } | undefined
+
 main()
   .then(() => process.exit(0))
   .catch((error) => {
     console.error(error)
+    if (running) console.error(`the server's last output:\n${running.output().slice(-4000)}`)
     killAllServers()
     process.exit(1)
   })
