@@ -10,9 +10,10 @@ import db from '@adonisjs/lucid/services/db'
 import { opensslCsr } from '#tests/helpers/api'
 import { webUser } from '#tests/helpers/web'
 import { AcmeTestClient } from '../../plugins/acme/tests/client.js'
-import { acmeWorld, directoryUrl, pemToB64u } from './acme_fixtures.js'
+import { acmeWorld, directoryUrl, pemToB64u, disableAcme } from './acme_fixtures.js'
 
-test.group('ACME admin pages', () => {
+test.group('ACME admin pages', (group) => {
+  group.teardown(disableAcme)
   test('policies, EAB credentials shown once, accounts, template tab, audit and logs', async ({
     client,
     assert,

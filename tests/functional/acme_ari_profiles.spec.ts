@@ -10,7 +10,13 @@ import { adminToken, createTemplate, opensslCsr, unique } from '#tests/helpers/a
 import { run, toolPath } from '#tests/helpers/external'
 import { AcmeTestClient } from '../../plugins/acme/tests/client.js'
 import { normalizeCertId } from '../../plugins/acme/ari.js'
-import { acmeWorld, directoryUrl, pemToB64u, registeredClient } from './acme_fixtures.js'
+import {
+  acmeWorld,
+  directoryUrl,
+  pemToB64u,
+  registeredClient,
+  disableAcme,
+} from './acme_fixtures.js'
 
 const ACME = 'urn:ietf:params:acme:error:'
 
@@ -50,7 +56,8 @@ async function renewalInfo(acme: AcmeTestClient, id: string) {
   return { status: res.status, retryAfter: res.headers.get('retry-after'), body }
 }
 
-test.group('ACME ARI and profiles', () => {
+test.group('ACME ARI and profiles', (group) => {
+  group.teardown(disableAcme)
   test('RFC 9773 §4.1 example CertID, with and without the serial sign byte', ({ assert }) => {
     // AKI keyIdentifier 69:88:5B:6B:87:46:40:41:E1:B3:7B:84:7B:A0:AE:2C:DE:01:C8:D4,
     // serial 00:87:65:43:21 → aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE

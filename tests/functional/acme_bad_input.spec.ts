@@ -14,6 +14,7 @@ import {
   directoryUrl,
   enableAcme,
   registeredClient,
+  disableAcme,
 } from './acme_fixtures.js'
 
 const ACME = 'urn:ietf:params:acme:error:'
@@ -24,6 +25,7 @@ async function eabUses(world: Awaited<ReturnType<typeof acmeWorld>>, kid: string
 }
 
 test.group('ACME bad input', (group) => {
+  group.teardown(disableAcme)
   group.each.teardown(() => enableAcme())
 
   test('JWS faults: signature, nonce, url, kid/jwk, alg, media type', async ({

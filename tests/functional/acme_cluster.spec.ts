@@ -8,9 +8,10 @@ import { pluginHost } from '#plugins/host'
 import { baseUrl } from '#tests/helpers/api'
 import { startServer } from '#tests/helpers/processes'
 import { AcmeTestClient } from '../../plugins/acme/tests/client.js'
-import { acmeWorld, directoryUrl, extraPort, pendingIpOrder } from './acme_fixtures.js'
+import { acmeWorld, directoryUrl, extraPort, pendingIpOrder, disableAcme } from './acme_fixtures.js'
 
-test.group('ACME cluster', () => {
+test.group('ACME cluster', (group) => {
+  group.teardown(disableAcme)
   test('a nonce from one node is good once on another; accounts are shared', async ({
     client,
     assert,

@@ -7,9 +7,10 @@ import { test } from '@japa/runner'
 import { createCa, unique } from '#tests/helpers/api'
 import { describeAce, runAce } from '#tests/helpers/processes'
 import { AcmeTestClient } from '../../plugins/acme/tests/client.js'
-import { directoryUrl, enableAcme } from './acme_fixtures.js'
+import { directoryUrl, enableAcme, disableAcme } from './acme_fixtures.js'
 
-test.group('ACME commands', () => {
+test.group('ACME commands', (group) => {
+  group.teardown(disableAcme)
   test('acme:policy:create and acme:eab:create; their credentials register', async ({
     client,
     assert,

@@ -21,11 +21,13 @@ import {
   directoryUrl,
   enableAcme,
   registeredClient,
+  disableAcme,
 } from './acme_fixtures.js'
 
 const ACME = 'urn:ietf:params:acme:error:'
 
-test.group('ACME group commit', () => {
+test.group('ACME group commit', (group) => {
+  group.teardown(disableAcme)
   test('one nonce, three newOrders at once: one order is stored, two are badNonce', async ({
     client,
     assert,

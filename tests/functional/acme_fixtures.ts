@@ -38,6 +38,14 @@ export async function enableAcme(settings: Record<string, unknown> = {}) {
   })
 }
 
+/**
+ * Turns the plugin off again (a group's teardown): later spec files, and the servers they spawn on
+ * the shared test database, start from a new install's default (ACME off).
+ */
+export async function disableAcme() {
+  await pluginHost.setEnabled('acme', false, systemActor)
+}
+
 export const directoryUrl = () => `${baseUrl()}/acme/directory`
 
 export async function acmeWorld(

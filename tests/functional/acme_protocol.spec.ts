@@ -23,6 +23,7 @@ import {
   pemToB64u,
   pendingIpOrder,
   registeredClient,
+  disableAcme,
 } from './acme_fixtures.js'
 
 /** An http-01 responder on the validation port, serving key authorizations by token. */
@@ -75,7 +76,8 @@ async function readyOrder(acme: AcmeTestClient, orderUrl: string) {
   return acme.poll(orderUrl, (b) => b.status !== 'pending')
 }
 
-test.group('ACME protocol', () => {
+test.group('ACME protocol', (group) => {
+  group.teardown(disableAcme)
   test('directory, nonces, EAB registration and account lookups', async ({ client, assert }) => {
     const world = await acmeWorld(client, { profiles: '' })
     const dir = await fetch(directoryUrl())

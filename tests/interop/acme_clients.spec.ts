@@ -19,7 +19,7 @@ import { delimiter, join } from 'node:path'
 import { pluginHost } from '#plugins/host'
 import { systemActor } from '#services/actor'
 import { opensslVerify, repoRoot, run, toolPath } from '#tests/helpers/external'
-import { acmeWorld, directoryUrl, extraPort } from '../functional/acme_fixtures.js'
+import { acmeWorld, directoryUrl, extraPort, disableAcme } from '../functional/acme_fixtures.js'
 
 const DNS_PORT = extraPort(2)
 const HTTP_PORT = extraPort(3)
@@ -130,6 +130,7 @@ const show = (r: { code: number; stdout: string; stderr: string }) =>
   `exit ${r.code}\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`
 
 test.group('ACME interop', (group) => {
+  group.teardown(disableAcme)
   group.setup(async () => {
     await startChalltest()
     return () => {
