@@ -11,14 +11,13 @@ import { run, toolPath } from '#tests/helpers/external'
 import { AcmeTestClient } from '../../plugins/acme/tests/client.js'
 import { normalizeCertId } from '../../plugins/acme/ari.js'
 import {
+  ACME,
   acmeWorld,
   directoryUrl,
   pemToB64u,
   registeredClient,
   disableAcme,
 } from './acme_fixtures.js'
-
-const ACME = 'urn:ietf:params:acme:error:'
 
 /** Issues a certificate for a pre-approved name; returns its PEM and the order. */
 async function issue(acme: AcmeTestClient, name: string, extra: Record<string, unknown> = {}) {

@@ -9,6 +9,7 @@ import { pluginHost } from '#plugins/host'
 import { systemActor } from '#services/actor'
 import { AcmeTestClient, accountKey, eabJws } from '../../plugins/acme/tests/client.js'
 import {
+  ACME,
   acmeSettings,
   acmeWorld,
   directoryUrl,
@@ -16,8 +17,6 @@ import {
   registeredClient,
   disableAcme,
 } from './acme_fixtures.js'
-
-const ACME = 'urn:ietf:params:acme:error:'
 
 async function eabUses(world: Awaited<ReturnType<typeof acmeWorld>>, kid: string) {
   const row = await world.runtime.table('acme_eabs').where('kid', kid).first()

@@ -15,6 +15,7 @@ import {
 } from '../../plugins/acme/store.js'
 import { unique } from '#tests/helpers/api'
 import {
+  ACME,
   acmeRuntime,
   acmeSettings,
   acmeWorld,
@@ -23,8 +24,6 @@ import {
   registeredClient,
   disableAcme,
 } from './acme_fixtures.js'
-
-const ACME = 'urn:ietf:params:acme:error:'
 
 test.group('ACME group commit', (group) => {
   group.teardown(disableAcme)

@@ -46,6 +46,9 @@ export async function disableAcme() {
   await pluginHost.setEnabled('acme', false, systemActor)
 }
 
+/** The prefix of RFC 8555 problem types. */
+export const ACME = 'urn:ietf:params:acme:error:'
+
 export const directoryUrl = () => `${baseUrl()}/acme/directory`
 
 export async function acmeWorld(
