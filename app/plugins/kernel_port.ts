@@ -9,7 +9,7 @@ import pkiConfig from '#config/pki'
 import CertificateAuthority from '#models/certificate_authority'
 import Certificate from '#models/certificate'
 import { KernelError } from '#exceptions/kernel_error'
-import { AUDIT_COLUMNS, audit, auditRow } from '#services/audit_service'
+import { AUDIT_COLUMNS, INSERT_AUDIT, audit, auditRow } from '#services/audit_service'
 import { commitStatements, type Statement } from '#services/certificate_store'
 import { writeServiceLog, queueServiceLog, countServiceHit } from '#services/service_log'
 import { keyService } from '#services/key_service'
@@ -36,47 +36,43 @@ import type {
 } from './contract.js'
 
 /**
- * Pages of certificates rows in id order (keyset: `id > last`), mapped; `query()` gives a fresh
- * builder with its filters and columns (id among them).
+ * Pages in id order (keyset: `id > last`), mapped: `fetch(afterId, limit)` reads a page, `idOf`
+ * gives a row's id.
  */
-async function* pagesById<T>(
-  query: () => any,
+async function* pagesById<R, T>(
+  fetch: (afterId: number, limit: number) => Promise<R[]>,
+  idOf: (row: R) => number,
   options: { afterId?: number; pageSize?: number },
-  map: (row: any) => T
+  map: (row: R) => T
 ): AsyncIterable<T[]> {
   const pageSize = Math.max(1, Math.min(options.pageSize ?? 1000, 10_000))
   let lastId = options.afterId ?? 0
   for (;;) {
-    const rows = await query().where('id', '>', lastId).orderBy('id').limit(pageSize)
+    const rows = await fetch(lastId, pageSize)
     if (rows.length === 0) return
-    lastId = Number(rows[rows.length - 1].id)
+    lastId = idOf(rows[rows.length - 1])
     yield rows.map(map)
     if (rows.length < pageSize) return
   }
 }
 
-/** A CA's revoked and held certificates not yet dropped from its CRLs, in pages (keyset). */
-async function* revokedEntryRows(
-  caId: number,
-  pageSize: number,
-  afterId = 0
-): AsyncIterable<RevokedEntry[]> {
-  // Rows as arrays through one prepared statement: a CRL of a million entries reads them all.
-  const limit = Math.max(1, Math.min(pageSize, 10_000))
-  let lastId = afterId
-  for (;;) {
-    const rows = await fastDb.tuples(REVOKED_ENTRIES_PAGE, [caId, false, lastId, limit])
-    if (rows.length === 0) return
-    lastId = Number(rows[rows.length - 1][0])
-    yield rows.map(([id, serial, revokedAt, reason, status, notAfter]): RevokedEntry => ({
+/**
+ * A CA's revoked and held certificates not yet dropped from its CRLs, in pages: rows as arrays
+ * through one prepared statement (a CRL of a million entries reads them all).
+ */
+function revokedEntryRows(caId: number, pageSize: number, afterId = 0) {
+  return pagesById(
+    (after, limit) => fastDb.tuples(REVOKED_ENTRIES_PAGE, [caId, false, after, limit]),
+    (row) => Number(row[0]),
+    { afterId, pageSize },
+    ([id, serial, revokedAt, reason, status, notAfter]): RevokedEntry => ({
       certificateId: Number(id),
       serial: String(serial),
       revokedAt: Number(revokedAt ?? 0),
       reason: status === 'hold' ? 'certificateHold' : ((reason as string | null) ?? null),
       notAfter: Number(notAfter),
-    }))
-    if (rows.length < limit) return
-  }
+    })
+  )
 }
 
 /** `load()` once; the same promise afterwards. */
@@ -100,8 +96,6 @@ const serviceCertificates = once(() => import('#services/service_certificate_ser
 
 /** Queries made by runtime.table() (writeBatch takes only these: own tables, checked). */
 const ownQueries = new WeakSet<object>()
-
-const INSERT_AUDIT = `INSERT INTO audit_logs (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map(() => '?').join(', ')})`
 
 export function pluginActor(pluginId: string): Actor {
   return { kind: 'plugin', label: `plugin:${pluginId}`, isAdmin: true }
@@ -172,6 +166,11 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
   const self = pluginActor(pluginId)
   const prefix = `${pluginId.replace(/-/g, '_')}_`
   const log = logger.child({ plugin: pluginId })
+  /** A plugin's audit entry: the plugin's id is added to its details. */
+  const ownEntry = (entry: PluginAuditEntry) => ({
+    ...entry,
+    details: { plugin: pluginId, ...entry.details },
+  })
 
   const ownTable = (name: string) => {
     if (typeof name !== 'string' || !name.startsWith(prefix)) {
@@ -250,10 +249,13 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
 
     certificateStatuses(caId, options = {}): AsyncIterable<CertificateStatusEntry[]> {
       return pagesById(
-        () =>
+        (after, limit) =>
           db
             .from('certificates')
             .where('ca_id', caId)
+            .where('id', '>', after)
+            .orderBy('id')
+            .limit(limit)
             .select(
               'id',
               'serial',
@@ -263,6 +265,7 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
               'revoked_at',
               'revocation_reason'
             ),
+        (row: any) => Number(row.id),
         options,
         (r) => ({
           certificateId: Number(r.id),
@@ -342,7 +345,7 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
     },
 
     async audit(entry) {
-      await audit(self, { ...entry, details: { plugin: pluginId, ...entry.details } })
+      await audit(self, ownEntry(entry))
     },
 
     async writeServiceLog(entry, options) {
@@ -379,7 +382,7 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
       const statements = items.map((item): Statement => {
         if (item && typeof item === 'object' && 'audit' in item && !ownQueries.has(item)) {
           const entry = (item as { audit: PluginAuditEntry }).audit
-          const row = auditRow(self, { ...entry, details: { plugin: pluginId, ...entry.details } })
+          const row = auditRow(self, ownEntry(entry))
           return { sql: INSERT_AUDIT, bindings: AUDIT_COLUMNS.map((c) => row[c]) }
         }
         if (!ownQueries.has(item)) {
@@ -398,8 +401,7 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
       return db.transaction(async (trx) =>
         fn({
           table: (name: string) => trx.knexQuery().table(ownTable(name)),
-          audit: (entry) =>
-            audit(self, { ...entry, details: { plugin: pluginId, ...entry.details } }, trx),
+          audit: (entry) => audit(self, ownEntry(entry), trx),
         })
       )
     },

@@ -27,19 +27,27 @@ async function readRaw(ctx: HttpContext): Promise<Buffer> {
   if (raw !== null && raw !== undefined) return Buffer.from(raw)
   const req = ctx.request.request
   if (req.readableEnded || !req.readable) return Buffer.alloc(0)
+  const body = await readBody(req, MAX_RAW_BODY)
+  if (body === null) {
+    const error: any = new Error('The request body is larger than 1 MB.')
+    error.status = 413
+    error.code = 'E_BODY_TOO_LARGE'
+    throw error
+  }
+  return body
+}
+
+/** The whole body, or null when it is larger than `limit` (reading stops there). */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  if (Number(req.headers['content-length'] ?? 0) > limit) return null
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of req) {
-    size += chunk.length
-    if (size > MAX_RAW_BODY) {
-      const error: any = new Error('The request body is larger than 1 MB.')
-      error.status = 413
-      error.code = 'E_BODY_TOO_LARGE'
-      throw error
-    }
+    size += (chunk as Buffer).length
+    if (size > limit) return null
     chunks.push(chunk as Buffer)
   }
-  return Buffer.concat(chunks)
+  return Buffer.concat(chunks, size)
 }
 
 /*
@@ -185,21 +193,6 @@ export function mountPluginRoutes(host: PluginHost, router: any, adminStack: () 
   return count
 }
 
-const DEFAULT_BODY_LIMIT = 1024 * 1024
-
-/** The whole body, or null when it is larger than `limit` (reading stops there). */
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
-  if (Number(req.headers['content-length'] ?? 0) > limit) return null
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size > limit) return null
-    chunks.push(chunk as Buffer)
-  }
-  return Buffer.concat(chunks, size)
-}
-
 function send(req: IncomingMessage, res: ServerResponse, answer: FastResponse): void {
   const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body
   res.writeHead(answer.status ?? 200, {
@@ -219,12 +212,12 @@ async function answerMatched(
 ): Promise<void> {
   try {
     request.ip = proxyAddr(req, http.trustProxy as (addr: string, i: number) => boolean)
-    const body = await readBody(req, spec.bodyLimit ?? DEFAULT_BODY_LIMIT)
+    const body = await readBody(req, spec.bodyLimit ?? MAX_RAW_BODY)
     if (body === null) {
       const answer = spec.tooLarge?.(request) ?? {
         status: 413,
         headers: { 'content-type': 'text/plain; charset=utf-8', 'connection': 'close' },
-        body: `The request body is larger than ${spec.bodyLimit ?? DEFAULT_BODY_LIMIT} bytes.`,
+        body: `The request body is larger than ${spec.bodyLimit ?? MAX_RAW_BODY} bytes.`,
       }
       send(req, res, answer)
       req.destroy()

@@ -37,6 +37,9 @@ export const AUDIT_COLUMNS = [
   'details',
 ] as const satisfies ReadonlyArray<keyof AuditRow>
 
+/** The audit insert with `?` placeholders in AUDIT_COLUMNS order (batched writers). */
+export const INSERT_AUDIT = `INSERT INTO audit_logs (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map(() => '?').join(', ')})`
+
 /** The row `audit()` writes; also used by writers that batch their inserts (certificate store). */
 export function auditRow(actor: Actor, entry: AuditEntry): AuditRow {
   return {

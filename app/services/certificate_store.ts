@@ -9,8 +9,8 @@
 import db from '@adonisjs/lucid/services/db'
 import { Worker } from 'node:worker_threads'
 import { sqliteFile } from '#config/database'
-import { isSqlite } from './fast_db.js'
-import { AUDIT_COLUMNS, type AuditRow } from './audit_service.js'
+import { bindable, isSqlite } from './fast_db.js'
+import { AUDIT_COLUMNS, INSERT_AUDIT, type AuditRow } from './audit_service.js'
 
 export interface CertificateRow {
   ca_id: number
@@ -60,7 +60,6 @@ const CERT_COLUMNS = [
 ] as const
 
 const INSERT_CERT = `INSERT INTO certificates (${CERT_COLUMNS.join(', ')}) VALUES (${CERT_COLUMNS.map(() => '?').join(', ')})`
-const INSERT_AUDIT = `INSERT INTO audit_logs (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map(() => '?').join(', ')})`
 const UPDATE_REQUEST = `UPDATE certificate_requests SET status = 'issued', certificate_id = ?, decided_by = ?, decided_at = ? WHERE id = ?`
 
 const INSERT_NAME = `INSERT INTO certificate_names (certificate_id, ca_id, name) VALUES (?, ?, ?)`
@@ -235,13 +234,6 @@ export interface BatchResult {
   rows?: Record<string, unknown>[]
 }
 
-/** SQLite cannot bind booleans or dates. */
-function bindable(value: unknown): unknown {
-  if (typeof value === 'boolean') return Number(value)
-  if (value instanceof Date) return value.getTime()
-  return value
-}
-
 /**
  * Runs statements in one transaction and commits it; on SQLite in the store worker, so that the
  * commit's fsync (and any wait for the write lock) happens off the event loop, serialized with
@@ -251,7 +243,7 @@ export async function commitStatements(statements: Statement[]): Promise<BatchRe
   if (statements.length === 0) return []
   if (isSqlite()) {
     return storeWorker().run(
-      statements.map((st) => ({ sql: st.sql, bindings: st.bindings.map(bindable) }))
+      statements.map((st) => ({ sql: st.sql, bindings: bindable(st.bindings) }))
     )
   }
   return db.transaction(async (trx) => {

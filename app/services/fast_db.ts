@@ -39,37 +39,34 @@ export async function withSqlite<T>(fn: (conn: SqliteConnection) => T): Promise<
   }
 }
 
-/** The statement for `sql` on `conn`, prepared on first use. */
-export function prepared(conn: SqliteConnection, sql: string): SqliteStatement {
+/** The statement cached under `key` on `conn`, made by `make` on first use. */
+function cached(conn: SqliteConnection, key: string, make: () => SqliteStatement): SqliteStatement {
   let cache = statements.get(conn)
-  if (!cache) {
-    cache = new Map()
-    statements.set(conn, cache)
-  }
-  let statement = cache.get(sql)
+  if (!cache) statements.set(conn, (cache = new Map()))
+  let statement = cache.get(key)
   if (!statement) {
-    statement = conn.prepare(sql)
-    cache.set(sql, statement)
-  }
-  return statement
-}
-
-/** The statement for `sql` on `conn` in raw mode (rows as arrays), prepared on first use. */
-function preparedRaw(conn: SqliteConnection, sql: string): SqliteStatement {
-  const key = `raw:${sql}`
-  let cache = statements.get(conn)
-  let statement = cache?.get(key)
-  if (!statement) {
-    // Raw mode changes the statement: one of its own, not knex's cached one.
-    statement = (conn.prepareUncached ?? conn.prepare).call(conn, sql).raw(true)
-    if (!cache) statements.set(conn, (cache = new Map()))
+    statement = make()
     cache.set(key, statement)
   }
   return statement
 }
 
-/** SQLite cannot bind booleans. */
-const bindable = (params: unknown[]) => params.map((p) => (typeof p === 'boolean' ? Number(p) : p))
+/** The statement for `sql` on `conn`, prepared on first use. */
+export function prepared(conn: SqliteConnection, sql: string): SqliteStatement {
+  return cached(conn, sql, () => conn.prepare(sql))
+}
+
+/** The statement for `sql` on `conn` in raw mode (rows as arrays), prepared on first use. */
+function preparedRaw(conn: SqliteConnection, sql: string): SqliteStatement {
+  // Raw mode changes the statement: one of its own, not the one knex shares (config/database.ts).
+  return cached(conn, `raw:${sql}`, () =>
+    (conn.prepareUncached ?? conn.prepare).call(conn, sql).raw(true)
+  )
+}
+
+/** SQLite cannot bind booleans or dates. */
+export const bindable = (params: unknown[]) =>
+  params.map((p) => (typeof p === 'boolean' ? Number(p) : p instanceof Date ? p.getTime() : p))
 
 export const fastDb = {
   async first(sql: string, params: unknown[] = []): Promise<Row | undefined> {
