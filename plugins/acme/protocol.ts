@@ -185,13 +185,13 @@ export async function authenticate(
   } else {
     const prefix = `${ctx.base}/account/`
     const kid = String(header.kid)
-    const id = kid.startsWith(prefix) ? kid.slice(prefix.length) : ''
+    const accountId = numericId(kid.startsWith(prefix) ? kid.slice(prefix.length) : '')
     let account: Account | null = null
-    if (/^[1-9]\d{0,9}$/.test(id) && options.join) {
-      result.rows = await options.join(Number(id))
+    if (accountId && options.join) {
+      result.rows = await options.join(accountId)
       account = accountFromJoined(result.rows[0])
-    } else if (/^[1-9]\d{0,9}$/.test(id)) {
-      const row = await ctx.runtime.table('acme_accounts').where('id', Number(id)).first()
+    } else if (accountId) {
+      const row = await ctx.runtime.table('acme_accounts').where('id', accountId).first()
       account = row ? accountFromRow(row) : null
     }
     if (!account) {
@@ -297,10 +297,14 @@ export async function sendJson(
   ctx.reply.status(status).header('content-type', 'application/json').send(JSON.stringify(body))
 }
 
+/** A row id written in a URL (1..10 digits), 0 when it is anything else. */
+function numericId(value: string): number {
+  return /^[1-9]\d{0,9}$/.test(value) ? Number(value) : 0
+}
+
 /** A numeric route parameter (1..10 digits), 0 when it is anything else. */
 export function idParam(ctx: AcmeContext, name = 'id'): number {
-  const value = String(ctx.request.params[name] ?? '')
-  return /^[1-9]\d{0,9}$/.test(value) ? Number(value) : 0
+  return numericId(String(ctx.request.params[name] ?? ''))
 }
 
 export function rfc3339(ms: number) {
