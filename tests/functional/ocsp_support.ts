@@ -14,6 +14,7 @@ import {
   unique,
   webServerTemplate,
   withFiles,
+  type CsrKey,
 } from '#tests/helpers/api'
 
 export interface OcspRequestOptions {
@@ -167,8 +168,8 @@ export async function certText(der: Buffer): Promise<string> {
 export async function ocspSetup(client: any, label: string, keyType = 'ecdsa-p256') {
   const ca = await createCa(client, { name: unique(label), keyType })
   const template = await webServerTemplate(client, ca.id)
-  const issue = async (cn: string) => {
-    const { csrPem } = await opensslCsr({ subject: `/CN=${cn}` })
+  const issue = async (cn: string, key?: CsrKey) => {
+    const { csrPem } = await opensslCsr({ key, subject: `/CN=${cn}` })
     const response = await issueCertificate(client, template.id, { csr: csrPem })
     response.assertStatus(201)
     return response.body().certificate as { id: number; serial: string; certificatePem: string }

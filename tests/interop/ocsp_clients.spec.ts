@@ -5,29 +5,15 @@
  * Web Server certificate, which now carries the OCSP URL in its AIA.
  */
 import { test } from '@japa/runner'
-import {
-  adminToken,
-  baseUrl,
-  createCa,
-  issueCertificate,
-  opensslCsr,
-  unique,
-  webServerTemplate,
-  withFiles,
-  type CsrKey,
-} from '#tests/helpers/api'
+import { adminToken, baseUrl, withFiles, type CsrKey } from '#tests/helpers/api'
 import { run, toolPath, zlint, type OpensslBinary } from '#tests/helpers/external'
-import { presign } from '../functional/ocsp_support.js'
+import { ocspSetup, presign } from '../functional/ocsp_support.js'
 
 async function setup(client: any, keyType: string, csrKey: CsrKey = 'ec-p256') {
-  const ca = await createCa(client, { name: unique('OCSP interop'), keyType })
-  const template = await webServerTemplate(client, ca.id)
-  const { csrPem } = await opensslCsr({ key: csrKey, subject: '/CN=interop.example.com' })
-  const response = await issueCertificate(client, template.id, { csr: csrPem })
-  response.assertStatus(201)
-  const leaf = response.body().certificate as { id: number; certificatePem: string }
+  const { ca, caPem, issue } = await ocspSetup(client, 'OCSP interop', keyType)
+  const leaf = await issue('interop.example.com', csrKey)
   await presign()
-  return { ca, caPem: ca.certificatePem!, leaf, url: `${baseUrl()}/ocsp/${ca.id}` }
+  return { ca, caPem, leaf, url: `${baseUrl()}/ocsp/${ca.id}` }
 }
 
 /** `openssl ocsp -url` (POST): exit code and output. */
