@@ -5,6 +5,7 @@
  * are normalised to the canonical DER content (a leading 0x00 exactly when the high bit is set),
  * so an ID built from a serial with or without that byte finds the same certificate.
  */
+import { readTlv as readDer, type Tlv } from '#pki/der'
 import { AcmeProblem } from './problems.js'
 
 /** The DER of the OID 2.5.29.35 (Authority Key Identifier). */
@@ -18,32 +19,13 @@ export function canonicalSerial(bytes: Uint8Array): Buffer {
   return trimmed[0] & 0x80 ? Buffer.concat([Buffer.from([0]), trimmed]) : trimmed
 }
 
-interface Tlv {
-  tag: number
-  /** Content start and end offsets. */
-  start: number
-  end: number
-}
-
 /** One DER element at `pos` (ending by `limit`), with the tag expected when given. */
 function readTlv(der: Uint8Array, pos: number, limit: number, tag?: number): Tlv {
-  if (pos + 2 > limit) throw new Error('the certificate is truncated')
-  const found = der[pos]
-  if ((found & 0x1f) === 0x1f) throw new Error('the certificate uses a high tag number')
-  if (tag !== undefined && found !== tag) throw new Error('the certificate is not well formed')
-  let length = der[pos + 1]
-  let start = pos + 2
-  if (length & 0x80) {
-    const count = length & 0x7f
-    if (count === 0 || count > 4 || start + count > limit) {
-      throw new Error('the certificate has a bad length')
-    }
-    length = 0
-    for (let i = 0; i < count; i++) length = length * 256 + der[start + i]
-    start += count
+  const element = readDer(der, pos, limit)
+  if (tag !== undefined && element.tag !== tag) {
+    throw new Error('the certificate is not well formed')
   }
-  if (start + length > limit) throw new Error('the certificate is truncated')
-  return { tag: found, start, end: start + length }
+  return element
 }
 
 /**
@@ -52,11 +34,11 @@ function readTlv(der: Uint8Array, pos: number, limit: number, tag?: number): Tlv
  */
 function serialAndAki(der: Uint8Array): { serial: Uint8Array; keyId: Uint8Array } {
   const cert = readTlv(der, 0, der.length, 0x30)
-  const tbs = readTlv(der, cert.start, cert.end, 0x30)
-  let element = readTlv(der, tbs.start, tbs.end)
+  const tbs = readTlv(der, cert.contentStart, cert.end, 0x30)
+  let element = readTlv(der, tbs.contentStart, tbs.end)
   if (element.tag === 0xa0) element = readTlv(der, element.end, tbs.end) // [0] version
   if (element.tag !== 0x02) throw new Error('the certificate has no serial number')
-  const serial = der.subarray(element.start, element.end)
+  const serial = der.subarray(element.contentStart, element.end)
   // signature, issuer, validity, subject, subjectPublicKeyInfo
   let pos = element.end
   for (let i = 0; i < 5; i++) pos = readTlv(der, pos, tbs.end, 0x30).end
@@ -65,22 +47,22 @@ function serialAndAki(der: Uint8Array): { serial: Uint8Array; keyId: Uint8Array 
     element = readTlv(der, pos, tbs.end)
     pos = element.end
     if (element.tag !== 0xa3) continue
-    const list = readTlv(der, element.start, element.end, 0x30)
-    for (let at = list.start; at < list.end;) {
+    const list = readTlv(der, element.contentStart, element.end, 0x30)
+    for (let at = list.contentStart; at < list.end;) {
       const extension = readTlv(der, at, list.end, 0x30)
       at = extension.end
-      const oid = readTlv(der, extension.start, extension.end, 0x06)
-      if (!AKI_OID.equals(der.subarray(oid.start, oid.end))) continue
+      const oid = readTlv(der, extension.contentStart, extension.end, 0x06)
+      if (!AKI_OID.equals(der.subarray(oid.contentStart, oid.end))) continue
       let value = readTlv(der, oid.end, extension.end)
       if (value.tag === 0x01) value = readTlv(der, value.end, extension.end) // critical
       if (value.tag !== 0x04) throw new Error('the Authority Key Identifier is not well formed')
       // AuthorityKeyIdentifier ::= SEQUENCE { [0] keyIdentifier OPTIONAL, ... }
-      const aki = readTlv(der, value.start, value.end, 0x30)
-      const keyId = aki.start < aki.end ? readTlv(der, aki.start, aki.end) : null
+      const aki = readTlv(der, value.contentStart, value.end, 0x30)
+      const keyId = aki.contentStart < aki.end ? readTlv(der, aki.contentStart, aki.end) : null
       if (!keyId || keyId.tag !== 0x80) {
         throw new Error('the Authority Key Identifier has no keyIdentifier')
       }
-      return { serial, keyId: der.subarray(keyId.start, keyId.end) }
+      return { serial, keyId: der.subarray(keyId.contentStart, keyId.end) }
     }
   }
   throw new Error('the certificate has no Authority Key Identifier')
