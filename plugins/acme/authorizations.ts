@@ -11,6 +11,7 @@ import {
   ACCOUNT_SELECT,
   authenticate,
   idParam,
+  joinedRow,
   rfc3339,
   sendJson,
   type Account,
@@ -91,9 +92,7 @@ function joinAuthz(ctx: AcmeContext, authzId: number) {
 
 /** The authorization and challenges of `joinAuthz`'s rows; 404 when there is none. */
 async function authzFromRows(ctx: AcmeContext, account: Account, rows: any[]) {
-  if (!rows.length || rows[0].id === null || rows[0].id === undefined) {
-    throw new AcmeProblem('malformed', 'No such authorization.', { status: 404 })
-  }
+  const first = joinedRow(rows, 'id', 'authorization')
   const challenges = rows
     .filter((r) => r.c_id !== null && r.c_id !== undefined)
     .map((r) => ({
@@ -104,7 +103,7 @@ async function authzFromRows(ctx: AcmeContext, account: Account, rows: any[]) {
       validated_at: r.c_validated_at,
       error: r.c_error,
     }))
-  const row = await checkAuthz(ctx, account, { ...rows[0] })
+  const row = await checkAuthz(ctx, account, { ...first })
   return { row, challenges }
 }
 

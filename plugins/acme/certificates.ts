@@ -14,6 +14,7 @@ import {
   authenticate,
   commonHeaders,
   idParam,
+  joinedRow,
   rfc3339,
   sendJson,
   type AcmeContext,
@@ -37,9 +38,7 @@ export async function downloadCertificate(ctx: AcmeContext) {
           'acme_certificates.chain',
         ]),
   })
-  const row = auth.rows![0]
-  if (row.certificate_id === null || row.certificate_id === undefined)
-    throw new AcmeProblem('malformed', 'No such certificate.', { status: 404 })
+  const row = joinedRow(auth.rows, 'certificate_id', 'certificate')
   if (Number(row.account_id) !== auth.account!.id) {
     throw new AcmeProblem('unauthorized', 'This certificate belongs to another account.')
   }

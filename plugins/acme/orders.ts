@@ -22,6 +22,7 @@ import {
   authenticate,
   commitWithNonce,
   idParam,
+  joinedRow,
   rfc3339,
   sendJson,
   type Account,
@@ -94,10 +95,7 @@ function joinOrder(ctx: AcmeContext, orderId: number) {
 
 /** The order of `joinOrder`'s rows, brought up to date; 404 when there is none. */
 async function loadOrder(ctx: AcmeContext, account: Account, rows: any[]) {
-  if (!rows.length || rows[0].id === null || rows[0].id === undefined) {
-    throw new AcmeProblem('malformed', 'No such order.', { status: 404 })
-  }
-  const order = orderFromRow(rows[0])
+  const order = orderFromRow(joinedRow(rows, 'id', 'order'))
   if (order.accountId !== account.id) {
     throw new AcmeProblem('unauthorized', 'This order belongs to another account.')
   }

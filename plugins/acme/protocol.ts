@@ -297,6 +297,18 @@ export async function sendJson(
   ctx.reply.status(status).header('content-type', 'application/json').send(JSON.stringify(body))
 }
 
+/**
+ * The first of `join`'s rows when the left-joined resource was found (its `column` is not
+ * NULL); `No such <what>.` (404) when it was not.
+ */
+export function joinedRow(rows: any[] | undefined, column: string, what: string): any {
+  const row = rows?.[0]
+  if (!row || row[column] === null || row[column] === undefined) {
+    throw new AcmeProblem('malformed', `No such ${what}.`, { status: 404 })
+  }
+  return row
+}
+
 /** A row id written in a URL (1..10 digits), 0 when it is anything else. */
 function numericId(value: string): number {
   return /^[1-9]\d{0,9}$/.test(value) ? Number(value) : 0
