@@ -64,9 +64,14 @@ async function refreshAll(runtime: PluginRuntime): Promise<void> {
   // The most recent change first: a fresh revocation is not queued behind a backlog (e.g. CAs
   // revoked into while no server ran), which drains in the following runs.
   const lastChange = new Map<number, number>()
-  for (const caId of pending) {
-    const row = await runtime.table('crl_changes').where('ca_id', caId).max('id as last').first()
-    lastChange.set(caId, Number(row?.last ?? 0))
+  if (pending.size > 0) {
+    const rows = await runtime
+      .table('crl_changes')
+      .whereIn('ca_id', [...pending])
+      .groupBy('ca_id')
+      .select('ca_id')
+      .max('id as last')
+    for (const row of rows) lastChange.set(Number(row.ca_id), Number(row.last ?? 0))
   }
   const listed = await runtime.listCas()
   const active = listed.filter((ca) => ca.status === 'active' && ca.certificatePem)
