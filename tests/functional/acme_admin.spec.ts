@@ -10,7 +10,7 @@ import db from '@adonisjs/lucid/services/db'
 import { opensslCsr } from '#tests/helpers/api'
 import { webUser } from '#tests/helpers/web'
 import { AcmeTestClient } from '../../plugins/acme/tests/client.js'
-import { acmeWorld, directoryUrl, pemToB64u, disableAcme } from './acme_fixtures.js'
+import { accountIdOf, acmeWorld, directoryUrl, pemToB64u, disableAcme } from './acme_fixtures.js'
 
 test.group('ACME admin pages', (group) => {
   group.teardown(disableAcme)
@@ -111,7 +111,7 @@ test.group('ACME admin pages', (group) => {
     })
     const fin = await acme.post(order.body.finalize, { csr: pemToB64u(csrPem) })
     assert.equal(fin.body.status, 'valid', fin.text)
-    const accountId = acme.kid!.split('/').pop()
+    const accountId = accountIdOf(acme)
     const accounts = await client.get(`/admin/p/acme/accounts${q}`).loginAs(admin)
     assert.include(accounts.text(), `/admin/p/acme/accounts/${accountId}`)
     const account = await client.get(`/admin/p/acme/accounts/${accountId}${q}`).loginAs(admin)

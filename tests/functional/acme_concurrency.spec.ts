@@ -16,6 +16,7 @@ import {
 import { unique } from '#tests/helpers/api'
 import {
   ACME,
+  accountIdOf,
   acmeRuntime,
   acmeSettings,
   acmeWorld,
@@ -33,7 +34,7 @@ test.group('ACME group commit', (group) => {
   }) => {
     const world = await acmeWorld(client, { preApproved: '*.race.test' })
     const acme = await registeredClient(world)
-    const accountId = Number(acme.kid!.split('/').pop())
+    const accountId = accountIdOf(acme)
     const shared = await acme.nonce()
     const racing = await Promise.all(
       ['a', 'b', 'c'].map((label) =>
@@ -129,7 +130,7 @@ test.group('ACME group commit', (group) => {
   }) => {
     const world = await acmeWorld(client, { preApproved: '*.rate.test' })
     const acme = await registeredClient(world)
-    const bucket = `orders:${acme.kid!.split('/').pop()}`
+    const bucket = `orders:${accountIdOf(acme)}`
     const ids = [{ type: 'dns', value: 'r.rate.test' }]
     try {
       await acmeSettings({ ordersPerAccountPerHour: 5 })

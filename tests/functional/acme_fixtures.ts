@@ -49,6 +49,11 @@ export async function disableAcme() {
 /** The prefix of RFC 8555 problem types. */
 export const ACME = 'urn:ietf:params:acme:error:'
 
+/** The account id that ends a registered client's kid (its account URL). */
+export function accountIdOf(acme: AcmeTestClient): number {
+  return Number(acme.kid!.split('/').pop())
+}
+
 export const directoryUrl = () => `${baseUrl()}/acme/directory`
 
 export async function acmeWorld(
