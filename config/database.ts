@@ -2,6 +2,7 @@
  * Database: SQLite (embedded default, a file in the data folder) or PostgreSQL (DB_CONNECTION=pg)
  * for installs with several server nodes.
  */
+import { setUpConnection } from '../app/services/sqlite_setup.js'
 import { mkdirSync } from 'node:fs'
 import { dirname, isAbsolute, join } from 'node:path'
 import env from '#start/env'
@@ -23,32 +24,6 @@ const sqliteFile = (() => {
   return file
 })()
 
-/** Prepared statements kept per SQLite connection (most recently used). */
-const STATEMENT_CACHE = 500
-
-/**
- * Knex prepares every query anew on better-sqlite3 (tens of microseconds each, a good part of a
- * hot request's database time); the same SQL text is the same statement, so the connection keeps
- * them. Safe as knex uses them: run or all to completion, never an open iterator, never a mode
- * change. Code that changes a statement's mode (raw rows) prepares its own: `prepareUncached`.
- */
-function cacheStatements(conn: any) {
-  const prepare = conn.prepare.bind(conn)
-  const cache = new Map<string, unknown>()
-  conn.prepareUncached = prepare
-  conn.prepare = (sql: string) => {
-    let statement = cache.get(sql)
-    if (statement) {
-      cache.delete(sql)
-    } else {
-      statement = prepare(sql)
-      if (cache.size >= STATEMENT_CACHE) cache.delete(cache.keys().next().value!)
-    }
-    cache.set(sql, statement)
-    return statement
-  }
-}
-
 const dbConfig = defineConfig({
   connection: env.get('DB_CONNECTION', 'sqlite'),
   connections: {
@@ -57,18 +32,10 @@ const dbConfig = defineConfig({
       connection: { filename: sqliteFile },
       useNullAsDefault: true,
       pool: {
-        /*
-         * WAL lets ace commands and the server use the file together; the busy timeout makes
-         * a writer wait for another instead of failing; synchronous=FULL makes each commit
-         * durable before a certificate is returned.
-         */
+        // pragmas and the prepared-statement cache: app/services/sqlite_setup.js
         afterCreate: (conn: any, done: (err: Error | null, conn: any) => void) => {
           try {
-            conn.pragma('journal_mode = WAL')
-            conn.pragma('busy_timeout = 10000')
-            conn.pragma('synchronous = FULL')
-            conn.pragma('foreign_keys = ON')
-            cacheStatements(conn)
+            setUpConnection(conn)
             done(null, conn)
           } catch (error) {
             done(error as Error, conn)

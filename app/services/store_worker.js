@@ -5,36 +5,23 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import Database from 'better-sqlite3'
+import { setUpConnection } from './sqlite_setup.js'
 
 const db = new Database(workerData.filename)
-db.pragma('journal_mode = WAL')
-db.pragma('busy_timeout = 10000')
-db.pragma('synchronous = FULL')
-db.pragma('foreign_keys = ON')
+setUpConnection(db)
 
 const insertCertificate = db.prepare(workerData.sql.insertCertificate)
 const insertAudit = db.prepare(workerData.sql.insertAudit)
 const updateRequest = db.prepare(workerData.sql.updateRequest)
 const insertName = db.prepare(workerData.sql.insertName)
 
-/** Statements of write batches (runtime.writeBatch), prepared on first use; a bounded cache. */
-const statements = new Map()
-function statement(sql) {
-  let prepared = statements.get(sql)
-  if (!prepared) {
-    if (statements.size >= 500) statements.delete(statements.keys().next().value)
-    prepared = db.prepare(sql)
-    statements.set(sql, prepared)
-  }
-  return prepared
-}
-
 /** A plugin's write batch: every statement in one transaction; each one's result. */
 function runBatch(batch) {
   const results = []
   db.exec('BEGIN IMMEDIATE')
   for (const { sql, bindings } of batch) {
-    const prepared = statement(sql)
+    // prepared once per SQL text (the connection's statement cache)
+    const prepared = db.prepare(sql)
     if (prepared.reader) {
       // e.g. INSERT ... RETURNING: its rows are the result
       const rows = prepared.all(...bindings)
