@@ -24,6 +24,7 @@ import {
   type Account,
   type AcmeContext,
 } from './protocol.js'
+import { insertedId } from './store.js'
 
 export function accountUrl(ctx: AcmeContext, id: number) {
   return `${ctx.base}/account/${id}`
@@ -172,7 +173,7 @@ export async function newAccount(ctx: AcmeContext) {
         .increment('uses', 1)
       if (Number(spent) !== 1) return null
       const inserted = await tx.table('acme_accounts').insert(row).returning('id')
-      const newId = Number(inserted[0]?.id ?? inserted[0])
+      const newId = insertedId(inserted)
       // The audit entry commits with the account (and in the same group commit).
       await tx.audit({
         action: 'acme.account.create',

@@ -28,7 +28,7 @@ import {
   type Account,
   type AcmeContext,
 } from './protocol.js'
-import { commitUnit, countEvent } from './store.js'
+import { commitUnit, countEvent, insertedId } from './store.js'
 
 const HOUR = 3_600_000
 
@@ -305,7 +305,7 @@ export async function newOrder(ctx: AcmeContext) {
   }
   const created = await commitWithNonce(ctx, async (tx) => {
     const inserted = await tx.table('acme_orders').insert(row).returning('id')
-    const newId = Number(inserted[0]?.id ?? inserted[0])
+    const newId = insertedId(inserted)
     const authz: AuthzState[] = []
     for (const [i, id] of identifiers.entries()) {
       const pre = preApproved[i]
@@ -337,7 +337,7 @@ export async function newOrder(ctx: AcmeContext) {
           ...state,
         })
         .returning('id')
-      const authzId = Number(authzRow[0]?.id ?? authzRow[0])
+      const authzId = insertedId(authzRow)
       authz.push({ id: authzId, ...state })
       if (!pre && !reusable) {
         await tx.table('acme_challenges').insert(

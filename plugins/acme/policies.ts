@@ -5,6 +5,7 @@
 import type { Actor, PluginRuntime } from '#plugin-api'
 import { invalidPreApproved, parsePreApproved } from './identifiers.js'
 import { dropHmacKey, newEabCredentials, sealHmacKey } from './keys.js'
+import { insertedId } from './store.js'
 
 export class PolicyError extends Error {
   constructor(
@@ -158,7 +159,7 @@ export async function createPolicy(runtime: PluginRuntime, input: PolicyInput, a
         updated_at: now,
       })
       .returning('id')
-    id = Number(inserted[0]?.id ?? inserted[0])
+    id = insertedId(inserted)
   } catch {
     throw new PolicyError(`A policy named "${checked.name}" already exists.`, 'name')
   }
@@ -276,7 +277,7 @@ export async function createEab(runtime: PluginRuntime, input: EabInput, actor?:
       created_at: Date.now(),
     })
     .returning('id')
-  const id = Number(inserted[0]?.id ?? inserted[0])
+  const id = insertedId(inserted)
   await auditAs(runtime, actor, {
     action: 'acme.eab.create',
     caId: policy.caId,

@@ -229,6 +229,11 @@ export async function consumeNonce(runtime: PluginRuntime, value: unknown): Prom
   return fresh
 }
 
+/** The id an `insert(...).returning('id')` answered for its first row (a row or the bare id, by driver). */
+export function insertedId(rows: any[]): number {
+  return Number(rows[0]?.id ?? rows[0])
+}
+
 export async function purgeNonces(runtime: PluginRuntime) {
   return runtime.table('acme_nonces').where('expires', '<=', Date.now()).delete()
 }
