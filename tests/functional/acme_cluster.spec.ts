@@ -8,7 +8,14 @@ import { pluginHost } from '#plugins/host'
 import { baseUrl } from '#tests/helpers/api'
 import { startServer } from '#tests/helpers/processes'
 import { AcmeTestClient } from '../../plugins/acme/tests/client.js'
-import { acmeWorld, directoryUrl, extraPort, pendingIpOrder, disableAcme } from './acme_fixtures.js'
+import {
+  ACME,
+  acmeWorld,
+  directoryUrl,
+  extraPort,
+  pendingIpOrder,
+  disableAcme,
+} from './acme_fixtures.js'
 
 test.group('ACME cluster', (group) => {
   group.teardown(disableAcme)
@@ -34,7 +41,7 @@ test.group('ACME cluster', (group) => {
       assert.equal(first.status, 200, first.text)
       assert.equal(first.body.status, 'valid')
       const replay = await acme.send(acme.kid!, JSON.stringify(signed))
-      assert.equal(replay.body.type, 'urn:ietf:params:acme:error:badNonce')
+      assert.equal(replay.body.type, `${ACME}badNonce`)
       const nonceFromB = (
         await fetch(atB(acme.directory.newNonce), { method: 'HEAD' })
       ).headers.get('replay-nonce')

@@ -17,6 +17,7 @@ import { createTemplate, opensslCsr, unique } from '#tests/helpers/api'
 import { opensslVerify, run, toolPath, withTempDir } from '#tests/helpers/external'
 import { AcmeTestClient, accountKey } from '../../plugins/acme/tests/client.js'
 import {
+  ACME,
   acmeWorld,
   directoryUrl,
   extraPort,
@@ -103,7 +104,7 @@ test.group('ACME protocol', (group) => {
       { useJwk: true }
     )
     assert.equal(bare.status, 400)
-    assert.equal(bare.body.type, 'urn:ietf:params:acme:error:externalAccountRequired')
+    assert.equal(bare.body.type, `${ACME}externalAccountRequired`)
     assert.equal(bare.headers.get('content-type'), 'application/problem+json')
     assert.isString(bare.headers.get('replay-nonce'))
 
@@ -113,7 +114,7 @@ test.group('ACME protocol', (group) => {
       { onlyReturnExisting: true },
       { useJwk: true }
     )
-    assert.equal(missing.body.type, 'urn:ietf:params:acme:error:accountDoesNotExist')
+    assert.equal(missing.body.type, `${ACME}accountDoesNotExist`)
 
     const eab = await world.eab()
     const created = await acme.register(eab)
@@ -137,7 +138,7 @@ test.group('ACME protocol', (group) => {
     const other = await new AcmeTestClient(directoryUrl(), accountKey('RS256')).init()
     const second = await other.register(eab)
     assert.equal(second.status, 403)
-    assert.equal(second.body.type, 'urn:ietf:params:acme:error:unauthorized')
+    assert.equal(second.body.type, `${ACME}unauthorized`)
     assert.include(second.body.detail, 'used')
 
     // Contact update, orders list, key rollover, deactivation.
@@ -170,13 +171,13 @@ test.group('ACME protocol', (group) => {
     assert.equal((await acme.post(acme.kid!, '')).status, 200)
     acme.key = oldKey
     const stale = await acme.post(acme.kid!, '')
-    assert.equal(stale.body.type, 'urn:ietf:params:acme:error:malformed')
+    assert.equal(stale.body.type, `${ACME}malformed`)
     acme.key = newKey
 
     const deactivated = await acme.post(acme.kid!, { status: 'deactivated' })
     assert.equal(deactivated.body.status, 'deactivated')
     const after = await acme.newOrder([{ type: 'ip', value: '127.0.0.1' }])
-    assert.equal(after.body.type, 'urn:ietf:params:acme:error:unauthorized')
+    assert.equal(after.body.type, `${ACME}unauthorized`)
   })
 
   test('IP identifiers: http-01 and tls-alpn-01 only, finalize, chain, revocation', async ({
@@ -199,7 +200,7 @@ test.group('ACME protocol', (group) => {
     const dnsUrl = authz.body.challenges[0].url.replace(/[^/]+$/, 'dns-01')
     const notOffered = await acme.post(dnsUrl, {})
     assert.equal(notOffered.status, 400)
-    assert.equal(notOffered.body.type, 'urn:ietf:params:acme:error:malformed')
+    assert.equal(notOffered.body.type, `${ACME}malformed`)
     assert.include(notOffered.body.detail, 'RFC 8738')
 
     const http = authz.body.challenges.find((c: any) => c.type === 'http-01')
@@ -220,9 +221,9 @@ test.group('ACME protocol', (group) => {
     // CSRs made by OpenSSL: other names → badCSR and the order stays ready; garbage → badCSR.
     const wrong = await opensslCsr({ subject: '/CN=127.0.0.2', sans: ['IP:127.0.0.2'] })
     const refused = await acme.post(ready.body.finalize, { csr: pemToB64u(wrong.csrPem) })
-    assert.equal(refused.body.type, 'urn:ietf:params:acme:error:badCSR')
+    assert.equal(refused.body.type, `${ACME}badCSR`)
     const garbage = await acme.post(ready.body.finalize, { csr: 'AAAA' })
-    assert.equal(garbage.body.type, 'urn:ietf:params:acme:error:badCSR')
+    assert.equal(garbage.body.type, `${ACME}badCSR`)
     assert.equal((await acme.post(order.headers.get('location')!, '')).body.status, 'ready')
 
     const good = await opensslCsr({ subject: '/CN=127.0.0.1', sans: ['IP:127.0.0.1'] })
@@ -247,7 +248,7 @@ test.group('ACME protocol', (group) => {
     const stranger = await new AcmeTestClient(directoryUrl()).init()
     await stranger.register(await world.eab())
     const foreign = await stranger.post(stranger.directory.revokeCert, { certificate: certB64 })
-    assert.equal(foreign.body.type, 'urn:ietf:params:acme:error:unauthorized')
+    assert.equal(foreign.body.type, `${ACME}unauthorized`)
     const { createPrivateKey } = await import('node:crypto')
     const certKey = {
       alg: 'ES256' as const,
@@ -264,7 +265,7 @@ test.group('ACME protocol', (group) => {
     )
     assert.equal(byKey.status, 200, byKey.text)
     const twice = await acme.post(acme.directory.revokeCert, { certificate: certB64 })
-    assert.equal(twice.body.type, 'urn:ietf:params:acme:error:alreadyRevoked')
+    assert.equal(twice.body.type, `${ACME}alreadyRevoked`)
   })
 
   test('tls-alpn-01 against a certificate made by OpenSSL', async ({ client, assert }) => {
@@ -291,14 +292,14 @@ test.group('ACME protocol', (group) => {
       await acme.post(http.url, {})
       const done = await acme.poll(http.url, (b) => b.status !== 'processing')
       assert.equal(done.body.status, 'invalid')
-      assert.equal(done.body.error.type, 'urn:ietf:params:acme:error:incorrectResponse')
+      assert.equal(done.body.error.type, `${ACME}incorrectResponse`)
     } finally {
       await close(server)
     }
     const final = await acme.post(order.headers.get('location')!, '')
     assert.equal(final.body.status, 'invalid')
     const notReady = await acme.post(final.body.finalize, { csr: 'AAAA' })
-    assert.equal(notReady.body.type, 'urn:ietf:params:acme:error:orderNotReady')
+    assert.equal(notReady.body.type, `${ACME}orderNotReady`)
   })
 
   test('pre-approved names need no challenge; wildcards and IPs follow the template', async ({
@@ -329,7 +330,7 @@ test.group('ACME protocol', (group) => {
       .where('id', Number(late.headers.get('location')!.split('/').pop()))
       .update({ expires: Date.now() - 1000 })
     const expired = await acme.post(late.body.finalize, { csr: pemToB64u(csr.csrPem) })
-    assert.equal(expired.body.type, 'urn:ietf:params:acme:error:orderNotReady')
+    assert.equal(expired.body.type, `${ACME}orderNotReady`)
     assert.include(expired.body.detail, 'invalid')
 
     // Not pre-approved: a name outside the list gets challenges.
@@ -338,7 +339,7 @@ test.group('ACME protocol', (group) => {
 
     // Wildcards: refused until the template's ACME tab allows them; then dns-01 only.
     const wild = await acme.newOrder([{ type: 'dns', value: '*.other.test' }])
-    assert.equal(wild.body.type, 'urn:ietf:params:acme:error:rejectedIdentifier')
+    assert.equal(wild.body.type, `${ACME}rejectedIdentifier`)
     assert.equal(wild.body.subproblems[0].identifier.value, '*.other.test')
     await pluginHost.saveSettings(
       'acme',
@@ -360,7 +361,7 @@ test.group('ACME protocol', (group) => {
       wildAuthz.body.challenges[0].url.replace(/dns-01$/, 'http-01'),
       {}
     )
-    assert.equal(httpForWildcard.body.type, 'urn:ietf:params:acme:error:malformed')
+    assert.equal(httpForWildcard.body.type, `${ACME}malformed`)
     // A pre-approved wildcard is ready at once.
     const preWild = await acme.newOrder([{ type: 'dns', value: '*.x.corp.test' }])
     assert.equal(preWild.body.status, 'ready')
@@ -381,9 +382,9 @@ test.group('ACME protocol', (group) => {
     const dnsClient = await new AcmeTestClient(directoryUrl()).init()
     await dnsClient.register(eab)
     const ip = await dnsClient.newOrder([{ type: 'ip', value: '10.1.2.3' }])
-    assert.equal(ip.body.type, 'urn:ietf:params:acme:error:rejectedIdentifier')
+    assert.equal(ip.body.type, `${ACME}rejectedIdentifier`)
     assert.include(ip.body.subproblems[0].detail, 'IP address')
     const bad = await dnsClient.newOrder([{ type: 'email', value: 'a@b.test' }])
-    assert.equal(bad.body.type, 'urn:ietf:params:acme:error:unsupportedIdentifier')
+    assert.equal(bad.body.type, `${ACME}unsupportedIdentifier`)
   })
 })
