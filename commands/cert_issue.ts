@@ -31,7 +31,7 @@ export default class CertIssue extends BaseCommand {
       const ca = await caService.find(actor, this.ca)
       const template = await templateService.find(actor, this.template, ca.id)
       const raw = await readInputFile(this.csr, 'CSR')
-      const csr = readCsr(raw.includes('-----BEGIN') ? raw : Buffer.from(raw, 'latin1'))
+      const csr = await readCsr(raw.includes('-----BEGIN') ? raw : Buffer.from(raw, 'latin1'))
       const issued = await issuanceService.issue({
         ca,
         template,

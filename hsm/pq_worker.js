@@ -9,8 +9,11 @@
  *   { op: 'sign', id, keyId, data }                                           -> { id, ok, result }
  *   { op: 'publicKey', id, keyType, form, bytes }                             -> { id, ok, result }
  *   { op: 'keygen', id, keyType, seed }                                       -> { id, ok, result, secretKey }
+ *   { op: 'verify', id, key, hash, options, data, signature }                 -> { id, ok, valid } or { id, ok, badKey }
+ *     (a classical signature: `key` as crypto.createPublicKey takes it; see hsm/keys.ts verifySignatureOffThread)
  * Errors come back as { id, ok: false, error } with a message that never contains key bytes.
  */
+import { createPublicKey, verify } from 'node:crypto'
 import { parentPort } from 'node:worker_threads'
 import { ml_dsa44, ml_dsa65, ml_dsa87 } from '@noble/post-quantum/ml-dsa.js'
 import * as slh from '@noble/post-quantum/slh-dsa.js'
@@ -105,6 +108,23 @@ parentPort?.on('message', (msg) => {
       } catch (err) {
         parentPort?.postMessage({ id: msg.id, ok: false, error: messageOf(err) })
       }
+      return
+    }
+    case 'verify': {
+      let key
+      try {
+        key = createPublicKey(msg.key)
+      } catch {
+        parentPort?.postMessage({ id: msg.id, ok: true, badKey: true })
+        return
+      }
+      let valid = false
+      try {
+        valid = verify(msg.hash, msg.data, { ...msg.options, key }, msg.signature)
+      } catch {
+        valid = false
+      }
+      parentPort?.postMessage({ id: msg.id, ok: true, valid })
       return
     }
     default:

@@ -13,6 +13,7 @@ import os from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { SignerError } from './types.js'
 import type { PqKeyType } from './algorithms.js'
+import type { ClassicalVerifyJob } from './keys.js'
 
 export type PqKeyForm = 'seed' | 'expanded' | 'slh'
 
@@ -27,6 +28,10 @@ interface WorkerReply {
   result?: Uint8Array
   secretKey?: Uint8Array
   error?: string
+  /** a verify job's answer */
+  valid?: boolean
+  /** a verify job whose public key could not be imported */
+  badKey?: boolean
 }
 
 interface Slot {
@@ -115,6 +120,30 @@ export class PqWorkerPool {
       throw new SignerError('E_SIGNER_UNAVAILABLE', 'post-quantum worker returned no secret key')
     }
     return { secretKey: reply.secretKey, publicKey }
+  }
+
+  /**
+   * Checks a classical signature (key import and verification) on a worker: true or false, or
+   * 'bad-key' when the key could not be imported. Only the bytes of `data` and `signature` are
+   * sent (views are copied, never their whole underlying buffers).
+   */
+  async verify(
+    job: ClassicalVerifyJob,
+    data: Uint8Array,
+    signature: Uint8Array
+  ): Promise<boolean | 'bad-key'> {
+    const reply = await this.#run(this.#pick(), (id) => ({
+      op: 'verify',
+      id,
+      key: job.key,
+      hash: job.hash,
+      options: job.options,
+      data: Uint8Array.prototype.slice.call(data),
+      signature: Uint8Array.prototype.slice.call(signature),
+    }))
+    if (!reply.ok)
+      throw new SignerError('E_SIGNER_UNAVAILABLE', `crypto worker failed: ${reply.error ?? '?'}`)
+    return reply.badKey ? 'bad-key' : reply.valid === true
   }
 
   /** Terminates every worker; pending jobs fail. The pool can be used again afterwards. */

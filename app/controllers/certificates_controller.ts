@@ -18,11 +18,11 @@ export default class CertificatesController {
   async issue({ params, request, response, actor }: HttpContext) {
     const { template, ca } = await templateService.findForIssuance(actor, Number(params.id))
     const body = request.body()
-    let csr: ReturnType<typeof readCsr>
+    let csr: Awaited<ReturnType<typeof readCsr>>
     try {
       if (typeof body.csr !== 'string' || !body.csr.trim())
         throw new KernelError('E_INVALID_CSR', 'Give the PEM certificate signing request as "csr".')
-      csr = readCsr(body.csr)
+      csr = await readCsr(body.csr)
     } catch (error) {
       // Refused before the cycle starts: still an entry on the Logs page.
       issuanceService.logFailure({ ca, template, actor, source: 'api' }, error)

@@ -53,6 +53,9 @@ export type SignatureVerifier = (
   hash?: HashName | 'sha1'
 ) => boolean
 
+/** A `SignatureVerifier` that answers later (e.g. one that checks on a worker thread). */
+export type AsyncSignatureVerifier = (...args: Parameters<SignatureVerifier>) => Promise<boolean>
+
 export interface CsrAttribute {
   oid: string
   /** DER of each value */
@@ -230,7 +233,15 @@ export function parseCsr(input: string | Uint8Array): ParsedCsr {
  * fit the key or the verifier fails, and E_UNSUPPORTED_ALGORITHM for RSASSA-PSS and other
  * algorithms we do not accept. See `assertCsrSignature` for the throwing form.
  */
-export function verifyCsrSignature(parsed: ParsedCsr, verifier: SignatureVerifier): boolean {
+export function verifyCsrSignature(parsed: ParsedCsr, verifier: SignatureVerifier): boolean
+export function verifyCsrSignature(
+  parsed: ParsedCsr,
+  verifier: AsyncSignatureVerifier
+): Promise<boolean>
+export function verifyCsrSignature(
+  parsed: ParsedCsr,
+  verifier: SignatureVerifier | AsyncSignatureVerifier
+): boolean | Promise<boolean> {
   const info = signatureAlgorithmInfo(parsed.signatureAlgorithmOid)
   const key = parsed.publicKey
   if (key.family !== info.family) {
@@ -239,11 +250,22 @@ export function verifyCsrSignature(parsed: ParsedCsr, verifier: SignatureVerifie
         `${key.family ?? `of unsupported type ${key.algorithmOid}`}`
     )
   }
+  const failed = (error: unknown) =>
+    invalid(`the CSR signature could not be checked: ${(error as Error).message}`, error)
+  let verdict: boolean | Promise<boolean>
   try {
-    return verifier(parsed.spki, parsed.tbsDer, parsed.signature, info.hash) === true
+    verdict = verifier(parsed.spki, parsed.tbsDer, parsed.signature, info.hash)
   } catch (error) {
-    throw invalid(`the CSR signature could not be checked: ${(error as Error).message}`, error)
+    throw failed(error)
   }
+  if (verdict instanceof Promise)
+    return verdict.then(
+      (ok) => ok === true,
+      (error) => {
+        throw failed(error)
+      }
+    )
+  return verdict === true
 }
 
 /** Like `verifyCsrSignature`, but a signature that does not verify throws E_INVALID_CSR. */

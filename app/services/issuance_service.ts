@@ -8,7 +8,7 @@ import type { Extension } from '@peculiar/asn1-x509'
 import type CertificateAuthority from '#models/certificate_authority'
 import type Template from '#models/template'
 import { KernelError } from '#exceptions/kernel_error'
-import { verifySignature } from '../../hsm/keys.js'
+import { verifySignatureOffThread } from '../../hsm/keys.js'
 import * as pki from '#pki/index'
 import pkiConfig from '#config/pki'
 import { caMaterial } from './ca_material.js'
@@ -60,7 +60,7 @@ const RSA_ONLY_USAGES = new Set(['keyEncipherment', 'dataEncipherment'])
 const DAY = 86400_000
 
 /** Parses a CSR and checks its signature; every failure is E_INVALID_CSR with a reason. */
-export function readCsr(input: string | Uint8Array): pki.ParsedCsr {
+export async function readCsr(input: string | Uint8Array): Promise<pki.ParsedCsr> {
   let csr: pki.ParsedCsr
   try {
     csr = pki.parseCsr(input)
@@ -72,7 +72,7 @@ export function readCsr(input: string | Uint8Array): pki.ParsedCsr {
   }
   let verified: unknown
   try {
-    verified = pki.verifyCsrSignature(csr, verifySignature)
+    verified = await pki.verifyCsrSignature(csr, verifySignatureOffThread)
   } catch (error: any) {
     const code = error?.code === 'E_UNSUPPORTED_ALGORITHM' ? 'E_POLICY_DENIED' : 'E_INVALID_CSR'
     throw new KernelError(

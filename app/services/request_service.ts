@@ -47,7 +47,7 @@ export const requestService = {
       throw new KernelError('E_TEMPLATE_DISABLED', `Template "${template.name}" is disabled.`)
     let csr: pki.ParsedCsr
     try {
-      csr = readCsr(csrInput)
+      csr = await readCsr(csrInput)
     } catch (error: any) {
       await writeServiceLog({
         service: 'kernel',
@@ -151,7 +151,7 @@ export const requestService = {
     if (Number(claimed) === 0)
       throw new KernelError('E_CONFLICT', `Request ${id} is being decided by someone else.`)
     try {
-      const csr = readCsr(request.csr)
+      const csr = await readCsr(request.csr)
       const issued = await issuanceService.issue({
         ca,
         template,

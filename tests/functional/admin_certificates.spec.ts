@@ -29,7 +29,7 @@ async function owner() {
   const ca = await caService.create(actor, { name: unique('Certs CA'), keyType: 'ecdsa-p256' })
   const template = await Template.query().where('ca_id', ca.id).firstOrFail()
   const { csrPem } = await opensslCsr({ subject: '/CN=seed.example.com' })
-  return { user, actor, ca, template, csr: readCsr(csrPem) }
+  return { user, actor, ca, template, csr: await readCsr(csrPem) }
 }
 type Owner = Awaited<ReturnType<typeof owner>>
 

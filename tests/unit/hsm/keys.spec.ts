@@ -12,10 +12,12 @@ import {
   keyTypeFromSpki,
   pkcs8KeyType,
   verifySignature,
+  verifySignatureOffThread,
   type SpkiDescription,
 } from '../../../hsm/keys.js'
 import { KEY_TYPES, type KeyType } from '../../../hsm/types.js'
-import { expectSignerError, openssl } from './_helpers.js'
+import { expectSignerError, expectSignerRejection, openssl } from './_helpers.js'
+import { getPqWorkerPool } from '../../../hsm/pq_worker_pool.js'
 import fs from 'node:fs'
 import path from 'node:path'
 
@@ -184,7 +186,6 @@ test.group('hsm / keys: generation and encodings', () => {
   }).timeout(60000)
 
   test('unknown key types are refused', async () => {
-    const { expectSignerRejection } = await import('./_helpers.js')
     await expectSignerRejection(
       () => generateKeyPair('rsa-1024' as KeyType),
       'E_KEY_UNSUPPORTED',
@@ -754,100 +755,114 @@ test.group('hsm / keys: describeSpki', () => {
   })
 })
 
-test.group('hsm / keys: verifySignature', () => {
-  const data = Buffer.from('to be signed')
+for (const [where, verify] of [
+  [
+    'on the event loop',
+    async (...args: Parameters<typeof verifySignature>) => verifySignature(...args),
+  ],
+  ['off the thread', verifySignatureOffThread],
+] as const) {
+  test.group(`hsm / keys: verifySignature ${where}`, () => {
+    const data = Buffer.from('to be signed')
 
-  test('RSA PKCS#1 v1.5 and PSS, ECDSA with sha1/sha384, Ed25519, Ed448', ({ assert }) => {
-    const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 })
-    const rsaSpki = rsa.publicKey.export({ type: 'spki', format: 'der' })
-    const v15 = crypto.sign('sha384', data, rsa.privateKey)
-    assert.isTrue(verifySignature(rsaSpki, data, v15, 'sha384'))
-    assert.isFalse(verifySignature(rsaSpki, data, v15, 'sha256'))
-    const pss = crypto.sign('sha256', data, {
-      key: rsa.privateKey,
-      padding: crypto.constants.RSA_PKCS1_PSS_PADDING,
-      saltLength: 32,
-    })
-    assert.isFalse(verifySignature(rsaSpki, data, pss))
-    assert.isTrue(verifySignature(rsaSpki, data, pss, 'sha256', { pss: { saltLength: 32 } }))
-    assert.isTrue(verifySignature(rsaSpki, data, pss, 'sha256', { pss: {} }))
-    assert.isFalse(verifySignature(rsaSpki, data, pss, 'sha256', { pss: { saltLength: 20 } }))
+    test('RSA PKCS#1 v1.5 and PSS, ECDSA with sha1/sha384, Ed25519, Ed448', async ({ assert }) => {
+      const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 })
+      const rsaSpki = rsa.publicKey.export({ type: 'spki', format: 'der' })
+      const v15 = crypto.sign('sha384', data, rsa.privateKey)
+      assert.isTrue(await verify(rsaSpki, data, v15, 'sha384'))
+      assert.isFalse(await verify(rsaSpki, data, v15, 'sha256'))
+      const pss = crypto.sign('sha256', data, {
+        key: rsa.privateKey,
+        padding: crypto.constants.RSA_PKCS1_PSS_PADDING,
+        saltLength: 32,
+      })
+      assert.isFalse(await verify(rsaSpki, data, pss))
+      assert.isTrue(await verify(rsaSpki, data, pss, 'sha256', { pss: { saltLength: 32 } }))
+      assert.isTrue(await verify(rsaSpki, data, pss, 'sha256', { pss: {} }))
+      assert.isFalse(await verify(rsaSpki, data, pss, 'sha256', { pss: { saltLength: 20 } }))
 
-    const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })
-    const ecSpki = ec.publicKey.export({ type: 'spki', format: 'der' })
-    assert.isTrue(verifySignature(ecSpki, data, crypto.sign('sha1', data, ec.privateKey), 'sha1'))
-    assert.isTrue(
-      verifySignature(ecSpki, data, crypto.sign('sha384', data, ec.privateKey), 'sha384')
-    )
-    assert.isTrue(verifySignature(ecSpki, data, crypto.sign('sha256', data, ec.privateKey)))
-    const p1363 = crypto.sign('sha256', data, { key: ec.privateKey, dsaEncoding: 'ieee-p1363' })
-    assert.isFalse(verifySignature(ecSpki, data, p1363))
+      const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      const ecSpki = ec.publicKey.export({ type: 'spki', format: 'der' })
+      assert.isTrue(await verify(ecSpki, data, crypto.sign('sha1', data, ec.privateKey), 'sha1'))
+      assert.isTrue(
+        await verify(ecSpki, data, crypto.sign('sha384', data, ec.privateKey), 'sha384')
+      )
+      assert.isTrue(await verify(ecSpki, data, crypto.sign('sha256', data, ec.privateKey)))
+      // Views into larger buffers (as a parsed CSR's parts are): only the viewed bytes count.
+      const around = (b: Uint8Array) => Buffer.concat([Buffer.alloc(7, 1), b, Buffer.alloc(5, 2)])
+      const view = (b: Uint8Array) => around(b).subarray(7, 7 + b.length)
+      const sig256 = crypto.sign('sha256', data, ec.privateKey)
+      assert.isTrue(await verify(view(ecSpki), view(data), view(sig256)))
+      if (where === 'off the thread') assert.isAtLeast(getPqWorkerPool().workerCount, 1)
+      const p1363 = crypto.sign('sha256', data, { key: ec.privateKey, dsaEncoding: 'ieee-p1363' })
+      assert.isFalse(await verify(ecSpki, data, p1363))
 
-    for (const type of ['ed25519', 'ed448'] as const) {
-      const pair = crypto.generateKeyPairSync(type as 'ed25519')
-      const spki = pair.publicKey.export({ type: 'spki', format: 'der' })
-      const sig = crypto.sign(null, data, pair.privateKey)
-      assert.isTrue(verifySignature(spki, data, sig), type)
-      assert.isFalse(verifySignature(spki, Buffer.from('other'), sig), type)
-    }
-  })
-
-  test('bad signatures give false, never an exception', ({ assert }) => {
-    const keys = [
-      crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey,
-      crypto.generateKeyPairSync('ec', { namedCurve: 'P-521' }).publicKey,
-      crypto.generateKeyPairSync('ed25519').publicKey,
-    ].map((k) => k.export({ type: 'spki', format: 'der' }))
-    keys.push(Buffer.from(spkiOf(ML_DSA_44_OID, ml_dsa44.keygen().publicKey)))
-    keys.push(Buffer.from(spkiOf(SLH_128S_OID, new Uint8Array(32).fill(7))))
-    for (const spki of keys) {
-      for (const sig of [
-        new Uint8Array(0),
-        new Uint8Array(64),
-        crypto.randomBytes(2420),
-        crypto.randomBytes(7856),
-      ]) {
-        assert.isFalse(verifySignature(spki, data, sig))
+      for (const type of ['ed25519', 'ed448'] as const) {
+        const pair = crypto.generateKeyPairSync(type as 'ed25519')
+        const spki = pair.publicKey.export({ type: 'spki', format: 'der' })
+        const sig = crypto.sign(null, data, pair.privateKey)
+        assert.isTrue(await verify(spki, data, sig), type)
+        assert.isFalse(await verify(spki, Buffer.from('other'), sig), type)
       }
-    }
+    })
+
+    test('bad signatures give false, never an exception', async ({ assert }) => {
+      const keys = [
+        crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey,
+        crypto.generateKeyPairSync('ec', { namedCurve: 'P-521' }).publicKey,
+        crypto.generateKeyPairSync('ed25519').publicKey,
+      ].map((k) => k.export({ type: 'spki', format: 'der' }))
+      keys.push(Buffer.from(spkiOf(ML_DSA_44_OID, ml_dsa44.keygen().publicKey)))
+      keys.push(Buffer.from(spkiOf(SLH_128S_OID, new Uint8Array(32).fill(7))))
+      for (const spki of keys) {
+        for (const sig of [
+          new Uint8Array(0),
+          new Uint8Array(64),
+          crypto.randomBytes(2420),
+          crypto.randomBytes(7856),
+        ]) {
+          assert.isFalse(await verify(spki, data, sig))
+        }
+      }
+    })
+
+    test('ML-DSA and SLH-DSA signatures (pure, empty context), including non-install SLH-DSA variants', async ({
+      assert,
+    }) => {
+      const ml = ml_dsa44.keygen()
+      const mlSpki = spkiOf(ML_DSA_44_OID, ml.publicKey)
+      const sig = ml_dsa44.sign(data, ml.secretKey)
+      assert.isTrue(await verify(mlSpki, data, sig))
+      assert.isFalse(await verify(mlSpki, Buffer.from('x'), sig))
+      const withContext = ml_dsa44.sign(data, ml.secretKey, { context: new Uint8Array([1]) })
+      assert.isFalse(await verify(mlSpki, data, withContext))
+
+      const f = slh_dsa_shake_128f.keygen()
+      const fSpki = spkiOf('2.16.840.1.101.3.4.3.27', f.publicKey)
+      const fSig = slh_dsa_shake_128f.sign(data, f.secretKey)
+      assert.isTrue(await verify(fSpki, data, fSig))
+      assert.isFalse(await verify(fSpki, Buffer.from('x'), fSig))
+    }).timeout(60000)
+
+    test('unreadable or unsupported keys throw typed errors', async () => {
+      const x25519 = crypto
+        .generateKeyPairSync('x25519')
+        .publicKey.export({ type: 'spki', format: 'der' })
+      await expectSignerRejection(
+        () => verify(x25519, data, new Uint8Array(64)),
+        'E_KEY_UNSUPPORTED',
+        /cannot be verified/
+      )
+      await expectSignerRejection(
+        () => verify(new Uint8Array([1, 2]), data, new Uint8Array(64)),
+        'E_KEY_INVALID'
+      )
+      const badEc = spkiOf('1.2.840.10045.2.1', new Uint8Array(65).fill(4))
+      await expectSignerRejection(
+        () => verify(badEc, data, new Uint8Array(64)),
+        'E_KEY_INVALID',
+        /could not be read/
+      )
+    })
   })
-
-  test('ML-DSA and SLH-DSA signatures (pure, empty context), including non-install SLH-DSA variants', ({
-    assert,
-  }) => {
-    const ml = ml_dsa44.keygen()
-    const mlSpki = spkiOf(ML_DSA_44_OID, ml.publicKey)
-    const sig = ml_dsa44.sign(data, ml.secretKey)
-    assert.isTrue(verifySignature(mlSpki, data, sig))
-    assert.isFalse(verifySignature(mlSpki, Buffer.from('x'), sig))
-    const withContext = ml_dsa44.sign(data, ml.secretKey, { context: new Uint8Array([1]) })
-    assert.isFalse(verifySignature(mlSpki, data, withContext))
-
-    const f = slh_dsa_shake_128f.keygen()
-    const fSpki = spkiOf('2.16.840.1.101.3.4.3.27', f.publicKey)
-    const fSig = slh_dsa_shake_128f.sign(data, f.secretKey)
-    assert.isTrue(verifySignature(fSpki, data, fSig))
-    assert.isFalse(verifySignature(fSpki, Buffer.from('x'), fSig))
-  }).timeout(60000)
-
-  test('unreadable or unsupported keys throw typed errors', () => {
-    const x25519 = crypto
-      .generateKeyPairSync('x25519')
-      .publicKey.export({ type: 'spki', format: 'der' })
-    expectSignerError(
-      () => verifySignature(x25519, data, new Uint8Array(64)),
-      'E_KEY_UNSUPPORTED',
-      /cannot be verified/
-    )
-    expectSignerError(
-      () => verifySignature(new Uint8Array([1, 2]), data, new Uint8Array(64)),
-      'E_KEY_INVALID'
-    )
-    const badEc = spkiOf('1.2.840.10045.2.1', new Uint8Array(65).fill(4))
-    expectSignerError(
-      () => verifySignature(badEc, data, new Uint8Array(64)),
-      'E_KEY_INVALID',
-      /could not be read/
-    )
-  })
-})
+}
