@@ -46,6 +46,9 @@ export default defineConfig({
     { pattern: 'public/**', reloadServer: false },
     { pattern: 'hsm/pq_worker.js', reloadServer: false },
     { pattern: 'app/services/store_worker.js', reloadServer: false },
+    { pattern: 'app/services/revoked_reader_worker.js', reloadServer: false },
+    { pattern: 'app/services/sqlite_setup.js', reloadServer: false },
+    { pattern: 'app/services/batch_statements.js', reloadServer: false },
   ],
 
   tests: {

@@ -10,6 +10,7 @@ import db from '@adonisjs/lucid/services/db'
 import { Worker } from 'node:worker_threads'
 import { sqliteFile } from '#config/database'
 import { bindable, isSqlite } from './fast_db.js'
+import { checkExpectation, resolveRefs } from './batch_statements.js'
 import { AUDIT_COLUMNS, INSERT_AUDIT, type AuditRow } from './audit_service.js'
 
 export interface CertificateRow {
@@ -170,7 +171,7 @@ class StoreWorker {
         id: number
         ids?: number[]
         results?: BatchResult[]
-        error?: { message: string; code?: string }
+        error?: { message: string; code?: string; index?: number }
       }) => {
         const waiter = this.#pending.get(message.id)
         this.#pending.delete(message.id)
@@ -178,7 +179,10 @@ class StoreWorker {
         if (!waiter) return
         if (message.error)
           waiter.reject(
-            Object.assign(new Error(message.error.message), { code: message.error.code })
+            Object.assign(new Error(message.error.message), {
+              code: message.error.code,
+              index: message.error.index,
+            })
           )
         else waiter.resolve(message.results ?? message.ids!)
       }
@@ -222,7 +226,10 @@ let worker: StoreWorker | undefined
 /** One statement of a write batch, `?` placeholders. */
 export interface Statement {
   sql: string
+  /** a binding may be `{ ref: i }`: the id statement i inserted (RETURNING id, else rowid) */
   bindings: unknown[]
+  /** rows the statement must change, else the batch rolls back (E_WRITE_EXPECTATION) */
+  expect?: number
 }
 
 export interface BatchResult {
@@ -243,19 +250,18 @@ export async function commitStatements(statements: Statement[]): Promise<BatchRe
   if (statements.length === 0) return []
   if (isSqlite()) {
     return storeWorker().run(
-      statements.map((st) => ({ sql: st.sql, bindings: bindable(st.bindings) }))
+      statements.map((st) => ({ sql: st.sql, bindings: bindable(st.bindings), expect: st.expect }))
     )
   }
   return db.transaction(async (trx) => {
     const results: BatchResult[] = []
-    for (const st of statements) {
-      const result = await trx.rawQuery(st.sql, st.bindings as any[])
+    for (const [index, st] of statements.entries()) {
+      const bindings = resolveRefs(st.bindings, results)
+      const result = await trx.rawQuery(st.sql, bindings as any[])
       const rows = Array.isArray(result.rows) ? result.rows : []
-      results.push({
-        changes: Number(result.rowCount ?? rows.length),
-        lastId: null,
-        ...(rows.length > 0 ? { rows } : {}),
-      })
+      const changes = Number(result.rowCount ?? rows.length)
+      checkExpectation(index, changes, st.expect)
+      results.push({ changes, lastId: null, ...(rows.length > 0 ? { rows } : {}) })
     }
     return results
   })

@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import { setUpConnection } from './sqlite_setup.js'
+import { checkExpectation, resolveRefs } from './batch_statements.js'
 
 const db = new Database(workerData.filename)
 setUpConnection(db)
@@ -15,21 +16,29 @@ const insertAudit = db.prepare(workerData.sql.insertAudit)
 const updateRequest = db.prepare(workerData.sql.updateRequest)
 const insertName = db.prepare(workerData.sql.insertName)
 
-/** A plugin's write batch: every statement in one transaction; each one's result. */
+/**
+ * A plugin's write batch: every statement in one transaction; each one's result. A statement with
+ * `expect` must change exactly that many rows, or the whole batch rolls back (E_WRITE_EXPECTATION,
+ * with the statement's index).
+ */
 function runBatch(batch) {
   const results = []
   db.exec('BEGIN IMMEDIATE')
-  for (const { sql, bindings } of batch) {
+  for (const [index, { sql, bindings, expect }] of batch.entries()) {
     // prepared once per SQL text (the connection's statement cache)
     const prepared = db.prepare(sql)
+    const args = resolveRefs(bindings, results)
+    let result
     if (prepared.reader) {
       // e.g. INSERT ... RETURNING: its rows are the result
-      const rows = prepared.all(...bindings)
-      results.push({ changes: rows.length, lastId: null, rows })
+      const rows = prepared.all(...args)
+      result = { changes: rows.length, lastId: null, rows }
     } else {
-      const info = prepared.run(...bindings)
-      results.push({ changes: info.changes, lastId: Number(info.lastInsertRowid) })
+      const info = prepared.run(...args)
+      result = { changes: info.changes, lastId: Number(info.lastInsertRowid) }
     }
+    checkExpectation(index, result.changes, expect)
+    results.push(result)
   }
   db.exec('COMMIT')
   return results
@@ -64,7 +73,7 @@ parentPort.on('message', ({ id, items, batch }) => {
     } catch {}
     parentPort.postMessage({
       id,
-      error: { message: error?.message ?? String(error), code: error?.code },
+      error: { message: error?.message ?? String(error), code: error?.code, index: error?.index },
     })
   }
 })
