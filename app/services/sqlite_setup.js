@@ -21,17 +21,28 @@ export function setUpConnection(conn) {
 }
 
 /**
- * `conn.prepare` returns the statement already prepared for the same SQL text. Knex prepares every
- * query anew (tens of microseconds each, a good part of a hot request's database time). Safe as
- * knex and the store worker use statements: run or all to completion, never an open iterator,
- * never a mode change. Code that changes a statement's mode (raw rows) prepares its own with
+ * Knex opens transactions with a deferred `BEGIN;`: the write lock is taken at the first write. A
+ * transaction that reads first (plugin:enable, settings, …) then fails at once with "database is
+ * locked" when another connection (the server, an ace command, the store worker) committed in
+ * between: SQLite cannot upgrade a read snapshot that is no longer the latest, and the busy
+ * timeout does not apply. `BEGIN IMMEDIATE` takes the write lock at the start, waiting for it up
+ * to the busy timeout, so such a transaction waits its turn instead. Readers are not blocked (WAL).
+ */
+const IMMEDIATE = 'BEGIN IMMEDIATE;'
+
+/**
+ * `conn.prepare` returns the statement already prepared for the same SQL text, and prepares
+ * knex's `BEGIN;` as `BEGIN IMMEDIATE;` (see IMMEDIATE). Knex prepares every query anew (tens of
+ * microseconds each, a good part of a hot request's database time). Safe as knex and the store
+ * worker use statements: run or all to completion, never an open iterator, never a mode change. Code that changes a statement's mode (raw rows) prepares its own with
  * `conn.prepareUncached`.
  */
 export function cacheStatements(conn) {
   const prepare = conn.prepare.bind(conn)
   const cache = new Map()
   conn.prepareUncached = prepare
-  conn.prepare = (sql) => {
+  conn.prepare = (text) => {
+    const sql = text === 'BEGIN;' ? IMMEDIATE : text
     let statement = cache.get(sql)
     if (statement) {
       cache.delete(sql)
