@@ -285,6 +285,7 @@ export class PluginHost {
   #poller?: NodeJS.Timeout
   #lastBeat = 0
   #runsServices = false
+  #servicesStarted = false
   #stopJobs: Array<() => void> = []
   #refreshing?: Promise<void>
 
@@ -652,6 +653,7 @@ export class PluginHost {
   async startServices(options: { jobs: boolean }) {
     this.#runsServices = true
     await this.refresh(true)
+    this.#servicesStarted = true
     if (options.jobs) this.#scheduleJobs()
     this.#poller = setInterval(() => {
       this.refresh()
@@ -661,7 +663,17 @@ export class PluginHost {
     this.#poller.unref()
   }
 
+  /**
+   * True once this server node has started its enabled plugins (each start() finished, or failed
+   * and was marked so). Until then GET /health answers 503 "starting", so a load balancer sends
+   * no device traffic to a node whose plugins are not serving yet.
+   */
+  get servicesStarted() {
+    return this.#servicesStarted
+  }
+
   async stopServices() {
+    this.#servicesStarted = false
     if (!this.#runsServices) return
     if (this.#poller) clearInterval(this.#poller)
     this.#poller = undefined

@@ -1,4 +1,5 @@
 import { test } from '@japa/runner'
+import { pluginHost } from '#plugins/host'
 
 test.group('Health and bootstrap', () => {
   test('GET /health answers 200 with the database state and version', async ({
@@ -10,6 +11,27 @@ test.group('Health and bootstrap', () => {
     assert.equal(response.body().status, 'ok')
     assert.equal(response.body().database, 'ok')
     assert.match(response.body().version, /^\d+\.\d+\.\d+/)
+    assert.equal(response.body().plugins, 'ok')
+  })
+
+  test('GET /health answers 503 "starting" until the plugins of this node have started', async ({
+    client,
+    assert,
+  }) => {
+    // What a node looks like between listening and its plugins' start(): stop them here.
+    await pluginHost.stopServices()
+    try {
+      const starting = await client.get('/health')
+      starting.assertStatus(503)
+      assert.equal(starting.body().status, 'starting')
+      assert.equal(starting.body().plugins, 'starting')
+      assert.equal(starting.body().database, 'ok')
+    } finally {
+      await pluginHost.startServices({ jobs: false })
+    }
+    const ready = await client.get('/health')
+    ready.assertStatus(200)
+    assert.equal(ready.body().status, 'ok')
   })
 
   test('the REST API refuses requests without a valid token', async ({ client, assert }) => {
