@@ -89,8 +89,11 @@ interface Reply {
   error?: { message: string; code?: string }
 }
 
+/** The reader worker's script (tests point it elsewhere to exercise the fallback). */
+export const readerWorker = { url: new URL('./revoked_reader_worker.js', import.meta.url) }
+
 async function* workerPages(caId: number, afterId: number): AsyncGenerator<RevokedEntryPage> {
-  const worker = new Worker(new URL('./revoked_reader_worker.js', import.meta.url), {
+  const worker = new Worker(readerWorker.url, {
     workerData: { filename: sqliteFile, sql: WORKER_PAGE, caId, afterId, pageSize: ROWS_PER_QUERY },
     // Its rows are short-lived: a small young generation is all it needs.
     resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },

@@ -3,7 +3,7 @@
  * delegated service certificates (checked by OpenSSL), certificate statuses, revoked entries and
  * "listed after expiry", plugin secrets, and ace commands declared by plugins.
  */
-import { readerStats } from '#services/revoked_pages'
+import { readerStats, readerWorker } from '#services/revoked_pages'
 import { test } from '@japa/runner'
 import { X509Certificate, verify as verifySignature } from 'node:crypto'
 import db from '@adonisjs/lucid/services/db'
@@ -276,6 +276,21 @@ test.group('Kernel port: statuses and revoked entries', () => {
     let again = 0
     for await (const page of runtime.revokedEntryPages(ca.id)) again += page.count
     assert.equal(again, expected.length)
+
+    // A reader worker that cannot start leaves the rows to this thread: the same rows, in order.
+    const script = readerWorker.url
+    readerWorker.url = new URL('./no_such_reader_worker.js', script)
+    try {
+      const workerPagesNow = readerStats.workerPages
+      const fallback: unknown[][] = []
+      for await (const page of runtime.revokedEntryPages(ca.id)) {
+        page.forEach((serial, revokedAt, reason) => fallback.push([serial, revokedAt, reason]))
+      }
+      assert.deepEqual(fallback, expected)
+      assert.equal(readerStats.workerPages, workerPagesNow)
+    } finally {
+      readerWorker.url = script
+    }
     await db.from('certificates').where('ca_id', ca.id).whereLike('serial', '7e%').delete()
   })
 })
