@@ -700,7 +700,69 @@ export interface PluginRuntime {
    * once committed, with each item's result in order; rejects with nothing written when any
    * fails. For hot paths whose writes need no reads in between (a group commit).
    */
-  writeBatch(items: Array<TableQuery | { audit: PluginAuditEntry }>): Promise<WriteResult[]>
+  writeBatch(items: Array<WriteBatchItem>): Promise<WriteResult[]>
+  /**
+   * A fixed query over this plugin's own tables, built once and run many times cheaply: `build`
+   * makes it with `table()` (the same own-tables check), using `param(name)` where a value
+   * changes from run to run. The kernel compiles it once to SQL; each run binds the values and
+   * executes it (on SQLite as a cached prepared statement, synchronously on a pooled connection;
+   * on PostgreSQL as the same SQL). A parameter must stand for a whole bound value (a `where`
+   * value, an inserted or updated value, a limit), not for a column or table name.
+   */
+  prepare(build: (param: (name: string) => unknown) => TableQuery): PreparedQuery
+  /**
+   * In a write batch, the id that the batch's item `index` (an insert, earlier in the batch)
+   * inserted: its `returning('id')` row's id, else SQLite's rowid. Pass it as a parameter value
+   * of `PreparedQuery.bind()` or as an `{ audit }` entry's `objectId`.
+   */
+  insertedId(index: number): InsertedIdRef
+}
+
+/** What `writeBatch` takes: an unawaited `table()` query, a bound prepared query, an audit entry. */
+export type WriteBatchItem = TableQuery | BoundQuery | { audit: PluginAuditEntry }
+
+/** A query made by `runtime.prepare()`. `params` maps each `param(name)` to its value. */
+export interface PreparedQuery {
+  /** Every row. */
+  all(params?: Record<string, unknown>): Promise<Record<string, any>[]>
+  /** The first row, or undefined. */
+  first(params?: Record<string, unknown>): Promise<Record<string, any> | undefined>
+  /** Runs a write on its own (its own transaction), with its result. */
+  run(params?: Record<string, unknown>): Promise<WriteResult>
+  /**
+   * The query with these values, as a `writeBatch` item. `expect`: the number of rows it must
+   * change (or return, with RETURNING); otherwise the whole batch rolls back and `writeBatch`
+   * rejects with a `WriteExpectationError` naming this item.
+   */
+  bind(params?: Record<string, unknown>, options?: { expect?: number }): BoundQuery
+}
+
+/** A prepared query with its values (opaque: only `writeBatch` reads it). */
+export interface BoundQuery {
+  readonly boundQuery: true
+}
+
+/** See `runtime.insertedId()` (opaque). */
+export interface InsertedIdRef {
+  readonly insertedIdOf: number
+}
+
+/**
+ * How `writeBatch` rejects when a bound query's `expect` was not met (nothing was written):
+ * `code` is 'E_WRITE_EXPECTATION', `index` the item's position in the batch.
+ */
+export interface WriteExpectationError extends Error {
+  code: 'E_WRITE_EXPECTATION'
+  index: number
+}
+
+/** True for `writeBatch`'s rejection by an unmet `expect` (see WriteExpectationError). */
+export function isWriteExpectationError(error: unknown): error is WriteExpectationError {
+  return (
+    error instanceof Error &&
+    (error as { code?: unknown }).code === 'E_WRITE_EXPECTATION' &&
+    typeof (error as { index?: unknown }).index === 'number'
+  )
 }
 
 /** What one item of a write batch did. */

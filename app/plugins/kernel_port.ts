@@ -15,7 +15,7 @@ import { writeServiceLog, queueServiceLog, countServiceHit } from '#services/ser
 import { keyService } from '#services/key_service'
 import type { Actor } from '#services/actor'
 import { pluginSecrets } from '#services/plugin_secrets'
-import { fastDb } from '#services/fast_db'
+import { bindable, fastDb, isSqlite, prepared, withSqlite } from '#services/fast_db'
 import {
   FIRST_PAGE,
   REVOKED_ENTRIES_PAGE,
@@ -25,7 +25,10 @@ import {
 import type { HashName } from '../../hsm/types.js'
 import * as pki from '#pki/index'
 import type {
+  BoundQuery,
+  InsertedIdRef,
   PluginAuditEntry,
+  PreparedQuery,
   CaInfo,
   CertificateInfo,
   CertificateStatusEntry,
@@ -33,6 +36,7 @@ import type {
   PurposeSigner,
   RevokedEntry,
   TemplateInfo,
+  WriteResult,
 } from './contract.js'
 
 /**
@@ -96,6 +100,130 @@ const serviceCertificates = once(() => import('#services/service_certificate_ser
 
 /** Queries made by runtime.table() (writeBatch takes only these: own tables, checked). */
 const ownQueries = new WeakSet<object>()
+
+/*
+ * Prepared queries (runtime.prepare): a runtime.table() query built once with parameter markers,
+ * compiled once by knex to SQL with `?` placeholders, then run with each call's values — on
+ * SQLite as a prepared statement cached per connection (fast_db), on PostgreSQL as the same SQL.
+ */
+
+/** A write batch statement: `expect` and `{ ref }` bindings are honoured by commitStatements. */
+type BatchStatement = Statement & { expect?: number }
+
+/** Bound prepared queries → their statement (writeBatch takes these too). */
+const boundStatements = new WeakMap<object, BatchStatement>()
+
+/** runtime.insertedId() values → the batch item they refer to. */
+const insertedIdRefs = new WeakMap<object, number>()
+
+const PARAM_MARK = '\u0000open-pki-param:'
+
+/** Where each `?` of a prepared query gets its value: a named parameter or a constant. */
+type Slot = { param: string } | { value: unknown }
+
+function compilePrepared(pluginId: string, query: unknown): { sql: string; slots: Slot[] } {
+  if (!query || typeof query !== 'object' || !ownQueries.has(query)) {
+    throw new KernelError(
+      'E_VALIDATION',
+      `prepare() takes a function that builds its query with ${pluginId}'s runtime.table() (not awaited).`
+    )
+  }
+  const compiled = (query as any).toSQL()
+  if (Array.isArray(compiled) || typeof compiled?.sql !== 'string') {
+    throw new KernelError('E_VALIDATION', 'prepare() takes a query that is one SQL statement.')
+  }
+  const sql: string = compiled.sql
+  const slots = (compiled.bindings as unknown[]).map((value): Slot => {
+    if (typeof value === 'string' && value.startsWith(PARAM_MARK) && value.endsWith('\u0000')) {
+      return { param: value.slice(PARAM_MARK.length, -1) }
+    }
+    if (typeof value === 'string' && value.includes(PARAM_MARK)) {
+      throw new KernelError(
+        'E_VALIDATION',
+        'prepare(): a param() stands for a whole value, not for part of one.'
+      )
+    }
+    return { value }
+  })
+  if (sql.includes(PARAM_MARK)) {
+    throw new KernelError(
+      'E_VALIDATION',
+      'prepare(): a param() must be a bound value (a where, insert or update value), not a name in the SQL.'
+    )
+  }
+  return { sql, slots }
+}
+
+/** A batch item's or a run's values for `slots`; insertedId() refs only where `refs` allows. */
+function slotValues(slots: Slot[], params: Record<string, unknown> | undefined, refs: boolean) {
+  return slots.map((slot) => {
+    if (!('param' in slot)) return slot.value
+    if (!params || !(slot.param in params)) {
+      throw new KernelError(
+        'E_VALIDATION',
+        `The prepared query's parameter "${slot.param}" has no value.`
+      )
+    }
+    const value = params[slot.param]
+    if (value !== null && typeof value === 'object' && insertedIdRefs.has(value)) {
+      if (!refs) {
+        throw new KernelError('E_VALIDATION', 'insertedId() is a value for write batches only.')
+      }
+      return { ref: insertedIdRefs.get(value) }
+    }
+    return value
+  })
+}
+
+function preparedQuery(sql: string, slots: Slot[]): PreparedQuery {
+  return {
+    async all(params) {
+      const values = slotValues(slots, params, false)
+      if (isSqlite()) return withSqlite((conn) => prepared(conn, sql).all(...bindable(values)))
+      const result = await db.rawQuery(sql, values as any[])
+      return result.rows
+    },
+    async first(params) {
+      const values = slotValues(slots, params, false)
+      if (isSqlite()) return withSqlite((conn) => prepared(conn, sql).get(...bindable(values)))
+      const result = await db.rawQuery(sql, values as any[])
+      return result.rows[0]
+    },
+    async run(params): Promise<WriteResult> {
+      const values = slotValues(slots, params, false)
+      if (isSqlite()) {
+        return withSqlite((conn) => {
+          const statement = prepared(conn, sql)
+          if ((statement as unknown as { reader: boolean }).reader) {
+            const rows = statement.all(...bindable(values))
+            return { changes: rows.length, lastId: null, rows }
+          }
+          const info = statement.run(...bindable(values))
+          return { changes: info.changes, lastId: Number(info.lastInsertRowid) }
+        })
+      }
+      const result = await db.rawQuery(sql, values as any[])
+      const rows = Array.isArray(result.rows) ? result.rows : []
+      return {
+        changes: Number(result.rowCount ?? rows.length),
+        lastId: null,
+        ...(rows.length > 0 ? { rows } : {}),
+      }
+    },
+    bind(params, options = {}): BoundQuery {
+      const statement: BatchStatement = { sql, bindings: slotValues(slots, params, true) }
+      if (options.expect !== undefined) {
+        if (!Number.isInteger(options.expect) || options.expect < 0) {
+          throw new KernelError('E_VALIDATION', 'bind(): expect is a number of rows (0 or more).')
+        }
+        statement.expect = options.expect
+      }
+      const item = Object.freeze({ boundQuery: true as const })
+      boundStatements.set(item, statement)
+      return item
+    },
+  }
+}
 
 export function pluginActor(pluginId: string): Actor {
   return { kind: 'plugin', label: `plugin:${pluginId}`, isAdmin: true }
@@ -190,7 +318,7 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
     async issue(request, actor = self) {
       const [{ templateService }, { issuanceService, readCsr }] = await issuing()
       const { template, ca } = await templateService.findForIssuance(actor, request.templateId)
-      const csr = readCsr(request.csr)
+      const csr = await readCsr(request.csr)
       const issued = await issuanceService.issue({
         ca,
         template,
@@ -379,11 +507,26 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
       if (!Array.isArray(items)) {
         throw new KernelError('E_VALIDATION', 'writeBatch() takes an array of queries and audits.')
       }
-      const statements = items.map((item): Statement => {
+      const statements = items.map((item): BatchStatement => {
+        const bound = item && typeof item === 'object' ? boundStatements.get(item) : undefined
+        if (bound) return { ...bound, bindings: [...bound.bindings] }
         if (item && typeof item === 'object' && 'audit' in item && !ownQueries.has(item)) {
           const entry = (item as { audit: PluginAuditEntry }).audit
-          const row = auditRow(self, ownEntry(entry))
-          return { sql: INSERT_AUDIT, bindings: AUDIT_COLUMNS.map((c) => row[c]) }
+          const objectId = entry?.objectId as unknown
+          const ref =
+            objectId !== null && typeof objectId === 'object'
+              ? insertedIdRefs.get(objectId)
+              : undefined
+          const row = auditRow(
+            self,
+            ownEntry(ref === undefined ? entry : { ...entry, objectId: undefined })
+          )
+          return {
+            sql: INSERT_AUDIT,
+            bindings: AUDIT_COLUMNS.map((c) =>
+              c === 'object_id' && ref !== undefined ? { ref, text: true } : row[c]
+            ),
+          }
         }
         if (!ownQueries.has(item)) {
           throw new KernelError(
@@ -394,7 +537,47 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
         const { sql, bindings } = (item as any).toSQL()
         return { sql, bindings: [...bindings] }
       })
+      statements.forEach((statement, index) => {
+        for (const binding of statement.bindings) {
+          const ref = (binding as { ref?: unknown } | null)?.ref
+          if (typeof ref === 'number' && !(Number.isInteger(ref) && ref >= 0 && ref < index)) {
+            throw new KernelError(
+              'E_VALIDATION',
+              `writeBatch(): item ${index} uses insertedId(${ref}), which is not an earlier item.`
+            )
+          }
+        }
+      })
       return commitStatements(statements)
+    },
+
+    prepare(build) {
+      if (typeof build !== 'function') {
+        throw new KernelError('E_VALIDATION', 'prepare() takes a function that builds the query.')
+      }
+      const param = (name: string) => {
+        if (typeof name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+          throw new KernelError(
+            'E_VALIDATION',
+            `param(${JSON.stringify(name)}): a name like "accountId".`
+          )
+        }
+        return `${PARAM_MARK}${name}\u0000`
+      }
+      const { sql, slots } = compilePrepared(pluginId, build(param))
+      return preparedQuery(sql, slots)
+    },
+
+    insertedId(index): InsertedIdRef {
+      if (!Number.isInteger(index) || index < 0) {
+        throw new KernelError(
+          'E_VALIDATION',
+          'insertedId() takes the index of an earlier batch item.'
+        )
+      }
+      const ref = Object.freeze({ insertedIdOf: index })
+      insertedIdRefs.set(ref, index)
+      return ref
     },
 
     async transaction(fn) {
