@@ -24,7 +24,8 @@ import {
   type Account,
   type AcmeContext,
 } from './protocol.js'
-import { insertedId } from './store.js'
+import { queries } from './queries.js'
+import { writtenId } from './store.js'
 
 export function accountUrl(ctx: AcmeContext, id: number) {
   return `${ctx.base}/account/${id}`
@@ -61,7 +62,7 @@ function checkContact(contact: unknown): string[] {
 }
 
 async function byThumbprint(ctx: AcmeContext, tp: string) {
-  const row = await ctx.runtime.table('acme_accounts').where('thumbprint', tp).first()
+  const row = await queries(ctx.runtime).accountByThumbprint.first({ thumbprint: tp })
   return row ? accountFromRow(row) : null
 }
 
@@ -110,16 +111,8 @@ export async function newAccount(ctx: AcmeContext) {
     )
   }
   const { jws: eabJws, kid } = parseEab(payload.externalAccountBinding)
-  const eab = await ctx.runtime
-    .table('acme_eabs')
-    .join('acme_policies', 'acme_policies.id', 'acme_eabs.policy_id')
-    .where('acme_eabs.kid', kid)
-    .select(
-      'acme_eabs.*',
-      'acme_policies.ca_id as policy_ca_id',
-      'acme_policies.name as policy_name'
-    )
-    .first()
+  const q = queries(ctx.runtime)
+  const eab = await q.eabByKid.first({ kid })
   const refuse = async (reason: string | AcmeProblem) => {
     const problem = typeof reason === 'string' ? new AcmeProblem('unauthorized', reason) : reason
     await ctx.runtime.writeServiceLog({
@@ -163,27 +156,24 @@ export async function newAccount(ctx: AcmeContext) {
     created_ip: ctx.request.ip,
     created_at: now,
   }
-  let id: number | null
+  let id: number
   try {
-    id = await commitWithNonce(ctx, async (tx) => {
-      const spent = await tx
-        .table('acme_eabs')
-        .where('id', eab.id)
-        .where('uses', '<', Number(eab.max_uses))
-        .increment('uses', 1)
-      if (Number(spent) !== 1) return null
-      const inserted = await tx.table('acme_accounts').insert(row).returning('id')
-      const newId = insertedId(inserted)
+    const { results, unmet } = await commitWithNonce(ctx, (ref) => [
+      q.useEab.bind({ id: eab.id, maxUses: Number(eab.max_uses) }, { expect: 1 }),
+      q.insertAccount.bind(row),
       // The audit entry commits with the account (and in the same group commit).
-      await tx.audit({
-        action: 'acme.account.create',
-        caId: Number(eab.policy_ca_id),
-        objectType: 'acme_account',
-        objectId: newId,
-        details: { eab: eab.name, kid, policy: eab.policy_name, ip: ctx.request.ip },
-      })
-      return newId
-    })
+      {
+        audit: {
+          action: 'acme.account.create',
+          caId: Number(eab.policy_ca_id),
+          objectType: 'acme_account',
+          objectId: ref(1),
+          details: { eab: eab.name, kid, policy: eab.policy_name, ip: ctx.request.ip },
+        },
+      },
+    ])
+    if (unmet !== undefined) throw await refuse(`The EAB "${eab.name}" has no use left.`)
+    id = writtenId(results[1])
   } catch (error) {
     if (error instanceof AcmeProblem) throw error
     // The same key registered at the same moment on another request: that account.
@@ -193,7 +183,6 @@ export async function newAccount(ctx: AcmeContext) {
     }
     throw error
   }
-  if (id === null) throw await refuse(`The EAB "${eab.name}" has no use left.`)
   const account = accountFromRow({ ...row, id })
   return sendJson(ctx, 201, accountBody(ctx, account), { location: accountUrl(ctx, id) })
 }

@@ -7,8 +7,8 @@ import type { PluginRuntime } from '#plugin-api'
 import { isWildcard, notOfferedReason, type ChallengeType, type Identifier } from './identifiers.js'
 import { caIdOfPolicy } from './policies.js'
 import { AcmeProblem, problemDocument } from './problems.js'
+import { queries } from './queries.js'
 import {
-  ACCOUNT_SELECT,
   authenticate,
   idParam,
   joinedRow,
@@ -72,22 +72,7 @@ async function authzBody(ctx: AcmeContext, row: any, loaded?: any[]) {
 /** Loads the account with an authorization and its challenges, in one query. */
 function joinAuthz(ctx: AcmeContext, authzId: number) {
   return (accountId: number): Promise<any[]> =>
-    ctx.runtime
-      .table('acme_accounts')
-      .leftJoin('acme_authorizations', (j: any) => j.onVal('acme_authorizations.id', '=', authzId))
-      .leftJoin('acme_challenges', 'acme_challenges.authz_id', 'acme_authorizations.id')
-      .where('acme_accounts.id', accountId)
-      .orderBy('acme_challenges.id')
-      .select([
-        ...ACCOUNT_SELECT,
-        'acme_authorizations.*',
-        'acme_challenges.id as c_id',
-        'acme_challenges.type as c_type',
-        'acme_challenges.status as c_status',
-        'acme_challenges.token as c_token',
-        'acme_challenges.validated_at as c_validated_at',
-        'acme_challenges.error as c_error',
-      ])
+    queries(ctx.runtime).accountWithAuthz.all({ accountId, authzId })
 }
 
 /** The authorization and challenges of `joinAuthz`'s rows; 404 when there is none. */

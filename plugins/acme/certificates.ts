@@ -9,8 +9,8 @@ import { certId, normalizeCertId, renewalWindow } from './ari.js'
 import { fromB64u } from './jws.js'
 import { auditAs } from './policies.js'
 import { AcmeProblem } from './problems.js'
+import { queries } from './queries.js'
 import {
-  ACCOUNT_SELECT,
   authenticate,
   commonHeaders,
   idParam,
@@ -25,18 +25,7 @@ export async function downloadCertificate(ctx: AcmeContext) {
   // The account and the certificate in one query.
   const auth = await authenticate(ctx, 'kid', {
     join: (accountId) =>
-      ctx.runtime
-        .table('acme_accounts')
-        .leftJoin('acme_certificates', (j: any) =>
-          j.onVal('acme_certificates.certificate_id', '=', id)
-        )
-        .where('acme_accounts.id', accountId)
-        .select([
-          ...ACCOUNT_SELECT,
-          'acme_certificates.account_id',
-          'acme_certificates.certificate_id',
-          'acme_certificates.chain',
-        ]),
+      queries(ctx.runtime).accountWithCertificate.all({ accountId, certificateId: id }),
   })
   const row = joinedRow(auth.rows, 'certificate_id', 'certificate')
   if (Number(row.account_id) !== auth.account!.id) {

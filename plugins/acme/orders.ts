@@ -18,7 +18,6 @@ import { fromB64u } from './jws.js'
 import { caIdOfPolicy, policyFromRow, type Policy } from './policies.js'
 import { AcmeProblem, problemDocument, type Subproblem } from './problems.js'
 import {
-  ACCOUNT_SELECT,
   authenticate,
   commitWithNonce,
   idParam,
@@ -28,7 +27,8 @@ import {
   type Account,
   type AcmeContext,
 } from './protocol.js'
-import { commitUnit, countEvent, insertedId } from './store.js'
+import { queries } from './queries.js'
+import { commitUnit, countEvent, writtenId, type UnitItem } from './store.js'
 
 const HOUR = 3_600_000
 
@@ -78,19 +78,7 @@ function orderFromRow(row: any): OrderRow {
 /** Loads the account with an order and its authorizations' states, in one query. */
 function joinOrder(ctx: AcmeContext, orderId: number) {
   return (accountId: number): Promise<any[]> =>
-    ctx.runtime
-      .table('acme_accounts')
-      .leftJoin('acme_orders', (j: any) => j.onVal('acme_orders.id', '=', orderId))
-      .leftJoin('acme_authorizations', 'acme_authorizations.order_id', 'acme_orders.id')
-      .where('acme_accounts.id', accountId)
-      .orderBy('acme_authorizations.id')
-      .select([
-        ...ACCOUNT_SELECT,
-        'acme_orders.*',
-        'acme_authorizations.id as authz_id',
-        'acme_authorizations.status as authz_status',
-        'acme_authorizations.expires as authz_expires',
-      ])
+    queries(ctx.runtime).accountWithOrder.all({ accountId, orderId })
 }
 
 /** The order of `joinOrder`'s rows, brought up to date; 404 when there is none. */
@@ -248,17 +236,23 @@ async function checkReplaces(
   return id
 }
 
+/** How newOrder makes an identifier's authorization. */
+interface AuthzPlan {
+  id: Identifier
+  pre: boolean
+  /** A valid authorization of the account for the same identifier. */
+  reusable?: Record<string, any>
+  /** Its validated challenge. */
+  passed?: Record<string, any>
+  state: { status: string; expires: number }
+}
+
 export async function newOrder(ctx: AcmeContext) {
   // The nonce is spent with the order's insert (one commit), or before any other answer.
   const auth = await authenticate(ctx, 'kid', {
     deferNonce: true,
     // The account's policy with it.
-    join: (accountId) =>
-      ctx.runtime
-        .table('acme_accounts')
-        .leftJoin('acme_policies', 'acme_policies.id', 'acme_accounts.policy_id')
-        .where('acme_accounts.id', accountId)
-        .select([...ACCOUNT_SELECT, 'acme_policies.*']),
+    join: (accountId) => queries(ctx.runtime).accountWithPolicy.all({ accountId }),
   })
   const account = auth.account!
   const payload = auth.payload ?? {}
@@ -291,6 +285,7 @@ export async function newOrder(ctx: AcmeContext) {
   const now = Date.now()
   const expires = now + ctx.settings.orderLifetimeHours * HOUR
   const preApproved = identifiers.map((id) => isPreApproved(id, policy.preApproved))
+  let authzIndexes: number[] = []
   const row = {
     account_id: account.id,
     policy_id: policy.id,
@@ -303,76 +298,85 @@ export async function newOrder(ctx: AcmeContext) {
     replaces,
     created_at: now,
   }
-  const created = await commitWithNonce(ctx, async (tx) => {
-    const inserted = await tx.table('acme_orders').insert(row).returning('id')
-    const newId = insertedId(inserted)
-    const authz: AuthzState[] = []
-    for (const [i, id] of identifiers.entries()) {
-      const pre = preApproved[i]
-      const reusable =
-        !pre &&
-        (await tx
-          .table('acme_authorizations')
-          .where({
-            account_id: account.id,
-            identifier_type: id.type,
-            identifier_value: id.value,
-            status: 'valid',
-          })
-          .where('expires', '>', now + HOUR)
-          .first())
-      const state = {
+  // Authorizations of the account this order can reuse (valid for another hour at least), and
+  // how each passed, read before the order's unit.
+  const q = queries(ctx.runtime)
+  const plans: AuthzPlan[] = []
+  for (const [i, id] of identifiers.entries()) {
+    const pre = preApproved[i]
+    const reusable = pre
+      ? undefined
+      : await q.reusableAuthz.first({
+          accountId: account.id,
+          type: id.type,
+          value: id.value,
+          after: now + HOUR,
+        })
+    const passed = reusable ? await q.passedChallenge.first({ authzId: reusable.id }) : undefined
+    plans.push({
+      id,
+      pre,
+      reusable,
+      passed,
+      state: {
         status: pre || reusable ? 'valid' : 'pending',
         expires: reusable ? Number(reusable.expires) : expires,
-      }
-      const authzRow = await tx
-        .table('acme_authorizations')
-        .insert({
-          order_id: newId,
+      },
+    })
+  }
+  // Every authorization valid already (some reused): the order is ready.
+  if (row.status === 'pending' && plans.every((p) => p.state.status === 'valid')) {
+    row.status = 'ready'
+  }
+  const { results } = await commitWithNonce(ctx, (ref) => {
+    const writes: UnitItem[] = [q.insertOrder.bind(row)]
+    const authzAt: number[] = []
+    for (const plan of plans) {
+      authzAt.push(writes.length)
+      writes.push(
+        q.insertAuthz.bind({
+          order_id: ref(0),
           account_id: account.id,
-          identifier_type: id.type,
-          identifier_value: id.value,
-          wildcard: isWildcard(id),
-          pre_approved: pre,
-          ...state,
+          identifier_type: plan.id.type,
+          identifier_value: plan.id.value,
+          wildcard: isWildcard(plan.id),
+          pre_approved: plan.pre,
+          ...plan.state,
         })
-        .returning('id')
-      const authzId = insertedId(authzRow)
-      authz.push({ id: authzId, ...state })
-      if (!pre && !reusable) {
-        await tx.table('acme_challenges').insert(
-          challengeTypesFor(id).map((type) => ({
-            authz_id: authzId,
-            type,
-            token: randomBytes(32).toString('base64url'),
-            status: 'pending',
-          }))
-        )
-      } else if (reusable) {
-        // The reused authorization's own validated challenge, so the client sees how it passed.
-        const passed = await tx
-          .table('acme_challenges')
-          .where({ authz_id: reusable.id, status: 'valid' })
-          .first()
-        if (passed) {
-          await tx.table('acme_challenges').insert({
-            authz_id: authzId,
-            type: passed.type,
-            token: passed.token,
-            status: 'valid',
-            validated_at: passed.validated_at,
-          })
+      )
+      const authzId = ref(writes.length - 1)
+      if (!plan.pre && !plan.reusable) {
+        for (const type of challengeTypesFor(plan.id)) {
+          writes.push(
+            q.insertChallenge.bind({
+              authz_id: authzId,
+              type,
+              token: randomBytes(32).toString('base64url'),
+              status: 'pending',
+            })
+          )
         }
+      } else if (plan.passed) {
+        // The reused authorization's own validated challenge, so the client sees how it passed.
+        writes.push(
+          q.insertPassedChallenge.bind({
+            authz_id: authzId,
+            type: plan.passed.type,
+            token: plan.passed.token,
+            status: 'valid',
+            validated_at: plan.passed.validated_at,
+          })
+        )
       }
     }
-    // Every authorization valid already (some reused): the order is ready.
-    let status = row.status
-    if (status === 'pending' && authz.every((a) => a.status === 'valid')) {
-      await tx.table('acme_orders').where('id', newId).update({ status: 'ready' })
-      status = 'ready'
-    }
-    return { id: newId, status, authz }
+    authzIndexes = authzAt
+    return writes
   })
+  const created = {
+    id: writtenId(results[0]),
+    status: row.status,
+    authz: plans.map((plan, i) => ({ id: writtenId(results[authzIndexes[i]]), ...plan.state })),
+  }
   const order = orderFromRow({ ...row, id: created.id, status: created.status })
   order.authz = created.authz
   return sendOrder(ctx, order, 201)
@@ -491,13 +495,9 @@ export async function finalize(ctx: AcmeContext) {
       `The CSR must name exactly the order's identifiers (${expected}); it names ${got || 'none'}.`
     )
   }
-  const claimed = await commitWithNonce(ctx, (tx) =>
-    tx
-      .table('acme_orders')
-      .where({ id: order.id, status: 'ready' })
-      .update({ status: 'processing' })
-  )
-  if (Number(claimed) !== 1) {
+  const q = queries(ctx.runtime)
+  const claimed = await commitWithNonce(ctx, () => [q.claimOrder.bind({ id: order.id })])
+  if (claimed.results[0].changes !== 1) {
     throw new AcmeProblem('orderNotReady', 'The order is already being finalized.', {
       retryAfter: 1,
     })
@@ -524,8 +524,8 @@ export async function finalize(ctx: AcmeContext) {
   const ariId = certId(issued.der)
   const chain = await chainPem(ctx.runtime, caId, issued.pem)
   // Group-committed with other requests' writes; durable before the order is answered valid.
-  await commitUnit(ctx.runtime, null, async (tx) => {
-    await tx.table('acme_certificates').insert({
+  await commitUnit(ctx.runtime, null, () => [
+    q.insertCertificate.bind({
       certificate_id: issued.id,
       account_id: account.id,
       order_id: order.id,
@@ -535,15 +535,10 @@ export async function finalize(ctx: AcmeContext) {
       chain,
       not_before: issued.notBefore,
       not_after: issued.notAfter,
-    })
-    if (order.replaces) {
-      await tx.table('acme_certificates').where('ari_id', order.replaces).update({ replaced: true })
-    }
-    await tx
-      .table('acme_orders')
-      .where('id', order.id)
-      .update({ status: 'valid', certificate_id: issued.id })
-  })
+    }),
+    ...(order.replaces ? [q.markReplaced.bind({ ariId: order.replaces })] : []),
+    q.orderValid.bind({ id: order.id, certificateId: issued.id }),
+  ])
   // The enrollment is on the Logs page as the kernel's certificate.issued entry (source acme).
   return sendOrder(ctx, { ...order, status: 'valid', certificateId: issued.id })
 }

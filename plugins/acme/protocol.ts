@@ -16,13 +16,15 @@ import {
 } from './jws.js'
 import { AcmeProblem } from './problems.js'
 import type { InstallSettings } from './settings.js'
+import { ACCOUNT_COLUMNS, queries } from './queries.js'
 import {
   checkNonce,
   commitUnit,
   countEvent,
   newNonce,
   type CheckedNonce,
-  type Tx,
+  type UnitResult,
+  type UnitWrites,
 } from './store.js'
 
 export interface Account {
@@ -48,24 +50,6 @@ export function accountFromRow(row: any): Account {
     eabKid: row.eab_kid ?? null,
   }
 }
-
-const ACCOUNT_COLUMNS = [
-  'id',
-  'policy_id',
-  'status',
-  'jwk',
-  'thumbprint',
-  'contact',
-  'created_at',
-  'eab_kid',
-] as const
-
-/**
- * The account's columns aliased `acct_<name>`: a handler's query that starts from the account
- * (`table('acme_accounts').where('acme_accounts.id', id)`) and left-joins the resource it
- * works on loads both in one statement (`authenticate`'s `join`).
- */
-export const ACCOUNT_SELECT = ACCOUNT_COLUMNS.map((c) => `acme_accounts.${c} as acct_${c}`)
 
 function accountFromJoined(row: any): Account | null {
   if (!row || row.acct_id === null || row.acct_id === undefined) return null
@@ -129,7 +113,7 @@ export async function authenticate(
   use: 'jwk' | 'kid' | 'either',
   options: {
     deferNonce?: boolean
-    /** Loads the kid's account (ACCOUNT_SELECT) with the resource the request works on. */
+    /** Loads the kid's account (queries.ts ACCOUNT_SELECT) with the resource the request works on. */
     join?: (accountId: number) => Promise<any[]>
   } = {}
 ): Promise<Authenticated> {
@@ -191,7 +175,7 @@ export async function authenticate(
       result.rows = await options.join(accountId)
       account = accountFromJoined(result.rows[0])
     } else if (accountId) {
-      const row = await ctx.runtime.table('acme_accounts').where('id', accountId).first()
+      const row = await queries(ctx.runtime).accountById.first({ id: accountId })
       account = row ? accountFromRow(row) : null
     }
     if (!account) {
@@ -231,22 +215,20 @@ const USED_NONCE =
   'The nonce is unknown, expired or already used: retry with the Replay-Nonce of this answer.'
 
 /**
- * Runs `work` in one transaction with the spending of the request's nonce (when not spent yet),
- * shared with other requests' units (group commit). A nonce used before → badNonce, and
- * `work` did not run. `work`'s own error is rethrown with nothing written, the nonce unspent.
+ * Commits `writes` (store.ts units) in one transaction with the spending of the request's nonce
+ * (when not spent yet), shared with other requests' units (group commit). A nonce used before →
+ * badNonce, and nothing was written. A write's own error is rethrown with nothing written, the
+ * nonce unspent; so is an unmet expectation (`unmet` in the result), for the handler to answer.
  */
-export async function commitWithNonce<R>(
-  ctx: AcmeContext,
-  work?: (tx: Tx) => Promise<R>
-): Promise<R> {
+export async function commitWithNonce(ctx: AcmeContext, writes?: UnitWrites): Promise<UnitResult> {
   const nonce = ctx.nonce?.state === 'pending' ? ctx.nonce : undefined
-  const { fresh, value } = await commitUnit(ctx.runtime, nonce?.checked ?? null, work)
-  if (!fresh) {
+  const result = await commitUnit(ctx.runtime, nonce?.checked ?? null, writes)
+  if (!result.fresh) {
     nonce!.state = 'used'
     throw new AcmeProblem('badNonce', USED_NONCE)
   }
-  if (nonce) nonce.state = 'spent'
-  return value
+  if (nonce && result.unmet === undefined) nonce.state = 'spent'
+  return result
 }
 
 /** Spends the request's nonce if it is not spent yet (badNonce when it was used before). */

@@ -7,11 +7,20 @@
  * primary key refuses a second use on any node. Spent nonces are purged once they expire.
  *
  * Nonce spends are group-committed with the writes of the request (units of work): concurrent
- * requests share one transaction (and one disk flush). Rate limits are fixed-window counters in
+ * requests share one transaction (and one disk flush), a `runtime.writeBatch` of prepared
+ * statements (queries.ts), committed on SQLite by the kernel's store thread, so no commit, fsync
+ * or wait for the write lock happens on the event loop. Rate limits are fixed-window counters in
  * acme_rate, counted in memory and written every 250 ms (see countEvent).
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import type { PluginRuntime } from '#plugin-api'
+import {
+  isWriteExpectationError,
+  type InsertedIdRef,
+  type PluginRuntime,
+  type WriteBatchItem,
+  type WriteResult,
+} from '#plugin-api'
+import { queries } from './queries.js'
 
 export const NONCE_LIFETIME_MS = 60 * 60_000
 const NONCE_KEY = 'nonce-key'
@@ -73,9 +82,7 @@ const LOADED_WINDOW_MS = 2
 /**
  * A group commit: items arriving while a flush is running, or in the same turn of the event loop
  * as the first one (within 2 ms under load), are written together by one flush (one transaction,
- * one disk flush for all of them). On SQLite the statements run synchronously on the main
- * thread, so without waiting a little no second item would ever join. `flush` answers each item
- * in order.
+ * one disk flush for all of them). `flush` answers each item in order.
  */
 function batcher<T, R>(flush: (items: T[]) => Promise<R[]>, max = 500) {
   const queue: Array<{ item: T; resolve: (r: R) => void; reject: (e: unknown) => void }> = []
@@ -135,90 +142,133 @@ export async function checkNonce(
   return { value, expires: issued + NONCE_LIFETIME_MS }
 }
 
-export type Tx = Parameters<Parameters<PluginRuntime['transaction']>[0]>[0]
+/** A write of a unit: a bound prepared query or an audit entry (see runtime.writeBatch). */
+export type UnitItem = WriteBatchItem
+
+/**
+ * A unit's writes. `ref(i)` is the id its own item `i` inserted (for a later item of the unit):
+ * the unit does not know where in the shared batch its items land.
+ */
+export type UnitWrites = (ref: (index: number) => InsertedIdRef) => UnitItem[]
 
 interface Unit {
   runtime: PluginRuntime
   nonce: CheckedNonce | null
-  work?: (tx: Tx) => Promise<unknown>
+  writes?: UnitWrites
 }
 
-interface UnitResult {
-  /** False when the nonce was spent already (on any node): the work did not run. */
+export interface UnitResult {
+  /** False when the nonce was spent already (on any node): nothing of the unit was written. */
   fresh: boolean
-  value?: unknown
+  /** Each write's result, in order (empty when nothing was written). */
+  results: WriteResult[]
+  /**
+   * Set when the write at this index (of the unit's writes) changed another number of rows than
+   * its `expect`: nothing of the unit was written (its nonce neither).
+   */
+  unmet?: number
 }
+
+type Outcome = { ok: true; result: UnitResult } | { ok: false; error: unknown }
 
 /**
- * Units of work of concurrent requests, each optionally spending a nonce, committed in one
- * transaction: the batch's nonces in one insert, then each unit whose nonce was fresh (first
- * use anywhere) runs its writes. A unit that throws rolls the batch back; each unit is then
- * retried in a transaction of its own, so only the faulty one fails (and spends nothing).
+ * Units of work of concurrent requests, committed together by one `writeBatch` (on SQLite by the
+ * kernel's store thread: the commit's fsync off the event loop): each unit's nonce spend
+ * (`expect: 1`, so a nonce used before on any node fails its unit) followed by its writes. A unit
+ * whose expectation fails is answered alone (`fresh: false` for its nonce, `unmet` for its own
+ * write) and the others are committed again without it; when a batch fails otherwise, each unit
+ * is committed alone, so only the faulty one fails (and spends nothing).
  */
-async function commitUnits(units: Unit[]): Promise<UnitResult[]> {
-  return units[0].runtime.transaction(async (tx) => {
-    const owner = new Map<string, Unit>()
-    for (const unit of units) {
-      if (unit.nonce && !owner.has(unit.nonce.value)) owner.set(unit.nonce.value, unit)
+async function commitUnits(units: Unit[]): Promise<Outcome[]> {
+  const outcomes: Outcome[] = new Array(units.length)
+  let pending = units.map((_, i) => i)
+  while (pending.length) {
+    const runtime = units[pending[0]].runtime
+    const q = queries(runtime)
+    const items: UnitItem[] = []
+    const spans: Array<{ unit: number; start: number; writesAt: number; end: number }> = []
+    try {
+      for (const i of pending) {
+        const unit = units[i]
+        const start = items.length
+        if (unit.nonce) {
+          items.push(
+            q.spendNonce.bind(
+              { value: unit.nonce.value, expires: unit.nonce.expires },
+              { expect: 1 }
+            )
+          )
+        }
+        const writesAt = items.length
+        if (unit.writes) items.push(...unit.writes((k) => runtime.insertedId(writesAt + k)))
+        spans.push({ unit: i, start, writesAt, end: items.length })
+      }
+    } catch (error) {
+      if (pending.length === 1) {
+        outcomes[pending[0]] = { ok: false, error }
+        return outcomes
+      }
+      return alone(units, pending, outcomes)
     }
-    let fresh = new Set<string>()
-    if (owner.size) {
-      const inserted: any[] = await tx
-        .table('acme_nonces')
-        .insert(
-          [...owner.values()].map((u) => ({ value: u.nonce!.value, expires: u.nonce!.expires }))
-        )
-        .onConflict('value')
-        .ignore()
-        .returning('value')
-      fresh = new Set(inserted.map((r) => (typeof r === 'string' ? r : r.value)))
-    }
-    const results: UnitResult[] = []
-    for (const unit of units) {
-      if (unit.nonce && !(owner.get(unit.nonce.value) === unit && fresh.has(unit.nonce.value))) {
-        results.push({ fresh: false })
+    try {
+      const results = items.length ? await runtime.writeBatch(items) : []
+      for (const span of spans) {
+        outcomes[span.unit] = {
+          ok: true,
+          result: { fresh: true, results: results.slice(span.writesAt, span.end) },
+        }
+      }
+      return outcomes
+    } catch (error) {
+      const failed = isWriteExpectationError(error)
+        ? spans.find((s) => error.index >= s.start && error.index < s.end)
+        : undefined
+      if (failed && isWriteExpectationError(error)) {
+        const nonceSpent = units[failed.unit].nonce && error.index === failed.start
+        outcomes[failed.unit] = {
+          ok: true,
+          result: nonceSpent
+            ? { fresh: false, results: [] }
+            : { fresh: true, results: [], unmet: error.index - failed.writesAt },
+        }
+        pending = pending.filter((i) => i !== failed.unit)
         continue
       }
-      results.push({ fresh: true, value: unit.work ? await unit.work(tx) : undefined })
+      if (pending.length === 1) {
+        outcomes[pending[0]] = { ok: false, error }
+        return outcomes
+      }
+      return alone(units, pending, outcomes)
     }
-    return results
-  })
+  }
+  return outcomes
 }
 
-const unitBatch = batcher<Unit, { ok: true; result: UnitResult } | { ok: false; error: unknown }>(
-  async (units) => {
-    try {
-      const results = await commitUnits(units)
-      return results.map((result) => ({ ok: true as const, result }))
-    } catch (error) {
-      if (units.length === 1) return [{ ok: false as const, error }]
-    }
-    const out = []
-    for (const unit of units) {
-      try {
-        const [result] = await commitUnits([unit])
-        out.push({ ok: true as const, result })
-      } catch (error) {
-        out.push({ ok: false as const, error })
-      }
-    }
-    return out
+/** Commits each of `pending`'s units in a batch of its own. */
+async function alone(units: Unit[], pending: number[], outcomes: Outcome[]) {
+  for (const i of pending) {
+    const [outcome] = await commitUnits([units[i]])
+    outcomes[i] = outcome
   }
-)
+  return outcomes
+}
+
+const unitBatch = batcher<Unit, Outcome>(commitUnits)
 
 /**
- * Spends `nonce` (when given) and runs `work` in the same transaction, shared with the units of
- * other requests arriving meanwhile. `fresh` is false when the nonce was used before (on any
- * node): then nothing was written. `work`'s error is rethrown (and nothing was written).
+ * Spends `nonce` (when given) and commits `writes` with it, in one transaction shared with the
+ * units of other requests arriving meanwhile. `fresh` is false when the nonce was used before
+ * (on any node): then nothing was written; `unmet` when a write's expectation failed (nothing
+ * written either). A write's error is rethrown (and nothing was written).
  */
-export async function commitUnit<R>(
+export async function commitUnit(
   runtime: PluginRuntime,
   nonce: CheckedNonce | null,
-  work?: (tx: Tx) => Promise<R>
-): Promise<{ fresh: boolean; value: R }> {
-  const answer = await unitBatch({ runtime, nonce, work })
+  writes?: UnitWrites
+): Promise<UnitResult> {
+  const answer = await unitBatch({ runtime, nonce, writes })
   if (!answer.ok) throw answer.error
-  return answer.result as { fresh: boolean; value: R }
+  return answer.result
 }
 
 /** Spends a nonce: true only the first time (on any node), and only while it is fresh. */
@@ -232,6 +282,11 @@ export async function consumeNonce(runtime: PluginRuntime, value: unknown): Prom
 /** The id an `insert(...).returning('id')` answered for its first row (a row or the bare id, by driver). */
 export function insertedId(rows: any[]): number {
   return Number(rows[0]?.id ?? rows[0])
+}
+
+/** The id a unit's insert inserted (its RETURNING row's id, else SQLite's rowid). */
+export function writtenId(result: WriteResult): number {
+  return Number(result.rows?.[0]?.id ?? result.lastId)
 }
 
 export async function purgeNonces(runtime: PluginRuntime) {

@@ -102,15 +102,17 @@ test.group('ACME group commit', (group) => {
     const badNonce = (await checkNonce(runtime, await newNonce(runtime)))!
     const goodName = unique('unit-good').slice(0, 40)
     const badName = unique('unit-bad').slice(0, 40)
-    // Queued in the same turn of the event loop: one batch. The failing one first.
+    const insertState = runtime.prepare((p) =>
+      runtime.table('acme_state').insert({ name: p('name'), value: p('value') })
+    )
+    // Queued in the same turn of the event loop: one batch. The failing one first: its second
+    // row has no value (NOT NULL).
     const [bad, good] = await Promise.allSettled([
-      commitUnit(runtime, badNonce, async (tx) => {
-        await tx.table('acme_state').insert({ name: badName, value: 'x' })
-        throw new Error('this unit is refused')
-      }),
-      commitUnit(runtime, goodNonce, (tx) =>
-        tx.table('acme_state').insert({ name: goodName, value: 'y' })
-      ),
+      commitUnit(runtime, badNonce, () => [
+        insertState.bind({ name: badName, value: 'x' }),
+        insertState.bind({ name: `${badName}-2`, value: null }),
+      ]),
+      commitUnit(runtime, goodNonce, () => [insertState.bind({ name: goodName, value: 'y' })]),
     ])
     assert.equal(bad.status, 'rejected')
     assert.equal(good.status, 'fulfilled')
