@@ -247,6 +247,9 @@ function chainOf(value: unknown): string[] {
   }
 }
 
+const CA_BY_ID = 'SELECT * FROM cas WHERE id = ?'
+const TEMPLATE_BY_ID = 'SELECT * FROM templates WHERE id = ?'
+
 function caInfo(row: any): CaInfo {
   const cert = row.certificate ? Buffer.from(row.certificate) : null
   return {
@@ -424,7 +427,8 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
     },
 
     async getCa(caId) {
-      const row = await db.from('cas').where('id', caId).first()
+      // A prepared statement (fast_db): plugins ask for a CA on hot paths (ACME's chain).
+      const row = await fastDb.first(CA_BY_ID, [caId])
       return row ? caInfo(row) : null
     },
 
@@ -434,7 +438,7 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
     },
 
     async getTemplate(templateId) {
-      const row = await db.from('templates').where('id', templateId).first()
+      const row = await fastDb.first(TEMPLATE_BY_ID, [templateId])
       return row ? templateInfo(row) : null
     },
 
