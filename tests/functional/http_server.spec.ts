@@ -74,10 +74,11 @@ test.group('HTTP server: reverse proxies and HTTPS', () => {
       try {
         const ca = tls.certPem
         let answer: { status: number; body: string } | undefined
-        for (let i = 0; i < 240 && !answer; i++) {
+        // Until it listens and its plugins have started (503 "starting" until then).
+        for (let i = 0; i < 240 && answer?.status !== 200; i++) {
           if (server.hasExited()) throw new Error(`server exited: ${server.output()}`)
           answer = await httpsGet(`https://127.0.0.1:${port}/health`, ca).catch(() => undefined)
-          if (!answer) await new Promise((r) => setTimeout(r, 250))
+          if (answer?.status !== 200) await new Promise((r) => setTimeout(r, 250))
         }
         assert.equal(answer?.status, 200, server.output())
         assert.equal(JSON.parse(answer!.body).status, 'ok')

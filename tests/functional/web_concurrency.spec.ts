@@ -14,13 +14,17 @@ import {
   type ServerProcess,
 } from '#tests/helpers/processes'
 
-/** The node id of the process that answered, over a new connection each time. */
-async function answeringNode(server: ServerProcess): Promise<string> {
+/**
+ * The node id of the process that answered, over a new connection each time; undefined while
+ * that process's plugins are still starting (503 "starting").
+ */
+async function answeringNode(server: ServerProcess): Promise<string | undefined> {
   const response = await fetch(`${server.url}/health`, {
     headers: { connection: 'close' },
     signal: AbortSignal.timeout(10_000),
   })
   const body = (await response.json()) as { node: string; status: string }
+  if (response.status === 503 && body.status === 'starting') return undefined
   if (response.status !== 200) throw new Error(`/health: ${response.status}`)
   return body.node
 }
@@ -52,7 +56,11 @@ test.group('WEB_CONCURRENCY: several server processes on one port', () => {
       // The second process starts once the first listens: wait until both have answered.
       const nodes = new Set<string>()
       const deadline = Date.now() + 60_000
-      while (nodes.size < 2 && Date.now() < deadline) nodes.add(await answeringNode(server))
+      while (nodes.size < 2 && Date.now() < deadline) {
+        const node = await answeringNode(server)
+        if (node) nodes.add(node)
+        else await new Promise((r) => setTimeout(r, 100))
+      }
       assert.equal(nodes.size, 2, server.output())
       assert.include(server.output(), '[cluster] starting 2 server processes')
       // Only the first process may announce (the test install has an administrator already,
