@@ -107,11 +107,8 @@ const ownQueries = new WeakSet<object>()
  * SQLite as a prepared statement cached per connection (fast_db), on PostgreSQL as the same SQL.
  */
 
-/** A write batch statement: `expect` and `{ ref }` bindings are honoured by commitStatements. */
-type BatchStatement = Statement & { expect?: number }
-
 /** Bound prepared queries → their statement (writeBatch takes these too). */
-const boundStatements = new WeakMap<object, BatchStatement>()
+const boundStatements = new WeakMap<object, Statement>()
 
 /** runtime.insertedId() values → the batch item they refer to. */
 const insertedIdRefs = new WeakMap<object, number>()
@@ -211,7 +208,7 @@ function preparedQuery(sql: string, slots: Slot[]): PreparedQuery {
       }
     },
     bind(params, options = {}): BoundQuery {
-      const statement: BatchStatement = { sql, bindings: slotValues(slots, params, true) }
+      const statement: Statement = { sql, bindings: slotValues(slots, params, true) }
       if (options.expect !== undefined) {
         if (!Number.isInteger(options.expect) || options.expect < 0) {
           throw new KernelError('E_VALIDATION', 'bind(): expect is a number of rows (0 or more).')
@@ -511,7 +508,7 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
       if (!Array.isArray(items)) {
         throw new KernelError('E_VALIDATION', 'writeBatch() takes an array of queries and audits.')
       }
-      const statements = items.map((item): BatchStatement => {
+      const statements = items.map((item): Statement => {
         const bound = item && typeof item === 'object' ? boundStatements.get(item) : undefined
         if (bound) return { ...bound, bindings: [...bound.bindings] }
         if (item && typeof item === 'object' && 'audit' in item && !ownQueries.has(item)) {
