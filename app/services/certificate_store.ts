@@ -12,6 +12,7 @@ import { sqliteFile } from '#config/database'
 import { bindable, isSqlite } from './fast_db.js'
 import { checkExpectation, resolveRefs } from './batch_statements.js'
 import { AUDIT_COLUMNS, INSERT_AUDIT, type AuditRow } from './audit_service.js'
+import type { WriteResult } from '#plugins/contract'
 
 export interface CertificateRow {
   ca_id: number
@@ -232,14 +233,8 @@ export interface Statement {
   expect?: number
 }
 
-export interface BatchResult {
-  /** rows changed (or returned, for a statement with RETURNING) */
-  changes: number
-  /** SQLite: the last inserted rowid; PostgreSQL: null (use RETURNING) */
-  lastId: number | null
-  /** the rows of a statement with RETURNING */
-  rows?: Record<string, unknown>[]
-}
+/** What one statement of a batch did (the plugin contract's WriteResult). */
+export type BatchResult = WriteResult
 
 /**
  * Runs statements in one transaction and commits it; on SQLite in the store worker, so that the
