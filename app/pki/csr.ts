@@ -262,6 +262,8 @@ export function verifyCsrSignature(
     return verdict.then(
       (ok) => ok === true,
       (error) => {
+        // The checker itself was unavailable (its worker died): a server fault, not a bad CSR.
+        if ((error as { code?: unknown })?.code === 'E_SIGNER_UNAVAILABLE') throw error
         throw failed(error)
       }
     )

@@ -74,6 +74,11 @@ export async function readCsr(input: string | Uint8Array): Promise<pki.ParsedCsr
   try {
     verified = await pki.verifyCsrSignature(csr, verifySignatureOffThread)
   } catch (error: any) {
+    if (error?.code === 'E_SIGNER_UNAVAILABLE')
+      throw new KernelError(
+        'E_SIGNER_UNAVAILABLE',
+        `The CSR's signature could not be checked now (${error.message}); try again.`
+      )
     const code = error?.code === 'E_UNSUPPORTED_ALGORITHM' ? 'E_POLICY_DENIED' : 'E_INVALID_CSR'
     throw new KernelError(
       code,

@@ -88,6 +88,20 @@ test.group('csr: parsing requests made by openssl', () => {
     ])
     assert.equal(p256.publicKey.keyType, 'ecdsa-p256')
     assert.isTrue(verifyCsrSignature(p256, testVerifier))
+    // An asynchronous verifier: its answer; a failing checker is a bad CSR, an unavailable one
+    // (its worker died) passes through as it is: a server fault.
+    assert.isTrue(await verifyCsrSignature(p256, async (...args) => testVerifier(...args)))
+    assert.isFalse(await verifyCsrSignature(p256, async () => false))
+    const broken = await verifyCsrSignature(p256, async () => {
+      throw new Error('no such curve')
+    }).catch((error) => error)
+    assert.equal(broken.code, 'E_INVALID_CSR')
+    assert.match(broken.message, /could not be checked: no such curve/)
+    const unavailable = Object.assign(new Error('worker stopped'), { code: 'E_SIGNER_UNAVAILABLE' })
+    const passed = await verifyCsrSignature(p256, async () => {
+      throw unavailable
+    }).catch((error) => error)
+    assert.strictEqual(passed, unavailable)
 
     const ed = parseCsr((await fixture('csr-ed25519-san.pem')).toString())
     assert.deepEqual(ed.subject, { organization: 'Example', commonName: 'device-42' })
