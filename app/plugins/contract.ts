@@ -769,7 +769,7 @@ export function isWriteExpectationError(error: unknown): error is WriteExpectati
 export interface WriteResult {
   /** rows changed (or returned, with RETURNING) */
   changes: number
-  /** SQLite: the last inserted rowid; PostgreSQL: null (use `.returning('id')`) */
+  /** SQLite: the rowid an insert added (null for other statements); PostgreSQL: null (use `.returning('id')`) */
   lastId: number | null
   /** the rows of a query with RETURNING */
   rows?: Record<string, unknown>[]

@@ -11,6 +11,7 @@ import Certificate from '#models/certificate'
 import { KernelError } from '#exceptions/kernel_error'
 import { AUDIT_COLUMNS, INSERT_AUDIT, audit, auditRow } from '#services/audit_service'
 import { commitStatements, type Statement } from '#services/certificate_store'
+import { insertedRowid } from '#services/batch_statements'
 import { writeServiceLog, queueServiceLog, countServiceHit } from '#services/service_log'
 import { keyService } from '#services/key_service'
 import type { Actor } from '#services/actor'
@@ -196,7 +197,7 @@ function preparedQuery(sql: string, slots: Slot[]): PreparedQuery {
             return { changes: rows.length, lastId: null, rows }
           }
           const info = statement.run(...bindable(values))
-          return { changes: info.changes, lastId: Number(info.lastInsertRowid) }
+          return { changes: info.changes, lastId: insertedRowid(sql, info) }
         })
       }
       const result = await db.rawQuery(sql, values as any[])

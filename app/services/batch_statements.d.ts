@@ -8,3 +8,7 @@ export declare function checkExpectation(
   changes: number,
   expect: number | undefined | null
 ): void
+export declare function insertedRowid(
+  sql: string,
+  info: { changes: number; lastInsertRowid: number | bigint }
+): number | null

@@ -18,6 +18,10 @@ export function resolveRefs(bindings, results) {
     if (!earlier)
       throw new Error(`a binding refers to statement ${ref.ref}, which has not run before it`)
     const id = earlier.rows?.[0]?.id ?? earlier.lastId
+    if (id === null || id === undefined)
+      throw new Error(
+        `statement ${ref.ref} inserted no row whose id can be bound (an insert needs returning('id') on PostgreSQL)`
+      )
     return ref.text ? String(id) : id
   })
 }
@@ -33,4 +37,13 @@ export function checkExpectation(index, changes, expect) {
     new Error(`statement ${index} of the batch changed ${changes} row(s), not ${expect}`),
     { code: 'E_WRITE_EXPECTATION', index }
   )
+}
+
+/**
+ * The id a statement inserted, from better-sqlite3's run() info, or null: lastInsertRowid is the
+ * connection's last insert, meaningful only when this statement is an insert that added a row.
+ * @param {string} sql @param {{ changes: number, lastInsertRowid: number | bigint }} info
+ */
+export function insertedRowid(sql, info) {
+  return info.changes > 0 && /^\s*insert\b/i.test(sql) ? Number(info.lastInsertRowid) : null
 }

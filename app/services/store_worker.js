@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import { setUpConnection } from './sqlite_setup.js'
-import { checkExpectation, resolveRefs } from './batch_statements.js'
+import { checkExpectation, insertedRowid, resolveRefs } from './batch_statements.js'
 
 const db = new Database(workerData.filename)
 setUpConnection(db)
@@ -35,7 +35,7 @@ function runBatch(batch) {
       result = { changes: rows.length, lastId: null, rows }
     } else {
       const info = prepared.run(...args)
-      result = { changes: info.changes, lastId: Number(info.lastInsertRowid) }
+      result = { changes: info.changes, lastId: insertedRowid(sql, info) }
     }
     checkExpectation(index, result.changes, expect)
     results.push(result)

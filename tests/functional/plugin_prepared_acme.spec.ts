@@ -143,5 +143,33 @@ test.group('Kernel port: prepared queries', () => {
     )
     assert.throws(() => setAt.bind({ name, at: 1 }, { expect: -1 }), /expect/)
     assert.notExists(await runtime.table('example_greetings').where('name', `${failed}-y`).first())
+
+    // A reference to an item that inserted nothing (an update) is refused when the batch runs,
+    // never bound as some earlier insert's id: nothing is written.
+    await assert.rejects(
+      () =>
+        runtime.writeBatch([
+          insert.bind({ name: `${failed}-z`, at: 1 }),
+          setAt.bind({ name, at: 6 }),
+          insert.bind({ name: `${failed}-w`, at: runtime.insertedId(1) }),
+        ]),
+      /inserted no row/
+    )
+    assert.notExists(await runtime.table('example_greetings').where('name', `${failed}-z`).first())
+    assert.equal(
+      Number((await runtime.table('example_greetings').where('name', name).first()).at),
+      5
+    )
+
+    // Misuse of prepare(): not a function, a bad parameter name, a query not from table().
+    assert.throws(() => runtime.prepare('select 1' as any), /function/)
+    assert.throws(
+      () => runtime.prepare((p) => runtime.table('example_greetings').where('id', p('1bad'))),
+      /param/
+    )
+    assert.throws(
+      () => runtime.prepare(() => ({ toSQL: () => ({ sql: 'select 1' }) }) as any),
+      /table\(\)/
+    )
   })
 })
