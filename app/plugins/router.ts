@@ -264,8 +264,8 @@ export function fastDispatcher(host: PluginHost) {
     const q = url.indexOf('?')
     const path = q < 0 ? url.slice(slash) : url.slice(slash, q)
     const query = q < 0 ? '' : url.slice(q + 1)
+    const request: FastRequest = { method, path, query, headers: req.headers }
     for (const spec of rec.reg.fastRoutes) {
-      const request: FastRequest = { method, path, query, headers: req.headers }
       if (spec.match) {
         if (!spec.match(method, path)) continue
         void answerMatched(spec, req, res, request, id)

@@ -39,7 +39,7 @@ export async function withSqlite<T>(fn: (conn: SqliteConnection) => T): Promise<
   }
 }
 
-/** The statement cached under `key` on `conn`, made by `make` on first use. */
+/** The raw-mode statement cached under `key` on `conn`, made by `make` on first use. */
 function cached(conn: SqliteConnection, key: string, make: () => SqliteStatement): SqliteStatement {
   let cache = statements.get(conn)
   if (!cache) statements.set(conn, (cache = new Map()))
@@ -51,9 +51,9 @@ function cached(conn: SqliteConnection, key: string, make: () => SqliteStatement
   return statement
 }
 
-/** The statement for `sql` on `conn`, prepared on first use. */
+/** The statement for `sql` on `conn`: the connection keeps its statements (sqlite_setup.js). */
 export function prepared(conn: SqliteConnection, sql: string): SqliteStatement {
-  return cached(conn, sql, () => conn.prepare(sql))
+  return conn.prepare(sql)
 }
 
 /** The statement for `sql` on `conn` in raw mode (rows as arrays), prepared on first use. */

@@ -9,7 +9,7 @@
  */
 
 /** Prepared statements kept per connection (most recently used). */
-export const STATEMENT_CACHE = 500
+const STATEMENT_CACHE = 500
 
 /** Pragmas and the statement cache of a better-sqlite3 connection opened for writing. */
 export function setUpConnection(conn) {
@@ -34,10 +34,11 @@ const IMMEDIATE = 'BEGIN IMMEDIATE;'
  * `conn.prepare` returns the statement already prepared for the same SQL text, and prepares
  * knex's `BEGIN;` as `BEGIN IMMEDIATE;` (see IMMEDIATE). Knex prepares every query anew (tens of
  * microseconds each, a good part of a hot request's database time). Safe as knex and the store
- * worker use statements: run or all to completion, never an open iterator, never a mode change. Code that changes a statement's mode (raw rows) prepares its own with
+ * worker use statements: run or all to completion, never an open iterator, never a mode change
+ * (knex would call safeIntegers() on a query that asks for it; none does). Code that changes a statement's mode (raw rows) prepares its own with
  * `conn.prepareUncached`.
  */
-export function cacheStatements(conn) {
+function cacheStatements(conn) {
   const prepare = conn.prepare.bind(conn)
   const cache = new Map()
   conn.prepareUncached = prepare

@@ -21,7 +21,6 @@ import {
 
 /** CRLs up to this size are kept in memory by every node. */
 export const MEMORY_LIMIT = 16 * 1024 * 1024
-/** The fast route trusts its memory only this long after a poll. */
 /** The memory is trusted this long after a poll (a node whose poll stalls answers from the database). */
 let pollTrustMs = 3000
 /** How long an HTTP cache may keep a CRL (a change reissues it within seconds). */
@@ -43,7 +42,6 @@ const cache = new Map<number, CaEntry>()
 let lastPoll = 0
 let memoryLimit = MEMORY_LIMIT
 
-/** Changes the in-memory size limit (tests exercise the streamed path with a small one). */
 /**
  * How long the memory is trusted after a poll. The test process, which runs no jobs and changes
  * CRLs between requests, sets 0: every request is answered from the database's current state.
@@ -52,6 +50,7 @@ export function setPollTrust(ms: number): void {
   pollTrustMs = ms
 }
 
+/** Changes the in-memory size limit (tests exercise the streamed path with a small one). */
 export function setMemoryLimit(bytes: number): void {
   memoryLimit = bytes
   cache.clear()
