@@ -511,7 +511,8 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
       }
       const statements = items.map((item): Statement => {
         const bound = item && typeof item === 'object' ? boundStatements.get(item) : undefined
-        if (bound) return { ...bound, bindings: [...bound.bindings] }
+        // commitStatements never changes a statement (it maps bindings into new arrays)
+        if (bound) return bound
         if (item && typeof item === 'object' && 'audit' in item && !ownQueries.has(item)) {
           const entry = (item as { audit: PluginAuditEntry }).audit
           const objectId = entry?.objectId as unknown
@@ -537,7 +538,7 @@ export function createRuntime(pluginId: string, host: PortHost): PluginRuntime {
           )
         }
         const { sql, bindings } = (item as any).toSQL()
-        return { sql, bindings: [...bindings] }
+        return { sql, bindings }
       })
       statements.forEach((statement, index) => {
         for (const binding of statement.bindings) {

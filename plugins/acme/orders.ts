@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { parseCsr, isValidIp, normalizeIp } from '#pki/index'
-import type { PluginRuntime } from '#plugin-api'
+import type { PluginRuntime, WriteBatchItem } from '#plugin-api'
 import { certId, normalizeCertId } from './ari.js'
 import {
   challengeTypesFor,
@@ -28,7 +28,7 @@ import {
   type AcmeContext,
 } from './protocol.js'
 import { queries } from './queries.js'
-import { commitUnit, countEvent, writtenId, type UnitItem } from './store.js'
+import { commitUnit, countEvent, writtenId } from './store.js'
 
 const HOUR = 3_600_000
 
@@ -329,7 +329,7 @@ export async function newOrder(ctx: AcmeContext) {
     row.status = 'ready'
   }
   const { results } = await commitWithNonce(ctx, (ref) => {
-    const writes: UnitItem[] = [q.insertOrder.bind(row)]
+    const writes: WriteBatchItem[] = [q.insertOrder.bind(row)]
     const authzAt: number[] = []
     for (const plan of plans) {
       authzAt.push(writes.length)
@@ -353,13 +353,14 @@ export async function newOrder(ctx: AcmeContext) {
               type,
               token: randomBytes(32).toString('base64url'),
               status: 'pending',
+              validated_at: null,
             })
           )
         }
       } else if (plan.passed) {
         // The reused authorization's own validated challenge, so the client sees how it passed.
         writes.push(
-          q.insertPassedChallenge.bind({
+          q.insertChallenge.bind({
             authz_id: authzId,
             type: plan.passed.type,
             token: plan.passed.token,

@@ -187,18 +187,11 @@ function make(runtime: PluginRuntime) {
     insertAuthz: prepare((p) =>
       t('acme_authorizations').insert(params(p, AUTHZ_INSERT_COLUMNS)).returning('id')
     ),
+    /** A challenge; `validated_at` is null for a pending one. */
     insertChallenge: prepare((p) =>
-      t('acme_challenges').insert(params(p, ['authz_id', 'type', 'token', 'status']))
-    ),
-    insertPassedChallenge: prepare((p) =>
       t('acme_challenges').insert(
         params(p, ['authz_id', 'type', 'token', 'status', 'validated_at'])
       )
-    ),
-    setOrderStatus: prepare((p) =>
-      t('acme_orders')
-        .where('id', p('id'))
-        .update({ status: p('status') })
     ),
     /** ready → processing: 1 row for the request that claims the order. */
     claimOrder: prepare((p) =>

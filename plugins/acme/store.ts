@@ -142,14 +142,11 @@ export async function checkNonce(
   return { value, expires: issued + NONCE_LIFETIME_MS }
 }
 
-/** A write of a unit: a bound prepared query or an audit entry (see runtime.writeBatch). */
-export type UnitItem = WriteBatchItem
-
 /**
  * A unit's writes. `ref(i)` is the id its own item `i` inserted (for a later item of the unit):
  * the unit does not know where in the shared batch its items land.
  */
-export type UnitWrites = (ref: (index: number) => InsertedIdRef) => UnitItem[]
+export type UnitWrites = (ref: (index: number) => InsertedIdRef) => WriteBatchItem[]
 
 interface Unit {
   runtime: PluginRuntime
@@ -185,7 +182,7 @@ async function commitUnits(units: Unit[]): Promise<Outcome[]> {
   while (pending.length) {
     const runtime = units[pending[0]].runtime
     const q = queries(runtime)
-    const items: UnitItem[] = []
+    const items: WriteBatchItem[] = []
     const spans: Array<{ unit: number; start: number; writesAt: number; end: number }> = []
     try {
       for (const i of pending) {
