@@ -174,7 +174,8 @@ type Outcome = { ok: true; result: UnitResult } | { ok: false; error: unknown }
  * (`expect: 1`, so a nonce used before on any node fails its unit) followed by its writes. A unit
  * whose expectation fails is answered alone (`fresh: false` for its nonce, `unmet` for its own
  * write) and the others are committed again without it; when a batch fails otherwise, each unit
- * is committed alone, so only the faulty one fails (and spends nothing).
+ * is committed alone, so only the faulty one fails (and spends nothing). A unit whose writes
+ * cannot be built fails alone; a second unit with the same nonce goes to the next batch.
  */
 async function commitUnits(units: Unit[]): Promise<Outcome[]> {
   const outcomes: Outcome[] = new Array(units.length)
@@ -184,29 +185,37 @@ async function commitUnits(units: Unit[]): Promise<Outcome[]> {
     const q = queries(runtime)
     const items: WriteBatchItem[] = []
     const spans: Array<{ unit: number; start: number; writesAt: number; end: number }> = []
-    try {
-      for (const i of pending) {
-        const unit = units[i]
-        const start = items.length
-        if (unit.nonce) {
-          items.push(
-            q.spendNonce.bind(
-              { value: unit.nonce.value, expires: unit.nonce.expires },
-              { expect: 1 }
-            )
-          )
-        }
-        const writesAt = items.length
-        if (unit.writes) items.push(...unit.writes((k) => runtime.insertedId(writesAt + k)))
-        spans.push({ unit: i, start, writesAt, end: items.length })
+    // A nonce carried by two units of this batch (a replay racing its original) is spent by the
+    // first only; the other waits for the next batch, where it fails alone (no rollback here).
+    const spending = new Set<string>()
+    const later: number[] = []
+    for (const i of pending) {
+      const unit = units[i]
+      if (unit.nonce && spending.has(unit.nonce.value)) {
+        later.push(i)
+        continue
       }
-    } catch (error) {
-      if (pending.length === 1) {
-        outcomes[pending[0]] = { ok: false, error }
-        return outcomes
+      const start = items.length
+      const writesAt = start + (unit.nonce ? 1 : 0)
+      let own: WriteBatchItem[]
+      try {
+        own = unit.writes ? unit.writes((k) => runtime.insertedId(writesAt + k)) : []
+      } catch (error) {
+        // This unit's writes could not be built: it fails alone, the batch goes on without it.
+        outcomes[i] = { ok: false, error }
+        continue
       }
-      return alone(units, pending, outcomes)
+      if (unit.nonce) {
+        spending.add(unit.nonce.value)
+        items.push(
+          q.spendNonce.bind({ value: unit.nonce.value, expires: unit.nonce.expires }, { expect: 1 })
+        )
+      }
+      items.push(...own)
+      spans.push({ unit: i, start, writesAt, end: items.length })
     }
+    pending = [...spans.map((span) => span.unit), ...later]
+    if (spans.length === 0) continue
     try {
       const results = items.length ? await runtime.writeBatch(items) : []
       for (const span of spans) {
@@ -215,7 +224,8 @@ async function commitUnits(units: Unit[]): Promise<Outcome[]> {
           result: { fresh: true, results: results.slice(span.writesAt, span.end) },
         }
       }
-      return outcomes
+      pending = later
+      continue
     } catch (error) {
       const failed = isWriteExpectationError(error)
         ? spans.find((s) => error.index >= s.start && error.index < s.end)
