@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto'
 import { test } from '@japa/runner'
+import { Readable } from 'node:stream'
 import db from '@adonisjs/lucid/services/db'
 import { PluginHost, pluginHost } from '#plugins/host'
 import { webUser } from '#tests/helpers/web'
@@ -24,6 +25,14 @@ const ID = 'example'
 
 async function setEnabled(enabled: boolean) {
   await pluginHost.setEnabled(ID, enabled, { kind: 'system', label: 'tests', isAdmin: true })
+}
+
+/** `count` chunks of `size` bytes, 50 ms apart (the server sees them one by one). */
+async function* slowChunks(size: number, count: number) {
+  for (let i = 0; i < count; i++) {
+    yield Buffer.alloc(size)
+    await new Promise((r) => setTimeout(r, 50))
+  }
 }
 
 test.group('Plugins: the example plugin', (group) => {
@@ -211,6 +220,14 @@ test.group('Plugins: the example plugin', (group) => {
     })
     assert.equal(big.status, 413)
     assert.deepEqual(await big.json(), { error: 'body over 4096 bytes' })
+    // Without a Content-Length (chunked), the limit is found while reading: the same answer.
+    const chunked = await fetch(`${baseUrl()}/example/fast/digest`, {
+      method: 'PUT',
+      body: Readable.toWeb(Readable.from(slowChunks(3000, 4))) as any,
+      duplex: 'half',
+    } as RequestInit)
+    assert.equal(chunked.status, 413)
+    assert.deepEqual(await chunked.json(), { error: 'body over 4096 bytes' })
 
     const failed = await fetch(`${baseUrl()}/example/fast/digest?fail=1`, {
       method: 'POST',
