@@ -28,11 +28,15 @@ const NONE = 255
  */
 export const REVOKED_OR_HELD = "status in ('revoked', 'hold')"
 
+/** The keyset page's rows: both reads below must keep this predicate (the partial index). */
+const PAGE_OF_CA =
+  `where ca_id = ? and ${REVOKED_OR_HELD} and listed_after_expiry = ? and id > ? ` +
+  'order by id limit ?'
+
 /** A page of a CA's revoked and held certificates not yet dropped from its CRLs (keyset). */
 export const REVOKED_ENTRIES_PAGE =
   'select id, serial, revoked_at, revocation_reason, status, not_after from certificates ' +
-  `where ca_id = ? and ${REVOKED_OR_HELD} and listed_after_expiry = ? and id > ? ` +
-  'order by id limit ?'
+  PAGE_OF_CA
 
 /*
  * The worker's page: the reason as its index in REASONS, computed by SQLite (the names are fixed
@@ -42,8 +46,7 @@ const WORKER_PAGE =
   `select id, serial, revoked_at, case when status = 'hold' then ${REASONS.indexOf('certificateHold')} ` +
   `else case revocation_reason ${REASONS.map((name, i) => `when '${name}' then ${i}`).join(' ')} ` +
   `else ${NONE} end end from certificates ` +
-  `where ca_id = ? and ${REVOKED_OR_HELD} and listed_after_expiry = ? and id > ? ` +
-  'order by id limit ?'
+  PAGE_OF_CA
 
 /** Packed rows: u16 serial length, serial (latin1), f64 revocation time, u8 reason index. */
 class PackedPage implements RevokedEntryPage {
