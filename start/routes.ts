@@ -4,6 +4,8 @@
  */
 import router from '@adonisjs/core/services/router'
 import { middleware } from '#start/kernel'
+import { fastRoutes } from '#start/http_server'
+import { earlyApi } from '#http/early_api'
 
 const HealthController = () => import('#controllers/health_controller')
 const BootstrapController = () => import('#controllers/bootstrap_controller')
@@ -70,6 +72,9 @@ router
       .use(middleware.apiAuth())
   })
   .prefix('/api/v1')
+
+// Direct issuance with a JSON body is answered before the router (app/http/early_api.ts).
+fastRoutes.push(earlyApi)
 
 // Admin UI (server-rendered pages).
 await import('#start/routes/web')

@@ -1,55 +1,17 @@
 import type { HttpContext } from '@adonisjs/core/http'
 import Certificate from '#models/certificate'
 import { caService } from '#services/ca_service'
-import { templateService } from '#services/template_service'
 import { certificateService, serializeCertificate } from '#services/certificate_service'
-import { issuanceService, readCsr } from '#services/issuance_service'
+import { directIssue } from '#http/direct_issue'
 import { revocationService } from '#services/revocation_service'
 import { sendCertificates } from '#services/downloads'
-import { KernelError } from '#exceptions/kernel_error'
-import * as pki from '#pki/index'
-import { overridesFrom } from '#validators/overrides'
 
 export default class CertificatesController {
-  /**
-   * POST /api/v1/templates/:id/issue { csr, subject?, sans?, validityDays? | notBefore+notAfter }
-   * Direct issuance (no pending step). ?format=pem answers with the PEM alone.
-   */
+  /** POST /api/v1/templates/:id/issue: see app/http/direct_issue.ts (JSON bodies arrive early). */
   async issue({ params, request, response, actor }: HttpContext) {
-    const { template, ca } = await templateService.findForIssuance(actor, Number(params.id))
-    const body = request.body()
-    let csr: Awaited<ReturnType<typeof readCsr>>
-    try {
-      if (typeof body.csr !== 'string' || !body.csr.trim())
-        throw new KernelError('E_INVALID_CSR', 'Give the PEM certificate signing request as "csr".')
-      csr = await readCsr(body.csr)
-    } catch (error) {
-      // Refused before the cycle starts: still an entry on the Logs page.
-      issuanceService.logFailure({ ca, template, actor, source: 'api' }, error)
-      throw error
-    }
-    const issued = await issuanceService.issue({
-      ca,
-      template,
-      csr,
-      overrides: overridesFrom(body),
-      actor,
-      source: 'api',
-    })
-    if (request.qs().format === 'pem') {
-      response.header('content-type', 'application/x-pem-file')
-      return response.status(201).send(pki.toPem(issued.der, 'CERTIFICATE'))
-    }
-    return response.status(201).send({
-      certificate: {
-        id: issued.id,
-        serial: issued.serial,
-        subjectDn: issued.subjectDn,
-        notBefore: new Date(issued.notBefore).toISOString(),
-        notAfter: new Date(issued.notAfter).toISOString(),
-        certificatePem: pki.toPem(issued.der, 'CERTIFICATE'),
-      },
-    })
+    const answer = await directIssue(actor, Number(params.id), request.body(), request.qs().format)
+    response.header('content-type', answer.contentType)
+    return response.status(answer.status).send(answer.body)
   }
 
   async index({ params, request, actor }: HttpContext) {

@@ -9,18 +9,14 @@ import { Readable } from 'node:stream'
 import type { HttpContext } from '@adonisjs/core/http'
 import logger from '@adonisjs/core/services/logger'
 import type { PluginHost, PluginRecord, RouteDeclaration } from './host.js'
-import proxyAddr from 'proxy-addr'
-import { http } from '#config/app'
+import { MAX_RAW_BODY, clientIp, readBody, sendRaw as send, sizeText } from '#http/raw'
 import type {
   FastRequest,
-  FastResponse,
   FastRouteSpec,
   PluginReply,
   PluginRequest,
   RouteContext,
 } from './contract.js'
-
-const MAX_RAW_BODY = 1024 * 1024
 
 async function readRaw(ctx: HttpContext): Promise<Buffer> {
   const raw = ctx.request.raw()
@@ -29,25 +25,12 @@ async function readRaw(ctx: HttpContext): Promise<Buffer> {
   if (req.readableEnded || !req.readable) return Buffer.alloc(0)
   const body = await readBody(req, MAX_RAW_BODY)
   if (body === null) {
-    const error: any = new Error('The request body is larger than 1 MB.')
+    const error: any = new Error(`The request body is larger than ${sizeText(MAX_RAW_BODY)}.`)
     error.status = 413
     error.code = 'E_BODY_TOO_LARGE'
     throw error
   }
   return body
-}
-
-/** The whole body, or null when it is larger than `limit` (reading stops there). */
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
-  if (Number(req.headers['content-length'] ?? 0) > limit) return null
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size > limit) return null
-    chunks.push(chunk as Buffer)
-  }
-  return Buffer.concat(chunks, size)
 }
 
 /*
@@ -193,15 +176,6 @@ export function mountPluginRoutes(host: PluginHost, router: any, adminStack: () 
   return count
 }
 
-function send(req: IncomingMessage, res: ServerResponse, answer: FastResponse): void {
-  const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body
-  res.writeHead(answer.status ?? 200, {
-    'content-length': String(body.byteLength),
-    ...answer.headers,
-  })
-  res.end(req.method === 'HEAD' ? undefined : body)
-}
-
 /** A `match` route: body read here, the plugin's answer awaited. */
 async function answerMatched(
   spec: FastRouteSpec,
@@ -211,13 +185,13 @@ async function answerMatched(
   pluginId: string
 ): Promise<void> {
   try {
-    request.ip = proxyAddr(req, http.trustProxy as (addr: string, i: number) => boolean)
+    request.ip = clientIp(req)
     const body = await readBody(req, spec.bodyLimit ?? MAX_RAW_BODY)
     if (body === null) {
       const answer = spec.tooLarge?.(request) ?? {
         status: 413,
         headers: { 'content-type': 'text/plain; charset=utf-8', 'connection': 'close' },
-        body: `The request body is larger than ${spec.bodyLimit ?? MAX_RAW_BODY} bytes.`,
+        body: `The request body is larger than ${sizeText(spec.bodyLimit ?? MAX_RAW_BODY)}.`,
       }
       send(req, res, answer)
       req.destroy()

@@ -121,6 +121,22 @@ export const tokenService = {
     }
     return { id: Number(row.user_id), email: row.email, isAdmin: Boolean(row.is_admin) }
   },
+
+  /**
+   * The REST API's caller from an `Authorization: Bearer pki_...` header, or E_UNAUTHORIZED.
+   * `ip` is the client's address under the TRUST_PROXY rule (the audit log's "from where").
+   */
+  async bearerActor(authorization: string | undefined, ip: string): Promise<Actor> {
+    const match = /^Bearer\s+(\S+)$/i.exec(authorization ?? '')
+    const user = match ? await tokenService.verify(match[1]) : undefined
+    if (!user) {
+      throw new KernelError(
+        'E_UNAUTHORIZED',
+        'A valid API token is required (Authorization: Bearer pki_...). Create one with `node ace token:create --user EMAIL`.'
+      )
+    }
+    return { kind: 'user', label: user.email, userId: user.id, isAdmin: user.isAdmin, ip }
+  },
 }
 
 /*

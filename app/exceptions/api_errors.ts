@@ -1,0 +1,94 @@
+/*
+ * How the REST API answers an error, for both ways a request is served: the framework's
+ * exception handler (handler.ts) and the early API routes answered before the router
+ * (app/http/early_api.ts). JSON `{ error: { code, message } }` with the right status; typed
+ * errors from the kernel and the PKI layer carry their own code and status; anything unexpected
+ * is a 500 whose details are logged, never sent.
+ */
+import type { Logger } from '@adonisjs/core/logger'
+import { errors as vineErrors } from '@vinejs/vine'
+import { KernelError } from './kernel_error.js'
+
+export interface ApiErrorAnswer {
+  status: number
+  headers: Record<string, string>
+  body: { error: { code: string; message: string; details?: unknown } }
+}
+
+/** What the request was, for the messages that name it. */
+export interface ApiRequestInfo {
+  method: string
+  url: string
+  requestId: string | undefined
+}
+
+const isUniqueViolation = (e: any) => e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === '23505'
+
+/** The answer for `error` (no side effects; see reportApiError for the log). */
+export function apiErrorAnswer(error: unknown, request: ApiRequestInfo): ApiErrorAnswer {
+  const e = error as any
+  const answer = (status: number, body: ApiErrorAnswer['body']): ApiErrorAnswer => ({
+    status,
+    // RFC 9110 §15.5.2: a 401 names the scheme that would be accepted.
+    headers: status === 401 ? { 'WWW-Authenticate': 'Bearer realm="api"' } : {},
+    body,
+  })
+  if (error instanceof KernelError) return answer(error.status, error.toJSON())
+  if (e && typeof e.code === 'string' && typeof e.status === 'number' && e.name === 'PkiError') {
+    return answer(e.status, { error: { code: e.code, message: e.message } })
+  }
+  // Two requests racing for the same unique name: the database decides, the loser gets a 409.
+  if (isUniqueViolation(e)) {
+    return answer(409, {
+      error: {
+        code: 'E_CONFLICT',
+        message:
+          'An object with the same unique name or serial already exists; nothing was changed.',
+      },
+    })
+  }
+  if (error instanceof vineErrors.E_VALIDATION_ERROR) {
+    return answer(422, {
+      error: {
+        code: 'E_VALIDATION',
+        message:
+          'The request is invalid: ' +
+          e.messages.map((m: any) => `${m.field}: ${m.message}`).join('; '),
+        details: e.messages,
+      },
+    })
+  }
+  if (e?.code === 'E_ROUTE_NOT_FOUND') {
+    return answer(404, {
+      error: {
+        code: 'E_NOT_FOUND',
+        message: `Nothing is served at ${request.method} ${request.url}.`,
+      },
+    })
+  }
+  if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
+    return answer(e.status, { error: { code: e.code ?? 'E_BAD_REQUEST', message: e.message } })
+  }
+  return answer(500, {
+    error: {
+      code: 'E_INTERNAL',
+      message: `Internal error; the server log has the details (request id ${request.requestId ?? '-'}).`,
+    },
+  })
+}
+
+/**
+ * Logs what an operator needs to see: nothing for refusals the client caused, the cause alone
+ * for database errors (their message carries the SQL with its values: encrypted keys, CSRs...),
+ * the error itself for the rest. Returns false when the framework's default report should run.
+ */
+export function reportApiError(log: Logger, error: unknown): boolean {
+  if (error instanceof KernelError) return true
+  const e = error as any
+  if (isUniqueViolation(e)) return true
+  if (typeof e?.message === 'string' && /^(insert|update|select|delete) /i.test(e.message)) {
+    log.error({ code: e.code, cause: e.message.split(' - ').pop() }, 'database error')
+    return true
+  }
+  return false
+}

@@ -1,0 +1,221 @@
+/*
+ * Direct issuance answered before the framework (app/http/early_api.ts) and by the framework's
+ * route (every other body type): the same answers, the same refusals, nothing half-written.
+ * The requests are raw fetches so that headers and bodies are exactly what a client sends.
+ */
+import { test } from '@japa/runner'
+import db from '@adonisjs/lucid/services/db'
+import {
+  adminToken,
+  baseUrl,
+  createCa,
+  opensslCsr,
+  unique,
+  webServerTemplate,
+} from '#tests/helpers/api'
+import { opensslVerify } from '#tests/helpers/external'
+
+async function setUp(client: Parameters<typeof createCa>[0]) {
+  const ca = await createCa(client, { name: unique('Early CA'), keyType: 'ecdsa-p256' })
+  const template = await webServerTemplate(client, ca.id)
+  const { csrPem } = await opensslCsr({ key: 'ec-p256', subject: '/CN=early.example.com' })
+  return { ca, template, csrPem, url: `${baseUrl()}/api/v1/templates/${template.id}/issue` }
+}
+
+async function count(caId: number) {
+  return Number((await db.from('certificates').where('ca_id', caId).count('* as n').first()).n)
+}
+
+test.group('Direct issuance: early path and framework route', () => {
+  test('a JSON body and a form body issue the same certificate shape', async ({
+    client,
+    assert,
+  }) => {
+    const { ca, url, csrPem } = await setUp(client)
+    const auth = { authorization: `Bearer ${await adminToken()}` }
+    const viaJson = await fetch(url, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ csr: csrPem, validityDays: 30 }),
+    })
+    const viaForm = await fetch(url, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ csr: csrPem, validityDays: '30' }).toString(),
+    })
+    for (const res of [viaJson, viaForm]) {
+      assert.equal(res.status, 201)
+      assert.match(res.headers.get('content-type')!, /^application\/json; charset=utf-8/)
+      const body = (await res.json()) as any
+      assert.sameMembers(Object.keys(body.certificate), [
+        'id',
+        'serial',
+        'subjectDn',
+        'notBefore',
+        'notAfter',
+        'certificatePem',
+      ])
+      assert.equal(body.certificate.subjectDn, 'CN=early.example.com')
+      const verdict = await opensslVerify({
+        roots: [ca.certificatePem!],
+        cert: body.certificate.certificatePem,
+        purpose: 'sslserver',
+      })
+      assert.isTrue(verdict.ok, verdict.output)
+      const days = (Date.parse(body.certificate.notAfter) - Date.now()) / 86400_000
+      assert.approximately(days, 30, 0.1)
+    }
+    assert.equal(await count(ca.id), 2)
+  }).timeout(30000)
+
+  test('?format=pem, a charset parameter and a __proto__ key', async ({ client, assert }) => {
+    const { ca, url, csrPem } = await setUp(client)
+    const auth = { authorization: `Bearer ${await adminToken()}` }
+    const pem = await fetch(`${url}?format=pem`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json; charset=UTF-8' },
+      body: JSON.stringify({ csr: csrPem }),
+    })
+    assert.equal(pem.status, 201)
+    assert.equal(pem.headers.get('content-type'), 'application/x-pem-file')
+    assert.match(
+      await pem.text(),
+      /^-----BEGIN CERTIFICATE-----\n[\s\S]+-----END CERTIFICATE-----\n$/
+    )
+
+    // The keys that could reach an object's prototype are dropped, as by the framework's parser.
+    const proto = await fetch(url, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: `{"csr": ${JSON.stringify(csrPem)}, "__proto__": {"isAdmin": true}, "constructor": {"prototype": {"x": 1}}}`,
+    })
+    assert.equal(proto.status, 201, await proto.clone().text())
+    assert.isUndefined(({} as any).x)
+    assert.equal(await count(ca.id), 2)
+  }).timeout(30000)
+
+  test('bad bodies and a missing token are refused in the API error format; nothing is stored', async ({
+    client,
+    assert,
+  }) => {
+    const { ca, url, csrPem } = await setUp(client)
+    const auth = { authorization: `Bearer ${await adminToken()}` }
+    const json = { ...auth, 'content-type': 'application/json' }
+    const cases: Array<{ init: RequestInit; status: number; code: string; message: RegExp }> = [
+      {
+        init: { headers: json, body: '{"csr": ' },
+        status: 400,
+        code: 'E_BAD_REQUEST',
+        message: /^The request body is not valid JSON \(.+\)\.$/,
+      },
+      {
+        init: { headers: json, body: '"a string"' },
+        status: 422,
+        code: 'E_VALIDATION',
+        message: /must be a JSON object/,
+      },
+      {
+        init: { headers: json, body: '' },
+        status: 400,
+        code: 'E_INVALID_CSR',
+        message: /Give the PEM certificate signing request as "csr"/,
+      },
+      {
+        init: { headers: json, body: JSON.stringify({ csr: 'not a csr' }) },
+        status: 400,
+        code: 'E_INVALID_CSR',
+        message: /./,
+      },
+      {
+        init: { headers: json, body: JSON.stringify({ csr: csrPem, validityDays: 99999 }) },
+        status: 422,
+        code: 'E_VALIDATION',
+        message: /./,
+      },
+      {
+        init: { headers: json, body: JSON.stringify({ csr: csrPem, subject: { title: 'x' } }) },
+        status: 422,
+        code: 'E_VALIDATION',
+        message: /Unknown subject attribute "title"/,
+      },
+      {
+        init: {
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ csr: csrPem }),
+        },
+        status: 401,
+        code: 'E_UNAUTHORIZED',
+        message: /A valid API token is required/,
+      },
+      {
+        init: {
+          headers: { 'content-type': 'application/json', 'authorization': 'Bearer pki_nope' },
+          body: JSON.stringify({ csr: csrPem }),
+        },
+        status: 401,
+        code: 'E_UNAUTHORIZED',
+        message: /A valid API token is required/,
+      },
+    ]
+    for (const c of cases) {
+      const res = await fetch(url, { method: 'POST', ...c.init })
+      const text = await res.text()
+      assert.equal(res.status, c.status, text)
+      assert.match(res.headers.get('content-type')!, /^application\/json/)
+      const body = JSON.parse(text)
+      assert.equal(body.error.code, c.code, text)
+      assert.match(body.error.message, c.message)
+      if (c.status === 401) assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="api"')
+    }
+    // An unknown template, through the same path: 404 in the same format.
+    const missing = await fetch(`${baseUrl()}/api/v1/templates/999999999/issue`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ csr: csrPem }),
+    })
+    assert.equal(missing.status, 404)
+    assert.equal(((await missing.json()) as any).error.code, 'E_TEMPLATE_NOT_FOUND')
+    assert.equal(await count(ca.id), 0)
+  }).timeout(30000)
+
+  test('a body over 1 MiB gets a 413 and the connection is closed', async ({ client, assert }) => {
+    const { ca, url } = await setUp(client)
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: {
+        'authorization': `Bearer ${await adminToken()}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ csr: 'x'.repeat(1024 * 1024 + 10) }),
+    })
+    assert.equal(res.status, 413)
+    assert.equal(res.headers.get('connection'), 'close')
+    const body = (await res.json()) as any
+    assert.equal(body.error.code, 'E_BODY_TOO_LARGE')
+    assert.equal(body.error.message, 'The request body is larger than 1 MiB.')
+    assert.equal(await count(ca.id), 0)
+  }).timeout(30000)
+
+  test('the audit entry names the client behind a trusted proxy', async ({ client, assert }) => {
+    const { ca, url, csrPem } = await setUp(client)
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: {
+        'authorization': `Bearer ${await adminToken()}`,
+        'content-type': 'application/json',
+        // The test client connects over loopback, which TRUST_PROXY trusts by default.
+        'x-forwarded-for': '203.0.113.9',
+      },
+      body: JSON.stringify({ csr: csrPem }),
+    })
+    assert.equal(res.status, 201)
+    const id = ((await res.json()) as any).certificate.id
+    const row = await db
+      .from('audit_logs')
+      .where('action', 'certificate.issue')
+      .where('object_id', String(id))
+      .first()
+    assert.equal(row?.ip, '203.0.113.9')
+    assert.equal(await count(ca.id), 1)
+  }).timeout(30000)
+})
