@@ -14,15 +14,20 @@
  * flavour, HEAD, a trailing slash...) is left to the framework's route, which calls the same
  * directIssue().
  */
-import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import logger from '@adonisjs/core/services/logger'
 import sjson from 'secure-json-parse'
-import { apiErrorAnswer, reportApiError } from '#exceptions/api_errors'
 import { KernelError } from '#exceptions/kernel_error'
 import { tokenService } from '#services/token_service'
 import { directIssue, type EndpointAnswer } from './direct_issue.js'
-import { MAX_RAW_BODY, clientIp, readBody, sendRaw, sizeText } from './raw.js'
+import {
+  MAX_RAW_BODY,
+  clientIp,
+  readBody,
+  requestIdOf,
+  sendApiError,
+  sendRaw,
+  sizeText,
+} from './raw.js'
 
 const ISSUE_PATH = /^\/api\/v1\/templates\/(\d{1,15})\/issue(?:\?(.*))?$/
 const JSON_TYPE = /^application\/json\s*(?:;|$)/i
@@ -58,7 +63,8 @@ async function answer(
   try {
     const raw = await readBody(req, MAX_RAW_BODY)
     if (raw === null) {
-      sendError(req, res, new BodyError(413, 'E_BODY_TOO_LARGE', tooLarge), { close: true })
+      const error = new BodyError(413, 'E_BODY_TOO_LARGE', tooLarge)
+      sendApiError(req, res, error, { headers: { connection: 'close' } })
       req.destroy()
       return
     }
@@ -66,7 +72,7 @@ async function answer(
     const actor = await tokenService.bearerActor(req.headers.authorization, clientIp(req))
     send(req, res, await directIssue(actor, templateId, body, format ?? undefined))
   } catch (error) {
-    sendError(req, res, error)
+    sendApiError(req, res, error)
   }
 }
 
@@ -95,38 +101,7 @@ function parseJson(raw: Buffer): Record<string, any> {
 function send(req: IncomingMessage, res: ServerResponse, result: EndpointAnswer): void {
   sendRaw(req, res, {
     status: result.status,
-    headers: { 'content-type': result.contentType },
+    headers: { 'content-type': result.contentType, 'x-request-id': requestIdOf(req) },
     body: result.body,
-  })
-}
-
-function sendError(
-  req: IncomingMessage,
-  res: ServerResponse,
-  error: unknown,
-  options: { close?: boolean } = {}
-): void {
-  const header = req.headers['x-request-id']
-  let requestId = typeof header === 'string' && header ? header : undefined
-  const info = { method: 'POST', url: (req.url ?? '').split('?')[0], requestId }
-  let result = apiErrorAnswer(error, info)
-  if (result.status >= 500) {
-    requestId ??= randomUUID()
-    result = apiErrorAnswer(error, { ...info, requestId })
-    const log = logger.child({ request_id: requestId })
-    if (!reportApiError(log, error)) log.error({ err: error }, (error as Error)?.message ?? 'error')
-  }
-  if (res.headersSent) {
-    res.destroy()
-    return
-  }
-  sendRaw(req, res, {
-    status: result.status,
-    headers: {
-      'content-type': 'application/json; charset=utf-8',
-      ...result.headers,
-      ...(options.close ? { connection: 'close' } : {}),
-    },
-    body: JSON.stringify(result.body),
   })
 }

@@ -3,9 +3,12 @@
  * early API routes (app/http/early_api.ts) and plugins' fast routes (app/plugins/router.ts).
  * One body reader, one answer writer and one client-address rule for both.
  */
+import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import logger from '@adonisjs/core/services/logger'
 import proxyAddr from 'proxy-addr'
 import { http } from '#config/app'
+import { apiErrorAnswer, reportApiError } from '#exceptions/api_errors'
 
 /** The largest body read for a device or early API request unless a route says otherwise. */
 export const MAX_RAW_BODY = 1024 * 1024
@@ -32,11 +35,14 @@ export interface RawAnswer {
 /** Writes a complete answer (Content-Length set; no body for HEAD). */
 export function sendRaw(req: IncomingMessage, res: ServerResponse, answer: RawAnswer): void {
   const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body
-  res.writeHead(answer.status ?? 200, {
-    'content-length': String(body.byteLength),
-    ...answer.headers,
-  })
-  res.end(req.method === 'HEAD' ? undefined : body)
+  const status = answer.status ?? 200
+  // RFC 9110 §8.6: no Content-Length (and no body) on 204 and 304.
+  const empty = status === 204 || status === 304
+  res.writeHead(
+    status,
+    empty ? answer.headers : { 'content-length': String(body.byteLength), ...answer.headers }
+  )
+  res.end(req.method === 'HEAD' || empty ? undefined : body)
 }
 
 /** The client's address under the same TRUST_PROXY rule as the framework's `request.ip()`. */
@@ -49,4 +55,49 @@ export function sizeText(bytes: number): string {
   if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`
   if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`
   return `${bytes} bytes`
+}
+
+/**
+ * The request's id: the client's X-Request-Id, else a new one (kept on the request, as the
+ * framework does, so that the answer and the log name the same id).
+ */
+export function requestIdOf(req: IncomingMessage): string {
+  const header = req.headers['x-request-id']
+  if (typeof header === 'string' && header) return header
+  const id = randomUUID()
+  req.headers['x-request-id'] = id
+  return id
+}
+
+/**
+ * Answers a throw in the API's JSON error format (app/exceptions/api_errors.ts) and logs what
+ * the exception handler would log; a half-sent answer is cut off instead.
+ */
+export function sendApiError(
+  req: IncomingMessage,
+  res: ServerResponse,
+  error: unknown,
+  options: { log?: Record<string, unknown>; headers?: Record<string, string> } = {}
+): void {
+  const requestId = requestIdOf(req)
+  const url = (req.url ?? '/').split('?')[0]
+  const answer = apiErrorAnswer(error, { method: req.method ?? 'GET', url, requestId })
+  if (answer.status >= 500) {
+    const log = logger.child({ request_id: requestId, ...options.log })
+    if (!reportApiError(log, error)) log.error({ err: error }, 'request failed')
+  }
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  sendRaw(req, res, {
+    status: answer.status,
+    headers: {
+      'content-type': 'application/json; charset=utf-8',
+      'x-request-id': requestId,
+      ...answer.headers,
+      ...options.headers,
+    },
+    body: JSON.stringify(answer.body),
+  })
 }

@@ -263,6 +263,17 @@ export interface RoutesSpec {
   /** device: no session, no CSRF, raw bodies. admin: logged-in admin UI users, CSRF. */
   surface: 'device' | 'admin'
   register: (router: ScopedRouter) => void
+  /**
+   * Device routes only: answer them before the framework's router and middleware once the
+   * plugin has started on this node (a protocol whose every request is hot, e.g. ACME). The host
+   * reads the whole body (up to `bodyLimit`) and runs the same handler with the same request and
+   * reply; until start() finished the framework's router answers them.
+   */
+  early?: boolean
+  /** Early routes: the largest body read (default 1 MiB); a larger one gets `tooLarge`. */
+  bodyLimit?: number
+  /** Early routes: the answer to a body over `bodyLimit` (default: 413, plain text). */
+  tooLarge?: (req: FastRequest) => FastResponse
 }
 
 export interface FastRequest {
@@ -271,10 +282,6 @@ export interface FastRequest {
   path: string
   query: string
   headers: Record<string, string | string[] | undefined>
-  /** The client's address (X-Forwarded-For from trusted proxies, as elsewhere). `match` routes. */
-  ip?: string
-  /** The whole request body (`match` routes). */
-  body?: Buffer
 }
 
 export interface FastResponse {
@@ -285,25 +292,11 @@ export interface FastResponse {
 
 export interface FastRouteSpec {
   /**
-   * Without `match`: answers a GET or HEAD under `/<id>/` before the framework's router (no
-   * middleware, no body) from bytes kept ready, or returns null to let the normal route answer;
-   * it must be synchronous and fast.
-   * With `match`: answers every request `match` takes (any method), body read by the host, and
-   * may be async; null answers 404, a throw 500 (logged). Errors in the protocol's own format are
-   * the plugin's to return.
+   * Answers a GET or HEAD under `/<id>/` before the framework's router (no middleware, no body)
+   * from bytes kept ready, or returns null to let the normal route answer; it must be
+   * synchronous and fast. (Hot routes with a body or async work: `routes({ early: true })`.)
    */
-  handle: (
-    req: FastRequest
-  ) => FastResponse | null | undefined | Promise<FastResponse | null | undefined>
-  /**
-   * Makes this a device endpoint answered before the framework (no middleware, no session, no
-   * CSRF): which method and path (after `/<id>`) it owns.
-   */
-  match?: (method: string, path: string) => boolean
-  /** `match` routes: the largest body read (default 1 MiB); a larger one gets `tooLarge`. */
-  bodyLimit?: number
-  /** `match` routes: the answer to a body over `bodyLimit` (default: 413, plain text). */
-  tooLarge?: (req: FastRequest) => FastResponse
+  handle: (req: FastRequest) => FastResponse | null | undefined
 }
 
 /* ------------------------------------------------------------------------------------------ */

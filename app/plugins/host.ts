@@ -45,6 +45,7 @@ import {
   type PluginRuntime,
   type PluginSetupApi,
   type RouteHandler,
+  type RoutesSpec,
   type ServiceUrlSpec,
   type SettingsScope,
   type TabSpec,
@@ -71,6 +72,8 @@ export interface RouteDeclaration {
   method: HttpMethod
   path: string
   handler: RouteHandler
+  /** Device routes declared `early`: answered before the framework (app/plugins/router.ts). */
+  early?: { bodyLimit?: number; tooLarge?: RoutesSpec['tooLarge'] }
 }
 
 export interface Registrations {
@@ -139,11 +142,11 @@ export function createSetupApi(pluginId: string, reg: Registrations): PluginSetu
       fail(`route path "${path}" must start with "/" (it is relative to the plugin's prefix)`)
     }
   }
-  const router = (surface: 'device' | 'admin') => {
+  const router = (surface: 'device' | 'admin', early?: RouteDeclaration['early']) => {
     const add = (method: HttpMethod) => (path: string, handler: RouteHandler) => {
       checkPath(path)
       if (typeof handler !== 'function') fail(`route ${method} ${path} needs a handler function`)
-      reg.routes.push({ surface, method, path, handler })
+      reg.routes.push({ surface, method, path, handler, ...(early ? { early } : {}) })
     }
     return {
       get: add('GET'),
@@ -164,13 +167,20 @@ export function createSetupApi(pluginId: string, reg: Registrations): PluginSetu
       if (spec?.surface !== 'device' && spec?.surface !== 'admin') {
         fail(`routes() needs surface "device" or "admin"`)
       }
-      spec.register(router(spec.surface))
+      let early: RouteDeclaration['early']
+      if (spec.early) {
+        if (spec.surface !== 'device') fail('early routes are device routes')
+        const limit = spec.bodyLimit
+        if (limit !== undefined && !(Number.isInteger(limit) && limit > 0))
+          fail('routes() bodyLimit must be a positive whole number of bytes')
+        if (spec.tooLarge !== undefined && typeof spec.tooLarge !== 'function')
+          fail('routes() tooLarge must be a function (req) => answer')
+        early = { bodyLimit: limit, tooLarge: spec.tooLarge }
+      }
+      spec.register(router(spec.surface, early))
     },
     fastRoute(spec) {
       if (typeof spec?.handle !== 'function') fail('fastRoute() needs a handle(req) function')
-      if (spec.match !== undefined && typeof spec.match !== 'function') {
-        fail('fastRoute() match must be a function (method, path) => boolean')
-      }
       reg.fastRoutes.push(spec)
     },
     hook(name, handlerOrOptions) {
@@ -264,6 +274,8 @@ export interface PluginRecord {
   reg: Registrations
   runtime?: PluginRuntime
   running: boolean
+  /** start() finished on this node (early routes are answered only then). */
+  started: boolean
   installSettings?: Record<string, unknown>
 }
 
@@ -339,6 +351,7 @@ export class PluginHost {
       enabled: false,
       settings: {},
       reg: emptyRegistrations(),
+      started: false,
       running: false,
     }
     if (this.plugins.has(rec.id)) {
@@ -703,9 +716,13 @@ export class PluginHost {
 
   async #start(rec: PluginRecord) {
     rec.running = true
-    if (!rec.definition?.start) return
+    if (!rec.definition?.start) {
+      rec.started = true
+      return
+    }
     try {
       await withTimeout(() => rec.definition!.start!(rec.runtime!), 30_000, `${rec.id} start()`)
+      rec.started = rec.running
     } catch (error) {
       rec.running = false
       rec.failed = `start() failed: ${(error as Error).message}`
@@ -715,6 +732,7 @@ export class PluginHost {
 
   async #stop(rec: PluginRecord) {
     rec.running = false
+    rec.started = false
     if (!rec.definition?.stop) return
     try {
       await withTimeout(() => rec.definition!.stop!(), 10_000, `${rec.id} stop()`)

@@ -9,23 +9,18 @@ import { Readable } from 'node:stream'
 import type { HttpContext } from '@adonisjs/core/http'
 import logger from '@adonisjs/core/services/logger'
 import type { PluginHost, PluginRecord, RouteDeclaration } from './host.js'
-import { MAX_RAW_BODY, clientIp, readBody, sendRaw as send, sizeText } from '#http/raw'
-import type {
-  FastRequest,
-  FastRouteSpec,
-  PluginReply,
-  PluginRequest,
-  RouteContext,
-} from './contract.js'
+import { MAX_RAW_BODY, readBody, sendRaw as send, sizeText } from '#http/raw'
+import { answerEarly, findEarlyRoute, parsedBody } from './early_routes.js'
+import type { FastRequest, PluginReply, PluginRequest, RouteContext } from './contract.js'
 
-async function readRaw(ctx: HttpContext): Promise<Buffer> {
+async function readRaw(ctx: HttpContext, limit: number): Promise<Buffer> {
   const raw = ctx.request.raw()
   if (raw !== null && raw !== undefined) return Buffer.from(raw)
   const req = ctx.request.request
   if (req.readableEnded || !req.readable) return Buffer.alloc(0)
-  const body = await readBody(req, MAX_RAW_BODY)
+  const body = await readBody(req, limit)
   if (body === null) {
-    const error: any = new Error(`The request body is larger than ${sizeText(MAX_RAW_BODY)}.`)
+    const error: any = new Error(`The request body is larger than ${sizeText(limit)}.`)
     error.status = 413
     error.code = 'E_BODY_TOO_LARGE'
     throw error
@@ -46,33 +41,18 @@ export function isDeviceRoutePattern(pattern: string | undefined): boolean {
   return pattern !== undefined && deviceRoutePatterns.has(pattern)
 }
 
-function parsedBody(raw: Buffer, contentType: string | undefined): Record<string, unknown> {
-  if (raw.length === 0) return {}
-  const type = (contentType ?? '').split(';')[0].trim().toLowerCase()
-  try {
-    if (type === 'application/json' || type.endsWith('+json')) {
-      const value = JSON.parse(raw.toString('utf8'))
-      return value && typeof value === 'object' && !Array.isArray(value) ? value : {}
-    }
-    if (type === 'application/x-www-form-urlencoded') {
-      return Object.fromEntries(new URLSearchParams(raw.toString('utf8')))
-    }
-  } catch {
-    // not what it says it is: the plugin still has the bytes
-  }
-  return {}
-}
-
 async function buildContext(
   ctx: HttpContext,
   rec: PluginRecord,
-  surface: 'device' | 'admin'
+  route: RouteDeclaration
 ): Promise<{ context: RouteContext; sent: () => boolean }> {
+  const surface = route.surface
+  const limit = route.early?.bodyLimit ?? MAX_RAW_BODY
   let sent = false
   let rawCache: Promise<Buffer> | undefined
   let body = (ctx.request.body() ?? {}) as Record<string, unknown>
   if (surface === 'device') {
-    rawCache = readRaw(ctx)
+    rawCache = readRaw(ctx, limit)
     body = parsedBody(await rawCache, ctx.request.header('content-type'))
   }
   const request: PluginRequest = {
@@ -83,7 +63,7 @@ async function buildContext(
     headers: ctx.request.headers(),
     ip: ctx.request.ip(),
     body,
-    rawBody: () => (rawCache ??= readRaw(ctx)),
+    rawBody: () => (rawCache ??= readRaw(ctx, limit)),
   }
   const reply: PluginReply = {
     status(code) {
@@ -134,7 +114,7 @@ export async function handlePluginRoute(
       reason: rec.failed,
     })
   }
-  const { context, sent } = await buildContext(ctx, rec, route.surface)
+  const { context, sent } = await buildContext(ctx, rec, route)
   const result = await route.handler(context)
   if (sent()) return
   if (
@@ -176,55 +156,10 @@ export function mountPluginRoutes(host: PluginHost, router: any, adminStack: () 
   return count
 }
 
-/** A `match` route: body read here, the plugin's answer awaited. */
-async function answerMatched(
-  spec: FastRouteSpec,
-  req: IncomingMessage,
-  res: ServerResponse,
-  request: FastRequest,
-  pluginId: string
-): Promise<void> {
-  try {
-    request.ip = clientIp(req)
-    const body = await readBody(req, spec.bodyLimit ?? MAX_RAW_BODY)
-    if (body === null) {
-      const answer = spec.tooLarge?.(request) ?? {
-        status: 413,
-        headers: { 'content-type': 'text/plain; charset=utf-8', 'connection': 'close' },
-        body: `The request body is larger than ${sizeText(spec.bodyLimit ?? MAX_RAW_BODY)}.`,
-      }
-      send(req, res, answer)
-      req.destroy()
-      return
-    }
-    request.body = body
-    const answer = await spec.handle(request)
-    send(
-      req,
-      res,
-      answer ?? {
-        status: 404,
-        headers: { 'content-type': 'text/plain; charset=utf-8' },
-        body: 'Not found.',
-      }
-    )
-  } catch (error) {
-    logger.error({ err: error, plugin: pluginId }, 'fast route failed')
-    if (!res.headersSent) {
-      send(req, res, {
-        status: 500,
-        headers: { 'content-type': 'text/plain; charset=utf-8' },
-        body: 'Internal error.',
-      })
-    } else {
-      res.destroy()
-    }
-  }
-}
-
 /**
- * The fast-route dispatcher for start/http_server.ts, for active plugins under /<id>/...: `match`
- * routes (any method, async, body read here) and ready-bytes GET/HEAD routes.
+ * The dispatcher for start/http_server.ts, for active plugins under /<id>/...: early device
+ * routes (declared with `routes({ early: true })`, once the plugin started on this node; see
+ * early_routes.ts), then ready-bytes GET/HEAD fast routes.
  */
 export function fastDispatcher(host: PluginHost) {
   return (req: IncomingMessage, res: ServerResponse): boolean => {
@@ -233,26 +168,28 @@ export function fastDispatcher(host: PluginHost) {
     if (slash < 0) return false
     const id = url.slice(1, slash)
     const rec = host.plugins.get(id)
-    if (!rec || rec.reg.fastRoutes.length === 0 || !host.isActive(id)) return false
+    if (!rec || !host.isActive(id)) return false
     const method = req.method ?? 'GET'
     const q = url.indexOf('?')
     const path = q < 0 ? url.slice(slash) : url.slice(slash, q)
     const query = q < 0 ? '' : url.slice(q + 1)
     const request: FastRequest = { method, path, query, headers: req.headers }
-    for (const spec of rec.reg.fastRoutes) {
-      if (spec.match) {
-        if (!spec.match(method, path)) continue
-        void answerMatched(spec, req, res, request, id)
+    if (rec.started) {
+      const hit = findEarlyRoute(rec, method, path)
+      if (hit) {
+        void answerEarly(rec, hit, req, res, request)
         return true
       }
-      if (method !== 'GET' && method !== 'HEAD') continue
+    }
+    if (method !== 'GET' && method !== 'HEAD') return false
+    for (const spec of rec.reg.fastRoutes) {
       try {
         const answer = spec.handle(request)
         if (!answer) continue
         if (answer instanceof Promise) {
-          // Only `match` routes may be async: never leave such a request unanswered.
+          // A fast route is synchronous: never leave such a request unanswered.
           answer.catch(() => {})
-          throw new Error('a fast route without match() returned a promise')
+          throw new Error('a fast route returned a promise (use routes({ early: true }))')
         }
         send(req, res, answer)
         return true

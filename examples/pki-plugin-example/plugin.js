@@ -55,13 +55,9 @@ function commonName(dn) {
 
 /** @type {Buffer | null} bytes the fast route answers with, prepared in start() */
 let pong = null
-/** @type {PluginRuntime | null} the runtime, for the async fast route (set in start()) */
-let started = null
-
-/** How many greetings are stored. */
-async function countGreetings() {
-  if (!started) return 0
-  const [row] = await started.table('example_greetings').count('* as n')
+/** How many greetings are stored. @param {PluginRuntime} runtime */
+async function countGreetings(runtime) {
+  const [row] = await runtime.table('example_greetings').count('* as n')
   return Number(/** @type {any} */ (row).n)
 }
 
@@ -215,32 +211,32 @@ const plugin = {
       },
     })
 
-    // A device endpoint answered before the framework, async, with the body read by the host
-    // (what a protocol plugin such as ACME uses for its POSTs).
-    api.fastRoute({
-      match: (method, path) => path === '/fast/digest' && (method === 'POST' || method === 'PUT'),
+    // Device endpoints answered before the framework's router once the plugin started (early
+    // routes, what a protocol plugin such as ACME uses): the body read by the host, 4 KiB at most.
+    /** @type {import('#plugin-api').RouteHandler} */
+    const digest = async ({ request, runtime }) => {
+      if (request.query.fail === '1') throw new Error('asked to fail')
+      const body = await request.rawBody()
+      return {
+        method: request.method,
+        ip: request.ip,
+        length: body.length,
+        sha256: createHash('sha256').update(body).digest('hex'),
+        greetings: await countGreetings(runtime),
+      }
+    }
+    api.routes({
+      surface: 'device',
+      early: true,
       bodyLimit: 4096,
       tooLarge: () => ({
         status: 413,
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ error: 'body over 4096 bytes' }),
       }),
-      async handle(req) {
-        if (req.query === 'fail=1') throw new Error('asked to fail')
-        const count = await countGreetings()
-        return {
-          status: 200,
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({
-            method: req.method,
-            ip: req.ip,
-            length: req.body?.length ?? null,
-            sha256: createHash('sha256')
-              .update(req.body ?? Buffer.alloc(0))
-              .digest('hex'),
-            greetings: count,
-          }),
-        }
+      register(r) {
+        r.post('/fast/digest', digest)
+        r.put('/fast/digest', digest)
       },
     })
 
@@ -382,13 +378,11 @@ const plugin = {
 
   async start(runtime) {
     pong = Buffer.from('pong\n')
-    started = runtime
     runtime.log.info('example plugin started')
   },
 
   async stop() {
     pong = null
-    started = null
   },
 }
 

@@ -10,7 +10,6 @@ import { accountOrders, keyChange, newAccount, updateAccount } from './accounts.
 import { registerAdmin } from './admin.js'
 import { commands } from './commands.js'
 import { failStuckValidations, getAuthz, postChallenge } from './authorizations.js'
-import { FastRoutes } from './fast.js'
 import { downloadCertificate, renewalInfo, requestRenewal, revokeCert } from './certificates.js'
 import { finalize, getOrder, newOrder } from './orders.js'
 import { directoryUrl, listPolicies } from './policies.js'
@@ -27,9 +26,6 @@ import {
 } from './store.js'
 
 const ID = 'acme'
-
-/** This node's runtime while the plugin is started (the fast route needs it). */
-let liveRuntime: PluginRuntime | null = null
 
 type Handler = (ctx: AcmeContext) => Promise<unknown>
 
@@ -130,18 +126,16 @@ export default definePlugin({
 
   async start(runtime) {
     await loadNonceKey(runtime)
-    liveRuntime = runtime
   },
 
   async stop() {
-    liveRuntime = null
     // Rate counters not written yet (see store.ts countEvent).
     await flushCounts()
   },
 
   setup(api) {
-    // One table for both ways in: the host's fast route (before the framework) and the
-    // framework's routes (used until this node's runtime started; 404 while disabled).
+    // Every ACME request is hot: the host answers these routes before the framework's router
+    // once the plugin started on this node (early routes), with the body read by the host.
     const routes: Array<['GET' | 'POST', string, Handler]> = [
       ['GET', '/directory', directory],
       ['GET', '/new-nonce', nonce],
@@ -160,12 +154,10 @@ export default definePlugin({
       // Every other resource is POST (or POST-as-GET) only (RFC 8555 §6.3).
       ...POST_ONLY.map((path): ['GET', string, Handler] => ['GET', path, postOnly]),
     ]
-    const fast = new FastRoutes(`/${ID}`, () => liveRuntime)
-    for (const [method, path, handler] of routes) fast.add(method, path, acme(handler))
-    api.fastRoute({
-      match: fast.match,
-      handle: fast.handle,
-      // A body over the host's limit (1 MiB) is answered as an ACME problem too.
+    api.routes({
+      surface: 'device',
+      early: true,
+      // A body over the host's limit (1 MiB, the default) is answered as an ACME problem too.
       tooLarge: () => {
         const nonceNow = newNonceNow()
         return {
@@ -183,9 +175,6 @@ export default definePlugin({
           ),
         }
       },
-    })
-    api.routes({
-      surface: 'device',
       register(r) {
         for (const [method, path, handler] of routes) {
           if (method === 'GET') r.get(path, acme(handler))

@@ -33,6 +33,13 @@ test.group('Direct issuance: early path and framework route', () => {
   }) => {
     const { ca, url, csrPem } = await setUp(client)
     const auth = { authorization: `Bearer ${await adminToken()}` }
+    const echoed = await fetch(url, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json', 'x-request-id': 'trace-42' },
+      body: '{}',
+    })
+    assert.equal(echoed.status, 400)
+    assert.equal(echoed.headers.get('x-request-id'), 'trace-42')
     const viaJson = await fetch(url, {
       method: 'POST',
       headers: { ...auth, 'content-type': 'application/json' },
@@ -45,6 +52,8 @@ test.group('Direct issuance: early path and framework route', () => {
     })
     for (const res of [viaJson, viaForm]) {
       assert.equal(res.status, 201)
+      // Both ways name the request, as the framework does.
+      assert.match(res.headers.get('x-request-id') ?? '', /^[\w-]{16,}$/)
       assert.match(res.headers.get('content-type')!, /^application\/json; charset=utf-8/)
       const body = (await res.json()) as any
       assert.sameMembers(Object.keys(body.certificate), [

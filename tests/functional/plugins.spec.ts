@@ -193,7 +193,7 @@ test.group('Plugins: the example plugin', (group) => {
     assert.isNotNull(await db.from('example_greetings').where('name', 'Ada').first())
   })
 
-  test('async fast routes: body read by the host, client address, own 413, 500 on a throw, 404 when disabled', async ({
+  test('early device routes: body read by the host, client address, own 413, 500 on a throw, 404 when disabled', async ({
     assert,
   }) => {
     await setEnabled(true)
@@ -566,6 +566,26 @@ test.group('Plugins: loading rules', () => {
           },
         },
       },
+      {
+        source: 'test',
+        definition: {
+          ...base,
+          id: `early-admin-${tag}`,
+          setup(api: any) {
+            api.routes({ surface: 'admin', early: true, register() {} })
+          },
+        },
+      },
+      {
+        source: 'test',
+        definition: {
+          ...base,
+          id: `early-limit-${tag}`,
+          setup(api: any) {
+            api.routes({ surface: 'device', early: true, bodyLimit: -1, register() {} })
+          },
+        },
+      },
       { source: 'test', error: 'it cannot be found (no such package)' },
     ])
     await host.syncStates()
@@ -587,6 +607,8 @@ test.group('Plugins: loading rules', () => {
     assert.include(reason(`api-${tag}`), 'plugin API version 2; this kernel offers version 1')
     assert.include(reason('admin'), 'is a kernel URL prefix')
     assert.equal(reason(`throws-${tag}`), 'setup() failed: nope')
+    assert.include(reason(`early-admin-${tag}`), 'early routes are device routes')
+    assert.include(reason(`early-limit-${tag}`), 'bodyLimit must be a positive whole number')
     assert.equal(reason('test'), 'it cannot be found (no such package)')
     for (const id of [`bad-settings-${tag}`, `needs-${tag}`, 'admin']) {
       assert.equal(host.status(host.get(id)!), 'failed')
