@@ -92,6 +92,38 @@ test.group('ACME group commit', (group) => {
     assert.lengthOf(accounts, 1)
   })
 
+  test('a single-use EAB, three keys registering at once: one account, two "no use left"; a neighbour ordering in the same batch is unharmed', async ({
+    client,
+    assert,
+  }) => {
+    const world = await acmeWorld(client, { preApproved: '*.race.test', uses: 1 })
+    const eab = await world.eab()
+    const clients = await Promise.all(
+      [0, 1, 2].map(() => new AcmeTestClient(directoryUrl(), accountKey()).init())
+    )
+    const neighbour = await registeredClient(world)
+    const [orderRes, ...registrations] = await Promise.all([
+      neighbour.newOrder([{ type: 'dns', value: 'm.race.test' }]),
+      ...clients.map((c) => c.register(eab)),
+    ])
+    assert.equal(orderRes.status, 201, orderRes.text)
+    assert.sameMembers(
+      registrations.map((r) => r.status),
+      [201, 403, 403],
+      JSON.stringify(registrations.map((r) => r.body))
+    )
+    for (const refused of registrations.filter((r) => r.status !== 201)) {
+      assert.equal(refused.body.type, `${ACME}unauthorized`)
+      assert.match(refused.body.detail, /no use left|has been used its 1 allowed time/)
+    }
+    const row = await world.runtime.table('acme_eabs').where('kid', eab.kid).first()
+    assert.equal(Number(row.uses), 1)
+    const accounts = await world.runtime.table('acme_accounts').where('eab_kid', eab.kid)
+    assert.lengthOf(accounts, 1)
+    const winner = registrations.find((r) => r.status === 201)!
+    assert.match(winner.headers.get('location') ?? '', new RegExp(`/account/${accounts[0].id}$`))
+  })
+
   test('units queued together: a failing one is rolled back alone, with its nonce unspent', async ({
     client,
     assert,

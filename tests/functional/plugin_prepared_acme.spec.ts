@@ -172,4 +172,44 @@ test.group('Kernel port: prepared queries', () => {
       /table\(\)/
     )
   })
+
+  test("one bound query in two batches, one after the other and at once: each resolves its own batch's ids", async ({
+    assert,
+  }) => {
+    const runtime = runtimeOf()
+    const name = `pqr-${Date.now()}`
+    const insert = runtime.prepare((p) =>
+      runtime
+        .table('example_greetings')
+        .insert({ name: p('name'), at: p('at') })
+        .returning('id')
+    )
+    // The same bound item (its `at` is the id the batch's first item inserted), reused.
+    const child = insert.bind({ name: `${name}-child`, at: runtime.insertedId(0) })
+    const parentIds: number[] = []
+    for (const round of [1, 2]) {
+      const results = await runtime.writeBatch([
+        insert.bind({ name: `${name}-p${round}`, at: round }),
+        child,
+      ])
+      parentIds.push(Number((results[0].rows?.[0] as any)?.id))
+    }
+    // Concurrently: both batches may share one transaction on the store thread.
+    const together = await Promise.all(
+      [3, 4].map((round) =>
+        runtime.writeBatch([insert.bind({ name: `${name}-p${round}`, at: round }), child])
+      )
+    )
+    for (const results of together) parentIds.push(Number((results[0].rows?.[0] as any)?.id))
+    const children = await runtime
+      .table('example_greetings')
+      .where('name', `${name}-child`)
+      .orderBy('id')
+    assert.sameMembers(
+      children.map((r: any) => Number(r.at)),
+      parentIds
+    )
+    assert.lengthOf(new Set(parentIds), 4)
+    await runtime.table('example_greetings').where('name', 'like', `${name}%`).delete()
+  })
 })
