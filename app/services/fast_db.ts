@@ -24,13 +24,24 @@ interface SqliteConnection {
 
 const statements = new WeakMap<object, Map<string, SqliteStatement>>()
 
+/**
+ * The primary connection as Lucid keeps it (connected on first use), without the query client
+ * and dialect objects `db.connection()` builds on every call: this runs several times per
+ * certificate.
+ */
+function primary(): { clientName: string; client: any } {
+  const name = db.primaryConnectionName
+  db.manager.connect(name)
+  return db.getRawConnection(name)!.connection as any
+}
+
 export function isSqlite() {
-  return db.connection().dialect.name === 'better-sqlite3'
+  return primary().clientName === 'better-sqlite3'
 }
 
 /** Runs `fn` with the raw SQLite connection; `fn` must be synchronous. */
 export async function withSqlite<T>(fn: (conn: SqliteConnection) => T): Promise<T> {
-  const client = (db.connection().getWriteClient() as any).client
+  const client = primary().client.client
   const conn = await client.acquireConnection()
   try {
     return fn(conn)
