@@ -22,6 +22,34 @@ export interface ApiRequestInfo {
   requestId: string | undefined
 }
 
+/** "1 MiB", "64 KiB" or "100 bytes": a body limit as a person reads it. */
+export function sizeText(bytes: number): string {
+  if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`
+  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`
+  return `${bytes} bytes`
+}
+
+/**
+ * A body over the limit, read before the framework (early paths, plugin device routes). Same
+ * code and status as the framework's body parser gives; the message names the limit.
+ */
+export class RequestTooLargeError extends Error {
+  readonly status = 413
+  readonly code = 'E_REQUEST_ENTITY_TOO_LARGE'
+  constructor(limit: number) {
+    super(`The request body is larger than ${sizeText(limit)}.`)
+  }
+}
+
+/** The client went away before its body arrived (as the framework's body parser says it). */
+export class RequestAbortedError extends Error {
+  readonly status = 400
+  readonly code = 'E_REQUEST_ABORTED'
+  constructor() {
+    super('The request was aborted before its body arrived.')
+  }
+}
+
 const isUniqueViolation = (e: any) => e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === '23505'
 
 /** The answer for `error` (no side effects; see reportApiError for the log). */
@@ -64,6 +92,12 @@ export function apiErrorAnswer(error: unknown, request: ApiRequestInfo): ApiErro
         code: 'E_NOT_FOUND',
         message: `Nothing is served at ${request.method} ${request.url}.`,
       },
+    })
+  }
+  // The framework's body parser says "request entity too large": say what it means.
+  if (e?.code === 'E_REQUEST_ENTITY_TOO_LARGE' && !(error instanceof RequestTooLargeError)) {
+    return answer(413, {
+      error: { code: e.code, message: 'The request body is larger than this endpoint accepts.' },
     })
   }
   if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {

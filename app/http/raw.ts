@@ -1,29 +1,61 @@
 /*
  * Plain Node HTTP pieces for the requests answered before the framework's router: the kernel's
- * early API routes (app/http/early_api.ts) and plugins' fast routes (app/plugins/router.ts).
- * One body reader, one answer writer and one client-address rule for both.
+ * early API path (app/http/early_api.ts), plugins' early device routes
+ * (app/plugins/early_routes.ts) and their ready-bytes fast routes (app/plugins/router.ts). One
+ * body reader, one answer writer, one error answer and one client-address rule for all.
  */
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import logger from '@adonisjs/core/services/logger'
 import proxyAddr from 'proxy-addr'
 import { http } from '#config/app'
-import { apiErrorAnswer, reportApiError } from '#exceptions/api_errors'
+import {
+  RequestAbortedError,
+  RequestTooLargeError,
+  apiErrorAnswer,
+  reportApiError,
+} from '#exceptions/api_errors'
+
+export { sizeText } from '#exceptions/api_errors'
 
 /** The largest body read for a device or early API request unless a route says otherwise. */
 export const MAX_RAW_BODY = 1024 * 1024
 
-/** The whole body, or null when it is larger than `limit` (reading stops there). */
+/**
+ * The whole body, or null when it is larger than `limit` (reading stops there). A client that
+ * goes away meanwhile is a RequestAbortedError (a 400, not logged), as in the framework.
+ */
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
   if (Number(req.headers['content-length'] ?? 0) > limit) return null
   const chunks: Buffer[] = []
   let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size > limit) return null
-    chunks.push(chunk as Buffer)
+  try {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length
+      if (size > limit) return null
+      chunks.push(chunk as Buffer)
+    }
+  } catch (error) {
+    if (req.destroyed || (error as any)?.code === 'ECONNRESET') throw new RequestAbortedError()
+    throw error
   }
   return Buffer.concat(chunks, size)
+}
+
+/**
+ * After a body over the limit: the answer goes out with `Connection: close`, then the socket is
+ * closed (the rest of the upload is never read). Closing only once the answer has been handed
+ * over lets a client that is still sending read it.
+ */
+export function closeAfterAnswer(req: IncomingMessage, res: ServerResponse): void {
+  if (res.writableFinished) req.destroy()
+  else res.once('finish', () => req.destroy())
+}
+
+/** Answers a body over `limit` in the API's JSON error format and closes the connection. */
+export function sendTooLarge(req: IncomingMessage, res: ServerResponse, limit: number): void {
+  sendApiError(req, res, new RequestTooLargeError(limit), { headers: { connection: 'close' } })
+  closeAfterAnswer(req, res)
 }
 
 export interface RawAnswer {
@@ -48,13 +80,6 @@ export function sendRaw(req: IncomingMessage, res: ServerResponse, answer: RawAn
 /** The client's address under the same TRUST_PROXY rule as the framework's `request.ip()`. */
 export function clientIp(req: IncomingMessage): string {
   return proxyAddr(req, http.trustProxy as (addr: string, i: number) => boolean)
-}
-
-/** "1 MiB", "64 KiB" or "100 bytes": a body limit as a person reads it. */
-export function sizeText(bytes: number): string {
-  if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`
-  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`
-  return `${bytes} bytes`
 }
 
 /**

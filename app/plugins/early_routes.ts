@@ -7,15 +7,18 @@
  * answers before start() finished, and 404 while the plugin is disabled.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { Readable } from 'node:stream'
+import { Readable, pipeline } from 'node:stream'
+import qs from 'qs'
+import { http } from '#config/app'
 import {
   MAX_RAW_BODY,
   clientIp,
+  closeAfterAnswer,
   readBody,
   requestIdOf,
   sendApiError,
   sendRaw,
-  sizeText,
+  sendTooLarge,
 } from '#http/raw'
 import type { FastRequest, PluginReply, PluginRequest } from './contract.js'
 import type { PluginRecord, RouteDeclaration } from './host.js'
@@ -76,16 +79,10 @@ export async function answerEarly(
   try {
     const raw = await readBody(req, limit)
     if (raw === null) {
-      sendRaw(
-        req,
-        res,
-        route.early?.tooLarge?.(fast) ?? {
-          status: 413,
-          headers: { 'content-type': 'text/plain; charset=utf-8', 'connection': 'close' },
-          body: `The request body is larger than ${sizeText(limit)}.`,
-        }
-      )
-      req.destroy()
+      const own = route.early?.tooLarge?.(fast)
+      if (!own) return sendTooLarge(req, res, limit)
+      sendRaw(req, res, { ...own, headers: { ...own.headers, connection: 'close' } })
+      closeAfterAnswer(req, res)
       return
     }
     const params: Record<string, string> = {}
@@ -95,7 +92,8 @@ export async function answerEarly(
       method: fast.method,
       url: req.url ?? '/',
       params,
-      query: Object.fromEntries(new URLSearchParams(fast.query)),
+      // The framework's query parser and options (nested keys, repeated keys as lists).
+      query: fast.query ? qs.parse(fast.query, http.qs.parse) : {},
       headers: req.headers,
       ip: clientIp(req),
       // Parsed on first use: protocol handlers that read the bytes pay nothing for it.
@@ -152,8 +150,11 @@ class EarlyReply implements PluginReply {
     this.sent = true
     if (payload instanceof Readable) {
       this.res.writeHead(this.#status, this.#headers)
-      payload.on('error', () => this.res.destroy())
-      payload.pipe(this.res)
+      // pipeline() destroys the source when the client goes away or either side fails: no
+      // stream (and no file or cursor behind it) outlives the request.
+      pipeline(payload, this.res, (error) => {
+        if (error) this.res.destroy()
+      })
       return
     }
     if (payload === undefined || payload === null || payload === '') {

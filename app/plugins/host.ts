@@ -145,6 +145,8 @@ export function createSetupApi(pluginId: string, reg: Registrations): PluginSetu
   const router = (surface: 'device' | 'admin', early?: RouteDeclaration['early']) => {
     const add = (method: HttpMethod) => (path: string, handler: RouteHandler) => {
       checkPath(path)
+      if (early && (/[?*]/.test(path) || (path.length > 1 && path.endsWith('/'))))
+        fail(`early route ${path}: plain paths with :params only (no "?", "*" or trailing "/")`)
       if (typeof handler !== 'function') fail(`route ${method} ${path} needs a handler function`)
       reg.routes.push({ surface, method, path, handler, ...(early ? { early } : {}) })
     }

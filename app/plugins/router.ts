@@ -9,7 +9,8 @@ import { Readable } from 'node:stream'
 import type { HttpContext } from '@adonisjs/core/http'
 import logger from '@adonisjs/core/services/logger'
 import type { PluginHost, PluginRecord, RouteDeclaration } from './host.js'
-import { MAX_RAW_BODY, readBody, sendRaw as send, sizeText } from '#http/raw'
+import { MAX_RAW_BODY, readBody, sendRaw as send } from '#http/raw'
+import { RequestTooLargeError } from '#exceptions/api_errors'
 import { answerEarly, findEarlyRoute, parsedBody } from './early_routes.js'
 import type { FastRequest, PluginReply, PluginRequest, RouteContext } from './contract.js'
 
@@ -19,12 +20,7 @@ async function readRaw(ctx: HttpContext, limit: number): Promise<Buffer> {
   const req = ctx.request.request
   if (req.readableEnded || !req.readable) return Buffer.alloc(0)
   const body = await readBody(req, limit)
-  if (body === null) {
-    const error: any = new Error(`The request body is larger than ${sizeText(limit)}.`)
-    error.status = 413
-    error.code = 'E_BODY_TOO_LARGE'
-    throw error
-  }
+  if (body === null) throw new RequestTooLargeError(limit)
   return body
 }
 
@@ -91,6 +87,18 @@ async function buildContext(
   return { context, sent: () => sent }
 }
 
+/** The fast-route view of a framework request (path after `/<id>`), for `tooLarge`. */
+function fastRequestOf(ctx: HttpContext): FastRequest {
+  const url = ctx.request.url()
+  const slash = url.indexOf('/', 1)
+  return {
+    method: ctx.request.method(),
+    path: slash < 0 ? '/' : url.slice(slash),
+    query: ctx.request.parsedUrl.query ?? '',
+    headers: ctx.request.headers(),
+  }
+}
+
 function notFoundBody(ctx: HttpContext) {
   return {
     error: {
@@ -114,7 +122,21 @@ export async function handlePluginRoute(
       reason: rec.failed,
     })
   }
-  const { context, sent } = await buildContext(ctx, rec, route)
+  let built: Awaited<ReturnType<typeof buildContext>>
+  try {
+    built = await buildContext(ctx, rec, route)
+  } catch (error) {
+    // An early route's own answer to a body over its limit, on this copy too.
+    const own = error instanceof RequestTooLargeError ? route.early?.tooLarge : undefined
+    if (!own) throw error
+    const answer = own(fastRequestOf(ctx))
+    ctx.response.status(answer.status ?? 413)
+    for (const [name, value] of Object.entries(answer.headers ?? {}))
+      ctx.response.header(name, value)
+    ctx.response.header('connection', 'close')
+    return ctx.response.send(Buffer.from(answer.body))
+  }
+  const { context, sent } = built
   const result = await route.handler(context)
   if (sent()) return
   if (

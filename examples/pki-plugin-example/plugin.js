@@ -7,8 +7,9 @@
  * What it does:
  *  - device routes   GET /example/hello, GET /example/hello/:name, POST /example/echo (raw bytes),
  *                    GET /example/ca/:caId/info
- *  - fast routes     GET /example/fast/ping from ready bytes; POST /example/fast/digest (async,
- *                    body read by the host); both answered before the framework's router
+ *  - early routes    POST and PUT /example/fast/digest: device routes the host answers before
+ *                    the framework's router once started (body read by the host, 4 KiB limit)
+ *  - fast route      GET /example/fast/ping from ready bytes, before the framework's router
  *  - admin page      /admin/p/example (nav entry "Greetings")
  *  - template tab    setting "blockedWord": common names or SANs containing it are refused
  *  - CA tab          setting "contact", and how many certificates the plugin saw for the CA
@@ -22,6 +23,7 @@
  *
  * @typedef {import('../../app/plugins/contract.js').PluginDefinition} PluginDefinition
  * @typedef {import('../../app/plugins/contract.js').PluginRuntime} PluginRuntime
+ * @typedef {import('../../app/plugins/contract.js').RouteHandler} RouteHandler
  */
 
 import { createHash } from 'node:crypto'
@@ -213,7 +215,7 @@ const plugin = {
 
     // Device endpoints answered before the framework's router once the plugin started (early
     // routes, what a protocol plugin such as ACME uses): the body read by the host, 4 KiB at most.
-    /** @type {import('#plugin-api').RouteHandler} */
+    /** @type {RouteHandler} */
     const digest = async ({ request, runtime }) => {
       if (request.query.fail === '1') throw new Error('asked to fail')
       const body = await request.rawBody()

@@ -586,6 +586,22 @@ test.group('Plugins: loading rules', () => {
           },
         },
       },
+      {
+        source: 'test',
+        definition: {
+          ...base,
+          id: `early-wild-${tag}`,
+          setup(api: any) {
+            api.routes({
+              surface: 'device',
+              early: true,
+              register(r: any) {
+                r.get('/*', () => 'x')
+              },
+            })
+          },
+        },
+      },
       { source: 'test', error: 'it cannot be found (no such package)' },
     ])
     await host.syncStates()
@@ -609,6 +625,7 @@ test.group('Plugins: loading rules', () => {
     assert.equal(reason(`throws-${tag}`), 'setup() failed: nope')
     assert.include(reason(`early-admin-${tag}`), 'early routes are device routes')
     assert.include(reason(`early-limit-${tag}`), 'bodyLimit must be a positive whole number')
+    assert.include(reason(`early-wild-${tag}`), 'plain paths with :params only')
     assert.equal(reason('test'), 'it cannot be found (no such package)')
     for (const id of [`bad-settings-${tag}`, `needs-${tag}`, 'admin']) {
       assert.equal(host.status(host.get(id)!), 'failed')

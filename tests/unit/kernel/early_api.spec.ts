@@ -5,7 +5,7 @@
 import { test } from '@japa/runner'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { PassThrough } from 'node:stream'
-import { earlyApi } from '#http/early_api'
+import { earlyApi, parseJsonBody } from '#http/early_api'
 
 function request(method: string, url: string, headers: Record<string, string>) {
   const stream = new PassThrough()
@@ -48,5 +48,20 @@ test.group('Early API path: what it takes', () => {
       )
       assert.equal(req.readableLength, 12, 'the body is left unread')
     }
+  })
+
+  test('JSON bodies are read as the framework reads them; prototype keys are dropped', ({
+    assert,
+  }) => {
+    const parsed = parseJsonBody(
+      Buffer.from('{"csr": "x", "__proto__": {"a": 1}, "constructor": {"prototype": {"b": 2}}}')
+    )
+    assert.deepEqual(Object.keys(parsed), ['csr'])
+    assert.isFalse(Object.hasOwn(parsed, '__proto__'))
+    assert.deepEqual(parseJsonBody(Buffer.alloc(0)), {})
+    assert.deepEqual(parseJsonBody(Buffer.from(' [1]')), [1] as any)
+    assert.throws(() => parseJsonBody(Buffer.from('"a"')), /only supports object and array/)
+    assert.throws(() => parseJsonBody(Buffer.from('  ')), /only supports object and array/)
+    assert.throws(() => parseJsonBody(Buffer.from('{"a": ')), /JSON/)
   })
 })
