@@ -278,6 +278,8 @@ export interface PluginRecord {
   running: boolean
   /** start() finished on this node (early routes are answered only then). */
   started: boolean
+  /** Counts start()/stop() calls, so that a start() overtaken by a stop never sets `started`. */
+  lifecycle: number
   installSettings?: Record<string, unknown>
 }
 
@@ -354,6 +356,7 @@ export class PluginHost {
       settings: {},
       reg: emptyRegistrations(),
       started: false,
+      lifecycle: 0,
       running: false,
     }
     if (this.plugins.has(rec.id)) {
@@ -718,13 +721,14 @@ export class PluginHost {
 
   async #start(rec: PluginRecord) {
     rec.running = true
+    const turn = ++rec.lifecycle
     if (!rec.definition?.start) {
       rec.started = true
       return
     }
     try {
       await withTimeout(() => rec.definition!.start!(rec.runtime!), 30_000, `${rec.id} start()`)
-      rec.started = rec.running
+      if (rec.lifecycle === turn) rec.started = rec.running
     } catch (error) {
       rec.running = false
       rec.failed = `start() failed: ${(error as Error).message}`
@@ -735,6 +739,7 @@ export class PluginHost {
   async #stop(rec: PluginRecord) {
     rec.running = false
     rec.started = false
+    rec.lifecycle++
     if (!rec.definition?.stop) return
     try {
       await withTimeout(() => rec.definition!.stop!(), 10_000, `${rec.id} stop()`)

@@ -175,9 +175,13 @@ test.group('Kernel port: prepared queries', () => {
 
   test("one bound query in two batches, one after the other and at once: each resolves its own batch's ids", async ({
     assert,
+    cleanup,
   }) => {
     const runtime = runtimeOf()
     const name = `pqr-${Date.now()}`
+    cleanup(async () => {
+      await runtime.table('example_greetings').where('name', 'like', `${name}%`).delete()
+    })
     const insert = runtime.prepare((p) =>
       runtime
         .table('example_greetings')
@@ -210,6 +214,5 @@ test.group('Kernel port: prepared queries', () => {
       parentIds
     )
     assert.lengthOf(new Set(parentIds), 4)
-    await runtime.table('example_greetings').where('name', 'like', `${name}%`).delete()
   })
 })
