@@ -30,23 +30,30 @@ export function sizeText(bytes: number): string {
 }
 
 /**
- * A body over the limit, read before the framework (early paths, plugin device routes). Same
- * code and status as the framework's body parser gives; the message names the limit.
+ * A refusal of the request itself (its body, its framing) by the code that reads it before the
+ * framework: answered with its own status and code, like the framework's body parser errors.
  */
-export class RequestTooLargeError extends Error {
-  readonly status = 413
-  readonly code = 'E_REQUEST_ENTITY_TOO_LARGE'
+export class RequestError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string
+  ) {
+    super(message)
+  }
+}
+
+/** A body over the limit: the body parser's code and status; the message names the limit. */
+export class RequestTooLargeError extends RequestError {
   constructor(limit: number) {
-    super(`The request body is larger than ${sizeText(limit)}.`)
+    super(413, 'E_REQUEST_ENTITY_TOO_LARGE', `The request body is larger than ${sizeText(limit)}.`)
   }
 }
 
 /** The client went away before its body arrived (as the framework's body parser says it). */
-export class RequestAbortedError extends Error {
-  readonly status = 400
-  readonly code = 'E_REQUEST_ABORTED'
+export class RequestAbortedError extends RequestError {
   constructor() {
-    super('The request was aborted before its body arrived.')
+    super(400, 'E_REQUEST_ABORTED', 'The request was aborted before its body arrived.')
   }
 }
 

@@ -17,6 +17,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import sjson from 'secure-json-parse'
+import { RequestError } from '#exceptions/api_errors'
 import { tokenService } from '#services/token_service'
 import { directIssue, type EndpointAnswer } from './direct_issue.js'
 import {
@@ -44,16 +45,6 @@ export function earlyApi(req: IncomingMessage, res: ServerResponse): boolean {
   const formats = new URLSearchParams(found[2] ?? '').getAll('format')
   void answer(req, res, Number(found[1]), formats.length === 1 ? formats[0] : undefined)
   return true
-}
-
-class BodyError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string
-  ) {
-    super(message)
-  }
 }
 
 async function answer(
@@ -87,12 +78,12 @@ export function parseJsonBody(raw: Buffer): Record<string, any> {
   const text = decoded.charCodeAt(0) === 0xfeff ? decoded.slice(1) : decoded
   if (!text) return {}
   if (!STRICT_JSON.test(text)) {
-    throw new BodyError(422, 'E_BAD_REQUEST', 'Invalid JSON, only supports object and array')
+    throw new RequestError(422, 'E_BAD_REQUEST', 'Invalid JSON, only supports object and array')
   }
   try {
     return sjson.parse(text, undefined, { protoAction: 'remove', constructorAction: 'remove' })
   } catch (error) {
-    throw new BodyError(400, 'E_BAD_REQUEST', (error as Error).message)
+    throw new RequestError(400, 'E_BAD_REQUEST', (error as Error).message)
   }
 }
 
