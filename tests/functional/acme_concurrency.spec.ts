@@ -26,6 +26,29 @@ import {
   disableAcme,
 } from './acme_fixtures.js'
 
+/**
+ * EAB registrations racing each other while a registered neighbour orders at the same moment:
+ * the neighbour's order, each registration's answer, and what the EAB and its accounts became.
+ */
+async function raceRegistrations(
+  client: Parameters<typeof acmeWorld>[0],
+  options: { uses: number; keys: ReturnType<typeof accountKey>[]; name: string }
+) {
+  const world = await acmeWorld(client, { preApproved: '*.race.test', uses: options.uses })
+  const eab = await world.eab()
+  const clients = await Promise.all(
+    options.keys.map((key) => new AcmeTestClient(directoryUrl(), key).init())
+  )
+  const neighbour = await registeredClient(world)
+  const [order, ...registrations] = await Promise.all([
+    neighbour.newOrder([{ type: 'dns', value: `${options.name}.race.test` }]),
+    ...clients.map((c) => c.register(eab)),
+  ])
+  const eabRow = await world.runtime.table('acme_eabs').where('kid', eab.kid).first()
+  const accounts = await world.runtime.table('acme_accounts').where('eab_kid', eab.kid)
+  return { order, registrations, uses: Number(eabRow.uses), accounts }
+}
+
 test.group('ACME group commit', (group) => {
   group.teardown(disableAcme)
   test('one nonce, three newOrders at once: one order is stored, two are badNonce', async ({
@@ -67,28 +90,20 @@ test.group('ACME group commit', (group) => {
     client,
     assert,
   }) => {
-    const world = await acmeWorld(client, { preApproved: '*.race.test', uses: 10 })
-    const eab = await world.eab()
     const key = accountKey()
-    const clients = await Promise.all(
-      [0, 1, 2, 3].map(() => new AcmeTestClient(directoryUrl(), key).init())
-    )
-    // Another account orders at the same moment.
-    const neighbour = await registeredClient(world)
-    const [orderRes, ...registrations] = await Promise.all([
-      neighbour.newOrder([{ type: 'dns', value: 'n.race.test' }]),
-      ...clients.map((c) => c.register(eab)),
-    ])
-    assert.equal(orderRes.status, 201, orderRes.text)
+    const { order, registrations, uses, accounts } = await raceRegistrations(client, {
+      uses: 10,
+      keys: [key, key, key, key],
+      name: 'n',
+    })
+    assert.equal(order.status, 201, order.text)
     assert.sameMembers(
       registrations.map((r) => r.status),
       [201, 200, 200, 200]
     )
     const locations = new Set(registrations.map((r) => r.headers.get('location')))
     assert.equal(locations.size, 1)
-    const row = await world.runtime.table('acme_eabs').where('kid', eab.kid).first()
-    assert.equal(Number(row.uses), 1)
-    const accounts = await world.runtime.table('acme_accounts').where('eab_kid', eab.kid)
+    assert.equal(uses, 1)
     assert.lengthOf(accounts, 1)
   })
 
@@ -96,17 +111,12 @@ test.group('ACME group commit', (group) => {
     client,
     assert,
   }) => {
-    const world = await acmeWorld(client, { preApproved: '*.race.test', uses: 1 })
-    const eab = await world.eab()
-    const clients = await Promise.all(
-      [0, 1, 2].map(() => new AcmeTestClient(directoryUrl(), accountKey()).init())
-    )
-    const neighbour = await registeredClient(world)
-    const [orderRes, ...registrations] = await Promise.all([
-      neighbour.newOrder([{ type: 'dns', value: 'm.race.test' }]),
-      ...clients.map((c) => c.register(eab)),
-    ])
-    assert.equal(orderRes.status, 201, orderRes.text)
+    const { order, registrations, uses, accounts } = await raceRegistrations(client, {
+      uses: 1,
+      keys: [accountKey(), accountKey(), accountKey()],
+      name: 'm',
+    })
+    assert.equal(order.status, 201, order.text)
     assert.sameMembers(
       registrations.map((r) => r.status),
       [201, 403, 403],
@@ -116,9 +126,7 @@ test.group('ACME group commit', (group) => {
       assert.equal(refused.body.type, `${ACME}unauthorized`)
       assert.match(refused.body.detail, /no use left|has been used its 1 allowed time/)
     }
-    const row = await world.runtime.table('acme_eabs').where('kid', eab.kid).first()
-    assert.equal(Number(row.uses), 1)
-    const accounts = await world.runtime.table('acme_accounts').where('eab_kid', eab.kid)
+    assert.equal(uses, 1)
     assert.lengthOf(accounts, 1)
     const winner = registrations.find((r) => r.status === 201)!
     assert.match(winner.headers.get('location') ?? '', new RegExp(`/account/${accounts[0].id}$`))

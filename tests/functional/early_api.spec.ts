@@ -22,6 +22,20 @@ async function setUp(client: Parameters<typeof createCa>[0]) {
   return { ca, template, csrPem, url: `${baseUrl()}/api/v1/templates/${template.id}/issue` }
 }
 
+/** A raw POST as a client sends it: JSON with the administrator's token unless told otherwise. */
+async function post(
+  url: string,
+  body: string,
+  options: { type?: string; token?: boolean; headers?: Record<string, string> } = {}
+) {
+  const headers: Record<string, string> = {
+    'content-type': options.type ?? 'application/json',
+    ...options.headers,
+  }
+  if (options.token !== false) headers.authorization = `Bearer ${await adminToken()}`
+  return fetch(url, { method: 'POST', headers, body })
+}
+
 async function count(caId: number) {
   return Number((await db.from('certificates').where('ca_id', caId).count('* as n').first()).n)
 }
@@ -32,24 +46,15 @@ test.group('Direct issuance: early path and framework route', () => {
     assert,
   }) => {
     const { ca, url, csrPem } = await setUp(client)
-    const auth = { authorization: `Bearer ${await adminToken()}` }
-    const echoed = await fetch(url, {
-      method: 'POST',
-      headers: { ...auth, 'content-type': 'application/json', 'x-request-id': 'trace-42' },
-      body: '{}',
-    })
+    const echoed = await post(url, '{}', { headers: { 'x-request-id': 'trace-42' } })
     assert.equal(echoed.status, 400)
     assert.equal(echoed.headers.get('x-request-id'), 'trace-42')
-    const viaJson = await fetch(url, {
-      method: 'POST',
-      headers: { ...auth, 'content-type': 'application/json' },
-      body: JSON.stringify({ csr: csrPem, validityDays: 30 }),
-    })
-    const viaForm = await fetch(url, {
-      method: 'POST',
-      headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ csr: csrPem, validityDays: '30' }).toString(),
-    })
+    const viaJson = await post(url, JSON.stringify({ csr: csrPem, validityDays: 30 }))
+    const viaForm = await post(
+      url,
+      new URLSearchParams({ csr: csrPem, validityDays: '30' }).toString(),
+      { type: 'application/x-www-form-urlencoded' }
+    )
     for (const res of [viaJson, viaForm]) {
       assert.equal(res.status, 201)
       // Both ways name the request, as the framework does.
@@ -79,11 +84,8 @@ test.group('Direct issuance: early path and framework route', () => {
 
   test('?format=pem, a charset parameter and a __proto__ key', async ({ client, assert }) => {
     const { ca, url, csrPem } = await setUp(client)
-    const auth = { authorization: `Bearer ${await adminToken()}` }
-    const pem = await fetch(`${url}?format=pem`, {
-      method: 'POST',
-      headers: { ...auth, 'content-type': 'application/json; charset=UTF-8' },
-      body: JSON.stringify({ csr: csrPem }),
+    const pem = await post(`${url}?format=pem`, JSON.stringify({ csr: csrPem }), {
+      type: 'application/json; charset=UTF-8',
     })
     assert.equal(pem.status, 201)
     assert.equal(pem.headers.get('content-type'), 'application/x-pem-file')
@@ -93,11 +95,10 @@ test.group('Direct issuance: early path and framework route', () => {
     )
 
     // The keys that could reach an object's prototype are dropped, as by the framework's parser.
-    const proto = await fetch(url, {
-      method: 'POST',
-      headers: { ...auth, 'content-type': 'application/json' },
-      body: `{"csr": ${JSON.stringify(csrPem)}, "__proto__": {"isAdmin": true}, "constructor": {"prototype": {"x": 1}}}`,
-    })
+    const proto = await post(
+      url,
+      `{"csr": ${JSON.stringify(csrPem)}, "__proto__": {"isAdmin": true}, "constructor": {"prototype": {"x": 1}}}`
+    )
     assert.equal(proto.status, 201, await proto.clone().text())
     assert.isUndefined(({} as any).x)
     assert.equal(await count(ca.id), 2)
@@ -108,72 +109,74 @@ test.group('Direct issuance: early path and framework route', () => {
     assert,
   }) => {
     const { ca, url, csrPem } = await setUp(client)
-    const auth = { authorization: `Bearer ${await adminToken()}` }
-    const json = { ...auth, 'content-type': 'application/json' }
-    const cases: Array<{ init: RequestInit; status: number; code: string; message: RegExp }> = [
+    const cases: Array<{
+      body: string
+      token?: boolean
+      headers?: Record<string, string>
+      status: number
+      code: string
+      message: RegExp
+    }> = [
       {
-        init: { headers: json, body: '{"csr": ' },
+        body: '{"csr": ',
         status: 400,
         code: 'E_BAD_REQUEST',
         message: /JSON/,
       },
       {
-        init: { headers: json, body: '"a string"' },
+        body: '"a string"',
         status: 422,
         code: 'E_BAD_REQUEST',
         message: /only supports object and array/,
       },
       {
-        init: { headers: json, body: '[]' },
+        body: '[]',
         status: 400,
         code: 'E_INVALID_CSR',
         message: /Give the PEM certificate signing request as "csr"/,
       },
       {
-        init: { headers: json, body: '' },
+        body: '',
         status: 400,
         code: 'E_INVALID_CSR',
         message: /Give the PEM certificate signing request as "csr"/,
       },
       {
-        init: { headers: json, body: JSON.stringify({ csr: 'not a csr' }) },
+        body: JSON.stringify({ csr: 'not a csr' }),
         status: 400,
         code: 'E_INVALID_CSR',
         message: /./,
       },
       {
-        init: { headers: json, body: JSON.stringify({ csr: csrPem, validityDays: 99999 }) },
+        body: JSON.stringify({ csr: csrPem, validityDays: 99999 }),
         status: 422,
         code: 'E_VALIDATION',
         message: /./,
       },
       {
-        init: { headers: json, body: JSON.stringify({ csr: csrPem, subject: { title: 'x' } }) },
+        body: JSON.stringify({ csr: csrPem, subject: { title: 'x' } }),
         status: 422,
         code: 'E_VALIDATION',
         message: /Unknown subject attribute "title"/,
       },
       {
-        init: {
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ csr: csrPem }),
-        },
+        body: JSON.stringify({ csr: csrPem }),
+        token: false,
         status: 401,
         code: 'E_UNAUTHORIZED',
         message: /A valid API token is required/,
       },
       {
-        init: {
-          headers: { 'content-type': 'application/json', 'authorization': 'Bearer pki_nope' },
-          body: JSON.stringify({ csr: csrPem }),
-        },
+        body: JSON.stringify({ csr: csrPem }),
+        token: false,
+        headers: { authorization: 'Bearer pki_nope' },
         status: 401,
         code: 'E_UNAUTHORIZED',
         message: /A valid API token is required/,
       },
     ]
     for (const c of cases) {
-      const res = await fetch(url, { method: 'POST', ...c.init })
+      const res = await post(url, c.body, { token: c.token, headers: c.headers })
       const text = await res.text()
       assert.equal(res.status, c.status, text)
       assert.match(res.headers.get('content-type')!, /^application\/json/)
@@ -183,11 +186,10 @@ test.group('Direct issuance: early path and framework route', () => {
       if (c.status === 401) assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="api"')
     }
     // An unknown template, through the same path: 404 in the same format.
-    const missing = await fetch(`${baseUrl()}/api/v1/templates/999999999/issue`, {
-      method: 'POST',
-      headers: json,
-      body: JSON.stringify({ csr: csrPem }),
-    })
+    const missing = await post(
+      `${baseUrl()}/api/v1/templates/999999999/issue`,
+      JSON.stringify({ csr: csrPem })
+    )
     assert.equal(missing.status, 404)
     assert.equal(((await missing.json()) as any).error.code, 'E_TEMPLATE_NOT_FOUND')
     assert.equal(await count(ca.id), 0)
@@ -195,14 +197,7 @@ test.group('Direct issuance: early path and framework route', () => {
 
   test('a body over 1 MiB gets a 413 and the connection is closed', async ({ client, assert }) => {
     const { ca, url } = await setUp(client)
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: {
-        'authorization': `Bearer ${await adminToken()}`,
-        'content-type': 'application/json',
-      },
-      body: JSON.stringify({ csr: 'x'.repeat(1024 * 1024 + 10) }),
-    })
+    const res = await post(url, JSON.stringify({ csr: 'x'.repeat(1024 * 1024 + 10) }))
     assert.equal(res.status, 413)
     assert.equal(res.headers.get('connection'), 'close')
     const body = (await res.json()) as any
@@ -213,15 +208,9 @@ test.group('Direct issuance: early path and framework route', () => {
 
   test('the audit entry names the client behind a trusted proxy', async ({ client, assert }) => {
     const { ca, url, csrPem } = await setUp(client)
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: {
-        'authorization': `Bearer ${await adminToken()}`,
-        'content-type': 'application/json',
-        // The test client connects over loopback, which TRUST_PROXY trusts by default.
-        'x-forwarded-for': '203.0.113.9',
-      },
-      body: JSON.stringify({ csr: csrPem }),
+    // The test client connects over loopback, which TRUST_PROXY trusts by default.
+    const res = await post(url, JSON.stringify({ csr: csrPem }), {
+      headers: { 'x-forwarded-for': '203.0.113.9' },
     })
     assert.equal(res.status, 201)
     const id = ((await res.json()) as any).certificate.id
@@ -239,15 +228,9 @@ test.group('Direct issuance: early path and framework route', () => {
     assert,
   }) => {
     const { ca, url, csrPem } = await setUp(client)
-    const token = `Bearer ${await adminToken()}`
     // application/json is answered early; application/vnd.api+json is JSON to the framework's
     // body parser but not taken by the early path.
-    const send = (type: string, body: string, auth = true) =>
-      fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': type, ...(auth ? { authorization: token } : {}) },
-        body,
-      })
+    const send = (type: string, body: string, token: boolean) => post(url, body, { type, token })
     const cases: Array<[string, string, boolean]> = [
       ['invalid JSON', '{"csr": ', true],
       ['a string', '"pem"', true],

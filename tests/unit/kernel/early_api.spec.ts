@@ -6,6 +6,7 @@ import { test } from '@japa/runner'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { PassThrough } from 'node:stream'
 import { earlyApi, parseJsonBody } from '#http/early_api'
+import { readBody } from '#http/raw'
 
 function request(method: string, url: string, headers: Record<string, string>) {
   const stream = new PassThrough()
@@ -63,5 +64,33 @@ test.group('Early API path: what it takes', () => {
     assert.throws(() => parseJsonBody(Buffer.from('"a"')), /only supports object and array/)
     assert.throws(() => parseJsonBody(Buffer.from('  ')), /only supports object and array/)
     assert.throws(() => parseJsonBody(Buffer.from('{"a": ')), /JSON/)
+  })
+
+  test('the body reader: a limit found while reading, and a client that goes away', async ({
+    assert,
+  }) => {
+    const body = (headers: Record<string, string> = {}) =>
+      Object.assign(new PassThrough(), { headers }) as unknown as IncomingMessage & PassThrough
+    const whole = body()
+    whole.end(Buffer.alloc(10, 1))
+    assert.equal((await readBody(whole, 10))?.length, 10)
+    // No Content-Length (chunked): the limit is found while reading.
+    const big = body()
+    big.end(Buffer.alloc(11))
+    assert.isNull(await readBody(big, 10))
+    // A declared length over the limit: nothing is read.
+    const declared = body({ 'content-length': '11' })
+    assert.isNull(await readBody(declared, 10))
+    assert.equal(declared.readableLength, 0)
+    // The client leaves halfway: a 400 E_REQUEST_ABORTED, not a server error.
+    const gone = body({ 'content-length': '100' })
+    gone.write(Buffer.alloc(5))
+    setImmediate(() => gone.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' })))
+    const error = await readBody(gone, 1000).then(
+      () => null,
+      (e: any) => e
+    )
+    assert.equal(error?.code, 'E_REQUEST_ABORTED')
+    assert.equal(error?.status, 400)
   })
 })
