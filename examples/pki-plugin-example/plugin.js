@@ -241,6 +241,19 @@ const plugin = {
         r.put('/fast/digest', digest)
       },
     })
+    // The same without an own answer to a large body: the kernel's JSON 413 (1 KiB here), and
+    // `:params` decoded as on the framework's route.
+    api.routes({
+      surface: 'device',
+      early: true,
+      bodyLimit: 1024,
+      register(r) {
+        r.post('/fast/size/:label', async ({ request }) => ({
+          label: request.params.label,
+          length: (await request.rawBody()).length,
+        }))
+      },
+    })
 
     api.routes({
       surface: 'admin',

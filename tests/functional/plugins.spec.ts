@@ -236,6 +236,25 @@ test.group('Plugins: the example plugin', (group) => {
     assert.equal(failed.status, 500)
     assert.notInclude(await failed.text(), 'asked to fail')
 
+    // Without an own `tooLarge`: the kernel's JSON 413, naming the route's limit.
+    const small = await fetch(`${baseUrl()}/example/fast/size/a%20b`, {
+      method: 'POST',
+      body: Buffer.alloc(1000),
+    })
+    assert.deepEqual(await small.json(), { label: 'a b', length: 1000 })
+    const over = await fetch(`${baseUrl()}/example/fast/size/x`, {
+      method: 'POST',
+      body: Buffer.alloc(1025),
+    })
+    assert.equal(over.status, 413)
+    assert.equal(over.headers.get('connection'), 'close')
+    assert.deepEqual(await over.json(), {
+      error: {
+        code: 'E_REQUEST_ENTITY_TOO_LARGE',
+        message: 'The request body is larger than 1 KiB.',
+      },
+    })
+
     await setEnabled(false)
     const disabled = await fetch(`${baseUrl()}/example/fast/digest`, { method: 'POST', body: 'x' })
     assert.equal(disabled.status, 404)
