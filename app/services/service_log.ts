@@ -3,8 +3,8 @@
  * kernel port) write enrollments, failures and configuration changes here; hot paths such as
  * OCSP hits only add to counters, which are kept in memory and flushed in batches.
  */
-import db from '@adonisjs/lucid/services/db'
 import logger from '@adonisjs/core/services/logger'
+import { commitStatements, type Statement } from './certificate_store.js'
 
 export type ServiceLogLevel = 'info' | 'warn' | 'error'
 
@@ -19,18 +19,43 @@ export interface ServiceLogEntry {
   details?: Record<string, unknown>
 }
 
-/** Writes one entry. Never throws: a log that cannot be written must not fail the action. */
+/** The service_logs row of an entry. */
+function logRow(entry: ServiceLogEntry, at = Date.now()): unknown[] {
+  return [
+    at,
+    entry.service.slice(0, 60),
+    entry.caId ?? null,
+    entry.level,
+    entry.event.slice(0, 80),
+    entry.message,
+    entry.details ? JSON.stringify(entry.details) : null,
+  ]
+}
+
+const LOG_COLUMNS = 'at, service, ca_id, level, event, message, details'
+const ROWS_PER_INSERT = 100
+
+/** Multi-row INSERTs of `rows` (from logRow), at most ROWS_PER_INSERT rows each. */
+function logInserts(rows: unknown[][]): Statement[] {
+  const statements: Statement[] = []
+  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
+    const chunk = rows.slice(i, i + ROWS_PER_INSERT)
+    statements.push({
+      sql: `INSERT INTO service_logs (${LOG_COLUMNS}) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+      bindings: chunk.flat(),
+    })
+  }
+  return statements
+}
+
+/**
+ * Writes one entry. Never throws: a log that cannot be written must not fail the action. Like
+ * every service-log write it commits through commitStatements (on SQLite in the store worker, so
+ * the commit's fsync never blocks the event loop).
+ */
 export async function writeServiceLog(entry: ServiceLogEntry) {
   try {
-    await db.table('service_logs').insert({
-      at: Date.now(),
-      service: entry.service.slice(0, 60),
-      ca_id: entry.caId ?? null,
-      level: entry.level,
-      event: entry.event.slice(0, 80),
-      message: entry.message,
-      details: entry.details ? JSON.stringify(entry.details) : null,
-    })
+    await commitStatements(logInserts([logRow(entry)]))
   } catch (error) {
     logger.warn({ err: error, service: entry.service }, 'could not write a service log entry')
   }
@@ -56,20 +81,23 @@ export async function flushServiceCounters() {
   const batch = [...pending.entries()]
   pending.clear()
   try {
-    for (const [key, n] of batch) {
-      const [service, caId, name] = key.split('\u0000')
-      await db.rawQuery(
-        `INSERT INTO service_counters (service, ca_id, name, day, count) VALUES (?, ?, ?, ?, ?)
+    // one transaction for all of them
+    await commitStatements(
+      batch.map(([key, n]) => {
+        const [service, caId, name] = key.split('\u0000')
+        return {
+          sql: `INSERT INTO service_counters (service, ca_id, name, day, count) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (service, ca_id, name, day) DO UPDATE SET count = service_counters.count + excluded.count`,
-        [service, Number(caId), name, day, n]
-      )
-    }
+          bindings: [service, Number(caId), name, day, n],
+        }
+      })
+    )
   } catch (error) {
     logger.warn({ err: error }, 'could not flush service counters')
   }
 }
 
-const queued: Array<Record<string, unknown>> = []
+const queued: unknown[][] = []
 let queueTimer: NodeJS.Timeout | undefined
 
 /**
@@ -78,15 +106,7 @@ let queueTimer: NodeJS.Timeout | undefined
  * commit, so one fsync on SQLite, for many entries), after the action has completed. Never throws.
  */
 export function queueServiceLog(entry: ServiceLogEntry) {
-  queued.push({
-    at: Date.now(),
-    service: entry.service.slice(0, 60),
-    ca_id: entry.caId ?? null,
-    level: entry.level,
-    event: entry.event.slice(0, 80),
-    message: entry.message,
-    details: entry.details ? JSON.stringify(entry.details) : null,
-  })
+  queued.push(logRow(entry))
   if (queued.length >= 500) void flushServiceLogs()
   else if (!queueTimer) {
     queueTimer = setTimeout(() => void flushServiceLogs(), 1000)
@@ -101,7 +121,7 @@ export async function flushServiceLogs() {
   if (queued.length === 0) return
   const batch = queued.splice(0, queued.length)
   try {
-    await db.table('service_logs').multiInsert(batch)
+    await commitStatements(logInserts(batch))
   } catch (error) {
     logger.warn({ err: error, count: batch.length }, 'could not write service log entries')
   }
