@@ -10,7 +10,6 @@ import {
   CAS,
   RESPONSES,
   feedCa,
-  feedRange,
   forgetSigners,
   loadSigner,
   recordSigner,
@@ -283,45 +282,63 @@ export async function presignCa(
   let cursor = row.pass_cursor
   let signed = 0
   let finished = true
-  for (;;) {
-    const statusReadAt = Date.now()
-    let page: CertificateStatusEntry[] = []
-    for await (const p of runtime.certificateStatuses(caId, { afterId: cursor, pageSize: PAGE })) {
-      page = p
-      break
-    }
-    if (page.length === 0) break
-    const first = page[0].certificateId
-    const last = page[page.length - 1].certificateId
-    const stored = new Map<number, Stored>()
-    const rows = await runtime
-      .table(RESPONSES)
-      .where('ca_id', caId)
-      .whereBetween('certificate_id', [first, last])
-      .select('certificate_id', 'status', 'revoked_at', 'reason', 'refresh_at', 'this_update')
-    for (const r of rows) stored.set(Number(r.certificate_id), r)
-    const todo = page.filter((e) =>
-      needsSigning(e, stored.get(e.certificateId), Date.now(), margin, resignBefore)
-    )
-    if (todo.length > 0) {
-      const signedRows = await signEntries(signer, caId, issuer, todo, statusReadAt, validityMs)
-      await storeRows(runtime, signedRows)
-      await feedRange(runtime, caId, first, last)
+  // The previous page's write batch, committing (off the event loop on SQLite) while this page
+  // is signed; awaited before the next one is sent, so pages are stored in order.
+  let storing: Promise<void> | undefined
+  try {
+    for (;;) {
+      const statusReadAt = Date.now()
+      let page: CertificateStatusEntry[] = []
+      for await (const p of runtime.certificateStatuses(caId, {
+        afterId: cursor,
+        pageSize: PAGE,
+      })) {
+        page = p
+        break
+      }
+      if (page.length === 0) break
+      const first = page[0].certificateId
+      const last = page[page.length - 1].certificateId
+      const stored = new Map<number, Stored>()
+      const rows = await runtime
+        .table(RESPONSES)
+        .where('ca_id', caId)
+        .whereBetween('certificate_id', [first, last])
+        .select('certificate_id', 'status', 'revoked_at', 'reason', 'refresh_at', 'this_update')
+      for (const r of rows) stored.set(Number(r.certificate_id), r)
+      const todo = page.filter((e) =>
+        needsSigning(e, stored.get(e.certificateId), Date.now(), margin, resignBefore)
+      )
+      const signedRows =
+        todo.length > 0
+          ? await signEntries(signer, caId, issuer, todo, statusReadAt, validityMs)
+          : []
+      await storing
+      cursor = last
+      // the responses and the pass's cursor commit together
+      const batch = storeRows(runtime, caId, signedRows, { firstId: first, lastId: last }, [
+        runtime
+          .table(CAS)
+          .where('ca_id', caId)
+          .update({
+            pass_cursor: cursor,
+            last_certificate_id: Math.max(cursor, row.last_certificate_id),
+          }),
+      ])
+      // awaited above or below; until then a failure must not count as unhandled
+      batch.catch(() => {})
+      storing = batch
       signed += signedRows.length
+      if (Date.now() > deadline) {
+        finished = false
+        break
+      }
     }
-    cursor = last
-    await runtime
-      .table(CAS)
-      .where('ca_id', caId)
-      .update({
-        pass_cursor: cursor,
-        last_certificate_id: Math.max(cursor, row.last_certificate_id),
-      })
-    if (Date.now() > deadline) {
-      finished = false
-      break
-    }
+  } catch (error) {
+    await storing?.catch(() => {})
+    throw error
   }
+  await storing
   if (finished) {
     const update: Record<string, unknown> = { pass_started_at: 0, pass_cursor: 0, pass_full: 0 }
     if (row.pass_full) {
@@ -376,7 +393,6 @@ export async function signOne(
     statusReadAt,
     settings.responseValidityHours * HOUR
   )
-  await storeRows(runtime, [row])
-  await feedRange(runtime, caId, cert.id, cert.id)
+  await storeRows(runtime, caId, [row], { firstId: cert.id, lastId: cert.id })
   return row
 }

@@ -15,7 +15,7 @@ import {
   type OcspCertStatus,
   type OcspRevocationReason,
 } from '#pki/index'
-import type { CertificateStatusEntry, PluginRuntime } from '#plugin-api'
+import type { CertificateStatusEntry, PluginRuntime, WriteBatchItem } from '#plugin-api'
 
 export const RESPONSES = 'ocsp_responses'
 export const CAS = 'ocsp_cas'
@@ -231,33 +231,42 @@ const MERGED = [
 
 /**
  * Stores rows: inserted, or replacing a stored row whose status was read no later than theirs
- * (a pass that read a status before a revocation never overwrites the revocation's response).
+ * (a pass that read a status before a revocation never overwrites the revocation's response),
+ * with the feed row that tells every node that responses of certificates firstId..lastId of the
+ * CA changed (when there are rows) and the caller's `also` items. One write batch: all of it or
+ * nothing is committed, and on SQLite the commit happens off the event loop.
  */
-export async function storeRows(runtime: PluginRuntime, rows: ResponseRow[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += 100) {
-    await runtime
-      .table(RESPONSES)
-      .insert(rows.slice(i, i + 100))
-      .onConflict(['ca_id', 'certificate_id'])
-      .merge(MERGED)
-      .whereRaw(`${RESPONSES}.status_read_at <= excluded.status_read_at`)
-  }
-}
-
-/** Tells every node that responses of certificates firstId..lastId of a CA changed. */
-export async function feedRange(
+export async function storeRows(
   runtime: PluginRuntime,
   caId: number,
-  firstId: number,
-  lastId: number
+  rows: ResponseRow[],
+  range: { firstId: number; lastId: number },
+  also: WriteBatchItem[] = []
 ): Promise<void> {
-  await runtime.table(FEED).insert({
-    ca_id: caId,
-    kind: 'range',
-    first_id: firstId,
-    last_id: lastId,
-    created_at: Date.now(),
-  })
+  const items: WriteBatchItem[] = []
+  for (let i = 0; i < rows.length; i += 100) {
+    items.push(
+      runtime
+        .table(RESPONSES)
+        .insert(rows.slice(i, i + 100))
+        .onConflict(['ca_id', 'certificate_id'])
+        .merge(MERGED)
+        .whereRaw(`${RESPONSES}.status_read_at <= excluded.status_read_at`)
+    )
+  }
+  if (rows.length > 0) {
+    items.push(
+      runtime.table(FEED).insert({
+        ca_id: caId,
+        kind: 'range',
+        first_id: range.firstId,
+        last_id: range.lastId,
+        created_at: Date.now(),
+      })
+    )
+  }
+  items.push(...also)
+  if (items.length > 0) await runtime.writeBatch(items)
 }
 
 /** Tells every node that a CA changed (responder, settings, deletion). */
