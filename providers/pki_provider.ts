@@ -92,8 +92,8 @@ export default class PkiProvider {
   async shutdown() {
     const { stopJobs } = await import('#services/scheduler')
     stopJobs()
-    const { flushServiceLogs } = await import('#services/service_log')
-    await flushServiceLogs()
+    const { flushServiceLogs, flushServiceCounters } = await import('#services/service_log')
+    await Promise.all([flushServiceLogs(), flushServiceCounters()])
     const { keyService } = await import('#services/key_service')
     await keyService.close()
     const { closeCertificateStore } = await import('#services/certificate_store')

@@ -212,7 +212,15 @@ class StoreWorker {
     })
   }
 
-  async close() {
+  /**
+   * Stops the worker once the batches already sent have been answered (at most `graceMs`): a
+   * commit in progress at shutdown completes instead of being rolled back.
+   */
+  async close(graceMs = 5000) {
+    const deadline = Date.now() + graceMs
+    while (this.#pending.size > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
     await this.#worker.terminate()
   }
 

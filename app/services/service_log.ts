@@ -75,26 +75,35 @@ export function countServiceHit(service: string, name: string, caId = 0, n = 1) 
 }
 
 export async function flushServiceCounters() {
+  if (flushTimer) clearTimeout(flushTimer)
   flushTimer = undefined
   if (pending.size === 0) return
   const day = new Date().toISOString().slice(0, 10)
-  const batch = [...pending.entries()]
+  // sorted: nodes flushing the same counters take their row locks in the same order (PostgreSQL)
+  const batch = [...pending.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
   pending.clear()
   try {
     // one transaction for all of them
     await commitStatements(
       batch.map(([key, n]) => {
-        const [service, caId, name] = key.split('\u0000')
+        const [service, name, caId] = splitKey(key)
         return {
           sql: `INSERT INTO service_counters (service, ca_id, name, day, count) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (service, ca_id, name, day) DO UPDATE SET count = service_counters.count + excluded.count`,
-          bindings: [service, Number(caId), name, day, n],
+          bindings: [service, caId, name, day, n],
         }
       })
     )
   } catch (error) {
     logger.warn({ err: error }, 'could not flush service counters')
+    // counted again with the next flush (nothing of the batch was committed)
+    for (const [key, n] of batch) countServiceHit(...splitKey(key), n)
   }
+}
+
+function splitKey(key: string): [string, string, number] {
+  const [service, caId, name] = key.split('\u0000')
+  return [service, name, Number(caId)]
 }
 
 const queued: unknown[][] = []
@@ -114,15 +123,25 @@ export function queueServiceLog(entry: ServiceLogEntry) {
   }
 }
 
-/** Writes the queued entries now (also called on shutdown). */
+/** Flushes started and not yet committed (awaited by flushServiceLogs, e.g. on shutdown). */
+const flushing = new Set<Promise<void>>()
+
+/**
+ * Writes the queued entries now (also called on shutdown) and resolves once they, and every
+ * flush started before, are committed.
+ */
 export async function flushServiceLogs() {
   if (queueTimer) clearTimeout(queueTimer)
   queueTimer = undefined
-  if (queued.length === 0) return
-  const batch = queued.splice(0, queued.length)
-  try {
-    await commitStatements(logInserts(batch))
-  } catch (error) {
-    logger.warn({ err: error, count: batch.length }, 'could not write service log entries')
+  if (queued.length > 0) {
+    const batch = queued.splice(0, queued.length)
+    const flush = commitStatements(logInserts(batch)).then(
+      () => {},
+      (error) =>
+        logger.warn({ err: error, count: batch.length }, 'could not write service log entries')
+    )
+    flushing.add(flush)
+    void flush.finally(() => flushing.delete(flush))
   }
+  await Promise.all(flushing)
 }

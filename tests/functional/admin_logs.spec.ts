@@ -1,7 +1,13 @@
 import { test } from '@japa/runner'
 import db from '@adonisjs/lucid/services/db'
 import { caService } from '#services/ca_service'
-import { writeServiceLog, flushServiceLogs } from '#services/service_log'
+import {
+  countServiceHit,
+  flushServiceCounters,
+  flushServiceLogs,
+  queueServiceLog,
+  writeServiceLog,
+} from '#services/service_log'
 import { purgeServiceLogs, getRetentionDays } from '#services/log_retention'
 import type { Actor } from '#services/actor'
 import { webUser } from '#tests/helpers/web'
@@ -232,5 +238,53 @@ test.group('Admin UI: logs', (group) => {
 
     // Back to the default for the other tests.
     await db.from('kernel_meta').where('key', 'service_logs.retention_days').delete()
+  })
+})
+
+test.group('Service log writes', (group) => {
+  group.each.setup(async () => {
+    await flushServiceLogs()
+    await flushServiceCounters()
+  })
+
+  test('flushServiceLogs resolves only once a flush already under way is committed', async ({
+    assert,
+  }) => {
+    const event = unique('test.burst').slice(0, 80)
+    // The 500th entry starts a flush that nobody awaits (as on a busy node)...
+    for (let i = 0; i < 500; i++) {
+      queueServiceLog({ service: 'kernel', level: 'info', event, message: `entry ${i}` })
+    }
+    // ...and the next call finds nothing queued: it must still wait for that flush (shutdown).
+    await flushServiceLogs()
+    const [{ n }] = await db.from('service_logs').where('event', event).count('* as n')
+    assert.equal(Number(n), 500)
+    // the 100-row inserts keep the entries in order
+    const first = await db.from('service_logs').where('event', event).orderBy('id').first()
+    assert.equal(first.message, 'entry 0')
+  })
+
+  test('service counters: summed per day in one flush, and added to what is stored', async ({
+    assert,
+  }) => {
+    const name = unique('test.hits')
+    countServiceHit('kernel', name, 0, 2)
+    countServiceHit('kernel', name, 0, 3)
+    countServiceHit('kernel', `${name}.other`, 0, 1)
+    await flushServiceCounters()
+    countServiceHit('kernel', name, 0, 4)
+    await flushServiceCounters()
+    const rows = await db
+      .from('service_counters')
+      .whereIn('name', [name, `${name}.other`])
+      .orderBy('name')
+      .select('name', 'count')
+    assert.deepEqual(
+      rows.map((r: any) => [r.name, Number(r.count)]),
+      [
+        [name, 9],
+        [`${name}.other`, 1],
+      ]
+    )
   })
 })
