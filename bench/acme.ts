@@ -36,6 +36,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort, killAllServers, startServer, type BenchServer } from './lib/server.js'
 import type { AcmeTarget } from './lib/acme_client.js'
+import { makeTlsCertificate, type BenchTls } from './lib/tls.js'
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 15)
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 3)
@@ -79,36 +80,6 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const)
     process.exit(130)
   })
 
-/** A self-signed P-256 certificate for 127.0.0.1 / localhost, for both servers' TLS. */
-function makeTlsCertificate() {
-  const certFile = path.join(work, 'tls.pem')
-  const keyFile = path.join(work, 'tls.key')
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    ],
-    { stdio: 'ignore' }
-  )
-  return { certFile, keyFile, ca: fs.readFileSync(certFile, 'utf8') }
-}
-
 interface Target {
   name: string
   pid: number
@@ -134,7 +105,7 @@ async function waitForHttps(url: string, ca: string, timeoutMs = 20_000) {
   throw new Error(`${url} did not answer within ${timeoutMs} ms`)
 }
 
-async function startPebble(tls: ReturnType<typeof makeTlsCertificate>): Promise<Target> {
+async function startPebble(tls: BenchTls): Promise<Target> {
   const port = await freePort()
   const management = await freePort()
   const hmacKey = Buffer.from('pebble bench hmac key, 32 bytes+').toString('base64url')
@@ -203,7 +174,7 @@ function ace(server: BenchServer, args: string[]): string {
   })
 }
 
-async function startOurs(tls: ReturnType<typeof makeTlsCertificate>): Promise<Target> {
+async function startOurs(tls: BenchTls): Promise<Target> {
   const profDir = process.env.BENCH_CPU_PROF
   const server = await startServer({
     tls,
@@ -356,7 +327,7 @@ async function main() {
   log(
     `open-pki ACME benchmark — node ${process.version}, ${os.cpus().length} cores; concurrency ${CONCURRENCY} over ${WORKERS} client processes, ${DURATION} s after ${WARMUP} s warm-up`
   )
-  const tls = makeTlsCertificate()
+  const tls = makeTlsCertificate(work)
   const workers = Array.from({ length: WORKERS }, (_, i) => startWorker(i))
   // Enough inputs for the fastest plausible run; flows cycle through them after that.
   const perWorkerInputs = Number(process.env.BENCH_INPUTS ?? 1500)

@@ -13,13 +13,14 @@
  *
  * Environment: BENCH_DURATION (s per variant, default 10), BENCH_WARMUP (s, default 2).
  */
-import { execFileSync, fork, type ChildProcess } from 'node:child_process'
+import { fork, type ChildProcess } from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import https from 'node:https'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { makeTlsCertificate, type BenchTls } from './lib/tls.js'
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10)
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2)
@@ -81,7 +82,7 @@ function nextMessage(child: ChildProcess): Promise<FromServer> {
   })
 }
 
-async function measure(dir: string, importEveryTime: boolean) {
+async function measure(dir: string, tls: BenchTls, importEveryTime: boolean) {
   const child = fork(fileURLToPath(import.meta.url), ['server', dir, importEveryTime ? '1' : '0'])
   try {
     const { port } = (await nextMessage(child)) as { port: number }
@@ -101,7 +102,7 @@ async function measure(dir: string, importEveryTime: boolean) {
     const agent = new https.Agent({
       keepAlive: true,
       maxSockets: CONCURRENCY,
-      ca: fs.readFileSync(path.join(dir, 'cert.pem')),
+      ca: tls.ca,
     })
     const post = () =>
       new Promise<void>((resolve, reject) => {
@@ -163,35 +164,13 @@ async function measure(dir: string, importEveryTime: boolean) {
 async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'open-pki-acme-floor-'))
   try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        path.join(dir, 'key.pem'),
-        '-out',
-        path.join(dir, 'cert.pem'),
-        '-days',
-        '2',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] }
-    )
+    const tls = makeTlsCertificate(dir)
     console.log(
       `ACME floor: a bare node:https server (${process.version}, ${os.cpus().length} cores), ` +
         `${POSTS_PER_FLOW} JWS POSTs per flow, ${CONCURRENCY} concurrent flows, ${DURATION} s each`
     )
     for (const importEveryTime of [true, false]) {
-      const m = await measure(dir, importEveryTime)
+      const m = await measure(dir, tls, importEveryTime)
       console.log(
         `  JWK imported ${importEveryTime ? 'for every request' : 'once (cached)    '}: ` +
           `${m.rate.toFixed(0)} flows/s, server CPU ${m.serverMsPerFlow.toFixed(3)} ms per flow, ` +
@@ -205,7 +184,7 @@ async function main() {
 
 if (process.argv[2] === 'server') {
   const dir = process.argv[3]
-  serve(path.join(dir, 'cert.pem'), path.join(dir, 'key.pem'), process.argv[4] === '1')
+  serve(path.join(dir, 'tls.pem'), path.join(dir, 'tls.key'), process.argv[4] === '1')
 } else {
   main().catch((error) => {
     console.error(error)
