@@ -212,3 +212,60 @@ test.group('OCSP responder lifecycle', () => {
     assert.isTrue(check.ok, check.text)
   }).timeout(120_000)
 })
+
+test.group('OCSP pre-signing writes', () => {
+  test('a page whose write batch fails leaves nothing of it behind, and the next run resumes', async ({
+    client,
+    assert,
+  }) => {
+    const { ca, issue } = await setup(client)
+    const first = await issue('batch-first.example.com')
+    await presign()
+    assert.isNotNull(await db.from('ocsp_responses').where('certificate_id', first.id).first())
+
+    // Every feed row of this CA is refused while the trigger exists: the page's batch (its
+    // responses, feed row and the pass's cursor) must fail as a whole.
+    const postgres = db.connection().dialect.name === 'postgres'
+    if (postgres) {
+      await db.rawQuery(`CREATE OR REPLACE FUNCTION test_refuse_feed() RETURNS trigger AS $$
+        BEGIN RAISE EXCEPTION 'feed refused by the test'; END $$ LANGUAGE plpgsql`)
+      await db.rawQuery(`CREATE TRIGGER test_refuse_feed BEFORE INSERT ON ocsp_feed
+        FOR EACH ROW WHEN (NEW.ca_id = ${Number(ca.id)}) EXECUTE FUNCTION test_refuse_feed()`)
+    } else {
+      await db.rawQuery(`CREATE TRIGGER test_refuse_feed BEFORE INSERT ON ocsp_feed
+        WHEN NEW.ca_id = ${Number(ca.id)} BEGIN SELECT RAISE(ABORT, 'feed refused by the test'); END`)
+    }
+    let second: { id: number }
+    const before = await db.from('ocsp_cas').where('ca_id', ca.id).first()
+    try {
+      second = await issue('batch-second.example.com')
+      await presign()
+      assert.isNull(await db.from('ocsp_responses').where('certificate_id', second.id).first())
+      const after = await db.from('ocsp_cas').where('ca_id', ca.id).first()
+      assert.equal(Number(after.last_certificate_id), Number(before.last_certificate_id))
+      assert.isBelow(Number(after.pass_cursor), second.id)
+      const failed = await db
+        .from('service_logs')
+        .where({ ca_id: ca.id, event: 'ocsp.presign.failed' })
+        .first()
+      assert.match(failed?.message ?? '', /feed refused by the test/)
+    } finally {
+      await db.rawQuery(
+        'DROP TRIGGER IF EXISTS test_refuse_feed' + (postgres ? ' ON ocsp_feed' : '')
+      )
+      if (postgres) await db.rawQuery('DROP FUNCTION IF EXISTS test_refuse_feed()')
+    }
+
+    await presign()
+    assert.isNotNull(await db.from('ocsp_responses').where('certificate_id', second.id).first())
+    const feed = await db
+      .from('ocsp_feed')
+      .where({ ca_id: ca.id, kind: 'range' })
+      .where('first_id', '<=', second.id)
+      .where('last_id', '>=', second.id)
+      .first()
+    assert.isNotNull(feed)
+    const resumed = await db.from('ocsp_cas').where('ca_id', ca.id).first()
+    assert.isAtLeast(Number(resumed.last_certificate_id), second.id)
+  }).timeout(60_000)
+})
