@@ -16,8 +16,6 @@ import {
   reportApiError,
 } from '#exceptions/api_errors'
 
-export { sizeText } from '#exceptions/api_errors'
-
 /** The largest body read for a device or early API request unless a route says otherwise. */
 export const MAX_RAW_BODY = 1024 * 1024
 

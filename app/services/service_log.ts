@@ -20,9 +20,9 @@ export interface ServiceLogEntry {
 }
 
 /** The service_logs row of an entry. */
-function logRow(entry: ServiceLogEntry, at = Date.now()): unknown[] {
+function logRow(entry: ServiceLogEntry): unknown[] {
   return [
-    at,
+    Date.now(),
     entry.service.slice(0, 60),
     entry.caId ?? null,
     entry.level,
