@@ -17,7 +17,7 @@ import {
   responseTimes,
   signBody,
   ocspStatus,
-  storeRows,
+  responseWrites,
   type ActiveSigner,
   type ResponseRow,
 } from './signing.js'
@@ -284,7 +284,7 @@ export async function presignCa(
   let finished = true
   // The previous page's write batch, committing (off the event loop on SQLite) while this page
   // is signed; awaited before the next one is sent, so pages are stored in order.
-  let storing: Promise<void> | undefined
+  let storing: Promise<unknown> | undefined
   try {
     for (;;) {
       const statusReadAt = Date.now()
@@ -316,7 +316,8 @@ export async function presignCa(
       await storing
       cursor = last
       // the responses and the pass's cursor commit together
-      const batch = storeRows(runtime, caId, signedRows, { firstId: first, lastId: last }, [
+      const batch = runtime.writeBatch([
+        ...responseWrites(runtime, caId, signedRows, { firstId: first, lastId: last }),
         runtime
           .table(CAS)
           .where('ca_id', caId)
@@ -393,6 +394,8 @@ export async function signOne(
     statusReadAt,
     settings.responseValidityHours * HOUR
   )
-  await storeRows(runtime, caId, [row], { firstId: cert.id, lastId: cert.id })
+  await runtime.writeBatch(
+    responseWrites(runtime, caId, [row], { firstId: cert.id, lastId: cert.id })
+  )
   return row
 }

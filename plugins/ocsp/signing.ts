@@ -230,19 +230,19 @@ const MERGED = [
 ]
 
 /**
- * Stores rows: inserted, or replacing a stored row whose status was read no later than theirs
- * (a pass that read a status before a revocation never overwrites the revocation's response),
- * with the feed row that tells every node that responses of certificates firstId..lastId of the
- * CA changed (when there are rows) and the caller's `also` items. One write batch: all of it or
- * nothing is committed, and on SQLite the commit happens off the event loop.
+ * The writes that store rows: inserted, or replacing a stored row whose status was read no
+ * later than theirs (a pass that read a status before a revocation never overwrites the
+ * revocation's response), and the feed row that tells every node that responses of
+ * certificates firstId..lastId of the CA changed. For one `runtime.writeBatch` (all or nothing;
+ * on SQLite committed off the event loop), with whatever else must commit with them.
  */
-export async function storeRows(
+export function responseWrites(
   runtime: PluginRuntime,
   caId: number,
   rows: ResponseRow[],
-  range: { firstId: number; lastId: number },
-  also: WriteBatchItem[] = []
-): Promise<void> {
+  range: { firstId: number; lastId: number }
+): WriteBatchItem[] {
+  if (rows.length === 0) return []
   const items: WriteBatchItem[] = []
   for (let i = 0; i < rows.length; i += 100) {
     items.push(
@@ -254,19 +254,16 @@ export async function storeRows(
         .whereRaw(`${RESPONSES}.status_read_at <= excluded.status_read_at`)
     )
   }
-  if (rows.length > 0) {
-    items.push(
-      runtime.table(FEED).insert({
-        ca_id: caId,
-        kind: 'range',
-        first_id: range.firstId,
-        last_id: range.lastId,
-        created_at: Date.now(),
-      })
-    )
-  }
-  items.push(...also)
-  if (items.length > 0) await runtime.writeBatch(items)
+  items.push(
+    runtime.table(FEED).insert({
+      ca_id: caId,
+      kind: 'range',
+      first_id: range.firstId,
+      last_id: range.lastId,
+      created_at: Date.now(),
+    })
+  )
+  return items
 }
 
 /** Tells every node that a CA changed (responder, settings, deletion). */
