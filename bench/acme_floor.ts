@@ -20,6 +20,7 @@ import https from 'node:https'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { es256Jws } from './lib/acme_client.js'
 import { makeTlsCertificate, type BenchTls } from './lib/tls.js'
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10)
@@ -82,23 +83,23 @@ function nextMessage(child: ChildProcess): Promise<FromServer> {
   })
 }
 
-async function measure(dir: string, tls: BenchTls, importEveryTime: boolean) {
-  const child = fork(fileURLToPath(import.meta.url), ['server', dir, importEveryTime ? '1' : '0'])
+async function measure(tls: BenchTls, importEveryTime: boolean) {
+  const child = fork(fileURLToPath(import.meta.url), [
+    'server',
+    tls.certFile,
+    tls.keyFile,
+    importEveryTime ? '1' : '0',
+  ])
   try {
     const { port } = (await nextMessage(child)) as { port: number }
     const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })
     const jwk = publicKey.export({ format: 'jwk' })
-    const b64u = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
-    const protectedB64 = b64u({ alg: 'ES256', nonce: 'n'.repeat(22), url: 'https://x/', jwk })
     // about the size of a finalize payload (a P-256 CSR)
-    const payloadB64 = b64u({ csr: 'A'.repeat(400) })
-    const signature = crypto
-      .sign('sha256', Buffer.from(`${protectedB64}.${payloadB64}`), {
-        key: privateKey,
-        dsaEncoding: 'ieee-p1363',
-      })
-      .toString('base64url')
-    const body = JSON.stringify({ protected: protectedB64, payload: payloadB64, signature })
+    const body = es256Jws(
+      { alg: 'ES256', nonce: 'n'.repeat(22), url: 'https://x/', jwk },
+      { csr: 'A'.repeat(400) },
+      privateKey
+    )
     const agent = new https.Agent({
       keepAlive: true,
       maxSockets: CONCURRENCY,
@@ -170,7 +171,7 @@ async function main() {
         `${POSTS_PER_FLOW} JWS POSTs per flow, ${CONCURRENCY} concurrent flows, ${DURATION} s each`
     )
     for (const importEveryTime of [true, false]) {
-      const m = await measure(dir, tls, importEveryTime)
+      const m = await measure(tls, importEveryTime)
       console.log(
         `  JWK imported ${importEveryTime ? 'for every request' : 'once (cached)    '}: ` +
           `${m.rate.toFixed(0)} flows/s, server CPU ${m.serverMsPerFlow.toFixed(3)} ms per flow, ` +
@@ -183,8 +184,7 @@ async function main() {
 }
 
 if (process.argv[2] === 'server') {
-  const dir = process.argv[3]
-  serve(path.join(dir, 'tls.pem'), path.join(dir, 'tls.key'), process.argv[4] === '1')
+  serve(process.argv[3], process.argv[4], process.argv[5] === '1')
 } else {
   main().catch((error) => {
     console.error(error)

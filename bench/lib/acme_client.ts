@@ -30,6 +30,19 @@ interface Response {
 
 const b64u = (data: Buffer | string) => Buffer.from(data).toString('base64url')
 
+/** A flattened JWS (RFC 7515) signed with ES256, as a request body; '' is an empty payload. */
+export function es256Jws(protectedHeader: object, payload: object | '', key: KeyObject): string {
+  const protectedB64 = b64u(JSON.stringify(protectedHeader))
+  const payloadB64 = payload === '' ? '' : b64u(JSON.stringify(payload))
+  const signature = b64u(
+    crypto.sign('sha256', Buffer.from(`${protectedB64}.${payloadB64}`), {
+      key,
+      dsaEncoding: 'ieee-p1363',
+    })
+  )
+  return JSON.stringify({ protected: protectedB64, payload: payloadB64, signature })
+}
+
 export class AcmeClient {
   #agent: https.Agent
   #directory?: Record<string, any>
@@ -107,17 +120,12 @@ export class AcmeClient {
       }
       if (kid) protectedHeader.kid = kid
       else protectedHeader.jwk = publicJwk(key)
-      const protectedB64 = b64u(JSON.stringify(protectedHeader))
-      const payloadB64 =
-        payload === '' ? '' : b64u(JSON.stringify({ ...(payload as object), ...extra }))
-      const signature = b64u(
-        crypto.sign('sha256', Buffer.from(`${protectedB64}.${payloadB64}`), {
-          key,
-          dsaEncoding: 'ieee-p1363',
-        })
+      const body = es256Jws(
+        protectedHeader,
+        payload === '' ? '' : { ...(payload as object), ...extra },
+        key
       )
-      const jws = { protected: protectedB64, payload: payloadB64, signature }
-      const res = await this.#request('POST', url, JSON.stringify(jws))
+      const res = await this.#request('POST', url, body)
       if (res.status === 400 && attempt === 0 && res.body.includes('badNonce')) continue
       return res
     }
