@@ -1,4 +1,5 @@
 import { test } from '@japa/runner'
+import { closeCertificateStore } from '#services/certificate_store'
 import db from '@adonisjs/lucid/services/db'
 import { caService } from '#services/ca_service'
 import {
@@ -262,6 +263,18 @@ test.group('Service log writes', (group) => {
     // the 100-row inserts keep the entries in order
     const first = await db.from('service_logs').where('event', event).orderBy('id').first()
     assert.equal(first.message, 'entry 0')
+  })
+
+  test('an entry sent to the store just before it closes is committed, not rolled back', async ({
+    assert,
+  }) => {
+    const event = unique('test.closing').slice(0, 80)
+    // Sent (on SQLite: posted to the store worker) and not awaited, as at shutdown...
+    const writing = writeServiceLog({ service: 'kernel', level: 'info', event, message: 'last' })
+    // ...the store closes: it must finish what it was sent. A later write starts a new one.
+    await closeCertificateStore()
+    await writing
+    assert.isNotNull(await db.from('service_logs').where('event', event).first())
   })
 
   test('service counters: summed per day in one flush, and added to what is stored', async ({
