@@ -1,12 +1,24 @@
 import { defineConfig } from '@adonisjs/core/bodyparser'
 
+/*
+ * Compressed bodies (Content-Encoding gzip or deflate) are inflated by the framework's parsers,
+ * but their default `length: 0` is kept for them (the Content-Length of a compressed body is
+ * not the length of the inflated one), so every such body failed with "request size did not
+ * match content length". `length: undefined` leaves the check to the identity case, where the
+ * parsers set it from Content-Length; `limit` still bounds the inflated size. Any other encoding
+ * is refused with 415.
+ */
+const inflatable = { length: undefined } as {}
+
 const bodyParserConfig = defineConfig({
   allowedMethods: ['POST', 'PUT', 'PATCH', 'DELETE'],
   form: {
+    ...inflatable,
     convertEmptyStringsToNull: true,
     types: ['application/x-www-form-urlencoded'],
   },
   json: {
+    ...inflatable,
     convertEmptyStringsToNull: false,
     limit: '1mb',
     types: [

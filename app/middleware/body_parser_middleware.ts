@@ -1,12 +1,17 @@
 /*
  * The framework's body parser, for every route except plugins' device routes: those receive
  * their body as bytes, untouched (DER sent with any content type; see app/plugins/router.ts).
+ *
+ * Compressed bodies (Content-Encoding gzip, deflate or br) are inflated by the framework's
+ * parsers (config/bodyparser.ts keeps their length check to uncompressed bodies). A body that
+ * does not decompress is the client's error: a 400 that says so, not an internal error.
  */
 import app from '@adonisjs/core/services/app'
 import BodyParserMiddleware from '@adonisjs/core/bodyparser_middleware'
 import type { HttpContext } from '@adonisjs/core/http'
 import type { NextFn } from '@adonisjs/core/types/http'
 import { isDeviceRoutePattern } from '#plugins/router'
+import { RequestError } from '#exceptions/api_errors'
 
 let parser: BodyParserMiddleware | undefined
 
@@ -14,6 +19,22 @@ export default class BodyParser {
   async handle(ctx: HttpContext, next: NextFn) {
     if (isDeviceRoutePattern(ctx.route?.pattern)) return next()
     parser ??= await app.container.make(BodyParserMiddleware)
-    return parser.handle(ctx, next)
+    const encoding = ctx.request.header('content-encoding')
+    if (!encoding || encoding === 'identity') return parser.handle(ctx, next)
+    let parsed = false
+    try {
+      return await parser.handle(ctx, () => {
+        parsed = true
+        return next()
+      })
+    } catch (error: any) {
+      // Refusals with a status (too large, unsupported encoding, bad JSON) keep it.
+      if (parsed || typeof error?.status === 'number') throw error
+      throw new RequestError(
+        400,
+        'E_BAD_REQUEST',
+        `The request body could not be decompressed (Content-Encoding: ${encoding}): ${error?.message ?? error}.`
+      )
+    }
   }
 }

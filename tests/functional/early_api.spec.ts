@@ -4,6 +4,7 @@
  * The requests are raw fetches so that headers and bodies are exactly what a client sends.
  */
 import { test } from '@japa/runner'
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib'
 import db from '@adonisjs/lucid/services/db'
 import {
   adminToken,
@@ -80,6 +81,65 @@ test.group('Direct issuance: early path and framework route', () => {
       assert.approximately(days, 30, 0.1)
     }
     assert.equal(await count(ca.id), 2)
+  }).timeout(30000)
+
+  test('compressed JSON bodies (gzip, deflate, br) issue; a broken or unknown one is a 4xx', async ({
+    client,
+    assert,
+  }) => {
+    const { ca, url, csrPem } = await setUp(client)
+    const json = JSON.stringify({ csr: csrPem })
+    const compressed: Array<[string, Buffer]> = [
+      ['gzip', gzipSync(json)],
+      ['deflate', deflateSync(json)],
+      ['br', brotliCompressSync(json)],
+    ]
+    for (const [encoding, body] of compressed) {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'content-encoding': encoding,
+          'authorization': `Bearer ${await adminToken()}`,
+        },
+        body,
+      })
+      assert.equal(res.status, 201, `${encoding}: ${await res.clone().text()}`)
+      const pem = ((await res.json()) as any).certificate.certificatePem
+      const verdict = await opensslVerify({ roots: [ca.certificatePem!], cert: pem })
+      assert.isTrue(verdict.ok, verdict.output)
+    }
+    assert.equal(await count(ca.id), 3)
+
+    const refused: Array<[string, Buffer, number, RegExp]> = [
+      // cut short: the gzip stream ends early
+      [
+        'gzip',
+        gzipSync(json).subarray(0, 40),
+        400,
+        /could not be decompressed \(Content-Encoding: gzip\)/,
+      ],
+      // labelled br, sent as gzip
+      ['br', gzipSync(json), 400, /could not be decompressed \(Content-Encoding: br\)/],
+      ['compress', Buffer.from(json), 415, /Unsupported Content-Encoding: compress/],
+      // 2 MiB of JSON inflated from a few kilobytes: the limit counts inflated bytes
+      ['gzip', gzipSync(JSON.stringify({ csr: ' '.repeat(2 * 1024 * 1024) })), 413, /larger/],
+    ]
+    for (const [encoding, body, status, message] of refused) {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'content-encoding': encoding,
+          'authorization': `Bearer ${await adminToken()}`,
+        },
+        body,
+      })
+      assert.equal(res.status, status, `${encoding}: ${await res.clone().text()}`)
+      const error = ((await res.json()) as any).error
+      assert.match(error.message, message)
+    }
+    assert.equal(await count(ca.id), 3)
   }).timeout(30000)
 
   test('?format=pem, a charset parameter and a __proto__ key', async ({ client, assert }) => {
