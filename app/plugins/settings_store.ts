@@ -8,11 +8,17 @@
  *   ca       — cas.plugin_settings       { <pluginId>: { version, values } }
  *   template — templates.plugin_settings { <pluginId>: { version, values } }
  * A secret value is stored as { "$enc": "v1.<keyId>.<iv>.<ct>" }.
+ *
+ * CA and template settings are read on hot paths (ACME reads its template settings for every
+ * order). Their materialised values (decrypted, upgraded, validated) are kept per record and
+ * used again while the record's updated_at is unchanged: every settings write bumps it in the
+ * same transaction, so a change made by any node is seen on the next read.
  */
 import { Ajv, type ValidateFunction, type ErrorObject } from 'ajv'
 import db from '@adonisjs/lucid/services/db'
 import type { TransactionClientContract } from '@adonisjs/lucid/types/database'
 import { masterKeyRing } from '#services/master_key'
+import { fastDb } from '#services/fast_db'
 import type { JsonSchema, SettingsScope, SettingsSpec } from './contract.js'
 
 const ajv = new Ajv({ strict: true, allErrors: true, useDefaults: true, allowUnionTypes: true })
@@ -173,7 +179,12 @@ async function readStored(
   const table = scope === 'ca' ? 'cas' : 'templates'
   const row = await client.from(table).where('id', scopeId).select('plugin_settings').first()
   if (!row) return null
-  const entry = parseJson(row.plugin_settings)[pluginId]
+  return pluginEntry(row.plugin_settings, pluginId)
+}
+
+/** One plugin's entry of a plugin_settings column. */
+function pluginEntry(column: unknown, pluginId: string): Stored | null {
+  const entry = parseJson(column)[pluginId]
   if (!entry || typeof entry !== 'object') return null
   return { version: Number(entry.version ?? 1), values: parseJson(entry.values) }
 }
@@ -206,15 +217,38 @@ function materialise(
   return values
 }
 
+const RECORD_SETTINGS = {
+  ca: 'SELECT plugin_settings, updated_at FROM cas WHERE id = ?',
+  template: 'SELECT plugin_settings, updated_at FROM templates WHERE id = ?',
+} as const
+
+/** Materialised CA / template settings by record id, with the updated_at they were read at. */
+const recordCache = new WeakMap<
+  CompiledSettings,
+  Map<number, { updatedAt: number; values: Record<string, unknown> }>
+>()
+const RECORD_CACHE_MAX = 2000
+
+/** A plugin's settings for the install, a CA or a template; a copy the caller may change. */
 export async function readSettings(
   compiled: CompiledSettings,
   scopeId: number
 ): Promise<Record<string, unknown>> {
-  return materialise(
-    compiled,
-    scopeId,
-    await readStored(compiled.pluginId, compiled.scope, scopeId)
-  )
+  if (compiled.scope === 'install') {
+    return materialise(compiled, scopeId, await readStored(compiled.pluginId, 'install', 0))
+  }
+  const row = await fastDb.first(RECORD_SETTINGS[compiled.scope], [scopeId])
+  if (!row) return compiled.defaults()
+  const updatedAt = Number(row.updated_at)
+  let records = recordCache.get(compiled)
+  if (!records) recordCache.set(compiled, (records = new Map()))
+  const hit = records.get(scopeId)
+  if (hit && hit.updatedAt === updatedAt) return structuredClone(hit.values)
+  // Invalid settings throw here, every time: nothing is kept.
+  const values = materialise(compiled, scopeId, pluginEntry(row.plugin_settings, compiled.pluginId))
+  if (records.size >= RECORD_CACHE_MAX) records.clear()
+  records.set(scopeId, { updatedAt, values: structuredClone(values) })
+  return values
 }
 
 /** For the install scope when the row was already read (the host's state cache). */

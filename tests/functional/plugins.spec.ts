@@ -449,6 +449,52 @@ test.group('Plugins: the example plugin', (group) => {
     assert.equal(info.body().contact, 'pki@example.com')
   })
 
+  test("CA and template settings are read again when the record's version changes, not before", async ({
+    client,
+    assert,
+  }) => {
+    const ca = await createCa(client, { name: unique('Plugin settings cache') })
+    const template = await webServerTemplate(client, ca.id)
+    await setEnabled(true)
+    const read = () => pluginHost.readSettings(ID, 'template', template.id)
+    assert.deepEqual(await read(), { blockedWord: '' })
+
+    // What the caller does with its copy stays with it.
+    const copy = await read()
+    copy.blockedWord = 'changed-by-caller'
+    assert.deepEqual(await read(), { blockedWord: '' })
+
+    // Another node's write: the column and the version change in one statement.
+    const writeColumn = async (word: string, bump: boolean) => {
+      const row = await db.from('templates').where('id', template.id).first()
+      const all = JSON.parse(row.plugin_settings ?? '{}')
+      all[ID] = { version: 1, values: { blockedWord: word } }
+      await db
+        .from('templates')
+        .where('id', template.id)
+        .update({
+          plugin_settings: JSON.stringify(all),
+          ...(bump ? { updated_at: Number(row.updated_at) + 1 } : {}),
+        })
+    }
+    await writeColumn('other-node', true)
+    assert.deepEqual(await read(), { blockedWord: 'other-node' })
+
+    // A change that skips the version (never done by the settings store) is not looked at:
+    // the version is what a read checks.
+    await writeColumn('unversioned', false)
+    assert.deepEqual(await read(), { blockedWord: 'other-node' })
+    await writeColumn('unversioned', true)
+    assert.deepEqual(await read(), { blockedWord: 'unversioned' })
+
+    // Invalid stored settings fail every read, and are not kept.
+    await writeColumn('not valid!', true)
+    await assert.rejects(read)
+    await assert.rejects(read)
+    await writeColumn('valid-again', true)
+    assert.deepEqual(await read(), { blockedWord: 'valid-again' })
+  })
+
   test('service URLs appear while enabled; jobs run only while enabled; fragments follow the state', async ({
     client,
     assert,
