@@ -26,7 +26,9 @@
  * server runs with --cpu-prof; the measured part is written to phases-<pid>.json, so
  * `bench/profile_summary.mjs <profile> --phase open-pki` gives milliseconds per certificate),
  * BENCH_LIMITS=counted (the rate limits set out of reach instead of off: their counting is
- * measured too), BENCH_NODE_FLAGS (extra node flags for our server, space-separated, e.g. --import=<preload>).
+ * measured too), BENCH_NODE_FLAGS (extra node flags for our server, space-separated, e.g. --import=<preload>),
+ * BENCH_WEB_CONCURRENCY (our server's WEB_CONCURRENCY: processes on the one port, default 1; CPU
+ * counts all of them).
  * Exit code: 0 when the run completed (even with a FAIL); 1 when it could not run.
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process'
@@ -34,7 +36,13 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort, killAllServers, startServer, type BenchServer } from './lib/server.js'
+import {
+  freePort,
+  killAllServers,
+  procCpuSeconds,
+  startServer,
+  type BenchServer,
+} from './lib/server.js'
 import type { AcmeTarget } from './lib/acme_client.js'
 import { makeTlsCertificate, type BenchTls } from './lib/tls.js'
 
@@ -47,7 +55,8 @@ const ONLY = new Set((process.env.BENCH_ONLY ?? 'pebble,ours').split(',').map((s
 const PEBBLE_ATTEMPTS = Number(process.env.BENCH_PEBBLE_ATTEMPTS ?? 3)
 const CPU_TARGET = 1 / 3
 const RATE_TARGET = 2
-const CLK_TCK = 100
+/** Our server's processes (its WEB_CONCURRENCY); pebble uses every core as it is. */
+const WEB_CONCURRENCY = process.env.BENCH_WEB_CONCURRENCY ?? '1'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const t0 = Date.now()
@@ -58,10 +67,11 @@ const fmt = (n: number, digits = 1) =>
     ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
     : 'n/a'
 
-function procCpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
+/** CPU seconds of a server and its worker processes (WEB_CONCURRENCY), all threads. */
+function cpuSeconds(pid: number): number {
+  const seconds = procCpuSeconds(pid)
+  if (seconds === undefined) throw new Error(`process ${pid} is gone`)
+  return seconds
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -178,6 +188,7 @@ async function startOurs(tls: BenchTls): Promise<Target> {
   const profDir = process.env.BENCH_CPU_PROF
   const server = await startServer({
     tls,
+    env: { WEB_CONCURRENCY },
     nodeFlags: [
       ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profDir)}`] : []),
       ...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : []),
@@ -281,13 +292,13 @@ async function measure(target: Target, workers: Worker[]): Promise<Measured> {
       )
     )
   await phase(WARMUP * 1000)
-  const cpu0 = procCpuSeconds(target.pid)
+  const cpu0 = cpuSeconds(target.pid)
   const started = performance.now()
   const from = process.hrtime.bigint()
   const results = await phase(DURATION * 1000)
   const to = process.hrtime.bigint()
   const seconds = (performance.now() - started) / 1000
-  const serverCpuSec = procCpuSeconds(target.pid) - cpu0
+  const serverCpuSec = cpuSeconds(target.pid) - cpu0
   // CLOCK_MONOTONIC in µs, the time base of V8's .cpuprofile (profile_summary.mjs --phase).
   const issued = results.reduce((n, r) => n + r.issued, 0)
   phases.push({
@@ -344,7 +355,10 @@ async function main() {
     let target: Target
     for (let attempt = 1; ; attempt++) {
       target = which === 'pebble' ? await startPebble(tls) : await startOurs(tls)
-      log(`${target.name}: up (pid ${target.pid}), directory ${target.acme.directoryUrl}`)
+      const processes = which === 'ours' ? `, WEB_CONCURRENCY=${WEB_CONCURRENCY}` : ''
+      log(
+        `${target.name}: up (pid ${target.pid}${processes}), directory ${target.acme.directoryUrl}`
+      )
       let m: Measured
       try {
         m = await measure(target, workers)

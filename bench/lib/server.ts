@@ -86,7 +86,7 @@ function statFields(pid: number): string[] | undefined {
  * CPU seconds used so far by a process and its live descendants (the server's worker processes
  * with WEB_CONCURRENCY), all threads included.
  */
-function procCpuSeconds(pid: number): number | undefined {
+export function procCpuSeconds(pid: number): number | undefined {
   const own = statFields(pid)
   if (!own) return undefined
   const children = new Map<number, number[]>()
