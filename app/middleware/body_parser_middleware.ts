@@ -19,8 +19,12 @@ export default class BodyParser {
   async handle(ctx: HttpContext, next: NextFn) {
     if (isDeviceRoutePattern(ctx.route?.pattern)) return next()
     parser ??= await app.container.make(BodyParserMiddleware)
-    const encoding = ctx.request.header('content-encoding')
-    if (!encoding || encoding === 'identity') return parser.handle(ctx, next)
+    const raw = ctx.request.request.headers['content-encoding']
+    if (!raw) return parser.handle(ctx, next)
+    // Content codings are case-insensitive (RFC 9110 8.4.1); the parsers compare lowercase.
+    const encoding = raw.trim().toLowerCase()
+    ctx.request.request.headers['content-encoding'] = encoding
+    if (encoding === 'identity') return parser.handle(ctx, next)
     let parsed = false
     try {
       return await parser.handle(ctx, () => {
