@@ -3,11 +3,12 @@
  * (milliseconds) and SLH-DSA (seconds) in pure JavaScript never block the event loop.
  *
  * - size min(2, cores), workers started lazily on first use;
- * - signatures and key jobs (milliseconds to seconds) go to the least busy worker; CSR signature
- *   checks (a tenth of a millisecond) stay on one worker, the first that is running no
- *   post-quantum job and has fewer than VERIFY_QUEUE checks waiting, so that on a 2-core machine
- *   they keep one warm thread busy instead of waking two (measured: +9 to 14 % REST issuances/s
- *   with less CPU, docs/benchmarks.md), and never queue behind a seconds-long SLH-DSA signature;
+ * - signatures and key jobs (milliseconds to seconds) go to the worker with the fewest long jobs
+ *   (then the fewest jobs); CSR signature checks (a tenth of a millisecond) stay on one worker,
+ *   the first that is running no post-quantum job and has fewer than VERIFY_QUEUE checks
+ *   waiting, so that on a 2-core machine they keep one warm thread busy instead of waking two
+ *   (measured: +7 to 14 % REST issuances/s with less CPU, docs/benchmarks.md); a check waits
+ *   behind a long signature only when every worker is running one;
  * - a worker is ref'd only while it has jobs in flight, so an idle pool never keeps the process
  *   alive, and a pending signature is never dropped because the loop ran empty;
  * - a key's secret is posted to a worker once (on that worker's first job for the key) and cached
@@ -195,8 +196,10 @@ export class PqWorkerPool {
       if (idle) return idle
       return this.#spawn()
     }
+    // Long jobs first: a queue of short checks is not worth a seconds-long signature's wait.
+    const load = (slot: Slot) => slot.longJobs * 1000 + slot.pending.size
     let best = this.#slots[0]
-    for (const slot of this.#slots) if (slot.pending.size < best.pending.size) best = slot
+    for (const slot of this.#slots) if (load(slot) < load(best)) best = slot
     return best
   }
 

@@ -5,6 +5,7 @@
 import { test } from '@japa/runner'
 import crypto from 'node:crypto'
 import { slh_dsa_sha2_128s } from '@noble/post-quantum/slh-dsa.js'
+import { ml_dsa44 } from '@noble/post-quantum/ml-dsa.js'
 import { PqWorkerPool } from '../../../hsm/pq_worker_pool.js'
 import type { ClassicalVerifyJob } from '../../../hsm/keys.js'
 
@@ -62,5 +63,26 @@ test.group('hsm / worker pool: where jobs run', (group) => {
     assert.isTrue(slh_dsa_sha2_128s.verify(await signing, message(0), publicKey))
     assert.deepEqual(order, ['check', 'signature'])
     assert.equal(pool.workerCount, 2)
+  }).timeout(60000)
+
+  test('a signature goes to the worker without a long job, even behind a queue of checks', async ({
+    assert,
+  }) => {
+    const slh = slh_dsa_sha2_128s.keygen()
+    const seed = crypto.randomBytes(32)
+    const ml = ml_dsa44.keygen(seed)
+    const slhKey = pool.registerKey('slh-dsa-sha2-128s', 'slh', slh.secretKey)
+    const mlKey = pool.registerKey('ml-dsa-44', 'seed', seed)
+    const order: string[] = []
+    // worker 1: a seconds-long SLH-DSA signature; worker 2: ten checks
+    const slow = pool.sign(slhKey, message(0)).then((sig) => (order.push('SLH-DSA'), sig))
+    const checks = Promise.all(
+      Array.from({ length: 10 }, (_, i) => pool.verify(job, message(i), signature(i)))
+    )
+    const fast = pool.sign(mlKey, message(1)).then((sig) => (order.push('ML-DSA'), sig))
+    assert.isTrue((await checks).every((v) => v === true))
+    assert.isTrue(ml_dsa44.verify(await fast, message(1), ml.publicKey))
+    assert.isTrue(slh_dsa_sha2_128s.verify(await slow, message(0), slh.publicKey))
+    assert.deepEqual(order, ['ML-DSA', 'SLH-DSA'])
   }).timeout(60000)
 })
