@@ -1,7 +1,7 @@
 import { defineConfig } from '@adonisjs/core/bodyparser'
 
 /*
- * Compressed bodies (Content-Encoding gzip or deflate) are inflated by the framework's parsers,
+ * Compressed bodies (Content-Encoding gzip, deflate or br) are inflated by the framework's parsers,
  * but their default `length: 0` is kept for them (the Content-Length of a compressed body is
  * not the length of the inflated one), so every such body failed with "request size did not
  * match content length". `length: undefined` leaves the check to the identity case, where the

@@ -16,6 +16,28 @@ import {
   reportApiError,
 } from '#exceptions/api_errors'
 
+/**
+ * For a compressed body read by the framework's parsers: they pipe the request into a zlib stream
+ * (the `inflation` package) and wait for that stream's end. A client that goes away mid-body
+ * never ends it, so the parse would wait forever and keep the request in memory. When the request
+ * closes before it is complete, the streams it was piped into are destroyed with
+ * RequestAbortedError (400), which ends the parse.
+ */
+export function failPipesOnAbort(req: IncomingMessage): void {
+  const pipe = req.pipe.bind(req)
+  const destinations: NodeJS.WritableStream[] = []
+  req.pipe = ((destination: NodeJS.WritableStream, options?: { end?: boolean }) => {
+    destinations.push(destination)
+    return pipe(destination, options)
+  }) as typeof req.pipe
+  req.once('close', () => {
+    if (req.complete) return
+    for (const destination of destinations) {
+      ;(destination as { destroy?: (error: Error) => void }).destroy?.(new RequestAbortedError())
+    }
+  })
+}
+
 /** The largest body read for a device or early API request unless a route says otherwise. */
 export const MAX_RAW_BODY = 1024 * 1024
 

@@ -4,7 +4,8 @@
  *
  * Compressed bodies (Content-Encoding gzip, deflate or br) are inflated by the framework's
  * parsers (config/bodyparser.ts keeps their length check to uncompressed bodies). A body that
- * does not decompress is the client's error: a 400 that says so, not an internal error.
+ * does not decompress is the client's error: a 400 that says so, not an internal error. A client
+ * that goes away mid-body ends the parse (failPipesOnAbort) instead of leaving it waiting.
  */
 import app from '@adonisjs/core/services/app'
 import BodyParserMiddleware from '@adonisjs/core/bodyparser_middleware'
@@ -12,6 +13,7 @@ import type { HttpContext } from '@adonisjs/core/http'
 import type { NextFn } from '@adonisjs/core/types/http'
 import { isDeviceRoutePattern } from '#plugins/router'
 import { RequestError } from '#exceptions/api_errors'
+import { failPipesOnAbort } from '#http/raw'
 
 let parser: BodyParserMiddleware | undefined
 
@@ -25,6 +27,7 @@ export default class BodyParser {
     const encoding = raw.trim().toLowerCase()
     ctx.request.request.headers['content-encoding'] = encoding
     if (encoding === 'identity') return parser.handle(ctx, next)
+    failPipesOnAbort(ctx.request.request)
     let parsed = false
     try {
       return await parser.handle(ctx, () => {

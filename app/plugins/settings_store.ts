@@ -11,8 +11,10 @@
  *
  * CA and template settings are read on hot paths (ACME reads its template settings for every
  * order). Their materialised values (decrypted, upgraded, validated) are kept per record and
- * used again while the record's updated_at is unchanged: every settings write bumps it in the
- * same transaction, so a change made by any node is seen on the next read.
+ * used again while the record's updated_at is unchanged: every settings change bumps it in the
+ * same transaction, so a change made by any node is seen on the next read. (Key rotation
+ * re-encrypts stored secrets without bumping it: their values, which are what is kept, do not
+ * change.)
  */
 import { Ajv, type ValidateFunction, type ErrorObject } from 'ajv'
 import db from '@adonisjs/lucid/services/db'

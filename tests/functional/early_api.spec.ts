@@ -87,7 +87,7 @@ test.group('Direct issuance: early path and framework route', () => {
     client,
     assert,
   }) => {
-    const { ca, url, csrPem } = await setUp(client)
+    const { ca, template, url, csrPem } = await setUp(client)
     const json = JSON.stringify({ csr: csrPem })
     const compressed: Array<[string, Buffer]> = [
       ['gzip', gzipSync(json)],
@@ -126,6 +126,24 @@ test.group('Direct issuance: early path and framework route', () => {
       assert.match(error.message, message)
     }
     assert.equal(await count(ca.id), 4)
+
+    // A body sent in chunks (no Content-Length) to a route of the framework: read too.
+    const chunked = await fetch(`${baseUrl()}/api/v1/templates/${template.id}/requests`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'authorization': `Bearer ${await adminToken()}`,
+      },
+      body: new ReadableStream({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode(json.slice(0, 100)))
+          controller.enqueue(new TextEncoder().encode(json.slice(100)))
+          controller.close()
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit)
+    assert.equal(chunked.status, 201, await chunked.clone().text())
   }).timeout(30000)
 
   test('?format=pem, a charset parameter and a __proto__ key', async ({ client, assert }) => {
