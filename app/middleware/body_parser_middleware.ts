@@ -35,8 +35,16 @@ export default class BodyParser {
         return next()
       })
     } catch (error: any) {
-      // Refusals with a status (too large, unsupported encoding, bad JSON) keep it.
-      if (parsed || typeof error?.status === 'number') throw error
+      if (parsed) throw error
+      if (error?.status === 415) {
+        throw new RequestError(
+          415,
+          'E_UNSUPPORTED_MEDIA_TYPE',
+          `Content-Encoding "${encoding}" is not supported; send the body as is, or with gzip, deflate or br.`
+        )
+      }
+      // Other refusals with a status (too large, bad JSON, aborted) keep it.
+      if (typeof error?.status === 'number') throw error
       throw new RequestError(
         400,
         'E_BAD_REQUEST',

@@ -115,7 +115,7 @@ test.group('Direct issuance: early path and framework route', () => {
       ],
       // labelled br, sent as gzip
       ['br', gzipSync(json), 400, /could not be decompressed \(Content-Encoding: br\)/],
-      ['compress', Buffer.from(json), 415, /Unsupported Content-Encoding: compress/],
+      ['compress', Buffer.from(json), 415, /Content-Encoding "compress" is not supported/],
       // 2 MiB of JSON inflated from a few kilobytes: the limit counts inflated bytes
       ['gzip', gzipSync(JSON.stringify({ csr: ' '.repeat(2 * 1024 * 1024) })), 413, /larger/],
     ]
@@ -124,6 +124,12 @@ test.group('Direct issuance: early path and framework route', () => {
       assert.equal(res.status, status, `${encoding}: ${await res.clone().text()}`)
       const error = ((await res.json()) as any).error
       assert.match(error.message, message)
+      const codes: Record<number, string> = {
+        400: 'E_BAD_REQUEST',
+        413: 'E_REQUEST_ENTITY_TOO_LARGE',
+        415: 'E_UNSUPPORTED_MEDIA_TYPE',
+      }
+      assert.equal(error.code, codes[status])
     }
     assert.equal(await count(ca.id), 4)
 
