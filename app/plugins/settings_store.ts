@@ -17,7 +17,6 @@
  * change.)
  */
 import { Ajv, type ValidateFunction, type ErrorObject } from 'ajv'
-import db from '@adonisjs/lucid/services/db'
 import type { TransactionClientContract } from '@adonisjs/lucid/types/database'
 import { masterKeyRing } from '#services/master_key'
 import { fastDb } from '#services/fast_db'
@@ -167,11 +166,12 @@ function parseJson(text: unknown): Record<string, any> {
   }
 }
 
+/** The stored settings, read in the transaction that is about to replace them. */
 async function readStored(
   pluginId: string,
   scope: SettingsScope,
   scopeId: number,
-  client: TransactionClientContract | typeof db = db
+  client: TransactionClientContract
 ): Promise<Stored | null> {
   if (scope === 'install') {
     const row = await client.from('plugin_states').where('plugin_id', pluginId).first()
@@ -231,13 +231,16 @@ const recordCache = new WeakMap<
 >()
 const RECORD_CACHE_MAX = 2000
 
-/** A plugin's settings for the install, a CA or a template; a copy the caller may change. */
+/**
+ * A plugin's settings for a CA or a template; a copy the caller may change. (Install settings
+ * come from the plugin host's state cache, materialiseInstall.)
+ */
 export async function readSettings(
   compiled: CompiledSettings,
   scopeId: number
 ): Promise<Record<string, unknown>> {
   if (compiled.scope === 'install') {
-    return materialise(compiled, scopeId, await readStored(compiled.pluginId, 'install', 0))
+    throw new Error('readSettings reads CA and template settings; use materialiseInstall')
   }
   const row = await fastDb.first(RECORD_SETTINGS[compiled.scope], [scopeId])
   if (!row) return compiled.defaults()
