@@ -45,14 +45,19 @@ interface WorkerReply {
 interface Slot {
   worker: Worker
   pending: Map<number, PendingJob>
-  /** how many of `pending` are long (post-quantum) jobs */
-  longJobs: number
   loaded: Set<number>
   dead: boolean
 }
 
 /** Checks waiting on one worker before the next check goes to another. */
 const VERIFY_QUEUE = 16
+
+/** How many of a worker's jobs are long (post-quantum) ones. */
+function longJobs(slot: Slot): number {
+  let n = 0
+  for (const job of slot.pending.values()) if (job.long) n++
+  return n
+}
 
 interface KeyMaterial {
   keyType: PqKeyType
@@ -197,7 +202,7 @@ export class PqWorkerPool {
       return this.#spawn()
     }
     // Long jobs first: a queue of short checks is not worth a seconds-long signature's wait.
-    const load = (slot: Slot) => slot.longJobs * 1000 + slot.pending.size
+    const load = (slot: Slot) => longJobs(slot) * 1000 + slot.pending.size
     let best = this.#slots[0]
     for (const slot of this.#slots) if (load(slot) < load(best)) best = slot
     return best
@@ -206,7 +211,7 @@ export class PqWorkerPool {
   /** One warm worker for the short checks while it is free of long jobs and not backed up. */
   #pickForCheck(): Slot {
     for (const slot of this.#slots) {
-      if (slot.longJobs === 0 && slot.pending.size < VERIFY_QUEUE) return slot
+      if (slot.pending.size < VERIFY_QUEUE && longJobs(slot) === 0) return slot
     }
     return this.#pick()
   }
@@ -223,12 +228,11 @@ export class PqWorkerPool {
       )
     }
     worker.unref()
-    const slot: Slot = { worker, pending: new Map(), longJobs: 0, loaded: new Set(), dead: false }
+    const slot: Slot = { worker, pending: new Map(), loaded: new Set(), dead: false }
     worker.on('message', (reply: WorkerReply) => {
       const job = slot.pending.get(reply.id)
       if (!job) return
       slot.pending.delete(reply.id)
-      if (job.long) slot.longJobs--
       if (slot.pending.size === 0) worker.unref()
       job.resolve(reply)
     })
@@ -250,7 +254,6 @@ export class PqWorkerPool {
   #failAll(slot: Slot, err: Error): void {
     const jobs = [...slot.pending.values()]
     slot.pending.clear()
-    slot.longJobs = 0
     slot.loaded.clear()
     for (const job of jobs) job.reject(err)
   }
@@ -261,7 +264,6 @@ export class PqWorkerPool {
     const long = message.op !== 'verify'
     return new Promise<WorkerReply>((resolve, reject) => {
       slot.pending.set(id, { resolve, reject, long })
-      if (long) slot.longJobs++
       if (slot.pending.size === 1) slot.worker.ref()
       slot.worker.postMessage(message)
     })
