@@ -152,6 +152,8 @@ class StoreWorker {
   #worker: Worker
   #next = 0
   #pending = new Map<number, { resolve: (value: any) => void; reject: (error: unknown) => void }>()
+  /** Called once nothing is pending any more (close() waiting for the batches it was sent). */
+  #onIdle: Array<() => void> = []
 
   constructor() {
     this.#worker = new Worker(new URL('./store_worker.js', import.meta.url), {
@@ -176,7 +178,7 @@ class StoreWorker {
       }) => {
         const waiter = this.#pending.get(message.id)
         this.#pending.delete(message.id)
-        if (this.#pending.size === 0) this.#worker.unref()
+        if (this.#pending.size === 0) this.#idle()
         if (!waiter) return
         if (message.error)
           waiter.reject(
@@ -217,16 +219,26 @@ class StoreWorker {
    * commit in progress at shutdown completes instead of being rolled back.
    */
   async close(graceMs = 5000) {
-    const deadline = Date.now() + graceMs
-    while (this.#pending.size > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 5))
+    if (this.#pending.size > 0) {
+      let timer: NodeJS.Timeout | undefined
+      await new Promise<void>((resolve) => {
+        this.#onIdle.push(resolve)
+        timer = setTimeout(resolve, graceMs)
+      })
+      clearTimeout(timer)
     }
     await this.#worker.terminate()
+  }
+
+  #idle() {
+    this.#worker.unref()
+    for (const resolve of this.#onIdle.splice(0)) resolve()
   }
 
   #failAll(error: unknown) {
     for (const waiter of this.#pending.values()) waiter.reject(error)
     this.#pending.clear()
+    this.#idle()
   }
 }
 
