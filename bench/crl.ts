@@ -37,6 +37,7 @@ import { bulkLoadCertificates } from './lib/bulk_load.js'
 import { makeP256Csrs } from './lib/csrs.js'
 import { killAllServers, startServer, type BenchServer } from './lib/server.js'
 import { api } from './lib/api.js'
+import { selfSignedP256Args } from './lib/tls.js'
 
 const SMALL = Number(process.env.BENCH_SMALL ?? 100_000)
 const LARGE = Number(process.env.BENCH_LARGE ?? 1_000_000)
@@ -322,25 +323,16 @@ async function opensslGencrl(server: BenchServer, caId: number, dir: string): Pr
   const entries = writeIndex(server, caId, path.join(work, 'index.txt'))
   fs.writeFileSync(path.join(work, 'crlnumber'), '01\n')
   fs.writeFileSync(path.join(work, 'index.txt.attr'), 'unique_subject = no\n')
-  await sh('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    path.join(work, 'ca.key'),
-    '-out',
-    path.join(work, 'ca.pem'),
-    '-subj',
-    '/CN=Bench OpenSSL CA',
-    '-days',
-    '3650',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-  ])
+  await sh(
+    'openssl',
+    selfSignedP256Args({
+      keyFile: path.join(work, 'ca.key'),
+      certFile: path.join(work, 'ca.pem'),
+      subject: '/CN=Bench OpenSSL CA',
+      days: 3650,
+      extensions: ['keyUsage=critical,keyCertSign,cRLSign'],
+    })
+  )
   fs.writeFileSync(
     path.join(work, 'ca.cnf'),
     `[ ca ]
