@@ -1,8 +1,8 @@
 /*
  * One load-generating process of the ACME benchmark (forked by bench/acme.ts). It prepares its
  * inputs first (P-256 account keys and CSRs, untimed), then runs `concurrency` ACME flows in a
- * loop until the deadline and reports how many certificates it got, the failures, and the CPU
- * time it used itself (so a saturated client shows).
+ * loop until the deadline and reports how many certificates it got (and when each arrived), the
+ * failures, and the CPU time it used itself (so a saturated client shows).
  */
 import crypto, { type KeyObject } from 'node:crypto'
 import { AcmeClient, type AcmeTarget } from './acme_client.js'
@@ -37,6 +37,8 @@ async function run(msg: { target: AcmeTarget; concurrency: number; durationMs: n
   let issued = 0
   const errors: string[] = []
   const latencies: number[] = []
+  /** When each certificate arrived (epoch ms): bench/acme.ts finds a server's stall by them. */
+  const doneAt: number[] = []
   async function loop() {
     while (Date.now() < deadline) {
       const i = next++ % inputs.csrs.length
@@ -49,6 +51,7 @@ async function run(msg: { target: AcmeTarget; concurrency: number; durationMs: n
         })
         issued++
         latencies.push(performance.now() - started)
+        doneAt.push(Date.now())
       } catch (error: any) {
         if (errors.length < 5) errors.push(String(error?.message ?? error))
         else errors.push('')
@@ -58,7 +61,7 @@ async function run(msg: { target: AcmeTarget; concurrency: number; durationMs: n
   await Promise.all(Array.from({ length: msg.concurrency }, loop))
   const cpu = process.cpuUsage(cpu0)
   client.close()
-  return { issued, errors, latencies, cpuSec: (cpu.user + cpu.system) / 1e6 }
+  return { issued, errors, latencies, doneAt, cpuSec: (cpu.user + cpu.system) / 1e6 }
 }
 
 process.on('message', (msg: any) => {
