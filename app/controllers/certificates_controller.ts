@@ -5,6 +5,7 @@ import { certificateService, serializeCertificate } from '#services/certificate_
 import { directIssue } from '#http/direct_issue'
 import { revocationService } from '#services/revocation_service'
 import { sendCertificates } from '#services/downloads'
+import { queryInteger, queryText } from '#validators/query'
 
 export default class CertificatesController {
   /** POST /api/v1/templates/:id/issue: see app/http/direct_issue.ts (JSON bodies arrive early). */
@@ -18,10 +19,10 @@ export default class CertificatesController {
     const ca = await caService.find(actor, params.id)
     const qs = request.qs()
     const page = await certificateService.list(actor, ca.id, {
-      status: qs.status,
-      q: qs.q,
-      page: Number(qs.page ?? 1),
-      perPage: Number(qs.perPage ?? 50),
+      status: queryText(qs.status, 'status'),
+      q: queryText(qs.q, 'q'),
+      page: queryInteger(qs.page, 'page', { fallback: 1, min: 1, max: 1_000_000_000 }),
+      perPage: queryInteger(qs.perPage, 'perPage', { fallback: 50, min: 1, max: 500 }),
     })
     return {
       certificates: page.all().map((c) => serializeCertificate(c, false)),

@@ -1,10 +1,11 @@
 import type { HttpContext } from '@adonisjs/core/http'
 import { caService } from '#services/ca_service'
 import { templateService } from '#services/template_service'
-import { requestService, serializeRequest } from '#services/request_service'
+import { MAX_PAGE, requestService, serializeRequest } from '#services/request_service'
 import { serializeCertificate } from '#services/certificate_service'
 import Certificate from '#models/certificate'
 import { overridesFrom } from '#validators/overrides'
+import { queryInteger, queryText } from '#validators/query'
 
 export default class RequestsController {
   /** POST /api/v1/templates/:id/requests { csr } — queues a pending request. */
@@ -18,12 +19,13 @@ export default class RequestsController {
     const ca = await caService.find(actor, params.id)
     const qs = request.qs()
     const before = /^\d+$/.test(String(qs.before ?? '')) ? Number(qs.before) : undefined
-    const limit = /^\d+$/.test(String(qs.limit ?? '')) ? Number(qs.limit) : 100
-    const requests = await requestService.list(actor, ca.id, qs.status ?? 'pending', {
+    const limit = queryInteger(qs.limit, 'limit', { fallback: 100, min: 1, max: MAX_PAGE })
+    const status = queryText(qs.status, 'status') ?? 'pending'
+    const requests = await requestService.list(actor, ca.id, status, {
       before,
       limit: limit + 1,
     })
-    const pageRows = requests.slice(0, Math.min(limit, 500))
+    const pageRows = requests.slice(0, limit)
     const more = requests.length > pageRows.length
     return {
       requests: pageRows.map(serializeRequest),

@@ -16,6 +16,8 @@ export interface CaMaterial {
   signer: Signer
   issuerDer: Uint8Array
   authorityKeyIdentifier: Extension
+  /** the CA certificate's validity (ms): every certificate it issues lies within it */
+  notBefore: number
   notAfter: number
   hash: HashName
 }
@@ -38,6 +40,7 @@ export const caMaterial = {
       signer: await keyService.signerFor(ca),
       issuerDer: issuer.issuerDer,
       authorityKeyIdentifier: issuer.authorityKeyIdentifier,
+      notBefore: issuer.notBefore.getTime(),
       notAfter: issuer.notAfter.getTime(),
       hash: ca.signatureHash,
     }

@@ -147,19 +147,22 @@ function resolveSans(
   subject: SubjectDefaults,
   overrides?: SanEntry[]
 ): SanEntry[] {
-  const sans: SanEntry[] = (overrides ?? (csr.sans as SanEntry[])).map((s) => ({
-    type: s.type,
-    value: String(s.value).trim(),
-  }))
+  // IP addresses in one spelling (RFC 5952), so that 2001:db8:0::1 and 2001:db8::1 are one SAN.
+  const sans: SanEntry[] = (overrides ?? (csr.sans as SanEntry[])).map((s) => {
+    const value = String(s.value).trim()
+    return { type: s.type, value: s.type === 'ip' ? (pki.normalizeIp(value) ?? value) : value }
+  })
   const cn = subject.commonName
   if (options.sans.copyCommonName && cn) {
-    const type = pki.isValidIp(cn) ? 'ip' : pki.isValidDnsName(cn) ? 'dns' : undefined
+    const ip = pki.normalizeIp(cn)
+    const type = ip ? 'ip' : pki.isValidDnsName(cn) ? 'dns' : undefined
+    const value = ip ?? cn
     if (
       type &&
       options.sans.allowed.includes(type) &&
-      !sans.some((s) => s.type === type && s.value.toLowerCase() === cn.toLowerCase())
+      !sans.some((s) => s.type === type && s.value.toLowerCase() === value.toLowerCase())
     ) {
-      sans.unshift({ type, value: cn })
+      sans.unshift({ type, value })
     }
   }
   for (const san of sans) {
@@ -208,9 +211,15 @@ function toDate(value: string | Date, label: string): Date {
   return d
 }
 
-function resolveValidity(options: TemplateOptions, caNotAfter: number, overrides?: IssueOverrides) {
+function resolveValidity(
+  options: TemplateOptions,
+  ca: { notBefore: number; notAfter: number },
+  overrides?: IssueOverrides
+) {
+  const caNotAfter = ca.notAfter
   const now = Date.now()
-  const backdated = now - pkiConfig.backdateSeconds * 1000
+  // Back-dated for clocks running behind, but never to before the CA certificate itself.
+  const backdated = Math.max(now - pkiConfig.backdateSeconds * 1000, ca.notBefore)
   const caEnd = new Date(caNotAfter).toISOString()
   let notBefore: Date
   let notAfter: Date
@@ -227,6 +236,11 @@ function resolveValidity(options: TemplateOptions, caNotAfter: number, overrides
     if (notAfter.getTime() <= notBefore.getTime())
       throw new KernelError('E_VALIDATION', 'notAfter must be later than notBefore.')
     if (notAfter.getTime() <= now) throw new KernelError('E_VALIDATION', 'notAfter is in the past.')
+    if (notBefore.getTime() < ca.notBefore)
+      throw new KernelError(
+        'E_VALIDATION',
+        `notBefore is before the CA's own certificate starts (${new Date(ca.notBefore).toISOString()}); choose a start on or after it.`
+      )
   } else if (overrides?.validityDays !== undefined && overrides.validityDays !== null) {
     const days = Number(overrides.validityDays)
     if (!Number.isInteger(days) || days < 1)
@@ -235,7 +249,8 @@ function resolveValidity(options: TemplateOptions, caNotAfter: number, overrides
         'validityDays must be a whole number of days, at least 1.'
       )
     notBefore = new Date(backdated)
-    notAfter = new Date(now + days * DAY)
+    // Capped (27,000 years) so that an absurd figure is refused below as too long, not as a date.
+    notAfter = new Date(now + Math.min(days, 10_000_000) * DAY)
   } else {
     explicit = false
     notBefore = new Date(backdated)
@@ -402,7 +417,7 @@ export const issuanceService = {
         'The certificate would have neither a subject nor a subject alternative name; add a common name or a SAN.'
       )
     }
-    const { notBefore, notAfter } = resolveValidity(options, material.notAfter, overrides)
+    const { notBefore, notAfter } = resolveValidity(options, material, overrides)
     let subjectDer: Uint8Array
     try {
       subjectDer = pki.nameToDer(subject)
@@ -472,6 +487,7 @@ export const issuanceService = {
       keyFamily: key.family,
       isCaTemplate: options.basicConstraints.ca,
       requireSan: options.sans.required,
+      caNotBefore: new Date(material.notBefore),
       caNotAfter: new Date(material.notAfter),
       maxValidityDays: undefined,
     })

@@ -38,6 +38,25 @@ export function serializeRequest(r: CertificateRequest) {
 /** How long a claimed request may stay in `signing` before another approver may take it over. */
 const STALE_CLAIM_MS = 5 * 60_000
 
+/** Rows of one page of requests (list() also reads one more, to tell whether more follow). */
+export const MAX_PAGE = 500
+/** The longest decline reason kept (the admin form's limit too). */
+export const MAX_DECLINE_REASON = 500
+
+/** A decline reason: text up to MAX_DECLINE_REASON characters, trimmed; empty or null is none. */
+function declineReason(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'string')
+    throw new KernelError('E_VALIDATION', 'reason must be text (or left out).')
+  const reason = value.trim()
+  if (reason.length > MAX_DECLINE_REASON)
+    throw new KernelError(
+      'E_VALIDATION',
+      `Keep the decline reason under ${MAX_DECLINE_REASON} characters (it has ${reason.length}).`
+    )
+  return reason || undefined
+}
+
 export const requestService = {
   async submit(actor: Actor, template: Template, csrInput: unknown, source = 'api') {
     if (typeof csrInput !== 'string' || !csrInput.trim()) {
@@ -108,7 +127,8 @@ export const requestService = {
 
   /**
    * A CA's requests, newest first, a page at a time: `before` is the id the previous page ended
-   * at (keyset paging; no OFFSET scans), `limit` at most 500.
+   * at (keyset paging; no OFFSET scans), `limit` at most 501 (a page of 500 and one more row that
+   * tells whether another page follows).
    */
   async list(
     actor: Actor,
@@ -120,7 +140,7 @@ export const requestService = {
     if (!['pending', 'issued', 'declined', 'all'].includes(status)) {
       throw new KernelError('E_VALIDATION', 'status must be pending, issued, declined or all.')
     }
-    const limit = Math.min(Math.max(Math.trunc(page.limit ?? 500), 1), 500)
+    const limit = Math.min(Math.max(Math.trunc(page.limit ?? 500), 1), MAX_PAGE + 1)
     const q = CertificateRequest.query().where('ca_id', caId).orderBy('id', 'desc').limit(limit)
     if (status !== 'all') q.where('status', status)
     if (page.before !== undefined) q.where('id', '<', page.before)
@@ -179,12 +199,13 @@ export const requestService = {
     }
   },
 
-  async decline(actor: Actor, id: number, reason?: string) {
+  async decline(actor: Actor, id: number, reasonInput?: unknown) {
+    const reason = declineReason(reasonInput)
     const request = await this.find(actor, id)
     if (request.status !== 'pending')
       throw new KernelError('E_CONFLICT', `Request ${id} was already ${request.status}.`)
     await db.transaction(async (trx) => {
-      await trx
+      const declined = await trx
         .from('certificate_requests')
         .where({ id, status: 'pending' })
         .update({
@@ -193,6 +214,9 @@ export const requestService = {
           decided_at: Date.now(),
           decline_reason: reason ?? null,
         })
+      // An approver claimed it since it was read: nothing is declined, audited or logged.
+      if (Number(declined) === 0)
+        throw new KernelError('E_CONFLICT', `Request ${id} is being decided by someone else.`)
       await audit(
         actor,
         {
@@ -217,12 +241,13 @@ export const requestService = {
   },
 
   /** Approves or declines many requests; each succeeds or fails on its own. */
-  async bulk(actor: Actor, action: 'approve' | 'decline', ids: number[], reason?: string) {
+  async bulk(actor: Actor, action: 'approve' | 'decline', ids: number[], reasonInput?: unknown) {
     if (!Array.isArray(ids) || ids.length === 0 || ids.length > 500) {
       throw new KernelError('E_VALIDATION', 'Give between 1 and 500 request ids.')
     }
     if (action !== 'approve' && action !== 'decline')
       throw new KernelError('E_VALIDATION', 'action must be approve or decline.')
+    const reason = declineReason(reasonInput)
     const results = []
     for (const id of ids) {
       try {

@@ -91,6 +91,8 @@ export const templateService = {
 
   async find(actor: Actor, idOrName: number | string, caId?: number) {
     const byId = typeof idOrName === 'number' || /^\d+$/.test(String(idOrName))
+    // Names are unique per CA only: without a CA, only an id finds a template.
+    if (!byId && caId === undefined) throw notFound('template', idOrName)
     let template: Template | null
     if (byId && caId === undefined) template = await Template.find(Number(idOrName))
     else

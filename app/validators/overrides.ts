@@ -43,7 +43,16 @@ export function overridesFrom(body: Record<string, any>): IssueOverrides | undef
   }
   if (body.validityDays !== undefined && body.validityDays !== null)
     out.validityDays = Number(body.validityDays)
-  if (body.notBefore !== undefined) out.notBefore = body.notBefore
-  if (body.notAfter !== undefined) out.notAfter = body.notAfter
+  // null is "not given", as for the other fields (a client sending every optional field).
+  for (const key of ['notBefore', 'notAfter'] as const) {
+    const value = body[key]
+    if (value === undefined || value === null) continue
+    if (typeof value !== 'string')
+      throw new KernelError(
+        'E_VALIDATION',
+        `${key} must be a date in ISO 8601 text, e.g. 2027-01-31T00:00:00Z.`
+      )
+    out[key] = value
+  }
   return Object.keys(out).length ? out : undefined
 }

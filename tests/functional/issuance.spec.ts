@@ -91,6 +91,27 @@ test.group('Issuance: direct', () => {
     )
   }).timeout(60000)
 
+  test('an IPv6 common name copied into the SANs is one SAN with the same address in any spelling', async ({
+    client,
+    assert,
+  }) => {
+    const ca = await createCa(client, { name: unique('IPv6 CA'), keyType: 'ecdsa-p256' })
+    const template = await webServerTemplate(client, ca.id)
+    const { csrPem } = await opensslCsr({ subject: '/CN=2001:db8:0::1', sans: ['IP:2001:db8::1'] })
+    const response = await issueCertificate(client, template.id, { csr: csrPem })
+    response.assertStatus(201)
+    const text = await opensslText(response.body().certificate.certificatePem, 'x509')
+    assert.lengthOf(text.match(/IP Address:2001:DB8:0:0:0:0:0:1/g) ?? [], 1, text)
+    // an approver's override in another spelling is the same address too
+    const override = await issueCertificate(client, template.id, {
+      csr: csrPem,
+      sans: [{ type: 'ip', value: '2001:0db8::0:1' }],
+    })
+    override.assertStatus(201)
+    const overridden = await opensslText(override.body().certificate.certificatePem, 'x509')
+    assert.lengthOf(overridden.match(/IP Address:/g) ?? [], 1, overridden)
+  }).timeout(60000)
+
   test('Ed25519 and ML-DSA CSRs are issued; OpenSSL 3.5 verifies an all-ML-DSA chain', async ({
     client,
     assert,
@@ -171,8 +192,19 @@ test.group('Issuance: direct', () => {
     const capped = await issueCertificate(client, template.id, { csr: csrPem })
     capped.assertStatus(201)
     assert.isAtMost(Date.parse(capped.body().certificate.notAfter), Date.parse(ca.notAfter))
-    const tenDays = await issueCertificate(client, template.id, { csr: csrPem, validityDays: 10 })
+    // null dates are "not given" (a client sending every optional field), as null subject/sans
+    const tenDays = await issueCertificate(client, template.id, {
+      csr: csrPem,
+      validityDays: 10,
+      notBefore: null,
+      notAfter: null,
+    })
     tenDays.assertStatus(201)
+    assert.isAtLeast(
+      Date.parse(tenDays.body().certificate.notBefore),
+      Date.parse(ca.notBefore),
+      'never before the CA'
+    )
     assert.approximately(
       (Date.parse(tenDays.body().certificate.notAfter) - Date.now()) / 86400_000,
       10,
@@ -268,6 +300,28 @@ test.group('Issuance: direct', () => {
         422,
         /at most 397 days|CA itself/,
       ],
+      [
+        'validity of ten billion days (no valid date at all)',
+        { csr: csrPem, validityDays: 1e10 },
+        422,
+        /at most 397 days/,
+      ],
+      [
+        'a date that is not text',
+        { csr: csrPem, notBefore: 0, notAfter: new Date(Date.now() + 9 * 86400_000).toISOString() },
+        422,
+        /notBefore must be a date in ISO 8601 text/,
+      ],
+      [
+        'a start before the CA certificate (was signed as given, even from 1970)',
+        {
+          csr: csrPem,
+          notBefore: '2001-01-01T00:00:00Z',
+          notAfter: new Date(Date.now() + 9 * 86400_000).toISOString(),
+        },
+        422,
+        /before the CA's own certificate starts/,
+      ],
     ]
     const before = await countRows('certificates', ca.id)
     for (const [label, body, status, message] of cases) {
@@ -282,6 +336,12 @@ test.group('Issuance: direct', () => {
     unknownTemplate.assertStatus(404)
     const unknownCa = await client.get('/api/v1/cas/no-such-ca').bearerToken(token)
     unknownCa.assertStatus(404)
+    // Templates have ids; a name alone (unique per CA only) finds none (it was a 500).
+    for (const path of ['/api/v1/templates/no-such-template', '/api/v1/templates/1.5']) {
+      const byName = await client.get(path).bearerToken(token)
+      byName.assertStatus(404)
+      assert.equal(byName.body().error.code, 'E_TEMPLATE_NOT_FOUND', path)
+    }
     assert.equal(await countRows('certificates', ca.id), before)
   }).timeout(60000)
 
@@ -335,5 +395,17 @@ test.group('Issuance: direct', () => {
     assert.equal(der.text(), issued.certificatePem)
     const bad = await client.get(`/api/v1/cas/${ca.id}/certificates/not-hex`).bearerToken(token)
     bad.assertStatus(422)
+    // A query given twice or a page size that is no number is refused (they were a 500 and a
+    // list of every certificate); a page size over 500 is 500.
+    for (const qs of ['q=a&q=b', 'q[x]=1', 'perPage=abc', 'page=1e20', 'page=-1']) {
+      const refused = await client.get(`/api/v1/cas/${ca.id}/certificates?${qs}`).bearerToken(token)
+      assert.equal(refused.status(), 422, qs)
+      assert.equal(refused.body().error.code, 'E_VALIDATION', qs)
+    }
+    const big = await client
+      .get(`/api/v1/cas/${ca.id}/certificates?perPage=9999`)
+      .bearerToken(token)
+    big.assertStatus(200)
+    assert.equal(big.body().meta.perPage, 500)
   })
 })

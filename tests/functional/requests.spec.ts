@@ -2,6 +2,8 @@ import { test } from '@japa/runner'
 import db from '@adonisjs/lucid/services/db'
 import { adminToken, createCa, opensslCsr, unique, webServerTemplate } from '#tests/helpers/api'
 import { opensslText, opensslVerify } from '#tests/helpers/external'
+import { requestService } from '#services/request_service'
+import { systemActor } from '#services/actor'
 
 test.group('Pending requests', () => {
   test('a submitted CSR waits, then is signed with overridden subject, SANs and validity', async ({
@@ -157,6 +159,75 @@ test.group('Pending requests', () => {
         .bearerToken(token)
         .json({ action: 'approve', ids: [] })
     ).assertStatus(422)
+  }).timeout(60000)
+
+  test('a decline reason must be text; a decline racing an approval writes nothing', async ({
+    client,
+    assert,
+  }) => {
+    const token = await adminToken()
+    const ca = await createCa(client, { name: unique('Race') })
+    const template = await webServerTemplate(client, ca.id)
+    const { csrPem } = await opensslCsr({ subject: '/CN=race.example.com' })
+    const submit = async () =>
+      (
+        await client
+          .post(`/api/v1/templates/${template.id}/requests`)
+          .bearerToken(token)
+          .json({ csr: csrPem })
+      ).body().request.id as number
+
+    const first = await submit()
+    for (const reason of [{ why: 'x' }, ['a'], 42, 'x'.repeat(501)]) {
+      const refused = await client
+        .post(`/api/v1/requests/${first}/decline`)
+        .bearerToken(token)
+        .json({ reason })
+      assert.equal(refused.status(), 422, JSON.stringify(reason).slice(0, 40))
+      assert.equal(refused.body().error.code, 'E_VALIDATION')
+    }
+    const bulkRefused = await client
+      .post('/api/v1/requests/bulk')
+      .bearerToken(token)
+      .json({ action: 'decline', ids: [first], reason: { x: 1 } })
+    bulkRefused.assertStatus(422)
+    assert.equal(
+      (await client.get(`/api/v1/requests/${first}`).bearerToken(token)).body().request.status,
+      'pending'
+    )
+
+    // An approver claims the request between the decline's read and its write: the decline
+    // fails with 409 and writes no audit entry and no log line (both were written before).
+    const original = requestService.find
+    requestService.find = async function (actor, id) {
+      const found = await original.call(this, actor, id)
+      await db
+        .from('certificate_requests')
+        .where('id', id)
+        .update({ status: 'signing', decided_at: Date.now() })
+      return found
+    }
+    let raced: unknown
+    try {
+      await requestService.decline(systemActor, first, 'racing')
+    } catch (error) {
+      raced = error
+    } finally {
+      requestService.find = original
+    }
+    assert.equal((raced as any)?.code, 'E_CONFLICT')
+    const row = await db.from('certificate_requests').where('id', first).first()
+    assert.equal(row.status, 'signing')
+    assert.isNull(row.decline_reason)
+    const audited = await db
+      .from('audit_logs')
+      .where({ action: 'request.decline', object_id: String(first) })
+    assert.lengthOf(audited, 0)
+    const logged = await db
+      .from('service_logs')
+      .where('event', 'request.declined')
+      .whereLike('message', `Request #${first} %`)
+    assert.lengthOf(logged, 0)
   }).timeout(60000)
 
   test('a request left in signing by a dead process can be approved after five minutes', async ({

@@ -72,5 +72,53 @@ test.group('Requests: pages', () => {
       before = body.next.before
     }
     assert.deepEqual(seen, [...ids].reverse())
+
+    // limit is clamped to 1..500 (0 was a 500), anything but digits is refused
+    const one = await client.get(`/api/v1/cas/${ca.id}/requests?limit=0`).bearerToken(token)
+    one.assertStatus(200)
+    assert.deepEqual(
+      one.body().requests.map((r: any) => r.id),
+      [ids[104]]
+    )
+    assert.deepEqual(one.body().next, { before: ids[104] })
+    for (const limit of ['abc', '-1', '1e3', '2.5']) {
+      const refused = await client
+        .get(`/api/v1/cas/${ca.id}/requests?limit=${limit}`)
+        .bearerToken(token)
+      assert.equal(refused.status(), 422, `limit=${limit}`)
+      assert.equal(refused.body().error.code, 'E_VALIDATION')
+    }
   }).timeout(120_000)
+
+  test('pages of the largest size (500) still lead to the next page', async ({
+    client,
+    assert,
+  }) => {
+    const user = await webUser()
+    const actor: Actor = { kind: 'user', label: user.email, userId: user.id, isAdmin: false }
+    const ca = await caService.create(actor, { name: unique('Big pages'), keyType: 'ecdsa-p256' })
+    const template = await Template.query().where('ca_id', ca.id).firstOrFail()
+    const { csrPem } = await opensslCsr({ subject: '/CN=big-pages.example.com' })
+    const ids: number[] = []
+    for (let i = 0; i < 503; i++) {
+      ids.push((await requestService.submit(actor, template, csrPem, 'api')).id)
+    }
+    const token = await tokenService.createToken(systemActor, user, 'big pages')
+    for (const limit of ['500', '5000']) {
+      const first = await client
+        .get(`/api/v1/cas/${ca.id}/requests?limit=${limit}`)
+        .bearerToken(token)
+      first.assertStatus(200)
+      assert.lengthOf(first.body().requests, 500, `limit=${limit}`)
+      assert.isNotNull(first.body().next, `limit=${limit}: the last 3 are on a next page`)
+      const second = await client
+        .get(`/api/v1/cas/${ca.id}/requests?limit=${limit}&before=${first.body().next.before}`)
+        .bearerToken(token)
+      assert.deepEqual(
+        second.body().requests.map((r: any) => r.id),
+        ids.slice(0, 3).reverse()
+      )
+      assert.isNull(second.body().next)
+    }
+  }).timeout(180_000)
 })

@@ -7,7 +7,7 @@
 import type { HttpContext } from '@adonisjs/core/http'
 import { checked } from './_form_errors.js'
 import db from '@adonisjs/lucid/services/db'
-import { requestService } from '#services/request_service'
+import { MAX_DECLINE_REASON, requestService } from '#services/request_service'
 import type CertificateRequest from '#models/certificate_request'
 import Template from '#models/template'
 import CertificateAuthority from '#models/certificate_authority'
@@ -106,12 +106,12 @@ export default class AdminRequestsController {
     const item = await requestService.find(actor, Number(params.id))
     const { form } = this.#readForm(request.all())
     const reason = form.declineReason.trim()
-    if (reason.length > 500) {
+    if (reason.length > MAX_DECLINE_REASON) {
       return this.#renderModal(
         ctx,
         item,
         form,
-        { declineReason: 'Keep the reason under 500 characters.' },
+        { declineReason: `Keep the reason under ${MAX_DECLINE_REASON} characters.` },
         null,
         422
       )
