@@ -283,10 +283,26 @@ export async function keyChange(ctx: AcmeContext) {
       headers: { location: accountUrl(ctx, clash.id) },
     })
   }
-  await ctx.runtime
-    .table('acme_accounts')
-    .where('id', account.id)
-    .update({ thumbprint: newTp, jwk: JSON.stringify(publicJwk(inner.header.jwk)) })
+  // Only from the key just checked: of two concurrent rollovers, the second finds it changed.
+  let changed: unknown
+  try {
+    changed = await ctx.runtime
+      .table('acme_accounts')
+      .where('id', account.id)
+      .where('thumbprint', oldTp)
+      .update({ thumbprint: newTp, jwk: JSON.stringify(publicJwk(inner.header.jwk)) })
+  } catch (error) {
+    // Another account took the new key meanwhile (the thumbprint is unique).
+    const taken = await byThumbprint(ctx, newTp)
+    if (!taken) throw error
+    throw new AcmeProblem('malformed', 'Another account already uses the new key.', {
+      status: 409,
+      headers: { location: accountUrl(ctx, taken.id) },
+    })
+  }
+  if (Number(changed) !== 1) {
+    throw new AcmeProblem('unauthorized', '"oldKey" is no longer the account\'s current key.')
+  }
   await auditAs(ctx.runtime, undefined, {
     action: 'acme.account.key-change',
     objectType: 'acme_account',

@@ -32,8 +32,13 @@ async function checkAuthz(ctx: AcmeContext, account: Account, row: any) {
   if (Number(row.account_id) !== account.id) {
     throw new AcmeProblem('unauthorized', 'This authorization belongs to another account.')
   }
-  if (row.status === 'pending' && Number(row.expires) <= Date.now()) {
-    await ctx.runtime.table('acme_authorizations').where('id', row.id).update({ status: 'expired' })
+  // RFC 8555 §7.1.6: a pending or valid authorization past its expiry is expired.
+  if ((row.status === 'pending' || row.status === 'valid') && Number(row.expires) <= Date.now()) {
+    await ctx.runtime
+      .table('acme_authorizations')
+      .where('id', row.id)
+      .where('status', row.status)
+      .update({ status: 'expired' })
     row.status = 'expired'
   }
   return row

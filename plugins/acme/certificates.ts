@@ -40,6 +40,33 @@ export async function downloadCertificate(ctx: AcmeContext) {
 
 /* ----------------------------------------------------------------------------- revocation */
 
+/**
+ * RFC 8555 §7.6: an account that holds authorizations for all of a certificate's identifiers
+ * may revoke it, whoever ordered it. Counted are valid, unexpired authorizations proved by a
+ * challenge (a pre-approval is the policy's grant, not proof of control).
+ */
+async function holdsAuthorizations(runtime: PluginRuntime, accountId: number, orderId: number) {
+  const order = await runtime.table('acme_orders').where('id', orderId).first()
+  const identifiers: Array<{ type: string; value: string }> = JSON.parse(order?.identifiers ?? '[]')
+  if (identifiers.length === 0) return false
+  const now = Date.now()
+  for (const id of identifiers) {
+    const held = await runtime
+      .table('acme_authorizations')
+      .where({
+        account_id: accountId,
+        identifier_type: id.type,
+        identifier_value: id.value,
+        status: 'valid',
+        pre_approved: false,
+      })
+      .where('expires', '>', now)
+      .first()
+    if (!held) return false
+  }
+  return true
+}
+
 const REASONS: Record<number, string> = {
   0: 'unspecified',
   1: 'keyCompromise',
@@ -62,8 +89,12 @@ export async function revokeCert(ctx: AcmeContext) {
       `"certificate" is not a certificate: ${(error as Error).message}`
     )
   }
-  const reasonCode = payload.reason === undefined ? 0 : payload.reason
-  const reason = REASONS[reasonCode as number]
+  // RFC 8555 §7.6: an integer reason code (RFC 5280 §5.3.1).
+  const reasonCode: unknown = payload.reason === undefined ? 0 : payload.reason
+  const reason =
+    Number.isInteger(reasonCode) && Object.hasOwn(REASONS, reasonCode as number)
+      ? REASONS[reasonCode as number]
+      : undefined
   if (!reason) {
     throw new AcmeProblem(
       'badRevocationReason',
@@ -82,10 +113,13 @@ export async function revokeCert(ctx: AcmeContext) {
     })
   }
   if (auth.account) {
-    if (Number(row.account_id) !== auth.account.id) {
+    if (
+      Number(row.account_id) !== auth.account.id &&
+      !(await holdsAuthorizations(ctx.runtime, auth.account.id, Number(row.order_id)))
+    ) {
       throw new AcmeProblem(
         'unauthorized',
-        'Only the account that ordered a certificate (or its key) may revoke it.'
+        'Only the account that ordered a certificate, an account that proved control of all its names, or the certificate key may revoke it.'
       )
     }
   } else if (!certificateMatchesKey(der, auth.key.export({ format: 'der', type: 'spki' }))) {
@@ -99,7 +133,15 @@ export async function revokeCert(ctx: AcmeContext) {
   try {
     await ctx.runtime.revoke(stored.id, reason)
   } catch (error) {
-    throw new AcmeProblem('malformed', `Revocation refused: ${(error as Error).message}`)
+    const code = (error as { code?: string })?.code
+    const message = (error as Error)?.message ?? String(error)
+    // Revoked by another request meanwhile; refused by a plugin's beforeRevoke; anything else.
+    const now = await ctx.runtime.findCertificate({ id: stored.id })
+    if (now?.status === 'revoked') throw new AcmeProblem('alreadyRevoked', message)
+    if (code === 'E_REVOCATION_REFUSED' || code === 'E_POLICY_DENIED')
+      throw new AcmeProblem('unauthorized', message)
+    ctx.runtime.log.error({ err: error }, 'ACME: revocation failed')
+    throw new AcmeProblem('serverInternal', `The certificate could not be revoked: ${message}`)
   }
   await auditAs(ctx.runtime, undefined, {
     action: 'acme.certificate.revoke',

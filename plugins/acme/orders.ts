@@ -97,17 +97,28 @@ async function loadOrder(ctx: AcmeContext, account: Account, rows: any[]) {
   return refreshOrder(ctx.runtime, order)
 }
 
+const STALE_PROCESSING = problemDocument(
+  'serverInternal',
+  'The certificate was not issued: the server stopped while finalizing. Place a new order.'
+)
+
 /**
  * Brings an order's stored status up to date with its authorizations and expiry:
- * pending → ready when every authorization is valid, → invalid when one failed or it expired.
+ * pending → ready when every authorization is valid, → invalid when one failed or it expired;
+ * processing past its expiry (its finalize never finished) → invalid.
  */
 async function refreshOrder(runtime: PluginRuntime, order: OrderRow): Promise<OrderRow> {
   const now = Date.now()
   let status = order.status
   let error = order.error
-  if (status === 'pending' || status === 'ready') {
+  if (status === 'processing' && order.expires <= now) {
+    status = 'invalid'
+    error = STALE_PROCESSING
+  } else if (status === 'pending' || status === 'ready') {
+    // A pending or valid authorization past its expiry is expired (RFC 8555 §7.1.6): a ready
+    // order whose (reused) authorization expired is invalid, never finalized on it.
     const states = order.authz!.map((a) =>
-      a.status === 'pending' && a.expires <= now ? 'expired' : a.status
+      (a.status === 'pending' || a.status === 'valid') && a.expires <= now ? 'expired' : a.status
     )
     if (order.expires <= now) {
       status = 'invalid'
@@ -225,15 +236,51 @@ async function checkReplaces(
       'The replacement order shares no identifier with the certificate it replaces.'
     )
   }
-  const taken = await ctx.runtime
+  // Another order replacing it blocks this one only while it can still succeed: its stored
+  // status is brought up to date first (a failed challenge or its expiry makes it invalid, and
+  // clients rarely read such an order again).
+  const competing = await ctx.runtime
     .table('acme_orders')
     .where('replaces', id)
     .whereNot('status', 'invalid')
-    .first()
+  let taken = false
+  for (const row of competing) if ((taken = await stillLive(ctx.runtime, row))) break
   if (cert.replaced || taken) {
     throw new AcmeProblem('alreadyReplaced', `Certificate ${replaces} has already been replaced.`)
   }
   return id
+}
+
+/** Whether a stored order can still become (or is) valid, its status refreshed on the way. */
+async function stillLive(runtime: PluginRuntime, row: Record<string, any>): Promise<boolean> {
+  const order = orderFromRow(row)
+  if (order.status === 'valid') return true
+  const authz = await runtime
+    .table('acme_authorizations')
+    .where('order_id', order.id)
+    .select('id', 'status', 'expires')
+  order.authz = authz.map((a: Record<string, any>) => ({
+    id: Number(a.id),
+    status: String(a.status),
+    expires: Number(a.expires),
+  }))
+  const refreshed = await refreshOrder(runtime, order)
+  return refreshed.status !== 'invalid'
+}
+
+/**
+ * Orders left in `processing` past their expiry (the process finalizing them stopped between
+ * the claim and the certificate's record) become invalid, so that clients stop polling them and
+ * they no longer block an ARI replacement (refreshOrder does the same for one order it reads).
+ * The housekeeping job's; returns how many.
+ */
+export async function failStaleProcessing(runtime: PluginRuntime) {
+  const updated = await runtime
+    .table('acme_orders')
+    .where('status', 'processing')
+    .where('expires', '<=', Date.now())
+    .update({ status: 'invalid', error: JSON.stringify(STALE_PROCESSING) })
+  return Number(updated)
 }
 
 /** How newOrder makes an identifier's authorization. */
@@ -328,6 +375,9 @@ export async function newOrder(ctx: AcmeContext) {
   if (row.status === 'pending' && plans.every((p) => p.state.status === 'valid')) {
     row.status = 'ready'
   }
+  // The order lasts no longer than a reused authorization: it could not be finalized after.
+  for (const plan of plans)
+    if (plan.reusable) row.expires = Math.min(row.expires, plan.state.expires)
   const { results } = await commitWithNonce(ctx, (ref) => {
     const writes: WriteBatchItem[] = [q.insertOrder.bind(row)]
     const authzAt: number[] = []
@@ -521,25 +571,44 @@ export async function finalize(ctx: AcmeContext) {
     await logRefusal(ctx, account, order, problem.message)
     throw problem
   }
-  const caId = await caOfTemplate(ctx.runtime, order.templateId)
-  const ariId = certId(issued.der)
-  const chain = await chainPem(ctx.runtime, caId, issued.pem)
-  // Group-committed with other requests' writes; durable before the order is answered valid.
-  await commitUnit(ctx.runtime, null, () => [
-    q.insertCertificate.bind({
-      certificate_id: issued.id,
-      account_id: account.id,
-      order_id: order.id,
-      ca_id: caId,
-      template_id: order.templateId,
-      ari_id: ariId,
-      chain,
-      not_before: issued.notBefore,
-      not_after: issued.notAfter,
-    }),
-    ...(order.replaces ? [q.markReplaced.bind({ ariId: order.replaces })] : []),
-    q.orderValid.bind({ id: order.id, certificateId: issued.id }),
-  ])
+  try {
+    const caId = await caOfTemplate(ctx.runtime, order.templateId)
+    const ariId = certId(issued.der)
+    const chain = await chainPem(ctx.runtime, caId, issued.pem)
+    // Group-committed with other requests' writes; durable before the order is answered valid.
+    await commitUnit(ctx.runtime, null, () => [
+      q.insertCertificate.bind({
+        certificate_id: issued.id,
+        account_id: account.id,
+        order_id: order.id,
+        ca_id: caId,
+        template_id: order.templateId,
+        ari_id: ariId,
+        chain,
+        not_before: issued.notBefore,
+        not_after: issued.notAfter,
+      }),
+      ...(order.replaces ? [q.markReplaced.bind({ ariId: order.replaces })] : []),
+      q.orderValid.bind({ id: order.id, certificateId: issued.id }),
+    ])
+  } catch (error) {
+    // Issued, but not recorded for the order: the order ends invalid (RFC 8555 §7.1.6) instead of
+    // processing for ever, and the operator is told which certificate nobody received.
+    const detail = 'The certificate could not be recorded for this order; place a new order.'
+    const problem = problemDocument('serverInternal', detail)
+    await ctx.runtime
+      .table('acme_orders')
+      .where({ id: order.id, status: 'processing' })
+      .update({ status: 'invalid', error: JSON.stringify(problem) })
+    await ctx.runtime.writeServiceLog({
+      caId: await caIdOfPolicy(ctx.runtime, order.policyId),
+      level: 'error',
+      event: 'acme.finalize.failed',
+      message: `ACME account ${account.id}, order ${order.id}: certificate #${issued.id} was issued but could not be recorded for the order (${(error as Error)?.message ?? error}); the order is invalid and the certificate was delivered to nobody.`,
+      details: { accountId: account.id, orderId: order.id, certificateId: issued.id },
+    })
+    throw new AcmeProblem('serverInternal', detail)
+  }
   // The enrollment is on the Logs page as the kernel's certificate.issued entry (source acme).
   return sendOrder(ctx, { ...order, status: 'valid', certificateId: issued.id })
 }

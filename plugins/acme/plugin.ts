@@ -11,7 +11,7 @@ import { registerAdmin } from './admin.js'
 import { commands } from './commands.js'
 import { failStuckValidations, getAuthz, postChallenge } from './authorizations.js'
 import { downloadCertificate, renewalInfo, requestRenewal, revokeCert } from './certificates.js'
-import { finalize, getOrder, newOrder } from './orders.js'
+import { failStaleProcessing, finalize, getOrder, newOrder } from './orders.js'
 import { directoryUrl, listPolicies } from './policies.js'
 import { AcmeProblem } from './problems.js'
 import { commonHeaders, sendJson, sendProblem, type AcmeContext } from './protocol.js'
@@ -110,6 +110,7 @@ async function housekeeping(runtime: PluginRuntime) {
   await purgeNonces(runtime)
   await purgeRateWindows(runtime)
   await failStuckValidations(runtime, settings.validationTimeoutSeconds)
+  await failStaleProcessing(runtime)
 }
 
 export default definePlugin({

@@ -236,11 +236,27 @@ export async function spendNonce(ctx: AcmeContext) {
   if (ctx.nonce?.state === 'pending') await commitWithNonce(ctx)
 }
 
+/** RFC 8555 §7.1: every resource but the directory links to it ("index"). */
+function indexLink(ctx: AcmeContext) {
+  return `<${ctx.base}/directory>;rel="index"`
+}
+
+/**
+ * Sets a handler's extra headers after the common ones; a Link of its own (e.g. rel="up") is
+ * added beside the index link instead of replacing it.
+ */
+function extraHeaders(ctx: AcmeContext, headers: Record<string, string>) {
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.toLowerCase() === 'link') ctx.reply.header('link', `${indexLink(ctx)}, ${value}`)
+    else ctx.reply.header(name, value)
+  }
+}
+
 /** Headers every ACME answer carries. */
 export async function commonHeaders(ctx: AcmeContext, withNonce: boolean) {
   // Nothing is answered before the request's nonce is spent (a handler may defer it).
   await spendNonce(ctx)
-  ctx.reply.header('link', `<${ctx.base}/directory>;rel="index"`)
+  ctx.reply.header('link', indexLink(ctx))
   ctx.reply.header('cache-control', 'no-store')
   if (withNonce) ctx.reply.header('replay-nonce', await newNonce(ctx.runtime))
 }
@@ -260,7 +276,7 @@ export async function sendProblem(ctx: AcmeContext, refused: AcmeProblem) {
   }
   await commonHeaders(ctx, true)
   if (problem.retryAfter) ctx.reply.header('retry-after', String(problem.retryAfter))
-  for (const [name, value] of Object.entries(problem.headers ?? {})) ctx.reply.header(name, value)
+  extraHeaders(ctx, problem.headers ?? {})
   ctx.reply
     .status(problem.status)
     .header('content-type', 'application/problem+json')
@@ -275,7 +291,7 @@ export async function sendJson(
   extra: Record<string, string> = {}
 ) {
   await commonHeaders(ctx, ctx.request.method !== 'GET' && ctx.request.method !== 'HEAD')
-  for (const [name, value] of Object.entries(extra)) ctx.reply.header(name, value)
+  extraHeaders(ctx, extra)
   ctx.reply.status(status).header('content-type', 'application/json').send(JSON.stringify(body))
 }
 

@@ -159,6 +159,8 @@ function make(runtime: PluginRuntime) {
         .where('identifier_type', p('type'))
         .where('identifier_value', p('value'))
         .where('status', 'valid')
+        // Valid by a challenge: a pre-approval lasts only while the policy still pre-approves.
+        .where('pre_approved', false)
         .where('expires', '>', p('after'))
         .first()
     ),

@@ -6,9 +6,10 @@
 import { createHash, X509Certificate } from 'node:crypto'
 import { Resolver } from 'node:dns/promises'
 import { request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import { isIP } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
-import { parseCertificate } from '#pki/index'
+import { normalizeIp, parseCertificate } from '#pki/index'
 import type { Identifier, ChallengeType } from './identifiers.js'
 import { AcmeProblem } from './problems.js'
 import type { InstallSettings } from './settings.js'
@@ -72,16 +73,34 @@ function hostForUrl(address: string) {
   return isIP(address) === 6 ? `[${address}]` : address
 }
 
-/** One HTTP GET; resolves with status, location and at most 8 KiB of body. */
-function httpGet(address: string, port: number, host: string, path: string) {
+interface HttpTarget {
+  /** https only after a redirect to https (RFC 8555 §8.3: the first request is plain HTTP) */
+  secure: boolean
+  address: string
+  port: number
+  /** the Host header (and, over https, the SNI name when it is a DNS name) */
+  host: string
+  /** the name as in the URL, for messages */
+  url: string
+}
+
+/**
+ * One HTTP GET; resolves with status, location and at most 8 KiB of body. Over https the
+ * certificate is not checked (RFC 8555 §8.3: the key authorization is what proves control).
+ */
+function httpGet(target: HttpTarget, path: string) {
+  const { address, port, host } = target
+  const request = target.secure ? httpsRequest : httpRequest
+  const servername = target.secure && isIP(target.url) === 0 ? target.url : undefined
   return new Promise<{ status: number; location?: string; body: string }>((resolve, reject) => {
-    const req = httpRequest(
+    const req = request(
       {
         host: address,
         port,
         path,
         method: 'GET',
         headers: { host, 'user-agent': 'open-pki-acme' },
+        ...(target.secure ? { rejectUnauthorized: false, servername } : {}),
       },
       (res) => {
         const chunks: Buffer[] = []
@@ -102,7 +121,10 @@ function httpGet(address: string, port: number, host: string, path: string) {
     )
     req.on('error', (error) =>
       reject(
-        new AcmeProblem('connection', `Could not fetch http://${host}${path}: ${error.message}`)
+        new AcmeProblem(
+          'connection',
+          `Could not fetch ${target.secure ? 'https' : 'http'}://${host}${path}: ${error.message}`
+        )
       )
     )
     req.end()
@@ -114,22 +136,28 @@ async function validateHttp01(input: ValidationInput) {
   const [address] = await addressesOf(identifier, settings)
   const hostHeader = identifier.type === 'ip' ? hostForUrl(identifier.value) : identifier.value
   let path = `/.well-known/acme-challenge/${token}`
-  let target = { address, port: settings.http01Port, host: hostHeader }
+  let target: HttpTarget = {
+    secure: false,
+    address,
+    port: settings.http01Port,
+    host: hostHeader,
+    url: identifier.value,
+  }
   for (let hop = 0; hop <= 10; hop++) {
-    const res = await httpGet(target.address, target.port, target.host, path)
+    const res = await httpGet(target, path)
     if (res.status >= 300 && res.status < 400 && res.location) {
-      const next = new URL(res.location, `http://${target.host}${path}`)
-      if (next.protocol !== 'http:') {
-        throw new AcmeProblem('connection', `Redirect to ${next.protocol} is not followed.`)
-      }
-      const nextId: Identifier = isIP(next.hostname.replace(/^\[|\]$/g, ''))
-        ? { type: 'ip', value: next.hostname.replace(/^\[|\]$/g, '') }
-        : { type: 'dns', value: next.hostname }
+      const { next, port } = redirectTarget(res.location, target, path, settings)
+      const name = next.hostname.replace(/^\[|\]$/g, '')
+      const nextId: Identifier = isIP(name)
+        ? { type: 'ip', value: name }
+        : { type: 'dns', value: name }
       const [nextAddress] = await addressesOf(nextId, settings)
       target = {
+        secure: next.protocol === 'https:',
         address: nextAddress,
-        port: next.port ? Number(next.port) : settings.http01Port,
+        port,
         host: next.host,
+        url: name,
       }
       path = `${next.pathname}${next.search}`
       continue
@@ -149,6 +177,41 @@ async function validateHttp01(input: ValidationInput) {
     return
   }
   throw new AcmeProblem('connection', 'Too many redirects.')
+}
+
+/**
+ * Where an http-01 redirect leads, and on which port. As Let's Encrypt does: http and https
+ * only, and only to the ports those are validated on (80 and 443, or this install's http-01 and
+ * tls-alpn-01 ports, which stand for them), so that a redirect cannot make the server probe
+ * other services. A Location that is not a URL is the client's error too.
+ */
+function redirectTarget(
+  location: string,
+  from: HttpTarget,
+  path: string,
+  settings: InstallSettings
+): { next: URL; port: number } {
+  let next: URL
+  try {
+    next = new URL(location, `${from.secure ? 'https' : 'http'}://${from.host}${path}`)
+  } catch {
+    throw new AcmeProblem('connection', `The redirect to "${location}" is not a URL.`)
+  }
+  if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+    throw new AcmeProblem('connection', `A redirect to ${next.protocol} is not followed.`)
+  }
+  const secure = next.protocol === 'https:'
+  const standard = secure ? 443 : 80
+  const ours = secure ? settings.tlsAlpn01Port : settings.http01Port
+  if (!next.port) return { next, port: ours }
+  const port = Number(next.port)
+  if (port !== standard && port !== ours) {
+    throw new AcmeProblem(
+      'connection',
+      `A redirect to port ${port} is not followed (only ${secure ? 'https on 443' : 'http on 80'}).`
+    )
+  }
+  return { next, port }
 }
 
 async function validateDns01(input: ValidationInput) {
@@ -222,10 +285,14 @@ async function validateTlsAlpn01(input: ValidationInput) {
   }
   const cert = new X509Certificate(der.der)
   const sans = (cert.subjectAltName ?? '').split(/,\s*/).filter(Boolean)
+  // Addresses compared in one spelling: node prints an IPv6 SAN in full (2001:DB8:0:0:0:0:0:1).
+  const canonical = (ip: string) => normalizeIp(ip) ?? ip.toLowerCase()
   const wanted =
-    identifier.type === 'ip' ? `IP Address:${identifier.value}` : `DNS:${identifier.value}`
+    identifier.type === 'ip'
+      ? `IP Address:${canonical(identifier.value)}`
+      : `DNS:${identifier.value}`
   const normalizedSans = sans.map((s) =>
-    s.replace(/^IP Address:(.*)$/i, (_, ip) => `IP Address:${ip.toLowerCase()}`)
+    s.replace(/^IP Address:(.*)$/i, (_, ip) => `IP Address:${canonical(ip)}`)
   )
   if (normalizedSans.length !== 1 || normalizedSans[0].toLowerCase() !== wanted.toLowerCase()) {
     throw new AcmeProblem(

@@ -6,6 +6,7 @@
  * profile's template used for the certificate.
  */
 import { test } from '@japa/runner'
+import db from '@adonisjs/lucid/services/db'
 import { adminToken, createTemplate, opensslCsr, unique } from '#tests/helpers/api'
 import { run, toolPath } from '#tests/helpers/external'
 import { AcmeTestClient } from '../../plugins/acme/tests/client.js'
@@ -137,6 +138,29 @@ test.group('ACME ARI and profiles', (group) => {
     })
     assert.equal(again.status, 409)
     assert.equal(again.body.type, `${ACME}alreadyReplaced`)
+    // A replacement that can no longer succeed stops blocking, though nobody read it since: one
+    // that expired unused, one whose finalize never finished (processing past its expiry).
+    const orderId = (res: { headers: Headers }) =>
+      Number(res.headers.get('location')!.split('/').pop())
+    await db
+      .from('acme_orders')
+      .where('id', orderId(replacement))
+      .update({ expires: Date.now() - 1000 })
+    const afterExpiry = await acme.newOrder([{ type: 'dns', value: 'one.ari.test' }], {
+      replaces: certId.id,
+    })
+    assert.equal(afterExpiry.status, 201, afterExpiry.text)
+    await db
+      .from('acme_orders')
+      .where('id', orderId(afterExpiry))
+      .update({ status: 'processing', expires: Date.now() - 1000 })
+    const afterStuck = await acme.newOrder([{ type: 'dns', value: 'one.ari.test' }], {
+      replaces: certId.id,
+    })
+    assert.equal(afterStuck.status, 201, afterStuck.text)
+    const stuck = await acme.post(afterExpiry.headers.get('location')!, '')
+    assert.equal(stuck.body.status, 'invalid')
+    assert.equal(stuck.body.error.type, `${ACME}serverInternal`)
     const foreignName = await acme.newOrder([{ type: 'dns', value: 'other.ari.test' }], {
       replaces: (await opensslCertId((await issue(acme, 'two.ari.test')).pem)).id,
     })

@@ -6,8 +6,10 @@
  * wildcards and template limits.
  */
 import { test } from '@japa/runner'
+import db from '@adonisjs/lucid/services/db'
 import { createServer, type Server } from 'node:http'
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls'
+import { createServer as createHttpsServer } from 'node:https'
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -37,10 +39,9 @@ function http01Server(tokens: Map<string, string>): Promise<Server> {
   return new Promise((resolve) => server.listen(extraPort(3), '127.0.0.1', () => resolve(server)))
 }
 
-/** A tls-alpn-01 responder: an OpenSSL-made certificate with the acmeIdentifier extension. */
-async function tlsAlpnServer(ip: string, keyAuthorization: string): Promise<TlsServer> {
-  const digest = createHash('sha256').update(keyAuthorization).digest('hex')
-  const { key, cert } = await withTempDir(async (dir) => {
+/** A self-signed P-256 key and certificate made by OpenSSL (PEM), with extra `-addext`s. */
+function opensslSelfSigned(extensions: string[]) {
+  return withTempDir(async (dir) => {
     const result = await run(toolPath('openssl'), [
       'req',
       '-x509',
@@ -53,10 +54,7 @@ async function tlsAlpnServer(ip: string, keyAuthorization: string): Promise<TlsS
       '/CN=acme-tls-alpn',
       '-days',
       '1',
-      '-addext',
-      `subjectAltName=IP:${ip}`,
-      '-addext',
-      `1.3.6.1.5.5.7.1.31=critical,DER:0420${digest}`,
+      ...extensions.flatMap((extension) => ['-addext', extension]),
       '-keyout',
       join(dir, 'k.pem'),
       '-out',
@@ -65,10 +63,19 @@ async function tlsAlpnServer(ip: string, keyAuthorization: string): Promise<TlsS
     if (result.code !== 0) throw new Error(result.stderr)
     return { key: await readFile(join(dir, 'k.pem')), cert: await readFile(join(dir, 'c.pem')) }
   })
+}
+
+/** A tls-alpn-01 responder: an OpenSSL-made certificate with the acmeIdentifier extension. */
+async function tlsAlpnServer(ip: string, keyAuthorization: string): Promise<TlsServer> {
+  const digest = createHash('sha256').update(keyAuthorization).digest('hex')
+  const { key, cert } = await opensslSelfSigned([
+    `subjectAltName=IP:${ip}`,
+    `1.3.6.1.5.5.7.1.31=critical,DER:0420${digest}`,
+  ])
   const server = createTlsServer({ key, cert, ALPNProtocols: ['acme-tls/1'] }, (socket) =>
     socket.end()
   )
-  return new Promise((resolve) => server.listen(extraPort(4), '127.0.0.1', () => resolve(server)))
+  return new Promise((resolve) => server.listen(extraPort(4), ip, () => resolve(server)))
 }
 
 const close = (server: Server | TlsServer) => new Promise((r) => server.close(() => r(null)))
@@ -268,6 +275,110 @@ test.group('ACME protocol', (group) => {
     assert.equal(twice.body.type, `${ACME}alreadyRevoked`)
   })
 
+  test('a reused authorization that expires makes its order invalid; revocation by proof of control', async ({
+    client,
+    assert,
+  }) => {
+    const world = await acmeWorld(client)
+    const owner = await registeredClient(world)
+    const other = await registeredClient(world)
+    const ip = [{ type: 'ip', value: '127.0.0.1' }]
+    // Both accounts prove control of 127.0.0.1 over http-01.
+    const tokens = new Map<string, string>()
+    const server = await http01Server(tokens)
+    const orders: Record<string, any> = {}
+    try {
+      for (const [name, acme] of [
+        ['owner', owner],
+        ['other', other],
+      ] as const) {
+        const order = await acme.newOrder(ip)
+        const authz = await acme.post(order.body.authorizations[0], '')
+        const http = authz.body.challenges.find((c: any) => c.type === 'http-01')
+        tokens.set(http.token, acme.keyAuthorization(http.token))
+        await acme.post(http.url, {})
+        const done = await acme.poll(http.url, (b) => b.status !== 'processing')
+        assert.equal(done.body.status, 'valid', done.text)
+        orders[name] = await readyOrder(acme, order.headers.get('location')!)
+      }
+    } finally {
+      await close(server)
+    }
+    const csr = await opensslCsr({ subject: '/CN=127.0.0.1', sans: ['IP:127.0.0.1'] })
+    const finalized = await owner.post(orders.owner.body.finalize, { csr: pemToB64u(csr.csrPem) })
+    assert.equal(finalized.body.status, 'valid', finalized.text)
+    const chain = await owner.post(finalized.body.certificate, '')
+    const certificate = pemToB64u(chain.text.split(/(?<=-----END CERTIFICATE-----)\n/)[0])
+
+    // A new order reuses the owner's authorization and lasts no longer than it.
+    const reused = await owner.newOrder(ip)
+    assert.equal(reused.body.status, 'ready')
+    const reusedAuthz = await owner.post(reused.body.authorizations[0], '')
+    assert.isAtMost(Date.parse(reused.body.expires), Date.parse(reusedAuthz.body.expires))
+    // Its authorization expires: the order can no longer be finalized (it was, after expiry).
+    const reusedId = Number(reused.headers.get('location')!.split('/').pop())
+    await db
+      .from('acme_authorizations')
+      .where('order_id', reusedId)
+      .update({ expires: Date.now() - 1000 })
+    const expiredAuthz = await owner.post(reused.body.authorizations[0], '')
+    assert.equal(expiredAuthz.body.status, 'expired')
+    const expiredOrder = await owner.post(reused.headers.get('location')!, '')
+    assert.equal(expiredOrder.body.status, 'invalid')
+    const late = await owner.post(reused.body.finalize, { csr: pemToB64u(csr.csrPem) })
+    assert.equal(late.body.type, `${ACME}orderNotReady`)
+
+    // Revocation reasons are integers of RFC 5280's list (a string or a key of Object was taken).
+    for (const reason of ['1', 'toString', 2, 1.5]) {
+      const refused = await owner.post(owner.directory.revokeCert, { certificate, reason })
+      assert.equal(refused.body.type, `${ACME}badRevocationReason`, String(reason))
+    }
+    // RFC 8555 §7.6: an account that holds authorizations for every name may revoke.
+    const stranger = await registeredClient(world)
+    const notProved = await stranger.post(stranger.directory.revokeCert, { certificate })
+    assert.equal(notProved.body.type, `${ACME}unauthorized`)
+    const proved = await other.post(other.directory.revokeCert, { certificate, reason: 4 })
+    assert.equal(proved.status, 200, proved.text)
+    const twice = await owner.post(owner.directory.revokeCert, { certificate })
+    assert.equal(twice.body.type, `${ACME}alreadyRevoked`)
+  })
+
+  test('two key rollovers at once from the same key: one wins, the other is refused', async ({
+    client,
+    assert,
+  }) => {
+    const world = await acmeWorld(client)
+    const acme = await registeredClient(world)
+    const { signJws } = await import('../../plugins/acme/tests/client.js')
+    const keys = [accountKey('ES256'), accountKey('ES256')]
+    const rolls = await Promise.all(
+      keys.map((key) =>
+        acme.post(
+          acme.directory.keyChange,
+          signJws(
+            key,
+            { jwk: key.jwk, url: acme.directory.keyChange },
+            { account: acme.kid, oldKey: acme.key.jwk }
+          )
+        )
+      )
+    )
+    // Exactly one wins. The other is refused: its outer signature no longer verifies when it
+    // comes second (400), or its update finds the key changed when both passed the checks (401;
+    // both used to succeed, the last one silently winning).
+    assert.equal(
+      rolls.filter((r) => r.status === 200).length,
+      1,
+      rolls.map((r) => r.text).join(' | ')
+    )
+    const loser = rolls.find((r) => r.status !== 200)!
+    assert.oneOf(loser.body.type, [`${ACME}unauthorized`, `${ACME}malformed`], loser.text)
+    // The account answers to the winner's key only.
+    const winner = keys[rolls.findIndex((r) => r.status === 200)]
+    acme.key = winner
+    assert.equal((await acme.post(acme.kid!, '')).status, 200)
+  })
+
   test('tls-alpn-01 against a certificate made by OpenSSL', async ({ client, assert }) => {
     const { acme, authz } = await pendingIpOrder(client)
     const tls = authz.body.challenges.find((c: any) => c.type === 'tls-alpn-01')
@@ -278,6 +389,75 @@ test.group('ACME protocol', (group) => {
       assert.equal(done.body.status, 'valid', done.text)
     } finally {
       await close(server)
+    }
+  })
+
+  test('tls-alpn-01 for an IPv6 address (node prints the SAN in full; it was never accepted)', async ({
+    client,
+    assert,
+  }) => {
+    const world = await acmeWorld(client)
+    const acme = await registeredClient(world)
+    const order = await acme.newOrder([{ type: 'ip', value: '0:0::1' }])
+    assert.equal(order.status, 201, order.text)
+    const authz = await acme.post(order.body.authorizations[0], '')
+    assert.deepEqual(authz.body.identifier, { type: 'ip', value: '::1' })
+    const tls = authz.body.challenges.find((c: any) => c.type === 'tls-alpn-01')
+    const server = await tlsAlpnServer('::1', acme.keyAuthorization(tls.token))
+    try {
+      await acme.post(tls.url, {})
+      const done = await acme.poll(tls.url, (b) => b.status !== 'processing')
+      assert.equal(done.body.status, 'valid', done.text)
+    } finally {
+      await close(server)
+    }
+  })
+
+  test('http-01 follows a redirect to https on the https port, never to another port', async ({
+    client,
+    assert,
+  }) => {
+    // The usual web server: http answers 301 to the same path over https (any certificate).
+    const { acme, authz } = await pendingIpOrder(client)
+    const http = authz.body.challenges.find((c: any) => c.type === 'http-01')
+    assert.include(authz.headers.get('link') ?? '', 'rel="index"')
+    const { key, cert } = await opensslSelfSigned(['subjectAltName=IP:127.0.0.1'])
+    const secure = createHttpsServer({ key, cert }, (req, res) => {
+      const token = (req.url ?? '').split('/').pop() ?? ''
+      res.writeHead(token === http.token ? 200 : 404).end(acme.keyAuthorization(http.token))
+    })
+    await new Promise<void>((resolve) => secure.listen(extraPort(4), '127.0.0.1', resolve))
+    const plain = createServer((req, res) =>
+      res.writeHead(301, { location: `https://127.0.0.1${req.url}` }).end()
+    )
+    await new Promise<void>((resolve) => plain.listen(extraPort(3), '127.0.0.1', resolve))
+    try {
+      const answer = await acme.post(http.url, {})
+      // RFC 8555 §7.1: the index link stays beside the challenge's "up" link.
+      assert.include(answer.headers.get('link') ?? '', 'rel="index"')
+      assert.include(answer.headers.get('link') ?? '', 'rel="up"')
+      const done = await acme.poll(http.url, (b) => b.status !== 'processing')
+      assert.equal(done.body.status, 'valid', done.text)
+    } finally {
+      await close(plain)
+      await close(secure)
+    }
+
+    // A redirect to another port (an internal service, say) is not followed.
+    const second = await pendingIpOrder(client)
+    const http2 = second.authz.body.challenges.find((c: any) => c.type === 'http-01')
+    const elsewhere = createServer((_req, res) =>
+      res.writeHead(302, { location: 'http://127.0.0.1:6379/' }).end()
+    )
+    await new Promise<void>((resolve) => elsewhere.listen(extraPort(3), '127.0.0.1', resolve))
+    try {
+      await second.acme.post(http2.url, {})
+      const done = await second.acme.poll(http2.url, (b) => b.status !== 'processing')
+      assert.equal(done.body.status, 'invalid')
+      assert.equal(done.body.error.type, `${ACME}connection`)
+      assert.include(done.body.error.detail, 'port 6379 is not followed')
+    } finally {
+      await close(elsewhere)
     }
   })
 
