@@ -90,11 +90,11 @@ export async function registeredClient(world: Awaited<ReturnType<typeof acmeWorl
   return acme
 }
 
-/** A registered client with a new order for 127.0.0.1 and its (pending) authorization. */
-export async function pendingIpOrder(client: ApiClient) {
+/** A registered client with a new order for an IP address and its (pending) authorization. */
+export async function pendingIpOrder(client: ApiClient, ip = '127.0.0.1') {
   const world = await acmeWorld(client)
   const acme = await registeredClient(world)
-  const order = await acme.newOrder([{ type: 'ip', value: '127.0.0.1' }])
+  const order = await acme.newOrder([{ type: 'ip', value: ip }])
   const authz = await acme.post(order.body.authorizations[0], '')
   return { world, acme, order, authz }
 }

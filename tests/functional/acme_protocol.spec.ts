@@ -80,6 +80,18 @@ async function tlsAlpnServer(ip: string, keyAuthorization: string): Promise<TlsS
 
 const close = (server: Server | TlsServer) => new Promise((r) => server.close(() => r(null)))
 
+/** Answers an authorization's tls-alpn-01 challenge from `ip`; the challenge once decided. */
+async function tlsAlpnVerdict(acme: AcmeTestClient, authz: any, ip: string) {
+  const tls = authz.challenges.find((c: any) => c.type === 'tls-alpn-01')
+  const server = await tlsAlpnServer(ip, acme.keyAuthorization(tls.token))
+  try {
+    await acme.post(tls.url, {})
+    return await acme.poll(tls.url, (b) => b.status !== 'processing')
+  } finally {
+    await close(server)
+  }
+}
+
 async function readyOrder(acme: AcmeTestClient, orderUrl: string) {
   return acme.poll(orderUrl, (b) => b.status !== 'pending')
 }
@@ -381,36 +393,19 @@ test.group('ACME protocol', (group) => {
 
   test('tls-alpn-01 against a certificate made by OpenSSL', async ({ client, assert }) => {
     const { acme, authz } = await pendingIpOrder(client)
-    const tls = authz.body.challenges.find((c: any) => c.type === 'tls-alpn-01')
-    const server = await tlsAlpnServer('127.0.0.1', acme.keyAuthorization(tls.token))
-    try {
-      await acme.post(tls.url, {})
-      const done = await acme.poll(tls.url, (b) => b.status !== 'processing')
-      assert.equal(done.body.status, 'valid', done.text)
-    } finally {
-      await close(server)
-    }
+    const done = await tlsAlpnVerdict(acme, authz.body, '127.0.0.1')
+    assert.equal(done.body.status, 'valid', done.text)
   })
 
   test('tls-alpn-01 for an IPv6 address (node prints the SAN in full; it was never accepted)', async ({
     client,
     assert,
   }) => {
-    const world = await acmeWorld(client)
-    const acme = await registeredClient(world)
-    const order = await acme.newOrder([{ type: 'ip', value: '0:0::1' }])
+    const { acme, order, authz } = await pendingIpOrder(client, '0:0::1')
     assert.equal(order.status, 201, order.text)
-    const authz = await acme.post(order.body.authorizations[0], '')
     assert.deepEqual(authz.body.identifier, { type: 'ip', value: '::1' })
-    const tls = authz.body.challenges.find((c: any) => c.type === 'tls-alpn-01')
-    const server = await tlsAlpnServer('::1', acme.keyAuthorization(tls.token))
-    try {
-      await acme.post(tls.url, {})
-      const done = await acme.poll(tls.url, (b) => b.status !== 'processing')
-      assert.equal(done.body.status, 'valid', done.text)
-    } finally {
-      await close(server)
-    }
+    const done = await tlsAlpnVerdict(acme, authz.body, '::1')
+    assert.equal(done.body.status, 'valid', done.text)
   })
 
   test('http-01 follows a redirect to https on the https port, never to another port', async ({
