@@ -16,10 +16,9 @@ export default class CaCreate extends BaseCommand {
 
   @flags.string({
     description:
-      'rsa-2048 rsa-3072 rsa-4096 ecdsa-p256 ecdsa-p384 ecdsa-p521 ed25519 ml-dsa-44 ml-dsa-65 ml-dsa-87 slh-dsa-sha2-128s slh-dsa-sha2-192s slh-dsa-sha2-256s',
-    default: 'ecdsa-p256',
+      'rsa-2048 rsa-3072 rsa-4096 ecdsa-p256 ecdsa-p384 ecdsa-p521 ed25519 ml-dsa-44 ml-dsa-65 ml-dsa-87 slh-dsa-sha2-128s slh-dsa-sha2-192s slh-dsa-sha2-256s (default ecdsa-p256; with --key-file, the key must be of this type)',
   })
-  declare keyType: string
+  declare keyType?: string
 
   @flags.number({ description: 'Validity in days (default 3650)' })
   declare validityDays?: number
@@ -54,7 +53,7 @@ export default class CaCreate extends BaseCommand {
       const pki = await import('#pki/index')
       const ca = await caService.create(cliActor(), {
         name: this.name,
-        keyType: this.keyFile ? undefined : this.keyType,
+        keyType: this.keyType ?? (this.keyFile ? undefined : 'ecdsa-p256'),
         subject: {
           commonName: this.cn ?? this.name,
           organization: this.org,

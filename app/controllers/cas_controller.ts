@@ -55,7 +55,22 @@ export default class CasController {
         'Give the signed CA certificate as "certificatePem".'
       )
     }
-    const ca = await caService.importCertificate(actor, params.id, certificatePem, chainPem)
+    // The chain as one PEM text, or as a list of PEM certificates.
+    const chain = Array.isArray(chainPem) ? chainPem : [chainPem]
+    if (chain.some((c) => c !== undefined && c !== null && typeof c !== 'string')) {
+      throw new KernelError(
+        'E_VALIDATION',
+        'Give "chainPem" as PEM text (or a list of PEM certificates).',
+        { field: 'chainPem' }
+      )
+    }
+    const chainText = chain.filter((c) => typeof c === 'string' && c.trim()).join('\n')
+    const ca = await caService.importCertificate(
+      actor,
+      params.id,
+      certificatePem,
+      chainText || undefined
+    )
     return { ca: serializeCa(ca) }
   }
 

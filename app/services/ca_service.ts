@@ -120,8 +120,41 @@ function validateCpsAndPolicy(cpsUrl: unknown, policyOid: unknown) {
   }
 }
 
+/**
+ * A CA name: 1–200 characters of text, not only digits (a CA is found by id or by name, so the
+ * name "7" would find CA #7 instead).
+ */
+function caName(input: unknown): string {
+  if (typeof input !== 'string' && input !== undefined && input !== null)
+    throw new KernelError('E_VALIDATION', 'The CA name must be text.', { field: 'name' })
+  const name = (input ?? '').trim()
+  if (!name || name.length > 200)
+    throw new KernelError('E_VALIDATION', 'A CA name (1–200 characters) is required.', {
+      field: 'name',
+    })
+  if (/^\d+$/.test(name))
+    throw new KernelError(
+      'E_VALIDATION',
+      `A CA name cannot be only digits ("${name}" would be read as a CA id); add a word, e.g. "CA ${name}".`,
+      { field: 'name' }
+    )
+  return name
+}
+
 function validateSubject(subject: SubjectDefaults | undefined, name: string): SubjectDefaults {
+  if (
+    subject !== undefined &&
+    subject !== null &&
+    (typeof subject !== 'object' || Array.isArray(subject))
+  )
+    throw new KernelError('E_VALIDATION', 'subject must be an object of attribute → text.', {
+      field: 'subject',
+    })
   const s: SubjectDefaults = { ...(subject ?? {}) }
+  if (s.commonName !== undefined && s.commonName !== null && typeof s.commonName !== 'string')
+    throw new KernelError('E_VALIDATION', 'Subject field commonName must be text.', {
+      field: 'subject.commonName',
+    })
   s.commonName = (s.commonName ?? name)?.trim()
   if (!s.commonName)
     throw new KernelError('E_VALIDATION', 'The CA common name is required.', {
@@ -210,11 +243,7 @@ export const caService = {
   },
 
   async create(actor: Actor, input: CreateCaInput): Promise<CertificateAuthority> {
-    const name = String(input.name ?? '').trim()
-    if (!name || name.length > 200)
-      throw new KernelError('E_VALIDATION', 'A CA name (1–200 characters) is required.', {
-        field: 'name',
-      })
+    const name = caName(input.name)
     if (await CertificateAuthority.findBy('name', name)) {
       throw new KernelError(
         'E_CONFLICT',
@@ -268,7 +297,15 @@ export const caService = {
     // Key: imported or generated (RSA and post-quantum generation run off the event loop).
     let key: { keyRef: string; encrypted: string; spki: Uint8Array; keyType: KeyType }
     if (input.importKeyPem) {
-      key = await keyService.importKey(input.importKeyPem, input.importKeyPassword)
+      if (
+        input.importKeyPassword !== undefined &&
+        input.importKeyPassword !== null &&
+        typeof input.importKeyPassword !== 'string'
+      )
+        throw new KernelError('E_VALIDATION', 'The key password must be text.', {
+          field: 'importKeyPassword',
+        })
+      key = await keyService.importKey(input.importKeyPem, input.importKeyPassword ?? undefined)
       if (input.keyType && input.keyType !== key.keyType) {
         throw new KernelError(
           'E_VALIDATION',
@@ -445,6 +482,15 @@ export const caService = {
         { field: 'certificatePem' }
       )
     }
+    // RFC 5280 §4.2.1.3: a key usage, when present, must allow signing certificates.
+    const usages = cert.extensions.keyUsage
+    if (usages && !usages.includes('keyCertSign')) {
+      throw new KernelError(
+        'E_INVALID_CERTIFICATE',
+        `The certificate's key usage (${usages.join(', ') || 'none'}) does not include keyCertSign: certificates this CA signed would not validate. Ask the issuing CA for a CA profile.`,
+        { field: 'certificatePem' }
+      )
+    }
     if (cert.notAfter.getTime() < Date.now()) {
       throw new KernelError(
         'E_INVALID_CERTIFICATE',
@@ -511,9 +557,7 @@ export const caService = {
     validateCpsAndPolicy(patch.cpsUrl, patch.policyOid)
     const changes: Record<string, unknown> = {}
     if ('name' in patch) {
-      const name = String(patch.name ?? '').trim()
-      if (!name)
-        throw new KernelError('E_VALIDATION', 'The CA name cannot be empty.', { field: 'name' })
+      const name = caName(patch.name)
       const other = await CertificateAuthority.findBy('name', name)
       if (other && other.id !== ca.id)
         throw new KernelError('E_CONFLICT', `A CA named "${name}" already exists.`, {
@@ -592,25 +636,35 @@ export const caService = {
  * every signature. Returns the issuers (not the leaf), or undefined when no chain exists.
  */
 export function buildChain(leaf: Uint8Array, candidates: Uint8Array[]): Uint8Array[] | undefined {
-  const parsedCandidates = candidates.map((der) => ({ der, info: pki.parseCertificate(der) }))
-  const chain: Uint8Array[] = []
-  let current = { der: leaf, info: pki.parseCertificate(leaf) }
-  for (let depth = 0; depth < 10; depth++) {
-    if (
-      current.info.selfIssued &&
-      pki.verifyCertificateSignature(current.der, current.info.spki, verifySignature)
-    ) {
-      return chain
+  type Node = { der: Uint8Array; info: ReturnType<typeof pki.parseCertificate> }
+  const parsedCandidates: Node[] = candidates.map((der) => ({
+    der,
+    info: pki.parseCertificate(der),
+  }))
+  const isRoot = (node: Node) =>
+    node.info.selfIssued &&
+    pki.verifyCertificateSignature(node.der, node.info.spki, verifySignature)
+  const issuersOf = (node: Node) =>
+    parsedCandidates
+      .filter(
+        (c) =>
+          c.info.isCa &&
+          Buffer.compare(Buffer.from(c.info.subjectDer), Buffer.from(node.info.issuerDer)) === 0 &&
+          pki.verifyCertificateSignature(node.der, c.info.spki, verifySignature)
+      )
+      // A self-signed root first: the same CA's cross-certificate leads further only at times.
+      .sort((a, b) => Number(isRoot(b)) - Number(isRoot(a)))
+  // Depth-first with backtracking: an issuer that leads nowhere (a cross-certificate whose own
+  // issuer is missing) gives way to the next one with the same name and key.
+  const walk = (node: Node, path: Node[]): Uint8Array[] | undefined => {
+    if (isRoot(node)) return path.map((n) => n.der)
+    if (path.length >= 10) return undefined
+    for (const issuer of issuersOf(node)) {
+      if (issuer.der === node.der || path.some((n) => n.der === issuer.der)) continue
+      const found = walk(issuer, [...path, issuer])
+      if (found) return found
     }
-    const issuer = parsedCandidates.find(
-      (c) =>
-        c.info.isCa &&
-        Buffer.compare(Buffer.from(c.info.subjectDer), Buffer.from(current.info.issuerDer)) === 0 &&
-        pki.verifyCertificateSignature(current.der, c.info.spki, verifySignature)
-    )
-    if (!issuer) return undefined
-    chain.push(issuer.der)
-    current = issuer
+    return undefined
   }
-  return undefined
+  return walk({ der: leaf, info: pki.parseCertificate(leaf) }, [])
 }

@@ -254,7 +254,9 @@ function resolveValidity(
   } else {
     explicit = false
     notBefore = new Date(backdated)
-    notAfter = new Date(Math.min(now + options.validityDays * DAY, caNotAfter))
+    // A template saved before its default was checked against its maximum: the maximum wins.
+    const days = Math.min(options.validityDays, options.maxValidityDays ?? Infinity)
+    notAfter = new Date(Math.min(now + days * DAY, caNotAfter))
   }
   const days = (notAfter.getTime() - Math.max(notBefore.getTime(), now)) / DAY
   if (explicit && options.maxValidityDays !== null && days > options.maxValidityDays + 1 / 24) {

@@ -250,6 +250,13 @@ export function parseTemplateOptions(input: unknown): TemplateOptions {
     })
   }
   const options = copy as unknown as TemplateOptions
+  if (options.maxValidityDays !== null && options.validityDays > options.maxValidityDays) {
+    throw new KernelError(
+      'E_VALIDATION',
+      `The default validity (${options.validityDays} days) is longer than the template's maximum (${options.maxValidityDays} days); lower it or raise the maximum.`,
+      { field: 'validityDays' }
+    )
+  }
   if (options.keyUsage.includes('keyCertSign') && !options.basicConstraints.ca) {
     throw new KernelError(
       'E_VALIDATION',

@@ -156,8 +156,8 @@ export const templateService = {
     const changes: Record<string, unknown> = {}
     if (patch.name !== undefined) {
       const name = String(patch.name).trim()
-      if (!name)
-        throw new KernelError('E_VALIDATION', 'The template name cannot be empty.', {
+      if (!name || name.length > 200)
+        throw new KernelError('E_VALIDATION', 'A template name (1–200 characters) is required.', {
           field: 'name',
         })
       const other = await Template.query()

@@ -12,11 +12,10 @@ import { createServer as createTlsServer, type Server as TlsServer } from 'node:
 import { createServer as createHttpsServer } from 'node:https'
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { pluginHost } from '#plugins/host'
 import { systemActor } from '#services/actor'
 import { createTemplate, opensslCsr, unique } from '#tests/helpers/api'
-import { opensslVerify, run, toolPath, withTempDir } from '#tests/helpers/external'
+import { opensslSelfSigned, opensslVerify, withTempDir } from '#tests/helpers/external'
 import { AcmeTestClient, accountKey } from '../../plugins/acme/tests/client.js'
 import {
   ACME,
@@ -40,35 +39,17 @@ function http01Server(tokens: Map<string, string>): Promise<Server> {
 }
 
 /** A self-signed P-256 key and certificate made by OpenSSL (PEM), with extra `-addext`s. */
-function opensslSelfSigned(extensions: string[]) {
+function opensslPair(addext: string[]) {
   return withTempDir(async (dir) => {
-    const result = await run(toolPath('openssl'), [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-subj',
-      '/CN=acme-tls-alpn',
-      '-days',
-      '1',
-      ...extensions.flatMap((extension) => ['-addext', extension]),
-      '-keyout',
-      join(dir, 'k.pem'),
-      '-out',
-      join(dir, 'c.pem'),
-    ])
-    if (result.code !== 0) throw new Error(result.stderr)
-    return { key: await readFile(join(dir, 'k.pem')), cert: await readFile(join(dir, 'c.pem')) }
+    const made = await opensslSelfSigned(dir, { subject: '/CN=acme-test', days: 1, addext })
+    return { key: await readFile(made.keyPath), cert: made.certPem }
   })
 }
 
 /** A tls-alpn-01 responder: an OpenSSL-made certificate with the acmeIdentifier extension. */
 async function tlsAlpnServer(ip: string, keyAuthorization: string): Promise<TlsServer> {
   const digest = createHash('sha256').update(keyAuthorization).digest('hex')
-  const { key, cert } = await opensslSelfSigned([
+  const { key, cert } = await opensslPair([
     `subjectAltName=IP:${ip}`,
     `1.3.6.1.5.5.7.1.31=critical,DER:0420${digest}`,
   ])
@@ -416,7 +397,7 @@ test.group('ACME protocol', (group) => {
     const { acme, authz } = await pendingIpOrder(client)
     const http = authz.body.challenges.find((c: any) => c.type === 'http-01')
     assert.include(authz.headers.get('link') ?? '', 'rel="index"')
-    const { key, cert } = await opensslSelfSigned(['subjectAltName=IP:127.0.0.1'])
+    const { key, cert } = await opensslPair(['subjectAltName=IP:127.0.0.1'])
     const secure = createHttpsServer({ key, cert }, (req, res) => {
       const token = (req.url ?? '').split('/').pop() ?? ''
       res.writeHead(token === http.token ? 200 : 404).end(acme.keyAuthorization(http.token))

@@ -166,6 +166,12 @@ test.group('Certificate authorities: roots', () => {
       [{ name: unique('x'), signatureHash: 'md5' }, 422, 'sha256'],
       [{ name: unique('x'), importKeyPem: 'garbage' }, 400, ''],
       [{ name: unique('x'), keyUsage: ['digitalSignature'] }, 422, 'keyCertSign'],
+      // all digits would be read as a CA id ("DELETE /cas/7" is CA #7)
+      [{ name: '2024' }, 422, 'only digits'],
+      [{ name: 42 }, 422, 'must be text'],
+      [{ name: unique('x'), subject: { commonName: 123 } }, 422, 'must be text'],
+      [{ name: unique('x'), subject: ['CN=x'] }, 422, 'subject must be an object'],
+      [{ name: unique('x'), importKeyPem: 'garbage', importKeyPassword: 123 }, 422, 'password'],
     ]
     for (const [body, status, message] of cases) {
       const response = await client.post('/api/v1/cas').bearerToken(token).json(body)
@@ -396,6 +402,100 @@ test.group('Certificate authorities: CSR-only intermediates', () => {
         cert: leaf.body().certificate.certificatePem,
       })
       assert.isTrue(verdict.ok, verdict.output)
+    })
+  }).timeout(60000)
+})
+
+test.group('Certificate authorities: chains with cross-certificates', () => {
+  test("a chain holding the root's cross-certificate before the root is accepted; a CA certificate without keyCertSign is not", async ({
+    client,
+    assert,
+  }) => {
+    const token = await adminToken()
+    const inter = await createCa(client, { name: unique('Cross Issuing'), csrOnly: true })
+    const weak = await createCa(client, { name: unique('No keyCertSign'), csrOnly: true })
+    await withFiles({ 'inter.csr': inter.csrPem!, 'weak.csr': weak.csrPem! }, async (p, dir) => {
+      const openssl = toolPath('openssl')
+      const caExt = ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign']
+      // R is a root; X another root that cross-signs R (same name and key as R).
+      const root = await opensslSelfSigned(dir, {
+        subject: '/CN=R Root',
+        name: 'root',
+        addext: caExt,
+      })
+      await opensslSelfSigned(dir, { subject: '/CN=X Root', name: 'xroot', addext: caExt })
+      const { writeFile, readFile } = await import('node:fs/promises')
+      const ext = (usage: string) =>
+        `basicConstraints=critical,CA:TRUE\nkeyUsage=critical,${usage}\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n`
+      await writeFile(`${dir}/ca.cnf`, ext('keyCertSign,cRLSign'))
+      await writeFile(`${dir}/weak.cnf`, ext('digitalSignature,cRLSign'))
+      const sign = async (csr: string, issuer: string, cnf: string, out: string) => {
+        const made = await run(openssl, [
+          'x509',
+          '-req',
+          '-in',
+          csr,
+          '-CA',
+          `${dir}/${issuer}.pem`,
+          '-CAkey',
+          `${dir}/${issuer}.key`,
+          '-CAcreateserial',
+          '-days',
+          '20',
+          '-extfile',
+          `${dir}/${cnf}`,
+          '-out',
+          `${dir}/${out}`,
+        ])
+        assert.equal(made.code, 0, made.stderr)
+        return readFile(`${dir}/${out}`, 'utf8')
+      }
+      const rootCsr = await run(openssl, [
+        'x509',
+        '-x509toreq',
+        '-in',
+        root.certPath,
+        '-signkey',
+        root.keyPath,
+        '-out',
+        `${dir}/root.csr`,
+      ])
+      assert.equal(rootCsr.code, 0, rootCsr.stderr)
+      const cross = await sign(`${dir}/root.csr`, 'xroot', 'ca.cnf', 'cross.pem')
+      const interPem = await sign(p['inter.csr'], 'root', 'ca.cnf', 'inter.pem')
+      const weakPem = await sign(p['weak.csr'], 'root', 'weak.cnf', 'weak.pem')
+
+      // The cross-certificate comes first and leads to X, which is not given: the builder goes
+      // back and takes R itself (this was "No chain to a root can be built").
+      const ok = await client
+        .post(`/api/v1/cas/${inter.id}/certificate`)
+        .bearerToken(token)
+        .json({ certificatePem: interPem, chainPem: [cross, root.certPem] })
+      assert.equal(ok.status(), 200, ok.text())
+      const tpl = await webServerTemplate(client, inter.id)
+      const { csrPem } = await opensslCsr({ subject: '/CN=cross-leaf.example.com' })
+      const leaf = await issueCertificate(client, tpl.id, { csr: csrPem })
+      leaf.assertStatus(201)
+      const verdict = await opensslVerify({
+        roots: [root.certPem],
+        untrusted: [interPem],
+        cert: leaf.body().certificate.certificatePem,
+      })
+      assert.isTrue(verdict.ok, verdict.output)
+
+      const refused = await client
+        .post(`/api/v1/cas/${weak.id}/certificate`)
+        .bearerToken(token)
+        .json({ certificatePem: weakPem, chainPem: root.certPem })
+      refused.assertStatus(400)
+      assert.include(refused.body().error.message, 'keyCertSign')
+      const notText = await client
+        .post(`/api/v1/cas/${weak.id}/certificate`)
+        .bearerToken(token)
+        .json({ certificatePem: weakPem, chainPem: [42] })
+      notText.assertStatus(422)
+      const still = await client.get(`/api/v1/cas/${weak.id}`).bearerToken(token)
+      assert.equal(still.body().ca.status, 'pending')
     })
   }).timeout(60000)
 })

@@ -151,6 +151,19 @@ test.group('Templates', () => {
     assert.include(ca2.body().error.message, 'Certificate Authority')
     ;(await createTemplate(client, ca.id, { name: 'Y', starter: 'nope' })).assertStatus(422)
     ;(await createTemplate(client, ca.id, { name: 'Web Server' })).assertStatus(409)
+    // A default validity beyond the template's own maximum (it was issued that long by default).
+    const web = await webServerTemplate(client, ca.id)
+    const tooLong = await client
+      .patch(`/api/v1/templates/${web.id}`)
+      .bearerToken(await adminToken())
+      .json({ options: { validityDays: 825 } })
+    tooLong.assertStatus(422)
+    assert.include(tooLong.body().error.message, 'maximum (397 days)')
+    const longName = await client
+      .patch(`/api/v1/templates/${web.id}`)
+      .bearerToken(await adminToken())
+      .json({ name: 'n'.repeat(201) })
+    longName.assertStatus(422)
   })
 
   test('a template with active certificates cannot be deleted; hold counts as active', async ({
