@@ -158,6 +158,7 @@ export interface HookContexts {
   afterCaUpdated: CaEventContext
   afterCaDeleted: CaEventContext
   afterTemplateUpdated: TemplateEventContext
+  beforeTemplateDelete: TemplateEventContext
   afterTemplateDeleted: TemplateEventContext
 }
 
@@ -178,6 +179,7 @@ export const HOOK_KINDS: Readonly<Record<HookName, HookKind>> = {
   afterCaUpdated: 'parallel-notify',
   afterCaDeleted: 'parallel-notify',
   afterTemplateUpdated: 'parallel-notify',
+  beforeTemplateDelete: 'series-veto',
   afterTemplateDeleted: 'parallel-notify',
 }
 

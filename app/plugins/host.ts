@@ -20,7 +20,7 @@ import db from '@adonisjs/lucid/services/db'
 import logger from '@adonisjs/core/services/logger'
 import pluginsConfig from '#config/plugins'
 import pkiConfig from '#config/pki'
-import { KernelError } from '#exceptions/kernel_error'
+import { KernelError, type KernelErrorCode } from '#exceptions/kernel_error'
 import { hooks } from '#services/hooks'
 import { registerServiceUrl } from '#services/service_urls'
 import { scheduleJob, nodeId } from '#services/scheduler'
@@ -104,6 +104,12 @@ export function emptyRegistrations(): Registrations {
     provides: [],
     commands: [],
   }
+}
+
+/** The error a veto (`{ deny }`) becomes, by hook; E_POLICY_DENIED (403) for the others. */
+const VETO_CODES: Partial<Record<HookName, KernelErrorCode>> = {
+  beforeRevoke: 'E_REVOCATION_REFUSED',
+  beforeTemplateDelete: 'E_CONFLICT',
 }
 
 const COMMAND_NAME = /^[a-z][a-z0-9-]*(:[a-z][a-z0-9-]*)+$/
@@ -550,11 +556,9 @@ export class PluginHost {
         rec.runtime!.log.warn({ hook: name }, 'a deny from a hook that cannot veto was ignored')
         return
       }
-      throw new KernelError(
-        name === 'beforeRevoke' ? 'E_REVOCATION_REFUSED' : 'E_POLICY_DENIED',
-        String((outcome as any).deny),
-        { plugin: rec.id }
-      )
+      throw new KernelError(VETO_CODES[name] ?? 'E_POLICY_DENIED', String((outcome as any).deny), {
+        plugin: rec.id,
+      })
     }
   }
 

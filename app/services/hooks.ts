@@ -43,6 +43,7 @@ export const HOOK_KINDS: Record<HookName, 'series' | 'parallel'> = {
   afterCaUpdated: 'parallel',
   afterCaDeleted: 'parallel',
   afterTemplateUpdated: 'parallel',
+  beforeTemplateDelete: 'series',
   afterTemplateDeleted: 'parallel',
 }
 

@@ -220,6 +220,13 @@ export const templateService = {
         `Template "${template.name}" still has ${n} active certificate(s) (valid or on hold). Revoke them or wait until they expire, then delete the template.`
       )
     }
+    // A plugin that signs with the template may refuse (e.g. an ACME policy uses it): E_CONFLICT.
+    await hooks.run('beforeTemplateDelete', {
+      caId: template.caId,
+      templateId: template.id,
+      templateName: template.name,
+      actor,
+    })
     await db.transaction(async (trx) => {
       await trx.from('templates').where('id', template.id).delete()
       await audit(

@@ -10,6 +10,7 @@ import { html, safe, type PluginRuntime, type PluginSetupApi, type RouteContext 
 import {
   createEab,
   createPolicy,
+  updatePolicy,
   deleteEab,
   deletePolicy,
   directoryUrl,
@@ -132,6 +133,15 @@ async function policiesPage(ctx: RouteContext): Promise<Page> {
         </td>
         <td><a href="${BASE}/accounts?policy=${p.id}">${counts.get(p.id)!.accounts}</a></td>
         <td>
+          <button
+            type="button"
+            class="btn small"
+            hx-get="${BASE}/policies/${p.id}/edit"
+            hx-target="#modal-body"
+            aria-label="Edit ACME policy ${p.name}"
+          >
+            Edit
+          </button>
           ${safe(deleteButton(`${BASE}/policies/${p.id}/delete`, `Delete ACME policy ${p.name} and its EABs?`, '#acme-flash'))}
         </td>
       </tr>`
@@ -165,10 +175,25 @@ async function policiesPage(ctx: RouteContext): Promise<Page> {
   }
 }
 
+/** A policy's fields as its form shows them (profiles as name=template name). */
+async function policyValues(ctx: RouteContext, policy: Policy): Promise<Record<string, string>> {
+  const names = await templateNames(ctx.runtime, policy.caId)
+  return {
+    name: policy.name,
+    template: String(policy.templateId),
+    preApproved: policy.preApproved.join(', '),
+    profiles: Object.entries(policy.profiles)
+      .map(([n, t]) => `${n}=${names.get(t) ?? t}`)
+      .join(', '),
+  }
+}
+
+/** The create form, or with `editing` the edit form of that policy. */
 async function policyForm(
   ctx: RouteContext,
   values: Record<string, string> = {},
-  error?: PolicyError
+  error?: PolicyError,
+  editing?: Policy
 ): Promise<string> {
   const templates = await ctx.runtime.listTemplates(ctx.currentCaId!)
   const err = (f: string) => (error && (error.field ?? 'name') === f ? error.message : undefined)
@@ -180,15 +205,18 @@ async function policyForm(
         </option>`
     )
     .join('')
+  const action = editing ? `${BASE}/policies/${editing.id}` : `${BASE}/policies`
   return modal(
-    'Create ACME Policy',
-    html`<form class="stack" hx-post="${BASE}/policies" hx-target="#modal-body" novalidate>
+    editing ? 'Edit ACME Policy' : 'Create ACME Policy',
+    html`<form class="stack" hx-post="${action}" hx-target="#modal-body" novalidate>
       ${safe(field('name', 'Name', html`<input id="acme-name" name="name" required maxlength="100" value="${values.name ?? ''}" />`, err('name'), 'Unique in the install.'))}
       ${safe(field('template', 'Template', `<select id="acme-template" name="template">${options}</select>`, err('template'), 'Used to sign certificates ordered under this policy.'))}
       ${safe(field('preApproved', 'Pre-approved domains', html`<input id="acme-preApproved" name="preApproved" value="${values.preApproved ?? ''}" placeholder="*.example.com, host.example.org" />`, err('preApproved'), 'Comma-separated; authorized without a challenge.'))}
       ${safe(field('profiles', 'ACME profiles', html`<input id="acme-profiles" name="profiles" value="${values.profiles ?? ''}" placeholder="shortlived=Short Lived" />`, err('profiles'), 'Optional, comma-separated name=template of this CA. Orders without a profile use the template above.'))}
       <div class="actions">
-        <button type="submit" class="btn primary">Create Policy</button>
+        <button type="submit" class="btn primary">
+          ${editing ? 'Save Policy' : 'Create Policy'}
+        </button>
         <button type="button" class="btn" data-close-modal>Cancel</button>
       </div>
     </form>`
@@ -197,15 +225,34 @@ async function policyForm(
 
 const text = (v: unknown) => (v === null || v === undefined ? '' : String(v))
 
-async function createPolicyAction(ctx: RouteContext) {
-  if (!ctx.currentCaId) return noCa()
+function policyFormValues(ctx: RouteContext) {
   const b = ctx.request.body
-  const values = {
+  return {
     name: text(b.name),
     template: text(b.template),
     preApproved: text(b.preApproved),
     profiles: text(b.profiles),
   }
+}
+
+async function editPolicyAction(ctx: RouteContext) {
+  const policy = await ownPolicy(ctx)
+  if (!policy) return notFound(ctx)
+  const values = policyFormValues(ctx)
+  try {
+    await updatePolicy(ctx.runtime, policy.id, { caId: policy.caId, ...values }, ctx.actor)
+  } catch (error) {
+    if (!(error instanceof PolicyError)) throw error
+    ctx.reply.status(422)
+    return policyForm(ctx, values, error, policy)
+  }
+  ctx.reply.header('HX-Redirect', BASE)
+  return modal('Policy saved', html`<p>Policy ${values.name} saved.</p>`)
+}
+
+async function createPolicyAction(ctx: RouteContext) {
+  if (!ctx.currentCaId) return noCa()
+  const values = policyFormValues(ctx)
   try {
     await createPolicy(ctx.runtime, { caId: ctx.currentCaId, ...values }, ctx.actor)
   } catch (error) {
@@ -504,6 +551,13 @@ export function registerAdmin(api: PluginSetupApi) {
       r.get('/', policiesPage)
       r.get('/policies/new', async (ctx) => (ctx.currentCaId ? policyForm(ctx) : noCa()))
       r.post('/policies', createPolicyAction)
+      r.get('/policies/:id/edit', async (ctx) => {
+        const policy = await ownPolicy(ctx)
+        return policy
+          ? policyForm(ctx, await policyValues(ctx, policy), undefined, policy)
+          : notFound(ctx)
+      })
+      r.post('/policies/:id', editPolicyAction)
       r.post('/policies/:id/delete', deletePolicyAction)
       r.get('/policies/:id/eabs', eabsPage)
       r.get('/policies/:id/eabs/new', async (ctx) => {

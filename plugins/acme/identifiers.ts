@@ -3,6 +3,7 @@
  * may use, and pre-approved domain lists ("*.example.com" covers example.com and every name
  * below it).
  */
+import { domainToASCII } from 'node:url'
 import { isValidDnsName, isValidIp, normalizeIp } from '#pki/index'
 import { AcmeProblem, type Subproblem } from './problems.js'
 
@@ -89,8 +90,20 @@ export function notOfferedReason(id: Identifier, type: string): string {
 export function parsePreApproved(text: string): string[] {
   return text
     .split(/[,\s]+/)
-    .map((s) => s.trim().toLowerCase().replace(/\.$/, ''))
+    .map((s) => asciiName(s.trim().toLowerCase().replace(/\.$/, '')))
     .filter(Boolean)
+}
+
+/**
+ * An internationalized name in the A-label form ACME clients send (`*.bücher.de` →
+ * `*.xn--bcher-kva.de`); anything else as it is (an invalid name stays invalid).
+ */
+function asciiName(entry: string): string {
+  if (/^[\u0020-\u007e]*$/.test(entry)) return entry
+  const wildcard = entry.startsWith('*.')
+  const ascii = domainToASCII(wildcard ? entry.slice(2) : entry)
+  if (!ascii) return entry
+  return wildcard ? `*.${ascii}` : ascii
 }
 
 /** Checks a pre-approved list; returns the entries that are neither names, wildcards nor IPs. */

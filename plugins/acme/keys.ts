@@ -6,11 +6,18 @@
 import { randomBytes } from 'node:crypto'
 import type { PluginRuntime } from '#plugin-api'
 
-/** A new KID (random, URL-safe) and HMAC key (256 bits, unpadded base64url). */
+/**
+ * A new KID (random, URL-safe) and HMAC key (256 bits, unpadded base64url). Neither starts with
+ * "-": certbot (argparse) reads `--eab-kid -Ab3…` as a missing value, and the key is shown once.
+ */
 export function newEabCredentials() {
-  return {
-    kid: randomBytes(18).toString('base64url'),
-    hmacKey: randomBytes(32).toString('base64url'),
+  return { kid: randomText(18), hmacKey: randomText(32) }
+}
+
+function randomText(bytes: number): string {
+  for (;;) {
+    const text = randomBytes(bytes).toString('base64url')
+    if (!text.startsWith('-')) return text
   }
 }
 

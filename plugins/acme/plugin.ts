@@ -12,7 +12,7 @@ import { commands } from './commands.js'
 import { failStuckValidations, getAuthz, postChallenge } from './authorizations.js'
 import { downloadCertificate, renewalInfo, requestRenewal, revokeCert } from './certificates.js'
 import { failStaleProcessing, finalize, getOrder, newOrder } from './orders.js'
-import { directoryUrl, listPolicies } from './policies.js'
+import { directoryUrl, listPolicies, removeCaPolicies, templateInUse } from './policies.js'
 import { AcmeProblem } from './problems.js'
 import { commonHeaders, sendJson, sendProblem, type AcmeContext } from './protocol.js'
 import { installSettings, templateSettings, type InstallSettings } from './settings.js'
@@ -52,13 +52,16 @@ function acme(handler: Handler) {
 }
 
 async function directory(ctx: AcmeContext) {
-  const profiles: Record<string, string> = {}
+  // The directory is public: it names profiles, not the policies (nor CAs) that offer them.
+  const offeredBy = new Map<string, number>()
   for (const policy of await listPolicies(ctx.runtime)) {
-    for (const name of Object.keys(policy.profiles)) {
-      profiles[name] = profiles[name]
-        ? `${profiles[name]}, ${policy.name}`
-        : `Offered by ACME policy ${policy.name}`
-    }
+    for (const name of Object.keys(policy.profiles))
+      offeredBy.set(name, (offeredBy.get(name) ?? 0) + 1)
+  }
+  const profiles: Record<string, string> = {}
+  for (const [name, count] of offeredBy) {
+    profiles[name] =
+      `The "${name}" profile, offered by ${count === 1 ? 'one ACME policy' : `${count} ACME policies`}: the account's policy decides whether an order may use it.`
   }
   const meta: Record<string, unknown> = { externalAccountRequired: true }
   if (ctx.settings.termsOfService) meta.termsOfService = ctx.settings.termsOfService
@@ -219,5 +222,25 @@ export default definePlugin({
     api.hook('afterTemplateUpdated', (ctx, runtime) =>
       requestRenewal(runtime, { template_id: ctx.templateId }, 'template-changed')
     )
+    // A policy's template (or a profile's) cannot be deleted from under it; fails closed, as an
+    // order under the policy would fail for good.
+    api.hook('beforeTemplateDelete', {
+      handler: async (ctx, runtime) => {
+        const why = await templateInUse(runtime, ctx.caId, ctx.templateId)
+        return why ? { deny: why } : undefined
+      },
+      onError: 'deny',
+    })
+    api.hook('afterCaDeleted', async (ctx, runtime) => {
+      const removed = await removeCaPolicies(runtime, ctx.caId)
+      if (removed.length === 0) return
+      await runtime.writeServiceLog({
+        caId: null,
+        level: 'info',
+        event: 'acme.policies.removed',
+        message: `CA #${ctx.caId} was deleted: its ACME policies ${removed.map((n: string) => `"${n}"`).join(', ')} were removed with their EABs, accounts and orders.`,
+        details: { caId: ctx.caId, policies: removed },
+      })
+    })
   },
 })

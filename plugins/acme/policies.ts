@@ -187,16 +187,21 @@ export async function updatePolicy(
   const policy = await findPolicy(runtime, id)
   if (!policy) throw new PolicyError('That policy does not exist.')
   const checked = await checkPolicyInput(runtime, { ...input, caId: policy.caId }, id)
-  await runtime
-    .table('acme_policies')
-    .where('id', id)
-    .update({
-      name: checked.name,
-      template_id: checked.template.id,
-      pre_approved: checked.preApproved.join(', '),
-      profiles: JSON.stringify(checked.profiles),
-      updated_at: Date.now(),
-    })
+  try {
+    await runtime
+      .table('acme_policies')
+      .where('id', id)
+      .update({
+        name: checked.name,
+        template_id: checked.template.id,
+        pre_approved: checked.preApproved.join(', '),
+        profiles: JSON.stringify(checked.profiles),
+        updated_at: Date.now(),
+      })
+  } catch {
+    // Another policy took the name meanwhile (names are unique).
+    throw new PolicyError(`A policy named "${checked.name}" already exists.`, 'name')
+  }
   await auditAs(runtime, actor, {
     action: 'acme.policy.update',
     caId: policy.caId,
@@ -232,6 +237,54 @@ export async function deletePolicy(runtime: PluginRuntime, id: number, actor?: A
     objectId: id,
     details: { name: policy.name },
   })
+}
+
+/**
+ * Why a template cannot be deleted: the policies that sign with it (as their template or as a
+ * profile's). Null when none does. The beforeTemplateDelete hook's answer.
+ */
+export async function templateInUse(
+  runtime: PluginRuntime,
+  caId: number,
+  templateId: number
+): Promise<string | null> {
+  const policies = await listPolicies(runtime, caId)
+  const uses = policies.flatMap((p) => [
+    ...(p.templateId === templateId ? [`"${p.name}" (its template)`] : []),
+    ...Object.entries(p.profiles)
+      .filter(([, t]) => t === templateId)
+      .map(([profile]) => `"${p.name}" (profile ${profile})`),
+  ])
+  if (uses.length === 0) return null
+  return `ACME policy ${uses.join(', ')} signs with this template: choose another template for it (ACME → Policies → Edit), then delete this one.`
+}
+
+/**
+ * A CA was deleted (with its templates and certificates): its policies can never issue again.
+ * They go with their EABs (and the EABs' keys), accounts, orders, authorizations, challenges and
+ * certificate records, so their names are free and the directory lists no dead profile.
+ */
+export async function removeCaPolicies(runtime: PluginRuntime, caId: number): Promise<string[]> {
+  const policies = await runtime.table('acme_policies').where('ca_id', caId).select('id', 'name')
+  const ids = policies.map((p: any) => Number(p.id))
+  if (ids.length > 0) {
+    for (const eab of await runtime.table('acme_eabs').whereIn('policy_id', ids)) {
+      await dropHmacKey(runtime, String(eab.hmac_key))
+    }
+    const orders = runtime.table('acme_orders').whereIn('policy_id', ids).select('id')
+    const authz = runtime.table('acme_authorizations').whereIn('order_id', orders).select('id')
+    await runtime.table('acme_challenges').whereIn('authz_id', authz).delete()
+    await runtime
+      .table('acme_authorizations')
+      .whereIn('order_id', runtime.table('acme_orders').whereIn('policy_id', ids).select('id'))
+      .delete()
+    await runtime.table('acme_orders').whereIn('policy_id', ids).delete()
+    await runtime.table('acme_accounts').whereIn('policy_id', ids).delete()
+    await runtime.table('acme_eabs').whereIn('policy_id', ids).delete()
+    await runtime.table('acme_policies').whereIn('id', ids).delete()
+  }
+  await runtime.table('acme_certificates').where('ca_id', caId).delete()
+  return policies.map((p: any) => String(p.name))
 }
 
 export interface EabInput {

@@ -4,9 +4,14 @@
  *  - template: whether the template accepts wildcard identifiers through ACME.
  */
 import type { SettingsSpec } from '#plugin-api'
+import { parseResolvers } from './validation.js'
 
 export const installSettings: SettingsSpec = {
   version: 1,
+  check(values) {
+    const parsed = parseResolvers(String(values.dnsResolver ?? ''))
+    return 'problem' in parsed ? { dnsResolver: parsed.problem } : undefined
+  },
   schema: {
     type: 'object',
     additionalProperties: false,
@@ -52,11 +57,12 @@ export const installSettings: SettingsSpec = {
         'type': 'string',
         'title': 'DNS resolvers',
         'description':
-          'Comma-separated resolvers (host or host:port) for dns-01 TXT lookups and for the addresses http-01 and tls-alpn-01 connect to. Empty: the system resolver.',
+          'Comma-separated resolver addresses (IP, IP:port or [IPv6]:port) for dns-01 TXT lookups and for the addresses http-01 and tls-alpn-01 connect to. Empty: the system resolver.',
         'maxLength': 300,
-        'pattern': '^[0-9A-Za-z.:\\[\\], -]*$',
+        'pattern': '^[0-9A-Fa-f.:\\[\\], ]*$',
         'default': '',
-        'x-message': 'Comma-separated host or host:port entries.',
+        'x-message':
+          'Comma-separated IP addresses, each with an optional port (e.g. 192.0.2.53:53).',
       },
       validationTimeoutSeconds: {
         'type': 'integer',

@@ -24,16 +24,49 @@ export interface ValidationInput {
   settings: InstallSettings
 }
 
+/**
+ * The DNS resolver setting as node's Resolver takes it: comma-separated IP addresses, each with
+ * an optional port (`192.0.2.53`, `192.0.2.53:5353`, `2001:db8::53`, `[2001:db8::53]:5353`).
+ * Names are not accepted (the resolver is what resolves them), nor port 0, which aborts the
+ * process inside node's DNS library. Returns the servers, or the first problem as text.
+ */
+export function parseResolvers(value: string): { servers: string[] } | { problem: string } {
+  const servers: string[] = []
+  for (const raw of value.split(',')) {
+    const entry = raw.trim()
+    if (!entry) continue
+    const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry)
+    const v4 = /^([\d.]+)(?::(\d+))?$/.exec(entry)
+    const [host, port] = bracketed
+      ? [bracketed[1], bracketed[2]]
+      : v4
+        ? [v4[1], v4[2]]
+        : [entry, undefined]
+    const family = isIP(host)
+    if (family === 0 || (v4 && family !== 4) || (bracketed && family !== 6)) {
+      return {
+        problem: `"${entry}" is not an IP address (give resolvers by address, e.g. 192.0.2.53 or [2001:db8::53]:53).`,
+      }
+    }
+    if (port !== undefined && !(Number(port) >= 1 && Number(port) <= 65535)) {
+      return { problem: `"${entry}": the port must be from 1 to 65535.` }
+    }
+    servers.push(port === undefined ? host : family === 6 ? `[${host}]:${port}` : `${host}:${port}`)
+  }
+  return { servers }
+}
+
 function resolver(settings: InstallSettings): Resolver {
   const r = new Resolver({
     timeout: Math.min(5000, settings.validationTimeoutSeconds * 1000),
     tries: 2,
   })
-  const servers = settings.dnsResolver
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)
-  if (servers.length) r.setServers(servers)
+  const parsed = parseResolvers(settings.dnsResolver)
+  // Settings are checked when saved; a value stored before that check fails the validation.
+  if ('problem' in parsed) {
+    throw new AcmeProblem('dns', `The server's DNS resolver setting is invalid: ${parsed.problem}`)
+  }
+  if (parsed.servers.length) r.setServers(parsed.servers)
   return r
 }
 

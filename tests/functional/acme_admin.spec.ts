@@ -7,7 +7,8 @@
  */
 import { test } from '@japa/runner'
 import db from '@adonisjs/lucid/services/db'
-import { opensslCsr } from '#tests/helpers/api'
+import { adminToken, createTemplate, opensslCsr, unique } from '#tests/helpers/api'
+import { createPolicy } from '../../plugins/acme/policies.js'
 import { webUser } from '#tests/helpers/web'
 import { AcmeTestClient } from '../../plugins/acme/tests/client.js'
 import { accountIdOf, acmeWorld, directoryUrl, pemToB64u, disableAcme } from './acme_fixtures.js'
@@ -177,5 +178,83 @@ test.group('ACME admin pages', (group) => {
     const foreign = await client.get(`/admin/p/acme/policies/${policy.id}/eabs${q}`).loginAs(user)
     assert.notInclude(foreign.text(), kid)
     assert.notEqual(foreign.status(), 200)
+  })
+
+  test('a policy is edited; its template cannot be deleted under it; a deleted CA takes its policies along', async ({
+    client,
+    assert,
+  }) => {
+    const world = await acmeWorld(client, { profiles: '' })
+    const admin = await webUser({ isAdmin: true })
+    const q = `?ca=${world.ca.id}`
+    const token = await adminToken()
+    const acme = await new AcmeTestClient(directoryUrl()).init()
+    assert.equal((await acme.register(await world.eab())).status, 201)
+
+    // The template the policy signs with cannot be deleted (it has no certificates).
+    const refused = await client.delete(`/api/v1/templates/${world.template.id}`).bearerToken(token)
+    refused.assertStatus(409)
+    assert.include(refused.body().error.message, world.policy.name)
+    assert.include(refused.body().error.message, 'choose another template')
+
+    // Edit: the form shows the policy; saving moves it to another template (IDN pre-approved
+    // names are kept in the A-label form clients send).
+    const other = await createTemplate(client, world.ca.id, {
+      name: unique('Other'),
+      starter: 'web-server',
+    })
+    other.assertStatus(201)
+    const otherId = other.body().template.id
+    const form = await client
+      .get(`/admin/p/acme/policies/${world.policy.id}/edit${q}`)
+      .loginAs(admin)
+      .header('hx-request', 'true')
+    form.assertStatus(200)
+    assert.include(form.text(), 'Edit ACME Policy')
+    assert.include(form.text(), `value="${world.policy.name}"`)
+    const saved = await client
+      .post(`/admin/p/acme/policies/${world.policy.id}${q}`)
+      .loginAs(admin)
+      .withCsrfToken()
+      .header('hx-request', 'true')
+      .form({
+        name: world.policy.name,
+        template: String(otherId),
+        preApproved: '*.bücher.example',
+        profiles: `short=${other.body().template.name}`,
+      })
+    saved.assertStatus(200)
+    const row = await world.runtime.table('acme_policies').where('id', world.policy.id).first()
+    assert.equal(Number(row.template_id), otherId)
+    assert.equal(row.pre_approved, '*.xn--bcher-kva.example')
+    const audited = await db
+      .from('audit_logs')
+      .where({ action: 'acme.policy.update', object_id: String(world.policy.id) })
+    assert.lengthOf(audited, 1)
+    // The old template is free now; the new one is held, as a profile's too.
+    ;(
+      await client.delete(`/api/v1/templates/${world.template.id}`).bearerToken(token)
+    ).assertStatus(204)
+    ;(await client.delete(`/api/v1/templates/${otherId}`).bearerToken(token)).assertStatus(409)
+
+    // The public directory names the profile, never the policy offering it.
+    const directory = (await (await fetch(directoryUrl())).json()) as any
+    assert.property(directory.meta.profiles, 'short')
+    assert.notInclude(JSON.stringify(directory.meta.profiles), world.policy.name)
+
+    // Deleting the CA removes its policies, EABs and accounts: the name is free again.
+    ;(await client.delete(`/api/v1/cas/${world.ca.id}`).bearerToken(token)).assertStatus(204)
+    for (const table of ['acme_policies', 'acme_eabs', 'acme_accounts']) {
+      const column = table === 'acme_policies' ? 'id' : 'policy_id'
+      const left = await world.runtime.table(table).where(column, world.policy.id)
+      assert.lengthOf(left, 0, table)
+    }
+    const fresh = await acmeWorld(client)
+    const renamed = await createPolicy(fresh.runtime, {
+      caId: fresh.ca.id,
+      name: world.policy.name,
+      template: fresh.template.id,
+    })
+    assert.equal(renamed.name, world.policy.name)
   })
 })
