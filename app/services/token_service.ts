@@ -170,13 +170,19 @@ export const bootstrapService = {
   async redeem(token: string, email: string, ip?: string | null, password?: string) {
     if (password !== undefined) checkPasswordStrength(password)
     const passwordHash = password !== undefined ? await hash.use('argon').make(password) : null
-    return db.transaction(async (trx) => {
+    const redeemed = await db.transaction(async (trx) => {
       const row = await trx.from('kernel_meta').where('key', 'bootstrap_token').forUpdate().first()
       if (!row || typeof token !== 'string' || row.value !== hashToken(token)) {
         throw new KernelError(
           'E_UNAUTHORIZED',
           'The bootstrap token is wrong or has already been used.'
         )
+      }
+      // One-time, and only while no administrator exists: one made another way (`node ace
+      // user:create --admin`, the Users page) retires the token, which may sit in a log.
+      if (await trx.from('users').where('is_admin', true).first()) {
+        await trx.from('kernel_meta').where('key', 'bootstrap_token').delete()
+        return null
       }
       const normalized = String(email ?? '')
         .trim()
@@ -210,6 +216,13 @@ export const bootstrapService = {
       )
       return { userId, email: normalized, token: apiToken }
     })
+    if (!redeemed) {
+      throw new KernelError(
+        'E_UNAUTHORIZED',
+        'An administrator exists already, so the bootstrap token is no longer valid: sign in, or ask an administrator for an account.'
+      )
+    }
+    return redeemed
   },
 }
 

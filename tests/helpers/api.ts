@@ -2,6 +2,7 @@
  * Helpers for functional tests: an administrator's API token, CSRs made by OpenSSL (not by our
  * code), and small wrappers around the REST API.
  */
+import db from '@adonisjs/lucid/services/db'
 import { randomUUID } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -181,5 +182,20 @@ export async function waitFor<T>(
     if (value !== null) return value
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, stepMs))
+  }
+}
+
+/**
+ * Runs `fn` on an install without administrators (the shared test database has some, made by
+ * other tests): they are demoted for its duration, then promoted back.
+ */
+export async function withoutAdministrators(fn: () => Promise<void>) {
+  const admins = await db.from('users').where('is_admin', true).select('id')
+  const ids = admins.map((a: any) => Number(a.id))
+  if (ids.length) await db.from('users').whereIn('id', ids).update({ is_admin: false })
+  try {
+    await fn()
+  } finally {
+    if (ids.length) await db.from('users').whereIn('id', ids).update({ is_admin: true })
   }
 }
