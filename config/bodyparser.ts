@@ -15,6 +15,9 @@ const bodyParserConfig = defineConfig({
   form: {
     ...inflatable,
     convertEmptyStringsToNull: true,
+    // A repeated field (ids=1&ids=2…, the requests page's 100 check boxes) is a list up to this
+    // many (qs makes an object of it beyond its default 20).
+    queryString: { arrayLimit: 1000 },
     types: ['application/x-www-form-urlencoded'],
   },
   json: {

@@ -13,8 +13,7 @@ export default class WebAuthMiddleware {
     const user = (await ctx.auth.use('web').check()) ? (ctx.auth.use('web').user as User) : null
     if (!user || user.disabled) {
       if (user) await ctx.auth.use('web').logout()
-      const target = ctx.request.method() === 'GET' ? ctx.request.url(true) : '/admin'
-      ctx.session.put('afterLogin', target)
+      ctx.session.put('afterLogin', returnTo(ctx))
       const login = '/login'
       if (ctx.request.header('hx-request')) {
         ctx.response.header('HX-Redirect', login)
@@ -31,5 +30,20 @@ export default class WebAuthMiddleware {
     }
     ctx.view.share(await layoutData(ctx))
     return next()
+  }
+}
+
+/**
+ * Where to go after logging in again: the page asked for; for an htmx request (a fragment, which
+ * alone would be a bare page) the page it was made from (HX-Current-URL, as a local path).
+ */
+function returnTo(ctx: HttpContext): string {
+  if (ctx.request.method() !== 'GET') return '/admin'
+  if (!ctx.request.header('hx-request')) return ctx.request.url(true)
+  try {
+    const page = new URL(String(ctx.request.header('hx-current-url') ?? ''))
+    return `${page.pathname}${page.search}`
+  } catch {
+    return '/admin'
   }
 }

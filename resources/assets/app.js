@@ -1,7 +1,7 @@
 /*
  * Admin UI behaviour on top of htmx: validation errors (422) and refusals (4xx) are swapped in
  * like successes, so forms show their errors next to the fields; fragments loaded into the modal
- * open it; [data-close-modal] closes it.
+ * open it; [data-close-modal] closes it; form[data-confirm] asks before sending.
  */
 document.addEventListener('DOMContentLoaded', () => {
   if (window.htmx) {
@@ -9,6 +9,8 @@ document.addEventListener('DOMContentLoaded', () => {
       { code: '204', swap: false },
       { code: '[23]..', swap: true },
       { code: '4..', swap: true, error: false },
+      // Server errors carry a message too (the modal's, or #flash's through HX-Retarget): shown.
+      { code: '5..', swap: true, error: true },
       { code: '...', swap: false, error: true },
     ]
   }
@@ -22,6 +24,13 @@ document.addEventListener('htmx:afterSwap', (event) => {
     const focusable = target.querySelector('[autofocus], h2, button, a, input, select, textarea')
     if (focusable) focusable.focus()
   }
+})
+
+// <form data-confirm="question">: asked before the form is sent (no inline script, so names
+// in the question are only ever text).
+document.addEventListener('submit', (event) => {
+  const form = event.target.closest('form[data-confirm]')
+  if (form && !window.confirm(form.dataset.confirm)) event.preventDefault()
 })
 
 document.addEventListener('click', (event) => {

@@ -740,6 +740,42 @@ test.group('Admin UI in Chromium', (group) => {
     assert.notInclude(options.join('\n'), name)
   })
 
+  test("deleting a user asks first, whatever their address holds (o'brien@…)", async ({
+    assert,
+  }) => {
+    const { page } = session
+    const email = `o'brien+${Date.now()}@example.com`
+    await navLink(page, 'Users').click()
+    await page.getByLabel('Email').fill(email)
+    // Added, the user's own page opens.
+    await Promise.all([
+      page.waitForURL((url) => /^\/admin\/users\/\d+$/.test(url.pathname)),
+      page.getByRole('button', { name: 'Add user' }).click(),
+    ])
+    await page.getByRole('button', { name: 'Delete user' }).waitFor()
+    // The question names the address; dismissed, nothing is deleted. (An inline onsubmit made
+    // the apostrophe a script error: no question, and the form was sent at once.)
+    const asked: string[] = []
+    const answer = (accept: boolean) =>
+      page.once('dialog', (dialog) => {
+        asked.push(dialog.message())
+        void (accept ? dialog.accept() : dialog.dismiss())
+      })
+    answer(false)
+    await page.getByRole('button', { name: 'Delete user' }).click()
+    await page.waitForTimeout(300)
+    assert.lengthOf(asked, 1)
+    assert.include(asked[0], email)
+    assert.include(page.url(), '/admin/users/')
+    answer(true)
+    await Promise.all([
+      page.waitForURL((url) => url.pathname === '/admin/users'),
+      page.getByRole('button', { name: 'Delete user' }).click(),
+    ])
+    assert.lengthOf(asked, 2)
+    assert.equal(await page.getByRole('row').filter({ hasText: email }).count(), 0)
+  })
+
   test('the other admin pages render; no page raised a script error', async ({ assert }) => {
     const { page } = session
     const pages: Array<[link: string, heading: string | RegExp, screenshot: string]> = [

@@ -348,6 +348,26 @@ test.group('Admin UI: pending requests', () => {
       .withCsrfToken()
       .loginAs(o.user)
     assert.include(none.text(), 'Select at least one request first.')
+
+    // A whole page ticked: more than 20 ids (the form parser made an object of them, and
+    // nothing was declined: "Select at least one request first").
+    const { csrPem } = await opensslCsr({ subject: '/CN=many.example.com' })
+    const many: number[] = []
+    for (let i = 0; i < 25; i++) {
+      many.push((await requestService.submit(o.actor, o.template, csrPem, 'ui')).id)
+    }
+    const all = await client
+      .post('/admin/requests/bulk')
+      .header('HX-Request', 'true')
+      .form({ action: 'decline', ids: many.map(String), reason: 'page' })
+      .withCsrfToken()
+      .loginAs(o.user)
+    assert.include(all.text(), '25 requests declined.')
+    const left = await db
+      .from('certificate_requests')
+      .whereIn('id', many)
+      .where('status', 'pending')
+    assert.lengthOf(left, 0)
   })
 
   test("another user's request is a 404; forms need a CSRF token", async ({ client, assert }) => {

@@ -13,6 +13,19 @@ test.group('Admin UI login', () => {
     const hx = await client.get('/admin').header('HX-Request', 'true').redirects(0)
     hx.assertStatus(401)
     assert.equal(hx.header('hx-redirect'), '/login')
+    // After logging in again: the page asked for, or for an htmx fragment (which alone is a
+    // bare page) the page it was asked from.
+    assert.equal(
+      (await client.get('/admin/certificates?status=valid').redirects(0)).session().afterLogin,
+      '/admin/certificates?status=valid'
+    )
+    const fragment = await client
+      .get('/admin/cas/1/service-urls')
+      .header('HX-Request', 'true')
+      .header('HX-Current-URL', 'http://127.0.0.1/admin/certificates?ca=7')
+      .redirects(0)
+    fragment.assertStatus(401)
+    assert.equal(fragment.session().afterLogin, '/admin/certificates?ca=7')
 
     const user = await webUser()
     // a user with no CA is sent to CA creation (manual §1.2)

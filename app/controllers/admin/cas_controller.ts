@@ -429,7 +429,10 @@ export default class CasController {
       locality: str(request.input('locality')),
       email: str(request.input('email')),
       keySource: request.input('keySource') === 'import' ? 'import' : 'generate',
-      keyFamily: str(request.input('keyFamily')) || familyOf(keyType),
+      // One of the known families only: the value goes back into the form's Alpine state.
+      keyFamily: KEY_FAMILIES.some((f) => f.id === request.input('keyFamily'))
+        ? String(request.input('keyFamily'))
+        : familyOf(keyType),
       keyType,
       signatureHash: str(request.input('signatureHash')),
       validityDays: str(request.input('validityDays')),

@@ -141,10 +141,12 @@ export default class LoginProvidersController {
   }
 
   #formData(provider: LoginProvider | null, form: Record<string, any>, errors = {}) {
-    const kind = (provider?.kind ?? form.kind) as keyof typeof PROVIDER_KINDS
+    // A known kind only: the value goes back into the form's Alpine state.
+    const asked = provider?.kind ?? form.kind
+    const kind = (asked in PROVIDER_KINDS ? asked : 'oidc') as keyof typeof PROVIDER_KINDS
     return {
       provider,
-      form,
+      form: { ...form, kind },
       errors,
       kinds: Object.entries(PROVIDER_KINDS).map(([value, label]) => ({ value, label })),
       kindLabel: PROVIDER_KINDS[kind],

@@ -42,8 +42,15 @@ interface FormState {
   declineReason: string
 }
 
+/** A form field as a list: one value, repeated values, or an indexed object (`ids[0]=…`). */
 const asList = (v: unknown): string[] =>
-  v === undefined || v === null ? [] : Array.isArray(v) ? v.map(String) : [String(v)]
+  v === undefined || v === null
+    ? []
+    : Array.isArray(v)
+      ? v.map(String)
+      : typeof v === 'object'
+        ? Object.values(v).map(String)
+        : [String(v)]
 
 /** datetime-local (UTC) → ISO, or '' → undefined. */
 function utcInput(value: string) {
