@@ -20,12 +20,14 @@ new Ignitor(APP_ROOT, { importer: IMPORTER })
     app.booting(async () => {
       await import('#start/env')
     })
-    app.listen('SIGTERM', () => {
-      // Graceful stop; a client holding a connection open must not keep the process alive.
+    // Graceful stop on SIGTERM and SIGINT (Ctrl+C): the store worker commits what it was sent,
+    // logs are flushed, jobs stop. A client holding a connection open must not keep the process.
+    const stop = () => {
       setTimeout(() => process.exit(0), 10_000).unref()
       return app.terminate()
-    })
-    app.listenIf(app.managedByPm2, 'SIGINT', () => app.terminate())
+    }
+    app.listen('SIGTERM', stop)
+    app.listen('SIGINT', stop)
   })
   .httpServer()
   .start(createHttpServer)

@@ -12,6 +12,15 @@ import cluster from 'node:cluster'
 import os from 'node:os'
 
 function workerCount() {
+  // The primary decides before the application (which reads .env) loads: WEB_CONCURRENCY from
+  // .env counts too. A variable of the environment wins, as everywhere else.
+  if (process.env.WEB_CONCURRENCY === undefined) {
+    try {
+      process.loadEnvFile(new URL('../.env', import.meta.url))
+    } catch {
+      // no .env
+    }
+  }
   const raw = String(process.env.WEB_CONCURRENCY ?? '').trim()
   if (raw === '' || raw === '1') return 1
   if (raw === 'auto') return Math.max(1, os.availableParallelism())
@@ -46,7 +55,8 @@ if (cluster.isPrimary && count > 1) {
       say(
         `worker ${worker.process.pid} exited (code ${code}, signal ${signal}); restarting in ${delay} ms`
       )
-      setTimeout(() => stopping || fork(false), delay).unref()
+      // Not unref'd: with every worker gone this timer is what keeps the primary alive.
+      setTimeout(() => stopping || fork(false), delay)
     })
     worker.once('listening', () => {
       worker.listened = true

@@ -20,7 +20,10 @@ const pkiConfig = {
   appRoot,
   dataDir,
   /** Public base URL written into AIA/CDP extensions and shown as service URLs. */
-  publicUrl: (env.get('APP_URL') || `http://${urlHost}:${port}`).replace(/\/+$/, ''),
+  publicUrl: (
+    env.get('APP_URL') ||
+    `${process.env.TLS_CERT_FILE && process.env.TLS_KEY_FILE ? 'https' : 'http'}://${urlHost}:${port}`
+  ).replace(/\/+$/, ''),
   masterKey: {
     env: env.get('PKI_MASTER_KEY'),
     file: resolveFromRoot(env.get('PKI_MASTER_KEY_FILE', join(dataDir, 'master.key'))),

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { createServer as createHttp, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createServer as createHttps } from 'node:https'
+import { StartupError } from '#exceptions/startup_error'
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
 
@@ -21,8 +22,29 @@ export function createHttpServer(handler: Handler) {
   }
   const certFile = process.env.TLS_CERT_FILE
   const keyFile = process.env.TLS_KEY_FILE
+  if (Boolean(certFile) !== Boolean(keyFile)) {
+    // Half a TLS configuration: plain HTTP would be served where HTTPS was meant.
+    throw new StartupError(
+      `TLS_CERT_FILE and TLS_KEY_FILE go together; only ${certFile ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE'} is set.`
+    )
+  }
   if (certFile && keyFile) {
-    return createHttps({ cert: readFileSync(certFile), key: readFileSync(keyFile) }, wrapped)
+    const read = (file: string, name: string) => {
+      try {
+        return readFileSync(file)
+      } catch (error) {
+        throw new StartupError(`${name} ${file} cannot be read (${(error as Error).message}).`)
+      }
+    }
+    const cert = read(certFile, 'TLS_CERT_FILE')
+    const key = read(keyFile, 'TLS_KEY_FILE')
+    try {
+      return createHttps({ cert, key }, wrapped)
+    } catch (error) {
+      throw new StartupError(
+        `TLS_CERT_FILE and TLS_KEY_FILE cannot serve HTTPS (${(error as Error).message}): give a PEM certificate and its private key.`
+      )
+    }
   }
   return createHttp(wrapped)
 }

@@ -9,12 +9,15 @@ let loaded: { ring: MasterKeyRing; created: boolean; path?: string } | undefined
 
 export function loadMasterKey() {
   if (!loaded) {
-    loaded = MasterKeyRing.load({
+    const result = MasterKeyRing.load({
       envKey: pkiConfig.masterKey.env,
       keyFile: pkiConfig.masterKey.file,
       previousKeys: pkiConfig.masterKey.previous,
       create: true,
     })
+    // e.g. a key file others can read; the warnings never hold key bytes.
+    for (const warning of result.warnings ?? []) process.stderr.write(`Warning: ${warning}\n`)
+    loaded = result
   }
   return loaded
 }

@@ -4,10 +4,16 @@ import db from '@adonisjs/lucid/services/db'
 import { adminToken, unique } from '#tests/helpers/api'
 import { opensslSelfSigned, withTempDir } from '#tests/helpers/external'
 import { freePort, spawnServer, startServer } from '#tests/helpers/processes'
+import { caService } from '#services/ca_service'
+import { systemActor } from '#services/actor'
 
-function httpsGet(url: string, ca: string): Promise<{ status: number; body: string }> {
+function httpsGet(
+  url: string,
+  ca: string,
+  headers: Record<string, string> = {}
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, { ca, timeout: 2000 }, (res) => {
+    const req = httpsRequest(url, { ca, timeout: 2000, headers }, (res) => {
       let body = ''
       res.on('data', (c) => (body += c))
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
@@ -82,6 +88,18 @@ test.group('HTTP server: reverse proxies and HTTPS', () => {
         }
         assert.equal(answer?.status, 200, server.output())
         assert.equal(JSON.parse(answer!.body).status, 'ok')
+        // Without APP_URL, the URLs it embeds in certificates are https:// too (were http://).
+        const ca1 = await caService.create(systemActor, { name: unique('HTTPS URLs CA') })
+        const urls = await httpsGet(
+          `https://127.0.0.1:${port}/api/v1/cas/${ca1.id}/service-urls`,
+          ca,
+          {
+            authorization: `Bearer ${await adminToken()}`,
+          }
+        )
+        assert.equal(urls.status, 200, urls.body)
+        assert.include(urls.body, `https://127.0.0.1:${port}/pki/ca/${ca1.id}`)
+        assert.notInclude(urls.body, `http://127.0.0.1:${port}/`)
         // plain HTTP on the same port is not answered as HTTP
         const plain = await fetch(`http://127.0.0.1:${port}/health`)
           .then((r) => r.status)
@@ -92,4 +110,36 @@ test.group('HTTP server: reverse proxies and HTTPS', () => {
       }
     })
   }).timeout(90000)
+
+  test('SIGINT (Ctrl+C) stops the server as gracefully as SIGTERM', async ({ assert }) => {
+    const server = await startServer({ port: await freePort() })
+    server.child.kill('SIGINT')
+    // Node's default for SIGINT killed it at once (128 + 2), before buffered logs were written.
+    assert.equal(await server.exited, 0, server.output())
+  }).timeout(90000)
+
+  test('half a TLS configuration, or an unreadable file, stops the start with the reason', async ({
+    assert,
+  }) => {
+    await withTempDir(async (dir) => {
+      const tls = await opensslSelfSigned(dir, { subject: '/CN=127.0.0.1', days: 2 })
+      const cases: Array<[Record<string, string>, string]> = [
+        [{ TLS_CERT_FILE: tls.certPath }, 'only TLS_CERT_FILE is set'],
+        [{ TLS_KEY_FILE: tls.keyPath }, 'only TLS_KEY_FILE is set'],
+        [{ TLS_CERT_FILE: `${dir}/missing.pem`, TLS_KEY_FILE: tls.keyPath }, 'cannot be read'],
+        [{ TLS_CERT_FILE: tls.keyPath, TLS_KEY_FILE: tls.certPath }, 'cannot serve HTTPS'],
+      ]
+      for (const [env, reason] of cases) {
+        const server = spawnServer({ port: await freePort(), env })
+        const code = await Promise.race([
+          server.exited,
+          new Promise<number>((r) => setTimeout(() => r(-1), 60_000)),
+        ])
+        if (code === -1) await server.stop()
+        assert.equal(code, 1, `${JSON.stringify(env)}: ${server.output()}`)
+        assert.include(server.output(), `Cannot start: `)
+        assert.include(server.output(), reason)
+      }
+    })
+  }).timeout(240_000)
 })

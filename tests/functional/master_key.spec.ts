@@ -7,7 +7,7 @@
 import { test } from '@japa/runner'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -123,6 +123,17 @@ test.group('Master key: a fresh data folder, and rotation', (group) => {
       )
     } finally {
       sqlite.close()
+    }
+
+    // A key file others can read is used, with a warning that says how to fix it (the warning
+    // was made and dropped).
+    await chmod(keyFile, 0o644)
+    try {
+      const warned = await runAce(['ca:list'], { env: fresh() })
+      assert.equal(warned.code, 0, describeAce(warned))
+      assert.include(warned.stderr, `chmod 600 ${keyFile}`)
+    } finally {
+      await chmod(keyFile, 0o600)
     }
   }).timeout(120000)
 

@@ -96,6 +96,41 @@ test.group('WEB_CONCURRENCY: several server processes on one port', () => {
     for (const pid of workerPids) assert.isFalse(processAlive(pid), `worker ${pid} still runs`)
   }).timeout(180_000)
 
+  test('when every process dies at once, the primary starts them again', async ({ assert }) => {
+    const server = await startServer({
+      port: await freePort(),
+      env: { WEB_CONCURRENCY: '2' },
+      timeoutMs: 90_000,
+    })
+    try {
+      const listening = () =>
+        [...server.output().matchAll(/worker (\d+) listening/g)].map((m) => Number(m[1]))
+      const deadline = Date.now() + 60_000
+      while (listening().length < 2 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      const first = listening()
+      assert.lengthOf(first, 2, server.output())
+      // Both killed together (an OOM kill, a crash every node hits): the primary held only an
+      // unref'd restart timer and exited 0, restarting nothing.
+      for (const pid of first) process.kill(pid, 'SIGKILL')
+      while (listening().length < 4 && Date.now() < deadline + 30_000) {
+        if (server.hasExited()) break
+        await new Promise((r) => setTimeout(r, 200))
+      }
+      assert.isFalse(server.hasExited(), server.output())
+      assert.lengthOf(listening(), 4, server.output())
+      let node: string | undefined
+      for (let i = 0; i < 150 && !node; i++) {
+        node = await answeringNode(server)
+        if (!node) await new Promise((r) => setTimeout(r, 200))
+      }
+      assert.isDefined(node, server.output())
+    } finally {
+      await server.stop(20_000)
+    }
+  }).timeout(180_000)
+
   test('a bad WEB_CONCURRENCY refuses to start and says why', async ({ assert }) => {
     const server = spawnServer({ port: await freePort(), env: { WEB_CONCURRENCY: 'lots' } })
     const code = await server.exited
