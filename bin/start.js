@@ -9,14 +9,21 @@
  * Unset or 1: one process, no cluster.
  */
 import cluster from 'node:cluster'
+import { readFileSync } from 'node:fs'
 import os from 'node:os'
+import { parseEnv } from 'node:util'
 
 function workerCount() {
   // The primary decides before the application (which reads .env) loads: WEB_CONCURRENCY from
   // .env counts too. A variable of the environment wins, as everywhere else.
+  // Only this value is taken here: the application reads the .env files itself, with its own
+  // precedence (.env.local over .env...), which loading all of .env here would change.
   if (process.env.WEB_CONCURRENCY === undefined) {
     try {
-      process.loadEnvFile(new URL('../.env', import.meta.url))
+      const fromFile = parseEnv(readFileSync(new URL('../.env', import.meta.url), 'utf8'))
+      if (fromFile.WEB_CONCURRENCY !== undefined) {
+        process.env.WEB_CONCURRENCY = fromFile.WEB_CONCURRENCY
+      }
     } catch {
       // no .env
     }
