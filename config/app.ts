@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import proxyAddr from 'proxy-addr'
 import env from '#start/env'
+import { StartupError } from '#exceptions/startup_error'
 import { Secret } from '@adonisjs/core/helpers'
 import { defineConfig } from '@adonisjs/core/http'
 import { loadMasterKey } from '#services/master_key'
@@ -26,16 +27,25 @@ export const appKey = new Secret(resolveAppKey())
  * on the same machine works out of the box. TRUST_PROXY takes a comma-separated list of
  * addresses, CIDR ranges or the names loopback, linklocal, uniquelocal; "false" disables it.
  */
-const trustList = env.get('TRUST_PROXY', 'loopback')
-const trustProxy =
-  trustList === 'false'
-    ? () => false
-    : proxyAddr.compile(
-        trustList
-          .split(',')
-          .map((s) => s.trim())
-          .filter(Boolean)
-      )
+const trustList = String(env.get('TRUST_PROXY', 'loopback')).trim()
+const trustProxy = (() => {
+  const word = trustList.toLowerCase()
+  if (['false', 'none', 'off', ''].includes(word)) return () => false
+  // Every peer: only when nothing but the proxy can reach the server.
+  if (['true', 'all', '*'].includes(word)) return () => true
+  try {
+    return proxyAddr.compile(
+      trustList
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    )
+  } catch (error) {
+    throw new StartupError(
+      `TRUST_PROXY="${trustList}" cannot be read (${(error as Error).message}): give addresses, CIDR ranges or loopback / linklocal / uniquelocal, comma-separated; "false" trusts no proxy, "true" every peer.`
+    )
+  }
+})()
 
 export const http = defineConfig({
   generateRequestId: true,

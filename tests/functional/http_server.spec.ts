@@ -118,7 +118,7 @@ test.group('HTTP server: reverse proxies and HTTPS', () => {
     assert.equal(await server.exited, 0, server.output())
   }).timeout(90000)
 
-  test('half a TLS configuration, or an unreadable file, stops the start with the reason', async ({
+  test('half a TLS configuration, an unreadable file or TRUST_PROXY stops the start with the reason', async ({
     assert,
   }) => {
     await withTempDir(async (dir) => {
@@ -128,6 +128,8 @@ test.group('HTTP server: reverse proxies and HTTPS', () => {
         [{ TLS_KEY_FILE: tls.keyPath }, 'only TLS_KEY_FILE is set'],
         [{ TLS_CERT_FILE: `${dir}/missing.pem`, TLS_KEY_FILE: tls.keyPath }, 'cannot be read'],
         [{ TLS_CERT_FILE: tls.keyPath, TLS_KEY_FILE: tls.certPath }, 'cannot serve HTTPS'],
+        // an unreadable TRUST_PROXY was a stack trace that did not name the variable
+        [{ TRUST_PROXY: 'proxy.example' }, 'TRUST_PROXY="proxy.example" cannot be read'],
       ]
       for (const [env, reason] of cases) {
         const server = spawnServer({ port: await freePort(), env })
