@@ -95,13 +95,17 @@ export async function layoutData(ctx: HttpContext) {
   ctx.currentCa = current
   const nav = navigation(actor)
   const path = ctx.request.url()
+  const active = activeHref(nav, path)
   return {
     me: { id: actor.userId, email: actor.label, isAdmin: actor.isAdmin },
     cas,
     currentCa: current,
     nav,
     path,
-    activeHref: activeHref(nav, path),
+    activeHref: active,
+    // The CA switcher reloads this page with ?ca=; a page shown for a POST (a form with its
+    // errors) has no GET of its own, so the switcher goes to its section instead.
+    switcherAction: ctx.request.method() === 'GET' ? path : (active ?? '/admin'),
     flashNotice: ctx.session.flashMessages.get('notice'),
     flashError: ctx.session.flashMessages.get('error'),
   }

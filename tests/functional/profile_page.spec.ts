@@ -37,6 +37,8 @@ test.group('Profile page', () => {
       .withCsrfToken()
     wrong.assertStatus(422)
     assert.include(wrong.text(), 'The current password is wrong.')
+    // The CA switcher of a page shown for a POST goes to its section (this path has no GET).
+    assert.include(wrong.text(), 'action="/admin/profile" class="ca-switcher"')
 
     const short = await client
       .post('/admin/profile/password')
