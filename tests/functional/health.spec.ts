@@ -1,4 +1,5 @@
 import { test } from '@japa/runner'
+import db from '@adonisjs/lucid/services/db'
 import { pluginHost } from '#plugins/host'
 
 test.group('Health and bootstrap', () => {
@@ -13,6 +14,25 @@ test.group('Health and bootstrap', () => {
     assert.match(response.body().version, /^\d+\.\d+\.\d+/)
     assert.equal(response.body().plugins, 'ok')
   })
+
+  test('GET /health answers 503 within seconds when the database does not answer', async ({
+    client,
+    assert,
+  }) => {
+    // A database that never answers (PostgreSQL out of reach: the pool waits a minute).
+    const original = db.rawQuery
+    ;(db as any).rawQuery = (sql: string, ...rest: unknown[]) =>
+      sql === 'select 1' ? new Promise(() => {}) : (original as any).call(db, sql, ...rest)
+    try {
+      const started = Date.now()
+      const response = await client.get('/health')
+      response.assertStatus(503)
+      assert.equal(response.body().database, 'unreachable')
+      assert.isBelow(Date.now() - started, 10_000)
+    } finally {
+      ;(db as any).rawQuery = original
+    }
+  }).timeout(20_000)
 
   test('GET /health answers 503 "starting" until the plugins of this node have started', async ({
     client,
