@@ -1,6 +1,7 @@
 import type { HttpContext } from '@adonisjs/core/http'
 import { listAudit } from '#services/audit_service'
 import { accessibleCaIds } from '#services/access'
+import { queryInteger, queryText } from '#validators/query'
 
 export default class AuditController {
   /** GET /api/v1/audit?action=&limit=&before= — newest first; non-admins see their CAs' entries. */
@@ -8,9 +9,12 @@ export default class AuditController {
     const qs = request.qs()
     const entries = await listAudit({
       caIds: await accessibleCaIds(actor),
-      action: qs.action,
-      limit: qs.limit ? Number(qs.limit) : undefined,
-      beforeId: qs.before ? Number(qs.before) : undefined,
+      action: queryText(qs.action, 'action') || undefined,
+      limit: queryInteger(qs.limit, 'limit', { fallback: 100, min: 1, max: 1000 }),
+      // 0 is "from the newest"; a cursor that is no number is refused, never the first page again
+      beforeId:
+        queryInteger(qs.before, 'before', { fallback: 0, min: 0, max: Number.MAX_SAFE_INTEGER }) ||
+        undefined,
     })
     return { entries }
   }

@@ -6,6 +6,7 @@ import { KernelError, notFound } from '#exceptions/kernel_error'
 import * as pki from '#pki/index'
 import type { Actor } from './actor.js'
 import { assertCaAccess } from './access.js'
+import { isRowId } from '#validators/query'
 
 export function serializeCertificate(cert: Certificate, withPem = true) {
   const now = Date.now()
@@ -44,7 +45,7 @@ export function normalizeSerial(input: string) {
 
 export const certificateService = {
   async find(actor: Actor, id: number) {
-    const cert = Number.isInteger(id) ? await Certificate.find(id) : null
+    const cert = isRowId(id) ? await Certificate.find(id) : null
     if (!cert) throw notFound('certificate', id)
     await assertCaAccess(actor, cert.caId)
     return cert
@@ -73,13 +74,22 @@ export const certificateService = {
     else if (filter.status)
       throw new KernelError('E_VALIDATION', 'status must be valid, expired, revoked or hold.')
     if (filter.q) {
-      const like = `%${filter.q.replace(/[%_]/g, '')}%`
-      q.where((w) =>
-        w
-          .whereILike('subject_dn', like)
-          .orWhereILike('sans', like)
-          .orWhere('serial', filter.q!.toLowerCase().replace(/:/g, ''))
-      )
+      // The text itself, `_` and `%` included (they were dropped: "svc_backup" found nothing);
+      // a serial in any spelling normalizeSerialHex reads (00:8a:…, 0x8a…, spaces).
+      const like = `%${filter.q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+      let serial: string | null
+      try {
+        serial = pki.normalizeSerialHex(filter.q)
+      } catch {
+        serial = null
+      }
+      q.where((w) => {
+        w.whereRaw(`lower(subject_dn) like ? escape '\\'`, [like]).orWhereRaw(
+          `lower(sans) like ? escape '\\'`,
+          [like]
+        )
+        if (serial) w.orWhere('serial', serial)
+      })
     }
     const perPage = Math.min(Math.max(filter.perPage ?? 50, 1), 500)
     return q.paginate(Math.max(filter.page ?? 1, 1), perPage)

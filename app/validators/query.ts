@@ -30,3 +30,11 @@ export function queryText(value: unknown, name: string): string | undefined {
     throw new KernelError('E_VALIDATION', `${name} must be given once, as text.`)
   return value
 }
+
+/**
+ * Whether `id` can be a row id (a positive integer within PostgreSQL's `integer`): a larger one
+ * finds nothing, and PostgreSQL refuses to compare with it (a 500 instead of a 404).
+ */
+export function isRowId(id: number): boolean {
+  return Number.isSafeInteger(id) && id > 0 && id <= 2_147_483_647
+}

@@ -2,6 +2,7 @@
  * Accounts (RFC 8555 §7.3): newAccount with mandatory External Account Binding, lookup
  * (onlyReturnExisting), update, deactivation and key rollover.
  */
+import { isValidEmail } from '#pki/index'
 import {
   thumbprint,
   parseEab,
@@ -47,17 +48,25 @@ function checkContact(contact: unknown): string[] {
     throw new AcmeProblem('malformed', '"contact" must be an array of at most 10 URLs.')
   }
   return contact.map((c) => {
-    if (typeof c !== 'string' || !c.startsWith('mailto:')) {
+    if (typeof c !== 'string') {
+      throw new AcmeProblem(
+        'malformed',
+        `A contact must be a URL string, not ${JSON.stringify(c)}.`
+      )
+    }
+    // URI schemes are case-insensitive (RFC 3986 §3.1): MAILTO: is mailto:.
+    if (!/^mailto:/i.test(c)) {
       throw new AcmeProblem(
         'unsupportedContact',
         `Only mailto: contacts are supported, not ${JSON.stringify(c)}.`
       )
     }
     const address = c.slice('mailto:'.length)
-    if (!/^[^\s@,?]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/.test(address)) {
+    // One plain address (no hfields, no second address), as the kernel checks email SANs.
+    if (/[?,]/.test(address) || !isValidEmail(address)) {
       throw new AcmeProblem('invalidContact', `"${address}" is not an email address.`)
     }
-    return c
+    return `mailto:${address}`
   })
 }
 
@@ -199,7 +208,12 @@ export async function updateAccount(ctx: AcmeContext) {
   const account = ownAccount(auth, ctx.request.params.id)
   const payload = auth.payload
   if (payload && typeof payload === 'object') {
-    if (payload.status !== undefined && payload.status !== 'deactivated') {
+    // A client may send the account's fields back as it got them ("status": "valid").
+    if (
+      payload.status !== undefined &&
+      payload.status !== account.status &&
+      payload.status !== 'deactivated'
+    ) {
       throw new AcmeProblem('malformed', 'An account\'s status may only be set to "deactivated".')
     }
     const update: Record<string, unknown> = {}
@@ -234,9 +248,11 @@ export async function updateAccount(ctx: AcmeContext) {
 export async function accountOrders(ctx: AcmeContext) {
   const auth = await authenticate(ctx, 'kid')
   const account = ownAccount(auth, ctx.request.params.id)
+  // RFC 8555 §7.1.2.1: invalid orders SHOULD NOT be listed.
   const rows = await ctx.runtime
     .table('acme_orders')
     .where('account_id', account.id)
+    .whereNot('status', 'invalid')
     .orderBy('id', 'desc')
     .limit(1000)
     .select('id')

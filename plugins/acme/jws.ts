@@ -77,6 +77,14 @@ export function parseJws(body: Buffer | string | object): ParsedJws {
   if (!header || typeof header !== 'object' || Array.isArray(header)) {
     throw new AcmeProblem('malformed', 'The JWS protected header is not an object.')
   }
+  // RFC 8555 §6.2: no unencoded payload (RFC 7797 "b64"); RFC 7515 §4.1.11: a "crit" extension
+  // this server does not know (it knows none) makes the JWS invalid.
+  if ('crit' in header || 'b64' in header) {
+    throw new AcmeProblem(
+      'malformed',
+      'The "crit" and "b64" header parameters are not supported (RFC 8555 §6.2).'
+    )
+  }
   let payload: any = null
   if (payloadB64 !== '') {
     try {

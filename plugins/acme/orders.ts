@@ -26,9 +26,10 @@ import {
   sendJson,
   type Account,
   type AcmeContext,
+  type Authenticated,
 } from './protocol.js'
 import { queries } from './queries.js'
-import { commitUnit, countEvent, writtenId } from './store.js'
+import { commitUnit, reserveEvent, writtenId } from './store.js'
 
 const HOUR = 3_600_000
 
@@ -302,18 +303,31 @@ export async function newOrder(ctx: AcmeContext) {
     join: (accountId) => queries(ctx.runtime).accountWithPolicy.all({ accountId }),
   })
   const account = auth.account!
-  const payload = auth.payload ?? {}
+  // Orders created count, not refused requests (a typo or a badNonce retry spends nothing):
+  // reserved here (so a burst is limited exactly), kept once the order is written.
   const limit = ctx.settings.ordersPerAccountPerHour
-  if (limit) {
-    const { count, retryAfter } = await countEvent(ctx.runtime, `orders:${account.id}`, HOUR)
-    if (count > limit) {
+  if (!limit) return createOrder(ctx, auth)
+  const reservation = reserveEvent(ctx.runtime, `orders:${account.id}`, HOUR)
+  try {
+    if (reservation.count > limit) {
       throw new AcmeProblem(
         'rateLimited',
         `Account ${account.id} created more than ${limit} orders this hour.`,
-        { retryAfter }
+        { retryAfter: reservation.retryAfter }
       )
     }
+    const answer = await createOrder(ctx, auth)
+    reservation.keep()
+    return answer
+  } finally {
+    reservation.drop()
   }
+}
+
+/** newOrder once the account may create one: checks, then writes the order (one unit). */
+async function createOrder(ctx: AcmeContext, auth: Authenticated) {
+  const account = auth.account!
+  const payload = auth.payload ?? {}
   if (payload.notBefore !== undefined || payload.notAfter !== undefined) {
     throw new AcmeProblem(
       'malformed',

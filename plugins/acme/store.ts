@@ -318,6 +318,8 @@ interface Bucket {
   inflight: number
   /** Events not written yet. */
   pending: number
+  /** Events that may still not happen (reserveEvent): counted here, written only if kept. */
+  reserved: number
 }
 
 const FLUSH_MS = 250
@@ -380,7 +382,12 @@ export async function flushCounts(): Promise<void> {
     flushing = null
     const now = Date.now()
     for (const [name, b] of buckets) {
-      if (b.pending === 0 && b.inflight === 0 && b.windowStart + b.windowMs <= now) {
+      if (
+        b.pending === 0 &&
+        b.inflight === 0 &&
+        b.reserved === 0 &&
+        b.windowStart + b.windowMs <= now
+      ) {
         buckets.delete(name)
       }
     }
@@ -397,18 +404,57 @@ export async function countEvent(
   bucket: string,
   windowMs: number
 ): Promise<{ count: number; retryAfter: number }> {
+  const { b, retryAfter } = windowOf(runtime, bucket, windowMs)
+  b.pending++
+  scheduleFlush()
+  return { count: b.known + b.inflight + b.pending + b.reserved, retryAfter }
+}
+
+/**
+ * Counts an event that may still be refused (an order being created): it counts at once against
+ * the limit, so a burst is limited exactly, and `keep()` writes it like countEvent while
+ * `drop()` takes it back (a refused order spends nothing of the account's quota).
+ */
+export function reserveEvent(
+  runtime: PluginRuntime,
+  bucket: string,
+  windowMs: number
+): { count: number; retryAfter: number; keep: () => void; drop: () => void } {
+  const { b, retryAfter } = windowOf(runtime, bucket, windowMs)
+  b.reserved++
+  let settled = false
+  const settle = (kept: boolean) => {
+    if (settled) return
+    settled = true
+    b.reserved--
+    if (kept) {
+      b.pending++
+      scheduleFlush()
+    }
+  }
+  return {
+    count: b.known + b.inflight + b.pending + b.reserved,
+    retryAfter,
+    keep: () => settle(true),
+    drop: () => settle(false),
+  }
+}
+
+function windowName(bucket: string, windowMs: number) {
   const now = Date.now()
   const windowStart = now - (now % windowMs)
   const retryAfter = Math.max(1, Math.ceil((windowStart + windowMs - now) / 1000))
-  const name = `${windowStart} ${bucket}`
+  return { name: `${windowStart} ${bucket}`, windowStart, retryAfter }
+}
+
+function windowOf(runtime: PluginRuntime, bucket: string, windowMs: number) {
+  const { name, windowStart, retryAfter } = windowName(bucket, windowMs)
   let b = buckets.get(name)
   if (!b) {
-    b = { runtime, bucket, windowStart, windowMs, known: 0, inflight: 0, pending: 0 }
+    b = { runtime, bucket, windowStart, windowMs, known: 0, inflight: 0, pending: 0, reserved: 0 }
     buckets.set(name, b)
   }
-  b.pending++
-  scheduleFlush()
-  return { count: b.known + b.inflight + b.pending, retryAfter }
+  return { b, retryAfter }
 }
 
 export async function purgeRateWindows(runtime: PluginRuntime) {

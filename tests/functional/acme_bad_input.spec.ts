@@ -66,6 +66,14 @@ test.group('ACME bad input', (group) => {
       [200, 400, 400]
     )
 
+    // RFC 8555 §6.2 / RFC 7515 §4.1.11: no unencoded payload, no critical extensions.
+    for (const header of [{ b64: false, crit: ['b64'] }, { crit: ['exp'] }, { b64: true }]) {
+      const refused = await acme.post(orderUrl, ids, { header })
+      assert.equal(refused.status, 400, JSON.stringify(header))
+      assert.equal(refused.body.type, `${ACME}malformed`)
+      assert.include(refused.body.detail, '"crit" and "b64"')
+    }
+
     // The url header must be this request's URL.
     const wrongUrl = await acme.post(orderUrl, ids, { header: { url: acme.directory.revokeCert } })
     assert.equal(wrongUrl.body.type, `${ACME}unauthorized`)
@@ -200,6 +208,11 @@ test.group('ACME bad input', (group) => {
     const acme = await registeredClient(world)
     await acmeSettings({ ordersPerAccountPerHour: 2 })
     const ids = [{ type: 'ip', value: '127.0.0.1' }]
+    // Refused orders spend none of the quota (a typo, a replayed nonce: clients retry those).
+    for (let i = 0; i < 3; i++) {
+      const refused = await acme.newOrder([{ type: 'dns', value: 'bad name!' }])
+      assert.equal(refused.body.type, `${ACME}rejectedIdentifier`, refused.text)
+    }
     assert.equal((await acme.newOrder(ids)).status, 201)
     assert.equal((await acme.newOrder(ids)).status, 201)
     const third = await acme.newOrder(ids)

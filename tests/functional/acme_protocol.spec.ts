@@ -141,9 +141,25 @@ test.group('ACME protocol', (group) => {
     assert.equal(second.body.type, `${ACME}unauthorized`)
     assert.include(second.body.detail, 'used')
 
-    // Contact update, orders list, key rollover, deactivation.
-    const update = await acme.post(acme.kid!, { contact: ['mailto:new@example.com'] })
+    // Contact update (the account's fields sent back as they came, "status": "valid" too; a
+    // scheme in capitals), orders list, key rollover, deactivation.
+    const update = await acme.post(acme.kid!, {
+      ...(await acme.post(acme.kid!, '')).body,
+      contact: ['MAILTO:new@example.com'],
+    })
+    assert.equal(update.status, 200, update.text)
     assert.deepEqual(update.body.contact, ['mailto:new@example.com'])
+    for (const contact of [
+      'mailto:<img src=x>"%@example.com',
+      'mailto:a@b.example?cc=c@d.example',
+    ]) {
+      const refused = await acme.post(acme.kid!, { contact: [contact] })
+      assert.equal(refused.body.type, `${ACME}invalidContact`, contact)
+    }
+    const notText = await acme.post(acme.kid!, { contact: [42] })
+    assert.equal(notText.body.type, `${ACME}malformed`)
+    const becomeRevoked = await acme.post(acme.kid!, { status: 'revoked' })
+    assert.equal(becomeRevoked.body.type, `${ACME}malformed`)
     const orders = await acme.post(update.body.orders, '')
     assert.deepEqual(orders.body.orders, [])
 
@@ -456,6 +472,9 @@ test.group('ACME protocol', (group) => {
     assert.equal(final.body.status, 'invalid')
     const notReady = await acme.post(final.body.finalize, { csr: 'AAAA' })
     assert.equal(notReady.body.type, `${ACME}orderNotReady`)
+    // RFC 8555 §7.1.2.1: the account's orders list leaves invalid orders out.
+    const listed = await acme.post(`${acme.kid}/orders`, '')
+    assert.notInclude(listed.body.orders as string[], order.headers.get('location')!)
   })
 
   test('pre-approved names need no challenge; wildcards and IPs follow the template', async ({

@@ -34,6 +34,37 @@ test.group('Audit log', () => {
     assert.equal(revoke.details.reason, 'keyCompromise')
     assert.match(revoke.ip, /127\.0\.0\.1|::1/)
     assert.isTrue(Date.now() - Date.parse(revoke.at) < 60_000)
+
+    // Paging: `before` leads on; a cursor or limit that is no number is refused (a bad limit
+    // read the whole table, a bad cursor gave the first page again), as is a repeated action.
+    const page = await client
+      .get(`/api/v1/audit?limit=2&before=${revoke.id}&action=certificate.issue`)
+      .bearerToken(token)
+    page.assertStatus(200)
+    assert.isAtMost(page.body().entries.length, 2)
+    for (const e of page.body().entries) {
+      assert.isBelow(e.id, revoke.id)
+      assert.equal(e.action, 'certificate.issue')
+    }
+    for (const qs of [
+      'limit=abc',
+      'limit=-1',
+      'before=abc',
+      'before=1&before=2',
+      'action=a&action=b',
+    ]) {
+      const refused = await client.get(`/api/v1/audit?${qs}`).bearerToken(token)
+      assert.equal(refused.status(), 422, qs)
+    }
+    // Ids beyond any row: a 404, also where PostgreSQL cannot compare them (it was a 500).
+    for (const path of [
+      '/api/v1/certificates/99999999999999999999',
+      '/pki/ca/99999999999999999999.crt',
+      '/pki/ca/99999999999999999999/chain.pem',
+    ]) {
+      const missing = await client.get(path).bearerToken(token)
+      assert.equal(missing.status(), 404, path)
+    }
   }).timeout(60000)
 
   test('the database refuses to update or delete audit entries', async ({ assert }) => {

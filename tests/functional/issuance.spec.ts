@@ -402,6 +402,26 @@ test.group('Issuance: direct', () => {
       assert.equal(refused.status(), 422, qs)
       assert.equal(refused.body().error.code, 'E_VALIDATION', qs)
     }
+    // Search by text with `_` in it (it was dropped), and by serial as OpenSSL prints it.
+    const org = await opensslCsr({ subject: '/O=Team_A/CN=team.example.com' })
+    const teamCert = (await issueCertificate(client, template.id, { csr: org.csrPem })).body()
+      .certificate
+    const byText = await client.get(`/api/v1/cas/${ca.id}/certificates?q=m_a`).bearerToken(token)
+    assert.deepEqual(
+      byText.body().certificates.map((c: any) => c.id),
+      [teamCert.id]
+    )
+    const noWildcard = await client
+      .get(`/api/v1/cas/${ca.id}/certificates?q=%25`)
+      .bearerToken(token)
+    assert.lengthOf(noWildcard.body().certificates, 0)
+    const bySerial = await client
+      .get(`/api/v1/cas/${ca.id}/certificates?q=${encodeURIComponent(colons)}`)
+      .bearerToken(token)
+    assert.deepEqual(
+      bySerial.body().certificates.map((c: any) => c.id),
+      [issued.id]
+    )
     const big = await client
       .get(`/api/v1/cas/${ca.id}/certificates?perPage=9999`)
       .bearerToken(token)
