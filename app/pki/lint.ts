@@ -9,6 +9,7 @@ import { summarizeExtensions, type ExtensionSummary, type KeyUsageName } from '.
 import {
   attributeMaxLength,
   attributeShortName,
+  isDnsLabel,
   isValidDnsName,
   isValidEmail,
   isValidUri,
@@ -115,12 +116,12 @@ function lintName(attrs: NameAttribute[], role: string, problems: string[]): voi
     if (max !== undefined && [...value].length > max) {
       problems.push(`${label} is ${[...value].length} characters long; at most ${max} are allowed`)
     }
-    if (oid === ATTR.country && !/^[A-Z]{2}$/.test(value)) {
+    if ((oid === ATTR.country || oid === ATTR.jurisdictionCountry) && !/^[A-Z]{2}$/.test(value)) {
       problems.push(`${label} "${value}" must be a two-letter upper-case ISO 3166 code`)
     }
     if (oid === ATTR.emailAddress && !isValidEmail(value))
       problems.push(`${label} "${value}" is not a valid email address`)
-    if (oid === ATTR.domainComponent && !isValidDnsName(value, { allowWildcard: false })) {
+    if (oid === ATTR.domainComponent && !isDnsLabel(value)) {
       problems.push(`${label} "${value}" is not a valid DNS label`)
     }
     // eslint-disable-next-line no-control-regex

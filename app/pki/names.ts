@@ -34,6 +34,8 @@ import { ATTR } from './oids.js'
 export interface NameAttribute {
   oid: string
   value: string
+  /** The value is not a string type: `value` is "#" and its DER in hex (RFC 4514 §2.4). */
+  hex?: boolean
 }
 
 export interface SubjectFields {
@@ -165,6 +167,13 @@ function resolveSubject(fields: SubjectFields): ResolvedAttribute[] {
   for (const dc of fields.domainComponent ?? []) {
     if (!dc) continue
     checkValue(dc, 'ia5', 'domainComponent')
+    // One DNS label per DC (RFC 4519 §2.4): example.com is DC=example, DC=com.
+    if (!LABEL.test(dc)) {
+      throw new PkiError(
+        'E_INVALID_NAME',
+        `domainComponent "${dc}" is not one DNS label (give example.com as two: "example", "com")`
+      )
+    }
     out.push({ oid: ATTR.domainComponent, kind: 'ia5', value: dc })
   }
   for (const spec of FIELD_SPECS) {
@@ -192,8 +201,19 @@ function resolveSubject(fields: SubjectFields): ResolvedAttribute[] {
     if (typeof attr.value !== 'string')
       throw new PkiError('E_INVALID_NAME', `the value of ${attr.oid} must be a string`)
     const kind = EXTRA_KINDS[attr.oid] ?? SPEC_BY_OID.get(attr.oid)?.kind ?? 'utf8'
-    checkValue(attr.value, kind, attributeShortName(attr.oid))
-    out.push({ oid: attr.oid, kind, value: attr.value })
+    let value = attr.value
+    // EV jurisdiction country: a two-letter ISO 3166 code, as countryName (EV Guidelines 9.2.4).
+    if (attr.oid === ATTR.jurisdictionCountry) {
+      value = value.toUpperCase()
+      if (!/^[A-Z]{2}$/.test(value)) {
+        throw new PkiError(
+          'E_INVALID_NAME',
+          `jurisdictionCountryName must be a two-letter ISO 3166 code, got "${attr.value}"`
+        )
+      }
+    }
+    checkValue(value, kind, attributeShortName(attr.oid))
+    out.push({ oid: attr.oid, kind, value })
   }
   return out
 }
@@ -253,8 +273,11 @@ export function nameAttributes(name: Name): NameAttribute[] {
   return out
 }
 
-/** Text of a directory string TLV; other value types come back as RFC 4514 "#" + hex of the TLV. */
-function decodeAttributeValue(der: Uint8Array, el: Tlv): string {
+/**
+ * Text of a directory string TLV, or null for another value type (nameRdnsFromDer then gives the
+ * RFC 4514 hexstring: "#" and the TLV in hex).
+ */
+function attributeText(der: Uint8Array, el: Tlv): string | null {
   const bytes = content(der, el)
   switch (el.tag) {
     case TAG.UTF8_STRING:
@@ -280,7 +303,7 @@ function decodeAttributeValue(der: Uint8Array, el: Tlv): string {
       return text
     }
   }
-  return `#${slice(der, el).toString('hex')}`
+  return null
 }
 
 /** RDNs of a Name DER, each a list of attributes (walked directly, no schema objects). */
@@ -295,7 +318,10 @@ export function nameRdnsFromDer(der: Uint8Array): NameAttribute[][] {
         const [type, value, extra] = atv.tag === TAG.SEQUENCE ? children(der, atv) : []
         if (!type || type.tag !== TAG.OID || !value || extra)
           throw new DerError('malformed AttributeTypeAndValue')
-        return { oid: decodeOid(content(der, type)), value: decodeAttributeValue(der, value) }
+        const oid = decodeOid(content(der, type))
+        const text = attributeText(der, value)
+        if (text !== null) return { oid, value: text }
+        return { oid, value: `#${slice(der, value).toString('hex')}`, hex: true }
       })
     })
   } catch (error) {
@@ -371,7 +397,14 @@ export function nameToString(
     rdns = resolveSubject(subject).map(({ oid, value }) => [{ oid, value }])
   }
   const parts = rdns.map((set) =>
-    set.map(({ oid, value }) => `${attributeShortName(oid)}=${escapeRfc4514(value)}`).join('+')
+    // A hexstring (#…, a value that is no string) is written as it is: escaping its "#" would
+    // make it the text "#0204…".
+    set
+      .map(
+        (attr) =>
+          `${attributeShortName(attr.oid)}=${attr.hex ? attr.value : escapeRfc4514(attr.value)}`
+      )
+      .join('+')
   )
   if ((options.order ?? 'rfc4514') === 'rfc4514') parts.reverse()
   return parts.join(options.separator ?? ',')
@@ -385,6 +418,11 @@ export function isEmptySubject(fields: SubjectFields): boolean {
 /* ------------------------------------------------------------ validation */
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i
+
+/** One DNS label (letters, digits, inner hyphens, at most 63 characters). */
+export function isDnsLabel(label: string): boolean {
+  return LABEL.test(label)
+}
 
 /**
  * A DNS name in preferred name syntax (RFC 1034 / RFC 5280 4.2.1.6): LDH labels of 1-63

@@ -455,7 +455,7 @@ export const issuanceService = {
       material.authorityKeyIdentifier,
     ]
     if (sans.length)
-      extensions.push(pki.subjectAltName(sans, { critical: Object.keys(subject).length === 0 }))
+      extensions.push(pki.subjectAltName(sans, { critical: pki.isEmptySubject(subject) }))
     if (options.aia.include) {
       const caIssuers = options.aia.customUrl
         ? [options.aia.customUrl]

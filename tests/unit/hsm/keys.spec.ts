@@ -796,6 +796,19 @@ for (const [where, verify] of [
       if (where === 'off the thread') assert.isAtLeast(getPqWorkerPool().workerCount, 1)
       const p1363 = crypto.sign('sha256', data, { key: ec.privateKey, dsaEncoding: 'ieee-p1363' })
       assert.isFalse(await verify(ecSpki, data, p1363))
+      // P-384 and P-521 keys are imported as DER, RSA keys of any exponent as JWK (the faster
+      // way for each): the answers are the same.
+      for (const namedCurve of ['P-384', 'P-521']) {
+        const pair = crypto.generateKeyPairSync('ec', { namedCurve })
+        const spki = pair.publicKey.export({ type: 'spki', format: 'der' })
+        const sig = crypto.sign('sha384', data, pair.privateKey)
+        assert.isTrue(await verify(spki, data, sig, 'sha384'), namedCurve)
+        assert.isFalse(await verify(spki, Buffer.from('other'), sig, 'sha384'), namedCurve)
+      }
+      const e3 = crypto.generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 3 })
+      const e3Spki = e3.publicKey.export({ type: 'spki', format: 'der' })
+      assert.isTrue(await verify(e3Spki, data, crypto.sign('sha256', data, e3.privateKey)))
+      assert.isFalse(await verify(e3Spki, data, v15, 'sha384'))
 
       for (const type of ['ed25519', 'ed448'] as const) {
         const pair = crypto.generateKeyPairSync(type as 'ed25519')

@@ -99,6 +99,10 @@ test.group('names: subject', () => {
       { serialNumber: 'a_b' },
       { email: 'jürgen@example.com' },
       { extra: [{ oid: 'not-an-oid', value: 'x' }] },
+      // EV jurisdictionCountryName is a two-letter ISO 3166 code too
+      { extra: [{ oid: '1.3.6.1.4.1.311.60.2.1.3', value: 'usa' }] },
+      // one DNS label per domainComponent (RFC 4519 §2.4)
+      { domainComponent: ['example.com'] },
     ]
     for (const fields of bad) {
       try {
@@ -110,6 +114,19 @@ test.group('names: subject', () => {
       }
     }
     assert.throws(() => nameFromDer(new Uint8Array([0x30, 0x05, 0x31])), /not valid DER/)
+  })
+
+  test('a value that is no string shows as an RFC 4514 hexstring, a "#" in text is escaped', ({
+    assert,
+  }) => {
+    // serialNumber as an INTEGER (not a string type): SEQUENCE { SET { SEQUENCE { OID, INTEGER } } }
+    const der = Buffer.from('300f310d300b0603550405020412345678', 'hex')
+    assert.equal(nameToString(der), 'serialNumber=#020412345678')
+    assert.equal(nameToString(nameToDer({ commonName: '#tag' })), 'CN=\\#tag')
+    assert.equal(
+      nameToString(nameToDer({ extra: [{ oid: '1.3.6.1.4.1.311.60.2.1.3', value: 'us' }] })),
+      'jurisdictionC=US'
+    )
   })
 
   test('empty fields are left out; an empty subject encodes as an empty SEQUENCE', ({ assert }) => {
