@@ -649,15 +649,34 @@ export interface SpkiDescription {
   rsaPss?: boolean
 }
 
+/**
+ * The modulus size of an RSAPublicKey, after checking what makes the key a key at all: an odd
+ * modulus and an odd public exponent of at least 3. With e = 1 a "signature" is the padded
+ * digest itself, which anyone can make: such a CSR would pass the proof-of-possession check.
+ */
 function rsaModulusBits(publicKey: Uint8Array): number {
   const what = 'RSA public key'
   const items = sequenceItems(decodeDer(publicKey, what), what)
-  const modulus = items[0]
-  if (items.length !== 2 || !(modulus instanceof asn1js.Integer)) fail(`${what}: malformed`)
+  const [modulus, exponent] = items
+  if (
+    items.length !== 2 ||
+    !(modulus instanceof asn1js.Integer) ||
+    !(exponent instanceof asn1js.Integer)
+  )
+    fail(`${what}: malformed`)
   const bytes = modulus.valueBlock.valueHexView
+  if (bytes.length > 0 && bytes[0] & 0x80) fail(`${what}: negative modulus`)
   let i = 0
   while (i < bytes.length && bytes[i] === 0) i++
   if (i === bytes.length) fail(`${what}: zero modulus`)
+  if ((bytes[bytes.length - 1] & 1) === 0) fail(`${what}: even modulus`)
+  const e = exponent.valueBlock.valueHexView
+  let j = 0
+  while (j < e.length && e[j] === 0) j++
+  const small = e.length - j === 1 ? e[j] : e.length === j ? 0 : Infinity
+  if ((e.length > 0 && e[0] & 0x80) || small < 3 || (e[e.length - 1] & 1) === 0) {
+    fail(`${what}: the public exponent must be odd and at least 3 (65537 is usual)`)
+  }
   return (bytes.length - i - 1) * 8 + (32 - Math.clz32(bytes[i]))
 }
 

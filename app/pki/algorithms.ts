@@ -221,9 +221,12 @@ export function describeSpki(spki: Uint8Array): SpkiInfo {
   try {
     key = describeKey(spki)
   } catch (error) {
+    // The key reader's own words when it has them (e.g. "the public exponent must be odd…").
+    const detail =
+      (error as { code?: string })?.code === 'E_KEY_INVALID' ? `: ${(error as Error).message}` : ''
     throw new PkiError(
       'E_UNSUPPORTED_ALGORITHM',
-      'the public key (SubjectPublicKeyInfo) is malformed',
+      `the public key (SubjectPublicKeyInfo) is malformed${detail}`,
       {
         cause: error,
       }

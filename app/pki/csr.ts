@@ -185,7 +185,12 @@ export function parseCsr(input: string | Uint8Array): ParsedCsr {
   try {
     publicKey = describeSpki(spki)
   } catch (error) {
-    throw invalid(`the CSR's public key is malformed`, error)
+    // What the key reader found wrong (e.g. an RSA public exponent of 1), after our words.
+    const reason = String((error as Error)?.message ?? '').replace(
+      /^the public key \(SubjectPublicKeyInfo\) is malformed:?\s*/,
+      ''
+    )
+    throw invalid(`the CSR's public key is malformed${reason ? `: ${reason}` : ''}`, error)
   }
 
   const requestedExtensions: Extension[] = []

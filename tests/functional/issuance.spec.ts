@@ -1,4 +1,5 @@
 import { test } from '@japa/runner'
+import crypto from 'node:crypto'
 import db from '@adonisjs/lucid/services/db'
 import {
   adminToken,
@@ -341,6 +342,91 @@ test.group('Issuance: direct', () => {
       const byName = await client.get(path).bearerToken(token)
       byName.assertStatus(404)
       assert.equal(byName.body().error.code, 'E_TEMPLATE_NOT_FOUND', path)
+    }
+    assert.equal(await countRows('certificates', ca.id), before)
+  }).timeout(60000)
+
+  test('a CSR whose RSA key has exponent 1 (its signature forged without a key) is refused', async ({
+    client,
+    assert,
+  }) => {
+    const ca = await createCa(client, { name: unique('Exponent CA') })
+    const template = await webServerTemplate(client, ca.id)
+    // Any modulus with e = 1: the "signature" of the request is its padded digest, which
+    // anyone can compute, so it verifies (node's verify says true) without a private key.
+    const modulus = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey
+    const forged = (e: string) => {
+      const jwk = modulus.export({ format: 'jwk' })
+      const spki = crypto
+        .createPublicKey({ key: { kty: 'RSA', n: jwk.n!, e }, format: 'jwk' })
+        .export({ type: 'spki', format: 'der' })
+      const tlv = (tag: number, body: Buffer) => {
+        const len =
+          body.length < 0x80
+            ? Buffer.from([body.length])
+            : body.length < 0x100
+              ? Buffer.from([0x81, body.length])
+              : Buffer.from([0x82, body.length >> 8, body.length & 0xff])
+        return Buffer.concat([Buffer.from([tag]), len, body])
+      }
+      const cn = tlv(
+        0x30,
+        tlv(
+          0x31,
+          tlv(
+            0x30,
+            Buffer.concat([
+              tlv(0x06, Buffer.from('550403', 'hex')),
+              tlv(0x0c, Buffer.from('forged.example.com')),
+            ])
+          )
+        )
+      )
+      const san = tlv(
+        0x30,
+        Buffer.concat([
+          tlv(0x06, Buffer.from('551d11', 'hex')),
+          tlv(0x04, tlv(0x30, tlv(0x82, Buffer.from('forged.example.com')))),
+        ])
+      )
+      const extReq = tlv(
+        0x30,
+        Buffer.concat([
+          tlv(0x06, Buffer.from('2a864886f70d01090e', 'hex')),
+          tlv(0x31, tlv(0x30, san)),
+        ])
+      )
+      const cri = tlv(
+        0x30,
+        Buffer.concat([Buffer.from('020100', 'hex'), cn, spki, tlv(0xa0, extReq)])
+      )
+      // EMSA-PKCS1-v1_5 (RFC 8017 §9.2) of SHA-256(cri), 256 bytes: with e = 1 it is the signature
+      const digestInfo = Buffer.concat([
+        Buffer.from('3031300d060960864801650304020105000420', 'hex'),
+        crypto.createHash('sha256').update(cri).digest(),
+      ])
+      const em = Buffer.concat([
+        Buffer.from([0, 1]),
+        Buffer.alloc(256 - 3 - digestInfo.length, 0xff),
+        Buffer.from([0]),
+        digestInfo,
+      ])
+      const csr = tlv(
+        0x30,
+        Buffer.concat([
+          cri,
+          Buffer.from('300d06092a864886f70d01010b0500', 'hex'),
+          tlv(0x03, Buffer.concat([Buffer.from([0]), em])),
+        ])
+      )
+      return `-----BEGIN CERTIFICATE REQUEST-----\n${csr.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`
+    }
+    const before = await countRows('certificates', ca.id)
+    for (const e of ['AQ', 'Ag']) {
+      const response = await issueCertificate(client, template.id, { csr: forged(e) })
+      assert.equal(response.status(), 400, response.text())
+      assert.equal(response.body().error.code, 'E_INVALID_CSR')
+      assert.include(response.body().error.message, 'public exponent')
     }
     assert.equal(await countRows('certificates', ca.id), before)
   }).timeout(60000)

@@ -185,6 +185,25 @@ test.group('hsm / keys: generation and encodings', () => {
     assert.equal(importPkcs8(pkcs8).keyType, 'slh-dsa-sha2-128s')
   }).timeout(60000)
 
+  test('RSA keys need an odd modulus and an odd public exponent of at least 3', ({ assert }) => {
+    const jwk = crypto
+      .generateKeyPairSync('rsa', { modulusLength: 2048 })
+      .publicKey.export({ format: 'jwk' })
+    const spkiWith = (n: string, e: string) =>
+      crypto
+        .createPublicKey({ key: { kty: 'RSA', n, e }, format: 'jwk' })
+        .export({ type: 'spki', format: 'der' })
+    assert.equal(describeSpki(spkiWith(jwk.n!, 'AQAB')).keyType, 'rsa-2048')
+    assert.equal(describeSpki(spkiWith(jwk.n!, 'Aw')).bits, 2048)
+    // e = 1 makes every padded digest a valid signature; e = 2 is no RSA key
+    for (const e of ['AQ', 'Ag', 'AQAA']) {
+      assert.throws(() => describeSpki(spkiWith(jwk.n!, e)), /public exponent/)
+    }
+    const n = Buffer.from(jwk.n!, 'base64url')
+    n[n.length - 1] &= 0xfe
+    assert.throws(() => describeSpki(spkiWith(n.toString('base64url'), 'AQAB')), /even modulus/)
+  })
+
   test('unknown key types are refused', async () => {
     await expectSignerRejection(
       () => generateKeyPair('rsa-1024' as KeyType),
