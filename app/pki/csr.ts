@@ -38,7 +38,7 @@ import {
   type KeyUsageInput,
 } from './extensions.js'
 import { nameFromDer, nameToDer, type SanEntry, type SubjectFields } from './names.js'
-import { PKCS9 } from './oids.js'
+import { oidName, PKCS9 } from './oids.js'
 import { derOrPem, PEM_LABELS } from './pem.js'
 
 /**
@@ -201,7 +201,9 @@ export function parseCsr(input: string | Uint8Array): ParsedCsr {
     for (const { oid, values } of rawAttributes) {
       attributes.push({ oid, values })
       if (oid === PKCS9.extensionRequest || oid === PKCS9.msCertExtensions) {
-        for (const value of values) requestedExtensions.push(...parseExtensions(value))
+        for (const value of values) {
+          for (const ext of parseExtensions(value)) addRequested(requestedExtensions, ext)
+        }
       } else if (oid === PKCS9.challengePassword) {
         challengePassword = challengePasswordOf(values)
       }
@@ -230,6 +232,23 @@ export function parseCsr(input: string | Uint8Array): ParsedCsr {
   }
   if (challengePassword !== undefined) parsed.challengePassword = challengePassword
   return parsed
+}
+
+/**
+ * Adds a requested extension. The same extension asked twice (Windows clients may put it both
+ * in extensionRequest and in msCertExtensions) counts once; the same type asked twice with
+ * different contents is refused: which one would be meant? (Only the last SAN list was kept.)
+ */
+function addRequested(list: Extension[], ext: Extension) {
+  const same = list.find((e) => e.extnID === ext.extnID)
+  if (!same) {
+    list.push(ext)
+    return
+  }
+  const value = (e: Extension) => Buffer.from(new Uint8Array(e.extnValue.buffer))
+  if (same.critical !== ext.critical || !value(same).equals(value(ext))) {
+    throw new Error(`extension ${oidName(ext.extnID)} is requested twice with different contents`)
+  }
 }
 
 /**

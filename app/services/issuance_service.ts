@@ -111,7 +111,7 @@ function checkKeyPolicy(options: TemplateOptions, key: pki.SpkiInfo, templateNam
   if (family === 'ec' && !options.keys.ecCurves.includes(key.curve as any)) {
     throw new KernelError(
       'E_POLICY_DENIED',
-      `Template "${templateName}" does not accept the EC curve ${key.curve}; allowed: ${options.keys.ecCurves.join(', ')}.`
+      `Template "${templateName}" does not accept the EC curve ${key.curve ?? 'given by explicit parameters (use a named curve)'}; allowed: ${options.keys.ecCurves.join(', ')}.`
     )
   }
   return { family, keyType: key.keyType ?? key.name }

@@ -201,6 +201,14 @@ export function importKey(jwk: unknown, alg: string): KeyObject {
         `RSA account keys must have 2048 to 8192 bits, not ${bits}.`
       )
     }
+    // With e = 1 anyone could sign for the key (the signature is the padded digest).
+    const e = object.asymmetricKeyDetails?.publicExponent ?? 0n
+    if (e < 3n || e % 2n === 0n) {
+      throw new AcmeProblem(
+        'badPublicKey',
+        'RSA account keys need an odd public exponent of at least 3 (65537 is usual).'
+      )
+    }
   }
   return object
 }

@@ -108,6 +108,17 @@ test.group('ACME bad input', (group) => {
     }).init()
     const weakRes = await weak.register(await world.eab())
     assert.equal(weakRes.body.type, `${ACME}badPublicKey`)
+    // An RSA key with e = 1: anyone could sign for it (the signature is the padded digest).
+    const big = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    const bigJwk = big.publicKey.export({ format: 'jwk' }) as Record<string, string>
+    const e1 = await new AcmeTestClient(directoryUrl(), {
+      alg: 'RS256',
+      privateKey: big.privateKey,
+      jwk: { kty: 'RSA', n: bigJwk.n, e: 'AQ' },
+    }).init()
+    const e1Res = await e1.register(await world.eab())
+    assert.equal(e1Res.body.type, `${ACME}badPublicKey`)
+    assert.include(e1Res.body.detail, 'public exponent')
 
     // Not a JWS / wrong media type / not JSON.
     const plain = await acme.send(orderUrl, '{}', 'application/json')

@@ -1,5 +1,12 @@
 import { test } from '@japa/runner'
 import crypto from 'node:crypto'
+import {
+  dnsSanExtension,
+  p256Request,
+  requestInfo,
+  requestPem,
+  RSA_SHA256,
+} from '#tests/helpers/der'
 import db from '@adonisjs/lucid/services/db'
 import {
   adminToken,
@@ -360,50 +367,13 @@ test.group('Issuance: direct', () => {
       const spki = crypto
         .createPublicKey({ key: { kty: 'RSA', n: jwk.n!, e }, format: 'jwk' })
         .export({ type: 'spki', format: 'der' })
-      const tlv = (tag: number, body: Buffer) => {
-        const len =
-          body.length < 0x80
-            ? Buffer.from([body.length])
-            : body.length < 0x100
-              ? Buffer.from([0x81, body.length])
-              : Buffer.from([0x82, body.length >> 8, body.length & 0xff])
-        return Buffer.concat([Buffer.from([tag]), len, body])
-      }
-      const cn = tlv(
-        0x30,
-        tlv(
-          0x31,
-          tlv(
-            0x30,
-            Buffer.concat([
-              tlv(0x06, Buffer.from('550403', 'hex')),
-              tlv(0x0c, Buffer.from('forged.example.com')),
-            ])
-          )
-        )
-      )
-      const san = tlv(
-        0x30,
-        Buffer.concat([
-          tlv(0x06, Buffer.from('551d11', 'hex')),
-          tlv(0x04, tlv(0x30, tlv(0x82, Buffer.from('forged.example.com')))),
-        ])
-      )
-      const extReq = tlv(
-        0x30,
-        Buffer.concat([
-          tlv(0x06, Buffer.from('2a864886f70d01090e', 'hex')),
-          tlv(0x31, tlv(0x30, san)),
-        ])
-      )
-      const cri = tlv(
-        0x30,
-        Buffer.concat([Buffer.from('020100', 'hex'), cn, spki, tlv(0xa0, extReq)])
-      )
-      // EMSA-PKCS1-v1_5 (RFC 8017 §9.2) of SHA-256(cri), 256 bytes: with e = 1 it is the signature
+      const info = requestInfo('forged.example.com', spki, [
+        dnsSanExtension(['forged.example.com']),
+      ])
+      // EMSA-PKCS1-v1_5 (RFC 8017 §9.2) of SHA-256(info), 256 bytes: with e = 1 the signature
       const digestInfo = Buffer.concat([
         Buffer.from('3031300d060960864801650304020105000420', 'hex'),
-        crypto.createHash('sha256').update(cri).digest(),
+        crypto.createHash('sha256').update(info).digest(),
       ])
       const em = Buffer.concat([
         Buffer.from([0, 1]),
@@ -411,15 +381,7 @@ test.group('Issuance: direct', () => {
         Buffer.from([0]),
         digestInfo,
       ])
-      const csr = tlv(
-        0x30,
-        Buffer.concat([
-          cri,
-          Buffer.from('300d06092a864886f70d01010b0500', 'hex'),
-          tlv(0x03, Buffer.concat([Buffer.from([0]), em])),
-        ])
-      )
-      return `-----BEGIN CERTIFICATE REQUEST-----\n${csr.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`
+      return requestPem(info, RSA_SHA256, em)
     }
     const before = await countRows('certificates', ca.id)
     for (const e of ['AQ', 'Ag']) {
@@ -429,6 +391,25 @@ test.group('Issuance: direct', () => {
       assert.include(response.body().error.message, 'public exponent')
     }
     assert.equal(await countRows('certificates', ca.id), before)
+  }).timeout(60000)
+
+  test('a CSR asking for one extension twice: the same twice counts once, two different are refused', async ({
+    client,
+    assert,
+  }) => {
+    const ca = await createCa(client, { name: unique('Twice CA') })
+    const template = await webServerTemplate(client, ca.id)
+    const a = dnsSanExtension(['a.example.com'])
+    const same = await issueCertificate(client, template.id, {
+      csr: p256Request('a.example.com', [a, a]),
+    })
+    same.assertStatus(201)
+    // Only the last SAN list was kept: b.example.com was certified, a.example.com dropped.
+    const different = await issueCertificate(client, template.id, {
+      csr: p256Request('a.example.com', [a, dnsSanExtension(['b.example.com'])]),
+    })
+    different.assertStatus(400)
+    assert.include(different.body().error.message, 'requested twice with different contents')
   }).timeout(60000)
 
   test('a disabled template issues nothing; allowed key types are enforced', async ({
