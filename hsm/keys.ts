@@ -11,6 +11,7 @@
  * - SLH-DSA (RFC 9909): SPKI with parameters absent; PKCS#8 privateKey = the raw 4n-byte key.
  */
 import crypto, { type KeyObject } from 'node:crypto'
+import { ed25519 } from '@noble/curves/ed25519.js'
 import { ml_dsa44, ml_dsa65, ml_dsa87 } from '@noble/post-quantum/ml-dsa.js'
 import * as slh from '@noble/post-quantum/slh-dsa.js'
 import {
@@ -695,9 +696,26 @@ export function describeSpki(spki: Uint8Array): SpkiDescription {
   let description = described.get(spki)
   if (!description) {
     description = describeCommonSpki(spki) ?? describeSpkiUncached(spki)
+    if (description.family === 'ed25519') checkEd25519Point(spki.subarray(spki.length - 32))
     described.set(spki, description)
   }
   return description
+}
+
+/**
+ * An Ed25519 public key must be a point of the curve's large prime-order group. With a point of
+ * small order (the identity, say) a "signature" verifies for any message without a private key
+ * (node's verify says true for R = identity, S = 0), so a CSR's proof of possession would prove
+ * nothing and the certificate would bind a name to a key anyone can sign with.
+ */
+function checkEd25519Point(publicKey: Uint8Array) {
+  let smallOrder: boolean
+  try {
+    smallOrder = ed25519.Point.fromBytes(publicKey).isSmallOrder()
+  } catch {
+    fail('Ed25519 public key is not a point of the curve')
+  }
+  if (smallOrder) fail('Ed25519 public key is a point of small order (anyone can sign for it)')
 }
 
 /*

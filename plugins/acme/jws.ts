@@ -12,6 +12,7 @@ import {
   type JsonWebKey,
   type KeyObject,
 } from 'node:crypto'
+import { describeSpki } from '#pki/index'
 import { AcmeProblem } from './problems.js'
 
 export const SIGNATURE_ALGORITHMS = ['RS256', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const
@@ -192,6 +193,17 @@ export function importKey(jwk: unknown, alg: string): KeyObject {
     object = createPublicKey({ key: publicJwk(key) as JsonWebKey, format: 'jwk' })
   } catch {
     throw new AcmeProblem('badPublicKey', 'The "jwk" header is not a valid public key.')
+  }
+  if (key.kty === 'OKP') {
+    // A small-order Ed25519 point: anyone could sign for the account.
+    try {
+      describeSpki(object.export({ type: 'spki', format: 'der' }))
+    } catch (error) {
+      throw new AcmeProblem(
+        'badPublicKey',
+        `The Ed25519 key is refused: ${(error as Error).message}.`
+      )
+    }
   }
   if (key.kty === 'RSA') {
     const bits = object.asymmetricKeyDetails?.modulusLength ?? 0

@@ -119,6 +119,16 @@ test.group('ACME bad input', (group) => {
     const e1Res = await e1.register(await world.eab())
     assert.equal(e1Res.body.type, `${ACME}badPublicKey`)
     assert.include(e1Res.body.detail, 'public exponent')
+    // An Ed25519 key of small order (the identity point), for which anyone can sign.
+    const ed = generateKeyPairSync('ed25519')
+    const smallOrder = await new AcmeTestClient(directoryUrl(), {
+      alg: 'EdDSA',
+      privateKey: ed.privateKey,
+      jwk: { kty: 'OKP', crv: 'Ed25519', x: `AQ${'A'.repeat(41)}` },
+    }).init()
+    const smallRes = await smallOrder.register(await world.eab())
+    assert.equal(smallRes.body.type, `${ACME}badPublicKey`)
+    assert.include(smallRes.body.detail, 'small order')
 
     // Not a JWS / wrong media type / not JSON.
     const plain = await acme.send(orderUrl, '{}', 'application/json')

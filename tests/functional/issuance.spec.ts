@@ -353,7 +353,7 @@ test.group('Issuance: direct', () => {
     assert.equal(await countRows('certificates', ca.id), before)
   }).timeout(60000)
 
-  test('a CSR whose RSA key has exponent 1 (its signature forged without a key) is refused', async ({
+  test('a CSR whose key anyone can sign for (RSA e = 1, a small-order Ed25519 point) is refused', async ({
     client,
     assert,
   }) => {
@@ -390,6 +390,23 @@ test.group('Issuance: direct', () => {
       assert.equal(response.body().error.code, 'E_INVALID_CSR')
       assert.include(response.body().error.message, 'public exponent')
     }
+    // The same with Ed25519: the identity point as the key, R = identity and S = 0 as the
+    // signature, which verifies for any message.
+    const identity = Buffer.alloc(32)
+    identity[0] = 1
+    const edInfo = requestInfo(
+      'forged.example.com',
+      Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), identity]),
+      [dnsSanExtension(['forged.example.com'])]
+    )
+    const edForged = requestPem(
+      edInfo,
+      Buffer.from('300506032b6570', 'hex'),
+      Buffer.concat([identity, Buffer.alloc(32)])
+    )
+    const ed = await issueCertificate(client, template.id, { csr: edForged })
+    assert.equal(ed.status(), 400, ed.text())
+    assert.include(ed.body().error.message, 'small order')
     assert.equal(await countRows('certificates', ca.id), before)
   }).timeout(60000)
 

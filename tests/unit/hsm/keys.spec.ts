@@ -204,6 +204,21 @@ test.group('hsm / keys: generation and encodings', () => {
     assert.throws(() => describeSpki(spkiWith(n.toString('base64url'), 'AQAB')), /even modulus/)
   })
 
+  test('Ed25519 keys of small order (anyone can sign for them) are refused', ({ assert }) => {
+    const prefix = Buffer.from('302a300506032b6570032100', 'hex')
+    const identity = Buffer.alloc(32)
+    identity[0] = 1
+    // the identity (order 1) and -1 on the curve (y = p - 1, order 2)
+    const minusOne = Buffer.from('ec' + 'ff'.repeat(30) + '7f', 'hex')
+    for (const point of [identity, minusOne]) {
+      assert.throws(() => describeSpki(Buffer.concat([prefix, point])), /small order/)
+    }
+    const good = crypto
+      .generateKeyPairSync('ed25519')
+      .publicKey.export({ type: 'spki', format: 'der' })
+    assert.equal(describeSpki(good).keyType, 'ed25519')
+  })
+
   test('unknown key types are refused', async () => {
     await expectSignerRejection(
       () => generateKeyPair('rsa-1024' as KeyType),
