@@ -823,6 +823,10 @@ export function describeSpkiUncached(spki: Uint8Array): SpkiDescription {
     if (algorithm.params !== undefined) fail(`${params.name} public key: parameters must be absent`)
     if (publicKey.length !== params.publicKeyLength)
       fail(`${params.name} public key must be ${params.publicKeyLength} bytes`)
+    // pk = rho (32 bytes) ‖ t1. With t1 = 0 the check Az − c·t1·2^d = w no longer involves any
+    // secret: a signature can be made from the public rho alone. Key generation never gives it.
+    if (publicKey.subarray(32).every((b) => b === 0))
+      fail(`${params.name} public key is degenerate (t1 = 0: anyone can sign for it)`)
     return { family: 'ml-dsa', keyType: mlDsa, oid, name: params.name }
   }
   const slhParams = SLH_DSA_BY_OID[oid]

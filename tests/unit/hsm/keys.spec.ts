@@ -217,6 +217,12 @@ test.group('hsm / keys: generation and encodings', () => {
       .generateKeyPairSync('ed25519')
       .publicKey.export({ type: 'spki', format: 'der' })
     assert.equal(describeSpki(good).keyType, 'ed25519')
+    // ML-DSA: t1 = 0 leaves no secret in the verification equation
+    const mlPk = ml_dsa44.keygen().publicKey
+    assert.equal(describeSpki(spkiOf(ML_DSA_44_OID, mlPk)).keyType, 'ml-dsa-44')
+    const degenerate = new Uint8Array(mlPk.length)
+    degenerate.set(mlPk.subarray(0, 32))
+    assert.throws(() => describeSpki(spkiOf(ML_DSA_44_OID, degenerate)), /degenerate/)
   })
 
   test('unknown key types are refused', async () => {
