@@ -185,12 +185,10 @@ export function parseCsr(input: string | Uint8Array): ParsedCsr {
   try {
     publicKey = describeSpki(spki)
   } catch (error) {
-    // What the key reader found wrong (e.g. an RSA public exponent of 1), after our words.
-    const reason = String((error as Error)?.message ?? '').replace(
-      /^the public key \(SubjectPublicKeyInfo\) is malformed:?\s*/,
-      ''
-    )
-    throw invalid(`the CSR's public key is malformed${reason ? `: ${reason}` : ''}`, error)
+    // What the key reader found wrong (e.g. an RSA public exponent of 1): describeSpki's cause.
+    const cause = (error as { cause?: { code?: string; message?: string } })?.cause
+    const reason = cause?.code === 'E_KEY_INVALID' ? `: ${cause.message}` : ''
+    throw invalid(`the CSR's public key is malformed${reason}`, error)
   }
 
   const requestedExtensions: Extension[] = []

@@ -28,12 +28,16 @@ async function loadAuthz(ctx: AcmeContext, account: Account, id: number) {
   return checkAuthz(ctx, account, row)
 }
 
+/** RFC 8555 §7.1.6: a pending or valid authorization past its expiry is expired. */
+export function authzStatusAt(status: string, expires: number, now: number): string {
+  return (status === 'pending' || status === 'valid') && expires <= now ? 'expired' : status
+}
+
 async function checkAuthz(ctx: AcmeContext, account: Account, row: any) {
   if (Number(row.account_id) !== account.id) {
     throw new AcmeProblem('unauthorized', 'This authorization belongs to another account.')
   }
-  // RFC 8555 §7.1.6: a pending or valid authorization past its expiry is expired.
-  if ((row.status === 'pending' || row.status === 'valid') && Number(row.expires) <= Date.now()) {
+  if (authzStatusAt(row.status, Number(row.expires), Date.now()) !== row.status) {
     await ctx.runtime
       .table('acme_authorizations')
       .where('id', row.id)

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { parseCsr, isValidIp, normalizeIp } from '#pki/index'
 import type { PluginRuntime, WriteBatchItem } from '#plugin-api'
 import { certId, normalizeCertId } from './ari.js'
+import { authzStatusAt } from './authorizations.js'
 import {
   challengeTypesFor,
   identifierProblem,
@@ -118,9 +119,7 @@ async function refreshOrder(runtime: PluginRuntime, order: OrderRow): Promise<Or
   } else if (status === 'pending' || status === 'ready') {
     // A pending or valid authorization past its expiry is expired (RFC 8555 §7.1.6): a ready
     // order whose (reused) authorization expired is invalid, never finalized on it.
-    const states = order.authz!.map((a) =>
-      (a.status === 'pending' || a.status === 'valid') && a.expires <= now ? 'expired' : a.status
-    )
+    const states = order.authz!.map((a) => authzStatusAt(a.status, a.expires, now))
     if (order.expires <= now) {
       status = 'invalid'
       error = problemDocument('malformed', 'The order expired before it was finalized.')

@@ -142,6 +142,16 @@ async function checkPolicyInput(runtime: PluginRuntime, input: PolicyInput, exce
   return { name, ca, template, preApproved, profiles }
 }
 
+/**
+ * A write that failed: the unique name taken meanwhile by another policy (a PolicyError the form
+ * shows), or anything else (rethrown as it is, not disguised as a name clash).
+ */
+async function nameClash(runtime: PluginRuntime, name: string, error: unknown) {
+  return (await findPolicyByName(runtime, name))
+    ? new PolicyError(`A policy named "${name}" already exists.`, 'name')
+    : error
+}
+
 export async function createPolicy(runtime: PluginRuntime, input: PolicyInput, actor?: Actor) {
   const checked = await checkPolicyInput(runtime, input)
   const now = Date.now()
@@ -160,8 +170,8 @@ export async function createPolicy(runtime: PluginRuntime, input: PolicyInput, a
       })
       .returning('id')
     id = insertedId(inserted)
-  } catch {
-    throw new PolicyError(`A policy named "${checked.name}" already exists.`, 'name')
+  } catch (error) {
+    throw await nameClash(runtime, checked.name, error)
   }
   await auditAs(runtime, actor, {
     action: 'acme.policy.create',
@@ -198,9 +208,8 @@ export async function updatePolicy(
         profiles: JSON.stringify(checked.profiles),
         updated_at: Date.now(),
       })
-  } catch {
-    // Another policy took the name meanwhile (names are unique).
-    throw new PolicyError(`A policy named "${checked.name}" already exists.`, 'name')
+  } catch (error) {
+    throw await nameClash(runtime, checked.name, error)
   }
   await auditAs(runtime, actor, {
     action: 'acme.policy.update',
@@ -267,23 +276,23 @@ export async function templateInUse(
 export async function removeCaPolicies(runtime: PluginRuntime, caId: number): Promise<string[]> {
   const policies = await runtime.table('acme_policies').where('ca_id', caId).select('id', 'name')
   const ids = policies.map((p: any) => Number(p.id))
-  if (ids.length > 0) {
-    for (const eab of await runtime.table('acme_eabs').whereIn('policy_id', ids)) {
-      await dropHmacKey(runtime, String(eab.hmac_key))
+  // Every row in one transaction; the EABs' keys (kernel secrets) once the rows are gone.
+  const handles = await runtime.transaction(async (tx) => {
+    const eabs = ids.length ? await tx.table('acme_eabs').whereIn('policy_id', ids) : []
+    if (ids.length) {
+      const orders = () => tx.table('acme_orders').whereIn('policy_id', ids).select('id')
+      const authz = tx.table('acme_authorizations').whereIn('order_id', orders()).select('id')
+      await tx.table('acme_challenges').whereIn('authz_id', authz).delete()
+      await tx.table('acme_authorizations').whereIn('order_id', orders()).delete()
+      for (const table of ['acme_orders', 'acme_accounts', 'acme_eabs']) {
+        await tx.table(table).whereIn('policy_id', ids).delete()
+      }
+      await tx.table('acme_policies').whereIn('id', ids).delete()
     }
-    const orders = runtime.table('acme_orders').whereIn('policy_id', ids).select('id')
-    const authz = runtime.table('acme_authorizations').whereIn('order_id', orders).select('id')
-    await runtime.table('acme_challenges').whereIn('authz_id', authz).delete()
-    await runtime
-      .table('acme_authorizations')
-      .whereIn('order_id', runtime.table('acme_orders').whereIn('policy_id', ids).select('id'))
-      .delete()
-    await runtime.table('acme_orders').whereIn('policy_id', ids).delete()
-    await runtime.table('acme_accounts').whereIn('policy_id', ids).delete()
-    await runtime.table('acme_eabs').whereIn('policy_id', ids).delete()
-    await runtime.table('acme_policies').whereIn('id', ids).delete()
-  }
-  await runtime.table('acme_certificates').where('ca_id', caId).delete()
+    await tx.table('acme_certificates').where('ca_id', caId).delete()
+    return eabs.map((eab: any) => String(eab.hmac_key))
+  })
+  for (const handle of handles) await dropHmacKey(runtime, handle)
   return policies.map((p: any) => String(p.name))
 }
 

@@ -440,15 +440,12 @@ export function reserveEvent(
   }
 }
 
-function windowName(bucket: string, windowMs: number) {
+/** The bucket of the current window (made on first use) and the seconds left in it. */
+function windowOf(runtime: PluginRuntime, bucket: string, windowMs: number) {
   const now = Date.now()
   const windowStart = now - (now % windowMs)
   const retryAfter = Math.max(1, Math.ceil((windowStart + windowMs - now) / 1000))
-  return { name: `${windowStart} ${bucket}`, windowStart, retryAfter }
-}
-
-function windowOf(runtime: PluginRuntime, bucket: string, windowMs: number) {
-  const { name, windowStart, retryAfter } = windowName(bucket, windowMs)
+  const name = `${windowStart} ${bucket}`
   let b = buckets.get(name)
   if (!b) {
     b = { runtime, bucket, windowStart, windowMs, known: 0, inflight: 0, pending: 0, reserved: 0 }
