@@ -1,7 +1,7 @@
 import type { HttpContext } from '@adonisjs/core/http'
 import { listAudit } from '#services/audit_service'
 import { accessibleCaIds } from '#services/access'
-import { queryInteger, queryText } from '#validators/query'
+import { queryCursor, queryInteger, queryText } from '#validators/query'
 
 export default class AuditController {
   /** GET /api/v1/audit?action=&limit=&before= — newest first; non-admins see their CAs' entries. */
@@ -11,10 +11,7 @@ export default class AuditController {
       caIds: await accessibleCaIds(actor),
       action: queryText(qs.action, 'action') || undefined,
       limit: queryInteger(qs.limit, 'limit', { fallback: 100, min: 1, max: 1000 }),
-      // 0 is "from the newest"; a cursor that is no number is refused, never the first page again
-      beforeId:
-        queryInteger(qs.before, 'before', { fallback: 0, min: 0, max: Number.MAX_SAFE_INTEGER }) ||
-        undefined,
+      beforeId: queryCursor(qs.before),
     })
     return { entries }
   }

@@ -5,7 +5,7 @@ import { MAX_PAGE, requestService, serializeRequest } from '#services/request_se
 import { serializeCertificate } from '#services/certificate_service'
 import Certificate from '#models/certificate'
 import { overridesFrom } from '#validators/overrides'
-import { queryInteger, queryText } from '#validators/query'
+import { queryCursor, queryInteger, queryText } from '#validators/query'
 
 export default class RequestsController {
   /** POST /api/v1/templates/:id/requests { csr } — queues a pending request. */
@@ -18,7 +18,7 @@ export default class RequestsController {
   async index({ params, request, actor }: HttpContext) {
     const ca = await caService.find(actor, params.id)
     const qs = request.qs()
-    const before = /^\d+$/.test(String(qs.before ?? '')) ? Number(qs.before) : undefined
+    const before = queryCursor(qs.before)
     const limit = queryInteger(qs.limit, 'limit', { fallback: 100, min: 1, max: MAX_PAGE })
     const status = queryText(qs.status, 'status') ?? 'pending'
     const requests = await requestService.list(actor, ca.id, status, {

@@ -23,6 +23,16 @@ export function queryInteger(
   return Math.min(Math.max(Number(value), range.min), range.max)
 }
 
+/**
+ * A keyset-paging cursor (`?before=<id>`): undefined when absent or 0 (from the newest); one that
+ * is no number is refused, never read as "from the newest" (a client would loop on page one).
+ */
+export function queryCursor(value: unknown, name = 'before'): number | undefined {
+  return (
+    queryInteger(value, name, { fallback: 0, min: 0, max: Number.MAX_SAFE_INTEGER }) || undefined
+  )
+}
+
 /** A text from the query: undefined when absent; a list (`?q=a&q=b`) is refused. */
 export function queryText(value: unknown, name: string): string | undefined {
   if (value === undefined || value === null) return undefined
