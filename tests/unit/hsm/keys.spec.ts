@@ -210,9 +210,22 @@ test.group('hsm / keys: generation and encodings', () => {
     identity[0] = 1
     // the identity (order 1) and -1 on the curve (y = p - 1, order 2)
     const minusOne = Buffer.from('ec' + 'ff'.repeat(30) + '7f', 'hex')
-    for (const point of [identity, minusOne]) {
+    // an order-8 point, the identity with the x-sign bit set, and 1 spelled non-canonically (p + 1)
+    const order8 = Buffer.from(
+      '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+      'hex'
+    )
+    const signed = Buffer.from(identity)
+    signed[31] |= 0x80
+    const nonCanonical = Buffer.from('ee' + 'ff'.repeat(30) + '7f', 'hex')
+    for (const point of [identity, minusOne, order8, signed]) {
       assert.throws(() => describeSpki(Buffer.concat([prefix, point])), /small order/)
     }
+    // a non-canonical encoding (y ≥ p) is no key we take, whichever point it spells
+    assert.throws(
+      () => describeSpki(Buffer.concat([prefix, nonCanonical])),
+      /small order|not a point/
+    )
     const good = crypto
       .generateKeyPairSync('ed25519')
       .publicKey.export({ type: 'spki', format: 'der' })
