@@ -200,6 +200,14 @@ function resolveSubject(fields: SubjectFields): ResolvedAttribute[] {
     if (attr.value === '' || attr.value === undefined || attr.value === null) continue
     if (typeof attr.value !== 'string')
       throw new PkiError('E_INVALID_NAME', `the value of ${attr.oid} must be a string`)
+    if (attr.hex) {
+      // Read from a name whose value is no string (an INTEGER, say): writing "#…" as text would
+      // change the attribute, so it is refused rather than re-encoded.
+      throw new PkiError(
+        'E_INVALID_NAME',
+        `the subject attribute ${attributeShortName(attr.oid)} has a value that is no string (${attr.value.length > 41 ? `${attr.value.slice(0, 40)}…` : attr.value}); certificates are issued with text values only — give the subject without it, or as text`
+      )
+    }
     const kind = EXTRA_KINDS[attr.oid] ?? SPEC_BY_OID.get(attr.oid)?.kind ?? 'utf8'
     let value = attr.value
     // EV jurisdiction country: a two-letter ISO 3166 code, as countryName (EV Guidelines 9.2.4).
@@ -338,7 +346,12 @@ export function nameAttributesFromDer(der: Uint8Array): NameAttribute[] {
 
 function attributesToSubject(attributes: NameAttribute[]): SubjectFields {
   const fields: SubjectFields = {}
-  for (const { oid, value } of attributes) {
+  for (const { oid, value, hex: notText } of attributes) {
+    // A value that is no string stays marked as such (resolveSubject refuses to write it as text).
+    if (notText) {
+      ;(fields.extra ??= []).push({ oid, value, hex: true })
+      continue
+    }
     if (oid === ATTR.domainComponent) {
       ;(fields.domainComponent ??= []).push(value)
       continue

@@ -182,8 +182,15 @@ export async function startServer(opts: StartOptions = {}): Promise<BenchServer>
       resolve()
     })
   })
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d))
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d))
+  // BENCH_SERVER_OUTPUT=<file>: everything the server writes is also appended there (e.g. with
+  // BENCH_SERVER_FLAGS=--trace-gc).
+  const copy = process.env.BENCH_SERVER_OUTPUT
+  const keep = (d: string) => {
+    out += d
+    if (copy) fs.appendFileSync(copy, d)
+  }
+  child.stdout!.setEncoding('utf8').on('data', keep)
+  child.stderr!.setEncoding('utf8').on('data', keep)
 
   const deadline = Date.now() + (opts.startTimeoutMs ?? 30_000)
   let token: string | undefined

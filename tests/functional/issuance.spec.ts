@@ -3,9 +3,11 @@ import crypto from 'node:crypto'
 import {
   dnsSanExtension,
   p256Request,
+  rdn,
   requestInfo,
   requestPem,
   RSA_SHA256,
+  tlv,
 } from '#tests/helpers/der'
 import db from '@adonisjs/lucid/services/db'
 import {
@@ -427,6 +429,25 @@ test.group('Issuance: direct', () => {
     })
     different.assertStatus(400)
     assert.include(different.body().error.message, 'requested twice with different contents')
+  }).timeout(60000)
+
+  test('a CSR subject attribute that is no string is refused, not issued as the text "#…"', async ({
+    client,
+    assert,
+  }) => {
+    const ca = await createCa(client, { name: unique('Hexstring CA') })
+    const template = await webServerTemplate(client, ca.id)
+    const before = await countRows('certificates', ca.id)
+    // serialNumber (2.5.4.5) as an INTEGER instead of a PrintableString
+    const csr = p256Request(
+      'hex.example.com',
+      [dnsSanExtension(['hex.example.com'])],
+      [rdn('550405', tlv(0x02, Buffer.from('12345678', 'hex')))]
+    )
+    const refused = await issueCertificate(client, template.id, { csr })
+    assert.equal(refused.status(), 422, refused.text())
+    assert.include(refused.body().error.message, 'serialNumber has a value that is no string')
+    assert.equal(await countRows('certificates', ca.id), before)
   }).timeout(60000)
 
   test('a disabled template issues nothing; allowed key types are enforced', async ({

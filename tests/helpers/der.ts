@@ -24,14 +24,24 @@ export function dnsSanExtension(names: string[]): Buffer {
   return tlv(0x30, Buffer.concat([oid('551d11'), tlv(0x04, tlv(0x30, general))]))
 }
 
+/** One RDN: a SET of one AttributeTypeAndValue, the type's OID in hex and the value's TLV. */
+export function rdn(oidHex: string, value: Buffer): Buffer {
+  return tlv(0x31, tlv(0x30, Buffer.concat([oid(oidHex), value])))
+}
+
 /**
- * The CertificationRequestInfo for CN=`commonName` and `spki`, with one extensionRequest
- * attribute holding `extensions` (each a DER Extension).
+ * The CertificationRequestInfo for CN=`commonName` (then `moreRdns`) and `spki`, with one
+ * extensionRequest attribute holding `extensions` (each a DER Extension).
  */
-export function requestInfo(commonName: string, spki: Buffer, extensions: Buffer[]): Buffer {
+export function requestInfo(
+  commonName: string,
+  spki: Buffer,
+  extensions: Buffer[],
+  moreRdns: Buffer[] = []
+): Buffer {
   const cn = tlv(
     0x30,
-    tlv(0x31, tlv(0x30, Buffer.concat([oid('550403'), tlv(0x0c, Buffer.from(commonName))])))
+    Buffer.concat([rdn('550403', tlv(0x0c, Buffer.from(commonName))), ...moreRdns])
   )
   const extReq = tlv(
     0x30,
@@ -54,13 +64,18 @@ export const ECDSA_SHA256 = Buffer.from('300a06082a8648ce3d040302', 'hex')
 /** sha256WithRSAEncryption */
 export const RSA_SHA256 = Buffer.from('300d06092a864886f70d01010b0500', 'hex')
 
-/** A request signed by a new P-256 key, with the given extensions. */
-export function p256Request(commonName: string, extensions: Buffer[]): string {
+/** A request signed by a new P-256 key, with the given extensions (and further RDNs). */
+export function p256Request(
+  commonName: string,
+  extensions: Buffer[],
+  moreRdns: Buffer[] = []
+): string {
   const { publicKey, privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })
   const info = requestInfo(
     commonName,
     publicKey.export({ type: 'spki', format: 'der' }),
-    extensions
+    extensions,
+    moreRdns
   )
   return requestPem(info, ECDSA_SHA256, crypto.sign('sha256', info, privateKey))
 }

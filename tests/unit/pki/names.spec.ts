@@ -122,6 +122,14 @@ test.group('names: subject', () => {
     // serialNumber as an INTEGER (not a string type): SEQUENCE { SET { SEQUENCE { OID, INTEGER } } }
     const der = Buffer.from('300f310d300b0603550405020412345678', 'hex')
     assert.equal(nameToString(der), 'serialNumber=#020412345678')
+    // Read back as fields it stays marked, and is refused rather than re-issued as the text "#02…".
+    const fields = nameFromDer(der)
+    assert.isUndefined(fields.serialNumber)
+    assert.deepEqual(fields.extra, [{ oid: '2.5.4.5', value: '#020412345678', hex: true }])
+    assert.throws(
+      () => nameToDer(fields),
+      /serialNumber has a value that is no string \(#020412345678\)/
+    )
     assert.equal(nameToString(nameToDer({ commonName: '#tag' })), 'CN=\\#tag')
     assert.equal(
       nameToString(nameToDer({ extra: [{ oid: '1.3.6.1.4.1.311.60.2.1.3', value: 'us' }] })),
