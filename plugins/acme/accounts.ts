@@ -245,18 +245,41 @@ export async function updateAccount(ctx: AcmeContext) {
   return sendJson(ctx, 200, accountBody(ctx, fresh), { location: accountUrl(ctx, account.id) })
 }
 
+/** Orders listed per page of an account's orders list; the rest follow Link rel="next". */
+export const ORDERS_PAGE = 100
+
+/**
+ * The account's orders (RFC 8555 §7.1.2.1), newest first, ORDERS_PAGE at a time: a longer list
+ * continues at `?cursor=<id>` (the orders older than that one), given in a Link rel="next".
+ */
 export async function accountOrders(ctx: AcmeContext) {
+  const raw = ctx.request.query.cursor
+  const cursor = raw === undefined ? 0 : /^[1-9]\d{0,14}$/.test(String(raw)) ? Number(raw) : -1
   const auth = await authenticate(ctx, 'kid')
   const account = ownAccount(auth, ctx.request.params.id)
+  if (cursor < 0) {
+    throw new AcmeProblem(
+      'malformed',
+      'The orders list "cursor" is the number given in its Link rel="next".'
+    )
+  }
   // RFC 8555 §7.1.2.1: invalid orders SHOULD NOT be listed.
-  const rows = await ctx.runtime
+  const query = ctx.runtime
     .table('acme_orders')
     .where('account_id', account.id)
     .whereNot('status', 'invalid')
+  if (cursor) query.where('id', '<', cursor)
+  const rows = await query
     .orderBy('id', 'desc')
-    .limit(1000)
+    .limit(ORDERS_PAGE + 1)
     .select('id')
-  return sendJson(ctx, 200, { orders: rows.map((r: any) => `${ctx.base}/order/${r.id}`) })
+  const page = rows.slice(0, ORDERS_PAGE)
+  const extra: Record<string, string> = {}
+  if (rows.length > ORDERS_PAGE) {
+    const next = `${accountUrl(ctx, account.id)}/orders?cursor=${page[page.length - 1].id}`
+    extra.link = `<${next}>;rel="next"`
+  }
+  return sendJson(ctx, 200, { orders: page.map((r: any) => `${ctx.base}/order/${r.id}`) }, extra)
 }
 
 /** Key rollover (§7.3.5): the inner JWS, signed by the new key, names the account and old key. */

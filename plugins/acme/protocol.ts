@@ -85,11 +85,6 @@ export interface Authenticated {
   rows?: any[]
 }
 
-export function requestPath(request: PluginRequest): string {
-  const q = request.url.indexOf('?')
-  return q < 0 ? request.url : request.url.slice(0, q)
-}
-
 /** Counts the client's request; beyond the per-IP limit → rateLimited with Retry-After. */
 export async function limitIp(ctx: AcmeContext) {
   const limit = ctx.settings.requestsPerIpPerMinute
@@ -136,7 +131,8 @@ export async function authenticate(
   )
   const { header } = jws
   checkAlg(header.alg)
-  const expectedUrl = `${ctx.runtime.publicUrl}${requestPath(ctx.request)}`
+  // The URL the request was sent to, query included (RFC 8555 §6.4; the orders list's cursor).
+  const expectedUrl = `${ctx.runtime.publicUrl}${ctx.request.url}`
   if (header.url !== expectedUrl) {
     throw new AcmeProblem(
       'unauthorized',

@@ -477,6 +477,37 @@ test.group('ACME protocol', (group) => {
     assert.notInclude(listed.body.orders as string[], order.headers.get('location')!)
   })
 
+  test('the orders list comes in pages of 100, newest first, with Link rel="next"', async ({
+    client,
+    assert,
+  }) => {
+    const world = await acmeWorld(client, { preApproved: '*.pages.test' })
+    const acme = await registeredClient(world)
+    const made: string[] = []
+    for (let i = 0; i < 101; i++) {
+      const order = await acme.newOrder([{ type: 'dns', value: `n${i}.pages.test` }])
+      assert.equal(order.status, 201, order.text)
+      made.push(order.headers.get('location')!)
+    }
+    const first = await acme.post(`${acme.kid}/orders`, '')
+    assert.equal(first.status, 200, first.text)
+    assert.deepEqual(first.body.orders, made.slice(1).reverse())
+    const links = first.headers.get('link')!
+    const next = /<([^>]+)>;rel="next"/.exec(links)?.[1]
+    assert.match(next!, /\/orders\?cursor=\d+$/)
+    assert.include(links, 'rel="index"')
+    const second = await acme.post(next!, '')
+    assert.equal(second.status, 200, second.text)
+    assert.deepEqual(second.body.orders, [made[0]])
+    assert.notInclude(second.headers.get('link') ?? '', 'rel="next"')
+    // The JWS url names the page asked for, query included; a cursor is a number.
+    const wrongUrl = await acme.post(next!, '', { header: { url: `${acme.kid}/orders` } })
+    assert.equal(wrongUrl.body.type, `${ACME}unauthorized`)
+    const bad = await acme.post(`${acme.kid}/orders?cursor=x`, '')
+    assert.equal(bad.status, 400)
+    assert.equal(bad.body.type, `${ACME}malformed`)
+  }).timeout(120000)
+
   test('pre-approved names need no challenge; wildcards and IPs follow the template', async ({
     client,
     assert,
