@@ -14,6 +14,7 @@
 import db from '@adonisjs/lucid/services/db'
 import type { QueryClientContract } from '@adonisjs/lucid/types/database'
 import { KernelError } from '#exceptions/kernel_error'
+import { isRowId } from '#validators/query'
 import { assertCaAccess } from './access.js'
 import type { Actor } from './actor.js'
 import { certificateNames } from './certificate_store.js'
@@ -102,7 +103,9 @@ function decodeCursor(cursor: string | null | undefined, shape: Array<'string' |
       Array.isArray(values) &&
       values.length === shape.length &&
       values.every((v, i) =>
-        shape[i] === 'number' ? typeof v === 'number' && Number.isFinite(v) : typeof v === 'string'
+        shape[i] === 'number'
+          ? Number.isSafeInteger(v) && (i < shape.length - 1 || isRowId(v))
+          : typeof v === 'string'
       )
     )
       return values as Array<string | number>

@@ -28,9 +28,8 @@ export function queryInteger(
  * is no number is refused, never read as "from the newest" (a client would loop on page one).
  */
 export function queryCursor(value: unknown, name = 'before'): number | undefined {
-  return (
-    queryInteger(value, name, { fallback: 0, min: 0, max: Number.MAX_SAFE_INTEGER }) || undefined
-  )
+  // Clamped to the largest row id: PostgreSQL refuses to compare an integer column with more.
+  return queryInteger(value, name, { fallback: 0, min: 0, max: MAX_ROW_ID }) || undefined
 }
 
 /** A text from the query: undefined when absent; a list (`?q=a&q=b`) is refused. */
@@ -46,5 +45,8 @@ export function queryText(value: unknown, name: string): string | undefined {
  * finds nothing, and PostgreSQL refuses to compare with it (a 500 instead of a 404).
  */
 export function isRowId(id: number): boolean {
-  return Number.isSafeInteger(id) && id > 0 && id <= 2_147_483_647
+  return Number.isSafeInteger(id) && id > 0 && id <= MAX_ROW_ID
 }
+
+/** The largest row id: PostgreSQL's `integer`. */
+export const MAX_ROW_ID = 2_147_483_647

@@ -20,6 +20,7 @@ import {
   accountFromRow,
   authenticate,
   commitWithNonce,
+  numericId,
   rfc3339,
   sendJson,
   type Account,
@@ -254,7 +255,7 @@ export const ORDERS_PAGE = 100
  */
 export async function accountOrders(ctx: AcmeContext) {
   const raw = ctx.request.query.cursor
-  const cursor = raw === undefined ? 0 : /^[1-9]\d{0,14}$/.test(String(raw)) ? Number(raw) : -1
+  const cursor = raw === undefined ? 0 : numericId(String(raw)) || -1
   const auth = await authenticate(ctx, 'kid')
   const account = ownAccount(auth, ctx.request.params.id)
   if (cursor < 0) {

@@ -303,9 +303,12 @@ export function joinedRow(rows: any[] | undefined, column: string, what: string)
   return row
 }
 
-/** A row id written in a URL (1..10 digits), 0 when it is anything else. */
-function numericId(value: string): number {
-  return /^[1-9]\d{0,9}$/.test(value) ? Number(value) : 0
+/** The largest row id (PostgreSQL's integer: a larger one is refused there, not just unfound). */
+const MAX_ROW_ID = 2_147_483_647
+
+/** A row id written in a URL (1..2147483647), 0 when it is anything else. */
+export function numericId(value: string): number {
+  return /^[1-9]\d{0,9}$/.test(value) && Number(value) <= MAX_ROW_ID ? Number(value) : 0
 }
 
 /** A numeric route parameter (1..10 digits), 0 when it is anything else. */

@@ -503,9 +503,15 @@ test.group('ACME protocol', (group) => {
     // The JWS url names the page asked for, query included; a cursor is a number.
     const wrongUrl = await acme.post(next!, '', { header: { url: `${acme.kid}/orders` } })
     assert.equal(wrongUrl.body.type, `${ACME}unauthorized`)
-    const bad = await acme.post(`${acme.kid}/orders?cursor=x`, '')
-    assert.equal(bad.status, 400)
-    assert.equal(bad.body.type, `${ACME}malformed`)
+    for (const cursor of ['x', '3000000000']) {
+      const bad = await acme.post(`${acme.kid}/orders?cursor=${cursor}`, '')
+      assert.equal(bad.status, 400, cursor)
+      assert.equal(bad.body.type, `${ACME}malformed`)
+    }
+    // An account id beyond PostgreSQL's integer is unknown (it was serverInternal there).
+    const base = acme.kid!.replace(/\/\d+$/, '')
+    const far = await acme.post(`${acme.kid}/orders`, '', { header: { kid: `${base}/3000000000` } })
+    assert.equal(far.body.type, `${ACME}accountDoesNotExist`, far.text)
   }).timeout(120000)
 
   test('pre-approved names need no challenge; wildcards and IPs follow the template', async ({

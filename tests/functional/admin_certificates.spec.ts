@@ -217,6 +217,12 @@ test.group('Admin UI: issued certificates', (group) => {
     const broken = await results(client, o, 'after=not-a-cursor')
     broken.assertStatus(422)
     assert.include(broken.text(), 'The page link is not valid')
+    // A made-up cursor with an id beyond PostgreSQL's integer, or not whole: refused, not a 500.
+    for (const values of [[3_000_000_000], [1.5]]) {
+      const cursor = Buffer.from(JSON.stringify(values)).toString('base64url')
+      const forged = await results(client, o, `after=${cursor}`)
+      assert.equal(forged.status(), 422, JSON.stringify(values))
+    }
   })
 
   test('the certificate modal: details, extensions, downloads, plugin fragments; ?id= opens it', async ({

@@ -86,6 +86,22 @@ test.group('Requests: pages', () => {
       assert.equal(refused.status(), 422, qs)
       assert.equal(refused.body().error.code, 'E_VALIDATION')
     }
+    // A cursor beyond PostgreSQL's integer is the newest page (it was a 500 there).
+    const huge = await client
+      .get(`/api/v1/cas/${ca.id}/requests?limit=1&before=3000000000`)
+      .bearerToken(token)
+    huge.assertStatus(200)
+    assert.deepEqual(
+      huge.body().requests.map((r: any) => r.id),
+      [ids[104]]
+    )
+    // The admin page refuses a cursor that is no number instead of showing page one again.
+    const badUi = await client
+      .get('/admin/requests?status=pending&before=abc')
+      .header('HX-Request', 'true')
+      .header('HX-Target', 'requests-table')
+      .loginAs(user)
+    assert.equal(badUi.status(), 422, badUi.text().slice(0, 300))
   }).timeout(120_000)
 
   test('pages of the largest size (500) still lead to the next page', async ({

@@ -12,6 +12,7 @@ import type CertificateRequest from '#models/certificate_request'
 import Template from '#models/template'
 import CertificateAuthority from '#models/certificate_authority'
 import { KernelError } from '#exceptions/kernel_error'
+import { queryCursor } from '#validators/query'
 import type { IssueOverrides, SanEntry } from '#services/issuance_service'
 import * as pki from '#pki/index'
 
@@ -182,7 +183,8 @@ export default class AdminRequestsController {
   async #tableData(ctx: HttpContext, status: string) {
     const caId = ctx.currentCa!.id
     const qs = ctx.request.qs()
-    const before = /^\d+$/.test(String(qs.before ?? '')) ? Number(qs.before) : undefined
+    // A cursor that is no number is refused (422), not read as "from the newest".
+    const before = queryCursor(qs.before)
     const fetched = await requestService.list(ctx.actor, caId, status, {
       before,
       limit: PAGE_SIZE + 1,
