@@ -451,6 +451,8 @@ export function isValidDnsName(name: string, options: { allowWildcard?: boolean 
   }
   const labels = rest.split('.')
   if (labels.length === 0) return false
+  // An all-numeric last label is no host name (RFC 1123 §2.1): 10.0.0.1 is an IP address.
+  if (/^\d+$/.test(labels[labels.length - 1])) return false
   return labels.every((label) => LABEL.test(label))
 }
 

@@ -157,6 +157,14 @@ function resolveSans(
     const ip = pki.normalizeIp(cn)
     const type = ip ? 'ip' : pki.isValidDnsName(cn) ? 'dns' : undefined
     const value = ip ?? cn
+    if (type && !options.sans.allowed.includes(type) && (ip || cn.includes('.'))) {
+      // A host name or address in the CN is read as one by clients that fall back to the CN:
+      // it is held to the same rule as the SAN it would have been copied to.
+      throw new KernelError(
+        'E_POLICY_DENIED',
+        `The common name "${cn}" is ${type === 'ip' ? 'an IP address' : 'a DNS name'}, which this template does not allow (allowed SANs: ${options.sans.allowed.join(', ') || 'none'}).`
+      )
+    }
     if (
       type &&
       options.sans.allowed.includes(type) &&
@@ -189,7 +197,7 @@ function resolveSans(
     if (!ok)
       throw new KernelError(
         'E_VALIDATION',
-        `"${san.value}" is not a well-formed ${san.type.toUpperCase()} name.`
+        `"${san.value}" is not a well-formed ${san.type.toUpperCase()} name.${san.type === 'dns' ? dnsHint(san.value) : ''}`
       )
   }
   if (options.sans.required && sans.length === 0) {
@@ -209,6 +217,15 @@ function toDate(value: string | Date, label: string): Date {
       `${label} "${value}" is not a valid date (use ISO 8601, e.g. 2027-01-31T00:00:00Z).`
     )
   return d
+}
+
+/** Why a DNS name may have been refused, when it is one of the usual mistakes. */
+function dnsHint(value: string): string {
+  if (pki.normalizeIp(value)) return ' It is an IP address: give it as an IP SAN.'
+  // eslint-disable-next-line no-control-regex
+  if (/[^\x00-\x7f]/.test(value))
+    return ' Give an internationalised name in its ASCII form (xn--…, IDNA A-labels).'
+  return ''
 }
 
 function resolveValidity(
@@ -258,7 +275,8 @@ function resolveValidity(
     const days = Math.min(options.validityDays, options.maxValidityDays ?? Infinity)
     notAfter = new Date(Math.min(now + days * DAY, caNotAfter))
   }
-  const days = (notAfter.getTime() - Math.max(notBefore.getTime(), now)) / DAY
+  // The whole window counts: a start in the past does not make room for a later end.
+  const days = (notAfter.getTime() - notBefore.getTime()) / DAY
   if (explicit && options.maxValidityDays !== null && days > options.maxValidityDays + 1 / 24) {
     throw new KernelError(
       'E_VALIDATION',
@@ -282,8 +300,9 @@ function resolveValidity(
 
 function adaptKeyUsage(options: TemplateOptions, family: string): string[] {
   let usages = [...options.keyUsage]
-  if (options.keyUsageByKeyType && family !== 'rsa') {
-    usages = usages.filter((u) => !RSA_ONLY_USAGES.has(u))
+  if (options.keyUsageByKeyType) {
+    if (family !== 'rsa') usages = usages.filter((u) => !RSA_ONLY_USAGES.has(u))
+    // Key agreement (and its encipher/decipher-only refinements) needs an ECDH-capable key.
     if (family !== 'ec')
       usages = usages.filter(
         (u) => u !== 'keyAgreement' && u !== 'encipherOnly' && u !== 'decipherOnly'

@@ -17,9 +17,12 @@ import {
   opensslCsr,
   unique,
   webServerTemplate,
+  withFiles,
 } from '#tests/helpers/api'
 import {
   opensslText,
+  run,
+  toolPath,
   opensslVerify,
   zlint,
   ZLINT_ML_DSA_EXCLUDE_NAMES,
@@ -248,6 +251,144 @@ test.group('Issuance: direct', () => {
       notBefore: start.toISOString(),
     })
     half.assertStatus(422)
+    assert.equal(await countRows('certificates', ca.id), before)
+  }).timeout(60000)
+
+  test("a start in the past does not make room for a longer end: the template's maximum counts from notBefore", async ({
+    client,
+    assert,
+  }) => {
+    const token = await adminToken()
+    // An issuing CA whose certificate started in 2023, signed by a root made with OpenSSL 3.5
+    // (the distribution's 3.0 has no -not_before).
+    const inter = await createCa(client, { name: unique('Old Issuing'), csrOnly: true })
+    await withFiles({ 'inter.csr': inter.csrPem! }, async (p, dir) => {
+      const openssl = toolPath('openssl35')
+      const { writeFile, readFile } = await import('node:fs/promises')
+      const root = await run(openssl, [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        `${dir}/root.key`,
+        '-out',
+        `${dir}/root.pem`,
+        '-subj',
+        '/CN=Old Root',
+        '-not_before',
+        '20220101000000Z',
+        '-not_after',
+        '20400101000000Z',
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+      ])
+      assert.equal(root.code, 0, root.stderr)
+      await writeFile(
+        `${dir}/ca.cnf`,
+        'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n'
+      )
+      const made = await run(openssl, [
+        'x509',
+        '-req',
+        '-in',
+        p['inter.csr'],
+        '-CA',
+        `${dir}/root.pem`,
+        '-CAkey',
+        `${dir}/root.key`,
+        '-CAcreateserial',
+        '-not_before',
+        '20230101000000Z',
+        '-not_after',
+        '20330101000000Z',
+        '-extfile',
+        `${dir}/ca.cnf`,
+        '-out',
+        `${dir}/inter.pem`,
+      ])
+      assert.equal(made.code, 0, made.stderr)
+      const activated = await client
+        .post(`/api/v1/cas/${inter.id}/certificate`)
+        .bearerToken(token)
+        .json({
+          certificatePem: await readFile(`${dir}/inter.pem`, 'utf8'),
+          chainPem: await readFile(`${dir}/root.pem`, 'utf8'),
+        })
+      assert.equal(activated.status(), 200, activated.text())
+    })
+    const template = await webServerTemplate(client, inter.id)
+    const max = template.options.maxValidityDays as number
+    const { csrPem } = await opensslCsr({ subject: '/CN=backdated.example.com' })
+    const before = await countRows('certificates', inter.id)
+    const refused = await issueCertificate(client, template.id, {
+      csr: csrPem,
+      notBefore: '2023-06-01T00:00:00Z',
+      notAfter: new Date(Date.now() + (max - 1) * 86400_000).toISOString(),
+    })
+    assert.equal(refused.status(), 422, refused.text())
+    assert.include(refused.body().error.message, `at most ${max} days`)
+    assert.equal(await countRows('certificates', inter.id), before)
+    // A window within the maximum that started in the past is still issued as asked.
+    const start = new Date(Date.now() - 10 * 86400_000)
+    const ok = await issueCertificate(client, template.id, {
+      csr: csrPem,
+      notBefore: start.toISOString(),
+      notAfter: new Date(start.getTime() + (max - 1) * 86400_000).toISOString(),
+    })
+    assert.equal(ok.status(), 201, ok.text())
+  }).timeout(60000)
+
+  test('key usages follow the key type; a host name in the CN follows the SAN rules; numeric and Unicode DNS names are explained', async ({
+    client,
+    assert,
+  }) => {
+    const token = await adminToken()
+    const ca = await createCa(client, { name: unique('Usage CA') })
+    const template = await webServerTemplate(client, ca.id)
+    const patch = async (options: Record<string, unknown>) =>
+      (
+        await client.patch(`/api/v1/templates/${template.id}`).bearerToken(token).json({ options })
+      ).assertStatus(200)
+    // keyAgreement is dropped for an RSA key when usages follow the key type (it was a 422).
+    await patch({ keyUsage: ['digitalSignature', 'keyAgreement'], keyUsageByKeyType: true })
+    const rsa = await opensslCsr({ key: 'rsa-2048', subject: '/CN=rsa.example.com' })
+    const issued = await issueCertificate(client, template.id, { csr: rsa.csrPem })
+    assert.equal(issued.status(), 201, issued.text())
+    const text = await opensslText(issued.body().certificate.certificatePem, 'x509')
+    assert.match(text, /Key Usage: critical\s+Digital Signature\s/)
+    const ec = await opensslCsr({ subject: '/CN=ec.example.com' })
+    const ecIssued = await issueCertificate(client, template.id, { csr: ec.csrPem })
+    assert.equal(ecIssued.status(), 201, ecIssued.text())
+    assert.match(
+      await opensslText(ecIssued.body().certificate.certificatePem, 'x509'),
+      /Key Agreement/
+    )
+
+    const before = await countRows('certificates', ca.id)
+    // A DNS name in the CN while the template allows IP SANs only: refused, not issued SAN-less.
+    await patch({ sans: { allowed: ['ip'], required: false, copyCommonName: true } })
+    const host = await issueCertificate(client, template.id, { csr: ec.csrPem })
+    assert.equal(host.status(), 403, host.text())
+    assert.include(host.body().error.message, 'is a DNS name, which this template does not allow')
+    await patch({ sans: { allowed: ['dns'], required: false, copyCommonName: true } })
+    const numeric = await issueCertificate(client, template.id, {
+      csr: ec.csrPem,
+      sans: [{ type: 'dns', value: '10.0.0.1' }],
+    })
+    assert.equal(numeric.status(), 422, numeric.text())
+    assert.include(numeric.body().error.message, 'give it as an IP SAN')
+    const unicode = await issueCertificate(client, template.id, {
+      csr: ec.csrPem,
+      sans: [{ type: 'dns', value: 'bücher.example' }],
+    })
+    assert.equal(unicode.status(), 422, unicode.text())
+    assert.include(unicode.body().error.message, 'xn--')
     assert.equal(await countRows('certificates', ca.id), before)
   }).timeout(60000)
 
