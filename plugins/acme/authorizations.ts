@@ -17,6 +17,7 @@ import {
   type Account,
   type AcmeContext,
 } from './protocol.js'
+import { commitUnit } from './store.js'
 import { validateChallenge } from './validation.js'
 
 /** How long a challenge POST waits for its validation before answering "processing". */
@@ -111,10 +112,17 @@ export async function getAuthz(ctx: AcmeContext) {
       throw new AcmeProblem('malformed', 'An authorization may only be set to "deactivated".')
     }
     if (row.status === 'pending' || row.status === 'valid') {
-      await ctx.runtime
-        .table('acme_authorizations')
-        .where('id', row.id)
-        .update({ status: 'deactivated' })
+      // With it, the account's other valid authorizations for the identifier (those that reused
+      // it, or that it reused): else the next order would reuse one and need no challenge.
+      const q = queries(ctx.runtime)
+      await commitUnit(ctx.runtime, null, () => [
+        q.deactivateAuthz.bind({ id: row.id }),
+        q.deactivateSameIdentifier.bind({
+          accountId: auth.account!.id,
+          type: row.identifier_type,
+          value: row.identifier_value,
+        }),
+      ])
       row.status = 'deactivated'
       challenges = undefined
     }
@@ -146,20 +154,17 @@ async function runValidation(ctx: AcmeContext, account: Account, authz: any, cha
         ? caught
         : new AcmeProblem('serverInternal', `Validation failed: ${(caught as Error).message}`)
   }
-  const now = Date.now()
-  await ctx.runtime
-    .table('acme_challenges')
-    .where('id', challenge.id)
-    .update(
-      error
-        ? { status: 'invalid', error: JSON.stringify(error.toJSON()) }
-        : { status: 'valid', validated_at: now }
-    )
-  await ctx.runtime
-    .table('acme_authorizations')
-    .where('id', authz.id)
-    .where('status', 'pending')
-    .update({ status: error ? 'invalid' : 'valid' })
+  // The challenge and its authorization in one transaction: never one without the other.
+  const q = queries(ctx.runtime)
+  await commitUnit(ctx.runtime, null, () => [
+    q.challengeOutcome.bind({
+      id: challenge.id,
+      status: error ? 'invalid' : 'valid',
+      error: error ? JSON.stringify(error.toJSON()) : null,
+      validatedAt: error ? null : Date.now(),
+    }),
+    q.authzOutcome.bind({ id: authz.id, status: error ? 'invalid' : 'valid' }),
+  ])
   await ctx.runtime.writeServiceLog({
     caId: await caIdOfPolicy(ctx.runtime, account.policyId),
     level: error ? 'warn' : 'info',
@@ -227,16 +232,19 @@ export async function failStuckValidations(runtime: PluginRuntime, timeoutSecond
       'serverInternal',
       'The validation did not finish; retry with a new order.'
     )
-    const done = await runtime
-      .table('acme_challenges')
-      .where({ id: c.id, status: 'processing' })
-      .update({ status: 'invalid', error: JSON.stringify(error) })
-    if (Number(done) === 1) {
-      await runtime
-        .table('acme_authorizations')
-        .where({ id: c.authz_id, status: 'pending' })
-        .update({ status: 'invalid' })
-    }
+    // The challenge and its authorization together, as a validation's outcome is written.
+    await runtime.transaction(async (tx) => {
+      const done = await tx
+        .table('acme_challenges')
+        .where({ id: c.id, status: 'processing' })
+        .update({ status: 'invalid', error: JSON.stringify(error) })
+      if (Number(done) === 1) {
+        await tx
+          .table('acme_authorizations')
+          .where({ id: c.authz_id, status: 'pending' })
+          .update({ status: 'invalid' })
+      }
+    })
   }
   return stuck.length
 }

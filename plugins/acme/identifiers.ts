@@ -4,7 +4,7 @@
  * below it).
  */
 import { domainToASCII } from 'node:url'
-import { isValidDnsName, isValidIp, normalizeIp } from '#pki/index'
+import { ipToBytes, isValidDnsName, isValidIp, normalizeIp } from '#pki/index'
 import { AcmeProblem, type Subproblem } from './problems.js'
 
 export type ChallengeType = 'http-01' | 'dns-01' | 'tls-alpn-01'
@@ -43,6 +43,17 @@ export function normalizeIdentifiers(input: unknown): Identifier[] {
     } else {
       normal = isValidIp(value) ? normalizeIp(value) : null
     }
+    const mapped = type === 'ip' && normal ? mappedIpv4(normal) : null
+    if (mapped) {
+      // Validated over IPv6 and issued as a 16-byte SAN, it would not be the IPv4 address the
+      // client means (RFC 4291 §2.5.5.2): the IPv4 form is the identifier of that address.
+      problems.push({
+        type: 'rejectedIdentifier',
+        detail: `"${value}" is an IPv4-mapped IPv6 address: use the IPv4 form ${mapped}.`,
+        identifier: { type, value },
+      })
+      continue
+    }
     if (!normal) {
       problems.push({
         type: 'rejectedIdentifier',
@@ -55,6 +66,15 @@ export function normalizeIdentifiers(input: unknown): Identifier[] {
   }
   if (problems.length) throw identifierProblem(problems)
   return out
+}
+
+/** The IPv4 address of an IPv4-mapped IPv6 address (::ffff:a.b.c.d), else null. */
+function mappedIpv4(ip: string): string | null {
+  const bytes = ipToBytes(ip)
+  if (!bytes || bytes.length !== 16) return null
+  if (!bytes.subarray(0, 10).every((b) => b === 0) || bytes[10] !== 0xff || bytes[11] !== 0xff)
+    return null
+  return [...bytes.subarray(12)].join('.')
 }
 
 export function identifierProblem(problems: Subproblem[]): AcmeProblem {

@@ -162,6 +162,9 @@ function make(runtime: PluginRuntime) {
         // Valid by a challenge: a pre-approval lasts only while the policy still pre-approves.
         .where('pre_approved', false)
         .where('expires', '>', p('after'))
+        // The one that lasts longest, so the new order does too.
+        .orderBy('expires', 'desc')
+        .orderBy('id', 'desc')
         .first()
     ),
     passedChallenge: prepare((p) =>
@@ -207,6 +210,38 @@ function make(runtime: PluginRuntime) {
     ),
     markReplaced: prepare((p) =>
       t('acme_certificates').where('ari_id', p('ariId')).update({ replaced: true })
+    ),
+    /** A validation's outcome on its challenge (`error` or `validated_at`, the other null). */
+    challengeOutcome: prepare((p) =>
+      t('acme_challenges')
+        .where('id', p('id'))
+        .update({ status: p('status'), error: p('error'), validated_at: p('validatedAt') })
+    ),
+    /** ... and on its authorization, while it is pending. */
+    authzOutcome: prepare((p) =>
+      t('acme_authorizations')
+        .where('id', p('id'))
+        .where('status', 'pending')
+        .update({ status: p('status') })
+    ),
+    /** Deactivates an authorization (RFC 8555 §7.5.2) while it is pending or valid. */
+    deactivateAuthz: prepare((p) =>
+      t('acme_authorizations')
+        .where('id', p('id'))
+        .whereIn('status', ['pending', 'valid'])
+        .update({ status: 'deactivated' })
+    ),
+    /**
+     * Deactivates the account's other valid authorizations for the identifier: the copies a new
+     * order made by reusing it (or the one it reused), which would otherwise keep it usable.
+     */
+    deactivateSameIdentifier: prepare((p) =>
+      t('acme_authorizations')
+        .where('account_id', p('accountId'))
+        .where('identifier_type', p('type'))
+        .where('identifier_value', p('value'))
+        .where('status', 'valid')
+        .update({ status: 'deactivated' })
     ),
     orderValid: prepare((p) =>
       t('acme_orders')

@@ -9,7 +9,7 @@ import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { isIP } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
-import { normalizeIp, parseCertificate } from '#pki/index'
+import { ipToBytes, normalizeIp, parseCertificate } from '#pki/index'
 import type { Identifier, ChallengeType } from './identifiers.js'
 import { AcmeProblem } from './problems.js'
 import type { InstallSettings } from './settings.js'
@@ -22,6 +22,22 @@ export interface ValidationInput {
   token: string
   keyAuthorization: string
   settings: InstallSettings
+}
+
+/**
+ * Aborted when a validation times out: its lookups are cancelled, its HTTP requests and TLS
+ * connections destroyed (so no socket outlives the validation), and no further redirect is
+ * followed.
+ */
+type Signal = AbortSignal
+
+/** The timeout problem once the validation was aborted (before a redirect hop, a lookup). */
+function throwIfAborted(signal: Signal) {
+  if (signal.aborted) {
+    throw signal.reason instanceof AcmeProblem
+      ? signal.reason
+      : new AcmeProblem('connection', 'The validation was aborted.')
+  }
 }
 
 /**
@@ -56,7 +72,8 @@ export function parseResolvers(value: string): { servers: string[] } | { problem
   return { servers }
 }
 
-function resolver(settings: InstallSettings): Resolver {
+function resolver(settings: InstallSettings, signal: Signal): Resolver {
+  throwIfAborted(signal)
   const r = new Resolver({
     timeout: Math.min(5000, settings.validationTimeoutSeconds * 1000),
     tries: 2,
@@ -67,13 +84,19 @@ function resolver(settings: InstallSettings): Resolver {
     throw new AcmeProblem('dns', `The server's DNS resolver setting is invalid: ${parsed.problem}`)
   }
   if (parsed.servers.length) r.setServers(parsed.servers)
+  signal.addEventListener('abort', () => r.cancel(), { once: true })
   return r
 }
 
 /** The addresses a name resolves to (A then AAAA); an IP identifier is its own address. */
-async function addressesOf(identifier: Identifier, settings: InstallSettings): Promise<string[]> {
+async function addressesOf(
+  identifier: Identifier,
+  settings: InstallSettings,
+  signal: Signal
+): Promise<string[]> {
+  throwIfAborted(signal)
   if (identifier.type === 'ip') return [identifier.value]
-  const r = resolver(settings)
+  const r = resolver(settings, signal)
   const found: string[] = []
   for (const lookup of [() => r.resolve4(identifier.value), () => r.resolve6(identifier.value)]) {
     try {
@@ -83,23 +106,31 @@ async function addressesOf(identifier: Identifier, settings: InstallSettings): P
     }
     if (found.length) break
   }
+  throwIfAborted(signal)
   if (!found.length) {
     throw new AcmeProblem('dns', `No A or AAAA record found for ${identifier.value}.`)
   }
   return found
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+/**
+ * Runs `run` with a signal that is aborted after `ms`: the promise then rejects with the timeout
+ * problem at once, and the abort tears down whatever the validation still has open.
+ */
+function withTimeout<T>(run: (signal: Signal) => Promise<T>, ms: number, what: string): Promise<T> {
+  const controller = new AbortController()
   let timer: NodeJS.Timeout
-  return Promise.race([
-    promise,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new AcmeProblem('connection', `${what} timed out after ${ms / 1000} s.`)),
-        ms
-      )
-    }),
-  ]).finally(() => clearTimeout(timer))
+  const timedOut = new Promise<T>((_, reject) => {
+    timer = setTimeout(() => {
+      const problem = new AcmeProblem('connection', `${what} timed out after ${ms / 1000} s.`)
+      controller.abort(problem)
+      reject(problem)
+    }, ms)
+  })
+  const running = run(controller.signal)
+  // Once timed out, the aborted work's own rejection is of no interest.
+  running.catch(() => {})
+  return Promise.race([running, timedOut]).finally(() => clearTimeout(timer))
 }
 
 function hostForUrl(address: string) {
@@ -121,7 +152,8 @@ interface HttpTarget {
  * One HTTP GET; resolves with status, location and at most 8 KiB of body. Over https the
  * certificate is not checked (RFC 8555 §8.3: the key authorization is what proves control).
  */
-function httpGet(target: HttpTarget, path: string) {
+function httpGet(target: HttpTarget, path: string, signal: Signal, timeoutMs: number) {
+  throwIfAborted(signal)
   const { address, port, host } = target
   const request = target.secure ? httpsRequest : httpRequest
   const servername = target.secure && isIP(target.url) === 0 ? target.url : undefined
@@ -133,6 +165,11 @@ function httpGet(target: HttpTarget, path: string) {
         path,
         method: 'GET',
         headers: { host, 'user-agent': 'open-pki-acme' },
+        // A connection of its own (no pooled keep-alive socket left behind), destroyed when the
+        // validation is aborted or the socket stays idle.
+        agent: false,
+        signal,
+        timeout: timeoutMs,
         ...(target.secure ? { rejectUnauthorized: false, servername } : {}),
       },
       (res) => {
@@ -143,30 +180,38 @@ function httpGet(target: HttpTarget, path: string) {
           if (size <= 8192) chunks.push(chunk)
           else res.destroy()
         })
-        res.on('close', () =>
+        res.on('close', () => {
+          // A body cut by the abort is no answer (the timeout problem instead).
+          if (signal.aborted) return reject(signal.reason)
           resolve({
             status: res.statusCode ?? 0,
             location: res.headers.location,
             body: Buffer.concat(chunks).toString('utf8'),
           })
-        )
+        })
       }
+    )
+    req.on('timeout', () =>
+      req.destroy(new Error(`no answer for ${Math.round(timeoutMs / 1000)} s`))
     )
     req.on('error', (error) =>
       reject(
-        new AcmeProblem(
-          'connection',
-          `Could not fetch ${target.secure ? 'https' : 'http'}://${host}${path}: ${error.message}`
-        )
+        signal.aborted && signal.reason instanceof AcmeProblem
+          ? signal.reason
+          : new AcmeProblem(
+              'connection',
+              `Could not fetch ${target.secure ? 'https' : 'http'}://${host}${path}: ${error.message}`
+            )
       )
     )
     req.end()
   })
 }
 
-async function validateHttp01(input: ValidationInput) {
+async function validateHttp01(input: ValidationInput, signal: Signal) {
   const { identifier, token, settings } = input
-  const [address] = await addressesOf(identifier, settings)
+  const timeoutMs = settings.validationTimeoutSeconds * 1000
+  const [address] = await addressesOf(identifier, settings, signal)
   const hostHeader = identifier.type === 'ip' ? hostForUrl(identifier.value) : identifier.value
   let path = `/.well-known/acme-challenge/${token}`
   let target: HttpTarget = {
@@ -177,14 +222,16 @@ async function validateHttp01(input: ValidationInput) {
     url: identifier.value,
   }
   for (let hop = 0; hop <= 10; hop++) {
-    const res = await httpGet(target, path)
+    const res = await httpGet(target, path, signal, timeoutMs)
     if (res.status >= 300 && res.status < 400 && res.location) {
+      // Timed out meanwhile: no further hop.
+      throwIfAborted(signal)
       const { next, port } = redirectTarget(res.location, target, path, settings)
       const name = next.hostname.replace(/^\[|\]$/g, '')
       const nextId: Identifier = isIP(name)
         ? { type: 'ip', value: name }
         : { type: 'dns', value: name }
-      const [nextAddress] = await addressesOf(nextId, settings)
+      const [nextAddress] = await addressesOf(nextId, settings, signal)
       target = {
         secure: next.protocol === 'https:',
         address: nextAddress,
@@ -247,13 +294,14 @@ function redirectTarget(
   return { next, port }
 }
 
-async function validateDns01(input: ValidationInput) {
+async function validateDns01(input: ValidationInput, signal: Signal) {
   const name = `_acme-challenge.${input.identifier.value.replace(/^\*\./, '')}`
   const expected = createHash('sha256').update(input.keyAuthorization).digest('base64url')
   let records: string[][]
   try {
-    records = await resolver(input.settings).resolveTxt(name)
+    records = await resolver(input.settings, signal).resolveTxt(name)
   } catch (error) {
+    throwIfAborted(signal)
     throw new AcmeProblem(
       'dns',
       `No TXT record at ${name} (${(error as NodeJS.ErrnoException).code ?? 'lookup failed'}).`
@@ -271,29 +319,19 @@ async function validateDns01(input: ValidationInput) {
 /** RFC 8738 §6: the reverse-mapping name an IP tls-alpn-01 validation sends as SNI. */
 function reverseName(ip: string): string {
   if (isIP(ip) === 4) return `${ip.split('.').reverse().join('.')}.in-addr.arpa`
-  const hex = [...Buffer.from(new Uint8Array(ipv6Bytes(ip)))]
-    .map((b) => b.toString(16).padStart(2, '0'))
-    .join('')
+  const bytes = ipToBytes(ip)
+  if (!bytes) throw new AcmeProblem('malformed', `${ip} is not an IP address.`)
+  const hex = Buffer.from(bytes).toString('hex')
   return `${hex.split('').reverse().join('.')}.ip6.arpa`
 }
 
-function ipv6Bytes(ip: string): number[] {
-  const [head, tail = ''] = ip.split('::')
-  const h = head ? head.split(':') : []
-  const t = tail ? tail.split(':') : []
-  const groups = ip.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h
-  return groups.flatMap((g) => {
-    const n = Number.parseInt(g, 16)
-    return [n >> 8, n & 0xff]
-  })
-}
-
-async function validateTlsAlpn01(input: ValidationInput) {
+async function validateTlsAlpn01(input: ValidationInput, signal: Signal) {
   const { identifier, settings } = input
-  const [address] = await addressesOf(identifier, settings)
+  const [address] = await addressesOf(identifier, settings, signal)
   const servername = identifier.type === 'ip' ? reverseName(identifier.value) : identifier.value
   const der = await new Promise<{ der: Buffer; protocol: string | false | null }>(
     (resolve, reject) => {
+      throwIfAborted(signal)
       const socket = tlsConnect({
         host: address,
         port: settings.tlsAlpn01Port,
@@ -301,6 +339,16 @@ async function validateTlsAlpn01(input: ValidationInput) {
         ALPNProtocols: ['acme-tls/1'],
         rejectUnauthorized: false,
       })
+      // Destroyed when the validation times out, or when the server stays silent.
+      const abort = () => {
+        socket.destroy()
+        reject(signal.reason)
+      }
+      signal.addEventListener('abort', abort, { once: true })
+      socket.once('close', () => signal.removeEventListener('abort', abort))
+      socket.setTimeout(settings.validationTimeoutSeconds * 1000, () =>
+        socket.destroy(new Error('no answer'))
+      )
       socket.once('secureConnect', () => {
         const peer = socket.getPeerX509Certificate()
         const protocol = socket.alpnProtocol
@@ -316,7 +364,18 @@ async function validateTlsAlpn01(input: ValidationInput) {
   if (der.protocol !== 'acme-tls/1') {
     throw new AcmeProblem('tls', 'The server did not negotiate the acme-tls/1 protocol.')
   }
-  const cert = new X509Certificate(der.der)
+  // A certificate that does not parse is the client's fault (RFC 8737 §3), not the server's.
+  let cert: X509Certificate
+  let parsed: ReturnType<typeof parseCertificate>
+  try {
+    cert = new X509Certificate(der.der)
+    parsed = parseCertificate(der.der)
+  } catch (error) {
+    throw new AcmeProblem(
+      'tls',
+      `The validation certificate presented for ${identifier.value} could not be parsed: ${(error as Error).message}`
+    )
+  }
   const sans = (cert.subjectAltName ?? '').split(/,\s*/).filter(Boolean)
   // Addresses compared in one spelling: node prints an IPv6 SAN in full (2001:DB8:0:0:0:0:0:1).
   const canonical = (ip: string) => normalizeIp(ip) ?? ip.toLowerCase()
@@ -333,7 +392,6 @@ async function validateTlsAlpn01(input: ValidationInput) {
       `The validation certificate must name only ${identifier.value} (it names ${sans.join(', ') || 'nothing'}).`
     )
   }
-  const parsed = parseCertificate(der.der)
   const ext = parsed.extensionList.find((e) => e.extnID === ACME_IDENTIFIER_OID)
   if (!ext || !ext.critical) {
     throw new AcmeProblem(
@@ -360,11 +418,11 @@ async function validateTlsAlpn01(input: ValidationInput) {
 /** Validates one challenge; throws an AcmeProblem describing the failure. */
 export async function validateChallenge(input: ValidationInput): Promise<void> {
   const ms = input.settings.validationTimeoutSeconds * 1000
-  const run =
+  const run = (signal: Signal) =>
     input.type === 'http-01'
-      ? validateHttp01(input)
+      ? validateHttp01(input, signal)
       : input.type === 'dns-01'
-        ? validateDns01(input)
-        : validateTlsAlpn01(input)
+        ? validateDns01(input, signal)
+        : validateTlsAlpn01(input, signal)
   await withTimeout(run, ms, `${input.type} validation of ${input.identifier.value}`)
 }
