@@ -5,11 +5,20 @@
 import pkiConfig from '#config/pki'
 import { defineConfig, stores } from '@adonisjs/session'
 
+/** How long an admin UI session lasts after its login (web_auth_middleware enforces it). */
+export const SESSION_AGE_MS = 8 * 60 * 60_000
+
+/**
+ * Sessions kept in the server's memory: the test runner's own process only (bin/test.ts), where
+ * `.loginAs()` writes a session with the user id alone. Everywhere else sessions are cookies.
+ */
+export const SESSIONS_IN_MEMORY = process.env.SESSION_DRIVER === 'memory'
+
 const sessionConfig = defineConfig({
   enabled: true,
   cookieName: 'pki-session',
   clearWithBrowser: false,
-  age: '8h',
+  age: '8h', // = SESSION_AGE_MS
   cookie: {
     path: '/',
     httpOnly: true,
@@ -18,7 +27,7 @@ const sessionConfig = defineConfig({
     sameSite: 'lax',
   },
   /* `memory` only in the test runner's own process (bin/test.ts), for `.loginAs()`. */
-  store: process.env.SESSION_DRIVER === 'memory' ? 'memory' : 'cookie',
+  store: SESSIONS_IN_MEMORY ? 'memory' : 'cookie',
   stores: {
     cookie: stores.cookie(),
   },

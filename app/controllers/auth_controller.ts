@@ -8,9 +8,10 @@ import db from '@adonisjs/lucid/services/db'
 import User from '#models/user'
 import { bootstrapService } from '#services/token_service'
 import { KernelError } from '#exceptions/kernel_error'
-import { loginRateLimit } from '#services/login_service'
+import { loginRateLimit, verifyLocalLogin, WrongCredentials } from '#services/login_service'
 import { enabledProviders } from '#services/login_providers'
 import { audit } from '#services/audit_service'
+import { stampLogin } from '#middleware/web_auth_middleware'
 
 /** What the login page shows besides the form: setup hint, providers, the last error. */
 export async function loginPageData(session: HttpContext['session']) {
@@ -31,6 +32,8 @@ export function safeTarget(target: unknown) {
 /** Logs a user in to the admin UI (a new session id), stamps the login and audits it. */
 export async function completeLogin(ctx: HttpContext, user: User, method: string) {
   await ctx.auth.use('web').login(user)
+  // the user's session epoch and the login time: web_auth_middleware checks both
+  stampLogin(ctx.session, user)
   user.lastLoginAt = Date.now()
   await user.save()
   await audit(
@@ -69,12 +72,21 @@ export default class AuthController {
     }
     const block = await loginRateLimit.blocked(email, ip)
     if (block) return refuse(block)
+    // the attempt is counted before the (slow) password check: concurrent attempts cannot all
+    // pass the check above and be verified; the ones past the limit are refused here
+    const reservation = await loginRateLimit.reserve(email, ip)
+    if (reservation.over) return refuse(reservation.over)
 
-    let user: User
+    // unknown email, no local password, wrong password and a disabled account all get the same
+    // answer at the same cost (verifyLocalLogin): the login form does not tell who has an account
+    let user: User | undefined
     try {
-      user = await User.verifyCredentials(email, String(password ?? ''))
-    } catch {
-      const started = await loginRateLimit.recordFailure(email, ip, {
+      user = await verifyLocalLogin(email, String(password ?? ''))
+    } catch (error) {
+      if (!(error instanceof WrongCredentials)) throw error
+    }
+    if (!user || user.disabled) {
+      const started = await loginRateLimit.finishFailure(reservation, {
         kind: 'user',
         label: email || 'unknown',
         isAdmin: false,
@@ -85,18 +97,19 @@ export default class AuthController {
       session.flash('email', String(rawEmail ?? ''))
       return response.redirect('/login')
     }
-    await loginRateLimit.clearEmail(email)
-    if (user.disabled) {
-      session.flash('loginError', 'This account is disabled. Ask an administrator.')
-      return response.redirect('/login')
-    }
+    await loginRateLimit.release(email, ip)
     await completeLogin(ctx, user, 'password')
     const target = session.pull('afterLogin', '/admin')
     return response.redirect(safeTarget(target))
   }
 
   async logout({ auth, response }: HttpContext) {
-    await auth.use('web').logout()
+    const guard = auth.use('web')
+    // a new session epoch: copies of this session cookie (and the user's other sessions) end
+    if (await guard.check()) {
+      await db.from('users').where('id', guard.getUserOrFail().id).increment('session_epoch', 1)
+    }
+    await guard.logout()
     return response.redirect('/login')
   }
 

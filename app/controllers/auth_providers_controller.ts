@@ -42,7 +42,7 @@ export default class AuthProvidersController {
         session.flash('loginError', `The login at ${provider.name} was cancelled.`)
         return response.redirect('/login')
       }
-      if (driver.stateMisMatch()) {
+      if (stateMissingOrWrong(ctx, driver)) {
         session.flash(
           'loginError',
           `The answer from ${provider.name} does not belong to a login started here (it expired or was tampered with). Start again.`
@@ -104,4 +104,22 @@ export default class AuthProvidersController {
     session.flash('loginError', message)
     return response.redirect('/login')
   }
+}
+
+/**
+ * True unless the callback carries a `state` and the browser holds the state cookie our
+ * redirect set, and both are equal. Ally's stateMisMatch() alone compares them with `!==`, so
+ * a callback without either (undefined === undefined) would pass: a login CSRF, where someone
+ * else's authorization code logs the victim's browser in to the attacker's account.
+ */
+function stateMissingOrWrong(
+  { request }: HttpContext,
+  driver: Awaited<ReturnType<typeof buildDriver>>
+): boolean {
+  const state = request.input('state')
+  if (typeof state !== 'string' || state === '') return true
+  const cookieName = (driver as unknown as { stateCookieName?: string }).stateCookieName
+  const cookie = cookieName ? request.encryptedCookie(cookieName) : undefined
+  if (typeof cookie !== 'string' || cookie === '') return true
+  return cookie !== state || driver.stateMisMatch()
 }

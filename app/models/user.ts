@@ -19,6 +19,8 @@ export default class User extends compose(BaseModel, AuthFinder) {
   @column({ consume: (v) => Boolean(v) }) declare disabled: boolean
   @column({ serializeAs: null }) declare password: string | null
   @column() declare lastLoginAt: number | null
+  /** Bumped to end every admin UI session of the user (web_auth_middleware compares it). */
+  @column({ consume: (v) => Number(v ?? 0) }) declare sessionEpoch: number
   @column() declare createdAt: number
   @column() declare updatedAt: number
 
@@ -30,5 +32,9 @@ export default class User extends compose(BaseModel, AuthFinder) {
   @beforeSave()
   static stampUpdate(user: User) {
     user.updatedAt = now()
+    // a new password or a disabled account ends the sessions made before (every node, cookies)
+    if (user.$isPersisted && ('password' in user.$dirty || user.$dirty.disabled === true)) {
+      user.sessionEpoch = (user.sessionEpoch ?? 0) + 1
+    }
   }
 }

@@ -3,13 +3,15 @@
  * of an install shares it) and the rule that decides who may log in through an external
  * provider (GitHub, Google, OpenID Connect).
  *
- * Rate limit: failures are counted per email and per client IP in a 15-minute window. Five
- * failures for one email, or twenty from one IP (an office behind one NAT address makes typos
+ * Rate limit: failures are counted per email and per client IP in a 15-minute window, each
+ * attempt before its password is checked (so concurrent attempts cannot all slip under the
+ * limit). Five failures for one email, or twenty from one IP (an office behind one NAT address makes typos
  * too), block further attempts for that key for 15 minutes, whatever the password. A successful
  * login clears the email's counter (not the IP's: one valid account must not reset the count
  * of an attacker trying others from the same address).
  */
 import db from '@adonisjs/lucid/services/db'
+import hash from '@adonisjs/core/services/hash'
 import User from '#models/user'
 import { audit } from './audit_service.js'
 import type { Actor } from './actor.js'
@@ -23,6 +25,14 @@ export const LOGIN_LIMITS = {
 
 const emailKey = (email: string) => `email:${email.trim().toLowerCase()}`
 const ipKey = (ip: string) => `ip:${ip}`
+
+/** One login attempt, counted before its password is checked (loginRateLimit.reserve). */
+export interface LoginReservation {
+  /** Set when the attempt is past a limit: refuse it without checking the password. */
+  over?: LoginBlock
+  /** The keys whose limit this attempt reached (their block is written). */
+  reached: Array<{ key: string; failures: number; until: number }>
+}
 
 export interface LoginBlock {
   /** Epoch milliseconds when attempts are accepted again. */
@@ -61,23 +71,24 @@ export const loginRateLimit = {
   },
 
   /**
-   * Counts one failure for the email and the IP; returns the block when this failure started
-   * one. One upsert per key: concurrent failures on several nodes are all counted.
+   * Counts this attempt for the email and the IP *before* the password is checked (one upsert
+   * per key, so concurrent attempts on one or several nodes are all counted and each sees its
+   * own number). `over`: the attempt is past a limit (other attempts used them up): refuse it
+   * without checking the password. `reached`: this attempt is the last one allowed for those
+   * keys (their block is now written); when its password is wrong, the block is announced
+   * (finishFailure). A success gives the attempt back (release).
    */
-  async recordFailure(
-    email: string,
-    ip: string | null | undefined,
-    actor?: Actor
-  ): Promise<LoginBlock | undefined> {
+  async reserve(email: string, ip: string | null | undefined): Promise<LoginReservation> {
     const now = Date.now()
     const cutoff = now - LOGIN_LIMITS.windowMs
     const targets: Array<[string, number]> = [[emailKey(email), LOGIN_LIMITS.perEmail]]
     if (ip) targets.push([ipKey(ip), LOGIN_LIMITS.perIp])
-    let started: number | undefined
     // now and then, drop rows whose window and block are over (keeps the table small)
     if (Math.random() < 0.02) await this.prune()
+    const reservation: LoginReservation = { reached: [] }
+    let over: number | undefined
     for (const [key, limit] of targets) {
-      // failures restart at 1 when the window is over; a block starts when the limit is reached
+      // attempts restart at 1 when the window is over; a block starts when the limit is reached
       const fresh = 'login_attempts.window_start < ?'
       const newFailures = `CASE WHEN ${fresh} THEN 1 ELSE login_attempts.failures + 1 END`
       const result = await db.rawQuery(
@@ -101,19 +112,53 @@ export const loginRateLimit = {
         ]
       )
       const row = (Array.isArray(result) ? result[0] : result.rows?.[0]) as any
-      if (row && Number(row.blocked_until) > now) {
-        started = Math.max(started ?? 0, Number(row.blocked_until))
-        if (actor && Number(row.failures) === limit) {
-          await audit(actor, {
-            action: 'login.blocked',
-            objectType: 'login',
-            objectId: key,
-            details: { failures: Number(row.failures), until: Number(row.blocked_until) },
-          })
-        }
+      if (!row) continue
+      const failures = Number(row.failures)
+      const until = Number(row.blocked_until) || now + LOGIN_LIMITS.blockMs
+      if (failures > limit) over = Math.max(over ?? 0, until)
+      else if (failures === limit) reservation.reached.push({ key, failures, until })
+    }
+    if (over) reservation.over = describeBlock(over, now)
+    return reservation
+  },
+
+  /**
+   * The password of a reserved attempt was wrong: the block it started, if any (audited once,
+   * by the attempt that reached the limit).
+   */
+  async finishFailure(
+    reservation: LoginReservation,
+    actor?: Actor
+  ): Promise<LoginBlock | undefined> {
+    if (!reservation.reached.length) return undefined
+    for (const { key, failures, until } of reservation.reached) {
+      if (actor) {
+        await audit(actor, {
+          action: 'login.blocked',
+          objectType: 'login',
+          objectId: key,
+          details: { failures, until },
+        })
       }
     }
-    return started ? describeBlock(started, now) : undefined
+    const until = Math.max(...reservation.reached.map((r) => r.until))
+    return describeBlock(until, Date.now())
+  },
+
+  /**
+   * The password of a reserved attempt was right: the email's counter is cleared and the IP's
+   * attempt given back (a success is not a failure; it never starts a block by itself).
+   */
+  async release(email: string, ip: string | null | undefined) {
+    await this.clearEmail(email)
+    if (!ip) return
+    await db.rawQuery(
+      `UPDATE login_attempts SET
+         failures = failures - 1,
+         blocked_until = CASE WHEN failures - 1 < ? THEN NULL ELSE blocked_until END
+       WHERE key = ? AND failures > 0`,
+      [LOGIN_LIMITS.perIp, ipKey(ip)]
+    )
   },
 
   async clearEmail(email: string) {
@@ -129,6 +174,26 @@ export const loginRateLimit = {
       .where((q) => q.whereNull('blocked_until').orWhere('blocked_until', '<', Date.now()))
       .delete()
   },
+}
+
+/** A local login refused: unknown email, no local password, or a wrong password (one answer). */
+export class WrongCredentials extends Error {}
+
+/**
+ * Checks an email and password, at the same cost whoever asks: an unknown email and a user
+ * without a local password (invited, external logins only) each cost one argon2 hash, like the
+ * check of a real password, and all three fail alike. Disabled accounts are checked by the
+ * caller once the password is known to be right, so a wrong password never tells them apart.
+ */
+export async function verifyLocalLogin(email: string, password: string): Promise<User> {
+  if (!email || !password) throw new WrongCredentials()
+  const user = await User.findBy('email', email)
+  if (!user || !user.password) {
+    await hash.use('argon').make(password)
+    throw new WrongCredentials()
+  }
+  if (!(await hash.use('argon').verify(user.password, password))) throw new WrongCredentials()
+  return user
 }
 
 /* ---------------------------------------------------------------------------------------- */
