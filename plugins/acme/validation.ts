@@ -95,7 +95,15 @@ async function addressesOf(
   signal: Signal
 ): Promise<string[]> {
   throwIfAborted(signal)
-  if (identifier.type === 'ip') return [identifier.value]
+  if (identifier.type === 'ip') {
+    if (unreachableAddress(identifier.value)) {
+      throw new AcmeProblem(
+        'connection',
+        `${identifier.value} is an address this server does not validate against (unspecified, link-local, multicast or broadcast).`
+      )
+    }
+    return [identifier.value]
+  }
   const r = resolver(settings, signal)
   const found: string[] = []
   for (const lookup of [() => r.resolve4(identifier.value), () => r.resolve6(identifier.value)]) {
@@ -110,7 +118,39 @@ async function addressesOf(
   if (!found.length) {
     throw new AcmeProblem('dns', `No A or AAAA record found for ${identifier.value}.`)
   }
-  return found
+  // A name (or a redirect to one) that points at an address no web server of the name can be at
+  // (the cloud metadata service at 169.254.169.254, 0.0.0.0 meaning this host...) is not tried.
+  const usable = found.filter((address) => !unreachableAddress(address))
+  if (!usable.length) {
+    throw new AcmeProblem(
+      'connection',
+      `${identifier.value} resolves to ${found.join(', ')}: ${found.length > 1 ? 'addresses' : 'an address'} this server does not validate against (unspecified, link-local, multicast or broadcast).`
+    )
+  }
+  return usable
+}
+
+/**
+ * Addresses validation never connects to: unspecified (0.0.0.0/8, ::), link-local
+ * (169.254.0.0/16 — where cloud metadata services answer — and fe80::/10), multicast and
+ * broadcast, also in their IPv4-mapped IPv6 form. Loopback and private ranges stay allowed: a
+ * private CA validates names on its own networks.
+ */
+export function unreachableAddress(address: string): boolean {
+  let bytes = ipToBytes(address)
+  if (!bytes) return false
+  if (bytes.length === 16 && bytes.subarray(0, 10).every((b) => b === 0)) {
+    if (bytes[10] === 0xff && bytes[11] === 0xff) bytes = bytes.subarray(12)
+  }
+  if (bytes.length === 4) {
+    const [a, b] = bytes
+    return a === 0 || (a === 169 && b === 254) || a >= 224
+  }
+  return (
+    bytes.every((x) => x === 0) ||
+    (bytes[0] === 0xfe && (bytes[1] & 0xc0) === 0x80) ||
+    bytes[0] === 0xff
+  )
 }
 
 /**

@@ -222,4 +222,38 @@ test.group('ACME validation fixes', (group) => {
       assert.equal(order.status, 201, `${value}: ${order.text}`)
     }
   })
+
+  test('http-01 never connects to link-local or unspecified addresses, even by a redirect', async ({
+    client,
+    assert,
+  }) => {
+    // The cloud metadata service's address: a redirect there is refused, not fetched.
+    const { acme, authz } = await pendingIpOrder(client)
+    const http = authz.body.challenges.find((c: any) => c.type === 'http-01')
+    const redirecting = createServer((_req, res) =>
+      res.writeHead(302, { location: 'http://169.254.169.254/latest/meta-data/' }).end()
+    )
+    await new Promise<void>((resolve) => redirecting.listen(extraPort(3), '127.0.0.1', resolve))
+    try {
+      await acme.post(http.url, {})
+      const done = await acme.poll(http.url, (b) => b.status !== 'processing')
+      assert.equal(done.body.status, 'invalid')
+      assert.equal(done.body.error.type, `${ACME}connection`)
+      assert.include(done.body.error.detail, 'does not validate against')
+    } finally {
+      await close(redirecting)
+    }
+    // An IP identifier there is refused at validation as well.
+    const order = await acme.newOrder([{ type: 'ip', value: '0.0.0.0' }])
+    if (order.status === 201) {
+      const z = await acme.post(order.body.authorizations[0], '')
+      const challenge = z.body.challenges.find((c: any) => c.type === 'http-01')
+      await acme.post(challenge.url, {})
+      const failed = await acme.poll(challenge.url, (b) => b.status !== 'processing')
+      assert.equal(failed.body.status, 'invalid')
+      assert.include(failed.body.error.detail, 'does not validate against')
+    } else {
+      assert.equal(order.body.type, `${ACME}rejectedIdentifier`)
+    }
+  })
 })
