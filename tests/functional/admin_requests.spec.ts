@@ -105,6 +105,33 @@ test.group('Admin UI: pending requests', () => {
     assert.notInclude(full.text(), 'hx-post="/admin/requests')
   })
 
+  test("a template with a fixed subject fills the override form with it, not with the requester's", async ({
+    client,
+    assert,
+  }) => {
+    const o = await owner()
+    await Template.query()
+      .where('id', o.template.id)
+      .update({
+        options: JSON.stringify({
+          ...o.template.options,
+          subject: { fromCsr: false, defaults: { organization: 'Acme', country: 'US' } },
+        }),
+        updated_at: Date.now(),
+      })
+    const r = await pending(o, '/CN=fixed.example.com/O=Evil', ['DNS:fixed.example.com'])
+    const modal = await client
+      .get(`/admin/requests/${r.id}`)
+      .header('HX-Request', 'true')
+      .loginAs(o.user)
+    modal.assertStatus(200)
+    const html = modal.text()
+    assert.match(html, /name="subject_organization"[^>]*value="Acme"/)
+    assert.match(html, /name="subject_country"[^>]*value="US"/)
+    assert.match(html, /name="subject_commonName"[^>]*value="fixed.example.com"/)
+    assert.notMatch(html, /name="subject_organization"[^>]*value="Evil"/)
+  })
+
   test('approve with an overridden SAN and validity: the issued certificate carries them', async ({
     client,
     assert,

@@ -215,14 +215,24 @@ export default class AdminRequestsController {
   }
 
   async #defaultForm(item: CertificateRequest): Promise<FormState> {
-    let subject: Record<string, string> = {}
-    try {
-      const csr = pki.parseCsr(item.csr)
-      subject = Object.fromEntries(
-        SUBJECT_FIELDS.map((f) => [f.key, String((csr.subject as any)[f.key] ?? '')])
-      )
-    } catch {}
     const template = await Template.find(item.templateId)
+    // The subject the certificate would get: the CSR's, or the template's fixed one (with the
+    // CSR's common name where the template leaves it open), so that overriding only the SANs
+    // does not send the requester's subject in place of the template's.
+    let requested: Record<string, unknown> = {}
+    try {
+      requested = pki.parseCsr(item.csr).subject as Record<string, unknown>
+    } catch {}
+    const fixed = template && !template.options.subject.fromCsr
+    const source: Record<string, unknown> = fixed
+      ? {
+          ...template.options.subject.defaults,
+          commonName: template.options.subject.defaults.commonName || requested.commonName,
+        }
+      : requested
+    const subject: Record<string, string> = Object.fromEntries(
+      SUBJECT_FIELDS.map((f) => [f.key, String(source[f.key] ?? '')])
+    )
     const days = template?.options.validityDays ?? 365
     const now = Date.now()
     return {
