@@ -147,6 +147,15 @@ function resolveSans(
   subject: SubjectDefaults,
   overrides?: SanEntry[]
 ): SanEntry[] {
+  // Names of kinds this CA does not issue (otherName such as a Windows UPN, directoryName...)
+  // are refused, not dropped: the certificate would lack a name the requester relies on.
+  const unmapped = overrides ? 0 : (csr.extensions.otherSanCount ?? 0)
+  if (unmapped > 0) {
+    throw new KernelError(
+      'E_POLICY_DENIED',
+      `The request asks for ${unmapped} subject alternative name${unmapped > 1 ? 's' : ''} of a kind this CA does not issue (otherName such as a Windows UPN, directoryName, registeredID...); only dns, ip, email and uri names are issued. Leave ${unmapped > 1 ? 'them' : 'it'} out of the request, or give the names to issue explicitly.`
+    )
+  }
   // IP addresses in one spelling (RFC 5952), so that 2001:db8:0::1 and 2001:db8::1 are one SAN.
   const sans: SanEntry[] = (overrides ?? (csr.sans as SanEntry[])).map((s) => {
     const value = String(s.value).trim()

@@ -392,6 +392,28 @@ test.group('Issuance: direct', () => {
     assert.equal(await countRows('certificates', ca.id), before)
   }).timeout(60000)
 
+  test('a SAN of a kind this CA does not issue (a UPN) is refused, not dropped; explicit SANs replace it', async ({
+    client,
+    assert,
+  }) => {
+    const ca = await createCa(client, { name: unique('UPN CA') })
+    const template = await webServerTemplate(client, ca.id)
+    const { csrPem } = await opensslCsr({
+      subject: '/CN=upn.example.com',
+      sans: ['otherName:1.3.6.1.4.1.311.20.2.3;UTF8:user@corp.test', 'DNS:upn.example.com'],
+    })
+    const before = await countRows('certificates', ca.id)
+    const refused = await issueCertificate(client, template.id, { csr: csrPem })
+    assert.equal(refused.status(), 403, refused.text())
+    assert.include(refused.body().error.message, 'otherName such as a Windows UPN')
+    assert.equal(await countRows('certificates', ca.id), before)
+    const explicit = await issueCertificate(client, template.id, {
+      csr: csrPem,
+      sans: [{ type: 'dns', value: 'upn.example.com' }],
+    })
+    assert.equal(explicit.status(), 201, explicit.text())
+  }).timeout(60000)
+
   test('bad input is refused with a clear 4xx and nothing is stored', async ({
     client,
     assert,
