@@ -100,7 +100,12 @@ export const revocationService = {
         }
         update = { revocation_reason: 'keyCompromise' }
       }
-      await trx.from('certificates').where('id', cert.id).update(update)
+      // A changed revocation must reach the next full CRL again, even for a certificate that
+      // expired and was listed one last time (and the purge must not take it meanwhile).
+      await trx
+        .from('certificates')
+        .where('id', cert.id)
+        .update({ ...update, listed_after_expiry: false })
       await audit(
         actor,
         {
@@ -151,10 +156,12 @@ export const revocationService = {
             : `Certificate ${cert.serial} is not revoked; only certificates on hold can be unrevoked.`
         )
       }
-      await trx
-        .from('certificates')
-        .where('id', cert.id)
-        .update({ status: 'valid', revocation_reason: null, revoked_at: null })
+      await trx.from('certificates').where('id', cert.id).update({
+        status: 'valid',
+        revocation_reason: null,
+        revoked_at: null,
+        listed_after_expiry: false,
+      })
       await audit(
         actor,
         {

@@ -1,4 +1,5 @@
 import { test } from '@japa/runner'
+import db from '@adonisjs/lucid/services/db'
 import {
   adminToken,
   createCa,
@@ -83,6 +84,36 @@ test.group('Revocation', () => {
       .bearerToken(token)
     unrevoke.assertStatus(409)
     assert.include(unrevoke.body().error.message, 'permanently revoked')
+  }).timeout(60000)
+
+  test('a changed revocation of a certificate already listed after its expiry is listed again', async ({
+    client,
+    assert,
+  }) => {
+    // The CRL lists an expired revoked/held certificate once more, then flags it: later full
+    // CRLs skip it and the purge may delete it. A new reason (or a new hold) must clear the flag.
+    const { token, cert } = await freshCertificate(client)
+    const flagged = () =>
+      db
+        .from('certificates')
+        .where('id', cert.id)
+        .first()
+        .then((r: any) => Boolean(r.listed_after_expiry))
+    const flag = () =>
+      db.from('certificates').where('id', cert.id).update({ listed_after_expiry: true })
+    ;(await revoke(client, token, cert.id, 'certificateHold')).assertStatus(200)
+    await flag()
+    ;(await revoke(client, token, cert.id, 'keyCompromise')).assertStatus(200)
+    assert.isFalse(await flagged(), 'hold → keyCompromise')
+
+    const other = await freshCertificate(client)
+    ;(await revoke(client, other.token, other.cert.id, 'certificateHold')).assertStatus(200)
+    await db.from('certificates').where('id', other.cert.id).update({ listed_after_expiry: true })
+    ;(
+      await client.post(`/api/v1/certificates/${other.cert.id}/unrevoke`).bearerToken(other.token)
+    ).assertStatus(200)
+    const row = await db.from('certificates').where('id', other.cert.id).first()
+    assert.isFalse(Boolean(row.listed_after_expiry), 'unrevoked')
   }).timeout(60000)
 
   test('a permanent revocation may only change to keyCompromise, once', async ({
