@@ -31,5 +31,12 @@ export default await Env.create(new URL('../', import.meta.url), {
   TLS_CERT_FILE: Env.schema.string.optional(),
   TLS_KEY_FILE: Env.schema.string.optional(),
 
-  PURGE_EXPIRED_AFTER_DAYS: Env.schema.number.optional(),
+  /** Days after expiry before a certificate is purged: a whole number, 0 or more. */
+  PURGE_EXPIRED_AFTER_DAYS: (name: string, value?: string) => {
+    if (value === undefined || value === '') return undefined
+    // A negative figure would put the cutoff in the future: certificates still valid deleted.
+    if (!/^\d{1,6}$/.test(value.trim()))
+      throw new Error(`${name} must be a whole number of days, 0 or more (got "${value}").`)
+    return Number(value)
+  },
 })

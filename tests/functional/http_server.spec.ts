@@ -130,6 +130,10 @@ test.group('HTTP server: reverse proxies and HTTPS', () => {
         [{ TLS_CERT_FILE: tls.keyPath, TLS_KEY_FILE: tls.certPath }, 'cannot serve HTTPS'],
         // an unreadable TRUST_PROXY was a stack trace that did not name the variable
         [{ TRUST_PROXY: 'proxy.example' }, 'TRUST_PROXY="proxy.example" cannot be read'],
+        // a setting the environment schema refuses exited silently (the error printer is async)
+        [{ DB_PORT: 'abc' }, '"DB_PORT" env variable must be a number'],
+        // a negative purge delay would have deleted certificates that are still valid
+        [{ PURGE_EXPIRED_AFTER_DAYS: '-30' }, 'PURGE_EXPIRED_AFTER_DAYS must be a whole number'],
       ]
       for (const [env, reason] of cases) {
         const server = spawnServer({ port: await freePort(), env })
