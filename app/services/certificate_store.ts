@@ -8,6 +8,7 @@
  */
 import db from '@adonisjs/lucid/services/db'
 import { Worker } from 'node:worker_threads'
+import { KernelError } from '#exceptions/kernel_error'
 import { sqliteFile } from '#config/database'
 import { bindable, isSqlite } from './fast_db.js'
 import { checkExpectation, resolveRefs } from './batch_statements.js'
@@ -38,6 +39,8 @@ interface Pending {
   /** Its object_id is filled in with the new certificate's id. */
   audit: AuditRow
   requestId?: number
+  /** The claim token (decided_at written when claimed) the request must still carry. */
+  claim?: number
   resolve: (id: number) => void
   reject: (error: unknown) => void
 }
@@ -62,7 +65,19 @@ const CERT_COLUMNS = [
 ] as const
 
 const INSERT_CERT = `INSERT INTO certificates (${CERT_COLUMNS.join(', ')}) VALUES (${CERT_COLUMNS.map(() => '?').join(', ')})`
-const UPDATE_REQUEST = `UPDATE certificate_requests SET status = 'issued', certificate_id = ?, decided_by = ?, decided_at = ? WHERE id = ?`
+/*
+ * Only a request still claimed by the approver that signed: status `signing` with the claim token
+ * (the decided_at its claim wrote). A claim taken over meanwhile changes 0 rows, and the whole
+ * certificate fails (E_CONFLICT): one request, one certificate.
+ */
+const UPDATE_REQUEST = `UPDATE certificate_requests SET status = 'issued', certificate_id = ?, decided_by = ?, decided_at = ? WHERE id = ? AND status = 'signing' AND (? IS NULL OR decided_at = ?)`
+
+function claimLost(requestId: number) {
+  return new KernelError(
+    'E_CONFLICT',
+    `Request ${requestId} was taken over by another approver while it was being signed; this certificate was not stored.`
+  )
+}
 
 const INSERT_NAME = `INSERT INTO certificate_names (certificate_id, ca_id, name) VALUES (?, ?, ?)`
 
@@ -104,10 +119,12 @@ let draining = false
 export function storeCertificate(
   row: CertificateRow,
   audit: AuditRow,
-  requestId?: number
+  requestId?: number,
+  /** The approver's claim token on the request (see UPDATE_REQUEST). */
+  claim?: number
 ): Promise<number> {
   return new Promise((resolve, reject) => {
-    queue.push({ row, audit, requestId, resolve, reject })
+    queue.push({ row, audit, requestId, claim, resolve, reject })
     if (!draining) {
       draining = true
       setImmediate(drain)
@@ -129,8 +146,10 @@ async function drain() {
           try {
             const [id] = await commit([p])
             p.resolve(id)
-          } catch (error) {
-            p.reject(error)
+          } catch (error: any) {
+            // The store worker answers a lost claim with a plain error carrying the code.
+            const lost = error?.code === 'E_CONFLICT' && !(error instanceof KernelError)
+            p.reject(lost && p.requestId ? claimLost(p.requestId) : error)
           }
         }
       }
@@ -301,6 +320,7 @@ async function commit(batch: Pending[]): Promise<number[]> {
         certificate: CERT_COLUMNS.map((c) => p.row[c]),
         audit: AUDIT_COLUMNS.map((c) => p.audit[c]),
         requestId: p.requestId,
+        claim: p.claim ?? null,
         names: certificateNames(p.row),
       }))
     )
@@ -323,12 +343,18 @@ async function commit(batch: Pending[]): Promise<number[]> {
     if (names.length) await trx.table('certificate_names').multiInsert(names)
     for (const [i, p] of batch.entries()) {
       if (p.requestId) {
-        await trx.from('certificate_requests').where('id', p.requestId).update({
+        const q = trx
+          .from('certificate_requests')
+          .where('id', p.requestId)
+          .where('status', 'signing')
+        if (p.claim !== undefined) q.where('decided_at', p.claim)
+        const updated = await q.update({
           status: 'issued',
           certificate_id: ids[i],
           decided_by: audits[i].actor,
           decided_at: audits[i].at,
         })
+        if (Number(updated) === 0) throw claimLost(p.requestId)
       }
     }
     return ids

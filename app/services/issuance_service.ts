@@ -44,6 +44,8 @@ export interface IssueInput {
   actor: Actor
   source: string
   requestId?: number
+  /** The approver's claim on the request (its decided_at): stored only while it still holds. */
+  requestClaim?: number
   kind?: string
 }
 
@@ -145,11 +147,13 @@ function resolveSans(
   options: TemplateOptions,
   csr: pki.ParsedCsr,
   subject: SubjectDefaults,
-  overrides?: SanEntry[]
+  overrides?: SanEntry[],
+  /** At a request's submission: what an approver may still add or replace is not refused. */
+  submission = false
 ): SanEntry[] {
   // Names of kinds this CA does not issue (otherName such as a Windows UPN, directoryName...)
   // are refused, not dropped: the certificate would lack a name the requester relies on.
-  const unmapped = overrides ? 0 : (csr.extensions.otherSanCount ?? 0)
+  const unmapped = overrides || submission ? 0 : (csr.extensions.otherSanCount ?? 0)
   if (unmapped > 0) {
     throw new KernelError(
       'E_POLICY_DENIED',
@@ -209,13 +213,31 @@ function resolveSans(
         `"${san.value}" is not a well-formed ${san.type.toUpperCase()} name.${san.type === 'dns' ? dnsHint(san.value) : ''}`
       )
   }
-  if (options.sans.required && sans.length === 0) {
+  if (options.sans.required && sans.length === 0 && !submission) {
     throw new KernelError(
       'E_POLICY_DENIED',
       'This template requires at least one subject alternative name (for example a DNS name); the request has none.'
     )
   }
   return sans
+}
+
+/**
+ * The template's rules a request is held to when it is submitted for approval (request_service):
+ * the key policy, the subject and the SANs as the cycle applies them without overrides — except
+ * what an approver may still add or replace (a missing SAN, names of kinds this CA does not
+ * issue, manual §6.1.1). The same refusals as an approval would give.
+ */
+export function checkTemplateRules(template: Template, csr: pki.ParsedCsr): void {
+  const options = template.options
+  checkKeyPolicy(options, csr.publicKey, template.name)
+  const subject = resolveSubject(options, csr)
+  try {
+    pki.nameToDer(subject)
+  } catch (error: any) {
+    throw new KernelError('E_VALIDATION', error?.message ?? 'The subject is not well-formed.')
+  }
+  resolveSans(options, csr, subject, undefined, true)
 }
 
 function toDate(value: string | Date, label: string): Date {
@@ -562,7 +584,8 @@ export const issuanceService = {
           request: input.requestId ?? null,
         },
       }),
-      input.requestId
+      input.requestId,
+      input.requestClaim
     )
     queueServiceLog({
       service: 'kernel',

@@ -12,7 +12,12 @@ import * as pki from '#pki/index'
 import type { Actor } from './actor.js'
 import { assertCaAccess } from './access.js'
 import { audit } from './audit_service.js'
-import { issuanceService, readCsr, type IssueOverrides } from './issuance_service.js'
+import {
+  checkTemplateRules,
+  issuanceService,
+  readCsr,
+  type IssueOverrides,
+} from './issuance_service.js'
 import { writeServiceLog } from './service_log.js'
 
 export function serializeRequest(r: CertificateRequest) {
@@ -57,6 +62,19 @@ function declineReason(value: unknown): string | undefined {
   return reason || undefined
 }
 
+/** 409 for a request that is not pending: being approved right now, or already decided. */
+function alreadyDecided(request: CertificateRequest) {
+  if (request.status === 'signing') return beingApproved(request.id)
+  return new KernelError('E_CONFLICT', `Request ${request.id} was already ${request.status}.`)
+}
+
+function beingApproved(id: number) {
+  return new KernelError(
+    'E_CONFLICT',
+    `Request ${id} is being approved by someone else right now; reload it in a moment to see the outcome.`
+  )
+}
+
 export const requestService = {
   async submit(actor: Actor, template: Template, csrInput: unknown, source = 'api') {
     if (typeof csrInput !== 'string' || !csrInput.trim()) {
@@ -67,6 +85,7 @@ export const requestService = {
     let csr: pki.ParsedCsr
     try {
       csr = await readCsr(csrInput)
+      checkTemplateRules(template, csr)
     } catch (error: any) {
       await writeServiceLog({
         service: 'kernel',
@@ -152,13 +171,14 @@ export const requestService = {
     // A claim older than this is left over from a process that died while signing.
     const staleClaim = Date.now() - STALE_CLAIM_MS
     const abandoned = request.status === 'signing' && (request.decidedAt ?? 0) < staleClaim
-    if (request.status !== 'pending' && !abandoned) {
-      throw new KernelError('E_CONFLICT', `Request ${id} was already ${request.status}.`)
-    }
+    if (request.status !== 'pending' && !abandoned) throw alreadyDecided(request)
     const template = await Template.find(request.templateId)
     const ca = await CertificateAuthority.find(request.caId)
     if (!template || !ca) throw notFound('template', request.templateId)
-    // Claim the request first so two approvers cannot sign it twice.
+    // Claim the request first so two approvers cannot sign it twice. The decided_at written is
+    // the claim token: storing the certificate, and putting the request back after a failure,
+    // only happen while the request still carries it (another approver may take over a stale claim).
+    const claim = Math.max(Date.now(), Number(request.decidedAt ?? 0) + 1)
     const claimed = await db
       .from('certificate_requests')
       .where('id', id)
@@ -167,9 +187,8 @@ export const requestService = {
           .where('status', 'pending')
           .orWhere((w) => w.where('status', 'signing').where('decided_at', '<', staleClaim))
       )
-      .update({ status: 'signing', decided_at: Date.now() })
-    if (Number(claimed) === 0)
-      throw new KernelError('E_CONFLICT', `Request ${id} is being decided by someone else.`)
+      .update({ status: 'signing', decided_at: claim })
+    if (Number(claimed) === 0) throw beingApproved(id)
     try {
       const csr = await readCsr(request.csr)
       const issued = await issuanceService.issue({
@@ -180,6 +199,7 @@ export const requestService = {
         actor,
         source: `request:${request.source}`,
         requestId: request.id,
+        requestClaim: claim,
       })
       await writeServiceLog({
         service: 'kernel',
@@ -191,9 +211,10 @@ export const requestService = {
       })
       return issued
     } catch (error) {
+      // Only this approver's own claim is put back, never one taken over meanwhile.
       await db
         .from('certificate_requests')
-        .where({ id, status: 'signing' })
+        .where({ id, status: 'signing', decided_at: claim })
         .update({ status: 'pending', decided_at: null })
       throw error
     }
@@ -202,8 +223,7 @@ export const requestService = {
   async decline(actor: Actor, id: number, reasonInput?: unknown) {
     const reason = declineReason(reasonInput)
     const request = await this.find(actor, id)
-    if (request.status !== 'pending')
-      throw new KernelError('E_CONFLICT', `Request ${id} was already ${request.status}.`)
+    if (request.status !== 'pending') throw alreadyDecided(request)
     await db.transaction(async (trx) => {
       const declined = await trx
         .from('certificate_requests')
@@ -215,8 +235,7 @@ export const requestService = {
           decline_reason: reason ?? null,
         })
       // An approver claimed it since it was read: nothing is declined, audited or logged.
-      if (Number(declined) === 0)
-        throw new KernelError('E_CONFLICT', `Request ${id} is being decided by someone else.`)
+      if (Number(declined) === 0) throw beingApproved(id)
       await audit(
         actor,
         {

@@ -54,7 +54,24 @@ function storeCertificates(items) {
     const audit = [...item.audit]
     audit[4] = String(certificateId)
     insertAudit.run(...audit)
-    if (item.requestId) updateRequest.run(certificateId, audit[1], audit[0], item.requestId)
+    if (item.requestId) {
+      // Only while the request is still claimed by this approver (claim token = its decided_at).
+      const claim = item.claim ?? null
+      const info = updateRequest.run(
+        certificateId,
+        audit[1],
+        audit[0],
+        item.requestId,
+        claim,
+        claim
+      )
+      if (info.changes === 0) {
+        throw Object.assign(
+          new Error(`Request ${item.requestId} is no longer claimed by this approver.`),
+          { code: 'E_CONFLICT' }
+        )
+      }
+    }
     // searchable names (certificate_names): certificate_id, ca_id (first certificate column), name
     for (const name of item.names ?? []) insertName.run(certificateId, item.certificate[0], name)
     ids.push(certificateId)

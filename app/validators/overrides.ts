@@ -42,7 +42,7 @@ export function overridesFrom(body: Record<string, any>): IssueOverrides | undef
     })
   }
   if (body.validityDays !== undefined && body.validityDays !== null)
-    out.validityDays = Number(body.validityDays)
+    out.validityDays = wholeDays(body.validityDays)
   // null is "not given", as for the other fields (a client sending every optional field).
   for (const key of ['notBefore', 'notAfter'] as const) {
     const value = body[key]
@@ -54,5 +54,30 @@ export function overridesFrom(body: Record<string, any>): IssueOverrides | undef
       )
     out[key] = value
   }
+  // Two ways of saying how long: refused rather than one silently winning over the other.
+  if (out.validityDays !== undefined && (out.notBefore !== undefined || out.notAfter !== undefined))
+    throw new KernelError(
+      'E_VALIDATION',
+      'Give either validityDays or a notBefore/notAfter window, not both.'
+    )
   return Object.keys(out).length ? out : undefined
+}
+
+/**
+ * validityDays: a whole number of days, at least 1 — a JSON integer, or digits only (a form
+ * body's text). Not `true`, `[30]`, `"30.5"` or `""`, which Number() would have turned into days.
+ */
+function wholeDays(value: unknown): number {
+  const days =
+    typeof value === 'number'
+      ? value
+      : typeof value === 'string' && /^\s*\d+\s*$/.test(value)
+        ? Number(value)
+        : Number.NaN
+  if (!Number.isInteger(days) || days < 1)
+    throw new KernelError(
+      'E_VALIDATION',
+      `validityDays must be a whole number of days, at least 1 (got ${String(JSON.stringify(value)).slice(0, 40)}).`
+    )
+  return days
 }
