@@ -46,7 +46,14 @@ export async function announceInstall() {
       `Generated a new master key in ${path} (owner-only). Back it up: without it the CA keys cannot be decrypted. Give every node the same key (PKI_MASTER_KEY or PKI_MASTER_KEY_FILE).`
     )
   }
-  const token = await bootstrapService.ensureToken()
+  const started = await bootstrapService.startToken()
+  if (started?.issuedElsewhere) {
+    // Several nodes started a fresh install at once: the one that issued the token printed it.
+    process.stdout.write(
+      '\nNo administrator exists yet. Another node (or a start less than 30 seconds ago) printed the one-time bootstrap token: look for it in that output, or start this node again after 30 seconds for a new one.\n\n'
+    )
+  }
+  const token = started?.token
   if (token) {
     const lines = [
       '',

@@ -4,6 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import db from '@adonisjs/lucid/services/db'
+import type { TransactionClientContract } from '@adonisjs/lucid/types/database'
 import hash from '@adonisjs/core/services/hash'
 import User from '#models/user'
 import { KernelError } from '#exceptions/kernel_error'
@@ -143,23 +144,69 @@ export const tokenService = {
  * First-administrator bootstrap: while no administrator exists, the server keeps a one-time
  * token (hashed in kernel_meta) and prints it at start. Redeeming it creates the administrator.
  */
+const BOOTSTRAP = 'bootstrap_token'
+
+/**
+ * Nodes starting within this long of the one that issued the pending bootstrap token leave it
+ * be (they started a fresh install together); a later start replaces it.
+ */
+export const BOOTSTRAP_RACE_MS = 30_000
+
 export const bootstrapService = {
+  /** The token to print at start, or undefined (an administrator exists, or see startToken). */
   async ensureToken(): Promise<string | undefined> {
-    const admin = await db.from('users').where('is_admin', true).first()
-    if (admin) {
-      await db.from('kernel_meta').where('key', 'bootstrap_token').delete()
-      return undefined
+    const started = await this.startToken()
+    return started?.token
+  },
+
+  /**
+   * At start: issues a bootstrap token while no administrator exists. Several nodes starting a
+   * fresh install at once must not replace each other's token (the one printed would not
+   * work): the token is inserted only when none is pending, and only the node whose insert
+   * landed gets it (`token`); the others get `issuedElsewhere`. A pending token older than
+   * BOOTSTRAP_RACE_MS (an earlier start, whose output may be gone) is replaced.
+   */
+  async startToken(): Promise<{ token?: string; issuedElsewhere?: boolean } | undefined> {
+    const token = randomBytes(24).toString('base64url')
+    const now = Date.now()
+    const value = `${hashToken(token)}:${now}`
+    for (let attempt = 0; attempt < 5; attempt++) {
+      if (await db.from('users').where('is_admin', true).first()) {
+        await db.from('kernel_meta').where('key', BOOTSTRAP).delete()
+        return undefined
+      }
+      await db
+        .connection()
+        .getWriteClient()
+        .table('kernel_meta')
+        .insert({ key: BOOTSTRAP, value })
+        .onConflict('key')
+        .ignore()
+      const row = await db.from('kernel_meta').where('key', BOOTSTRAP).first()
+      if (!row) continue // redeemed meanwhile: an administrator exists now
+      if (row.value === value) return { token }
+      const issuedAt = Number(String(row.value).split(':')[1])
+      if (Number.isFinite(issuedAt) && Math.abs(now - issuedAt) < BOOTSTRAP_RACE_MS) {
+        return { issuedElsewhere: true }
+      }
+      // Left by an earlier start: replace it (only that row: another node may replace it too).
+      await db.from('kernel_meta').where({ key: BOOTSTRAP, value: row.value }).delete()
     }
-    return this.issueToken()
+    return { issuedElsewhere: true }
   },
 
   /** Replaces any pending bootstrap token with a new one and returns it. */
   async issueToken(): Promise<string> {
     const token = randomBytes(24).toString('base64url')
-    await db.transaction(async (trx) => {
-      await trx.from('kernel_meta').where('key', 'bootstrap_token').delete()
-      await trx.table('kernel_meta').insert({ key: 'bootstrap_token', value: hashToken(token) })
-    })
+    const value = `${hashToken(token)}:${Date.now()}`
+    // An upsert: two at once (two nodes) do not fail on the key; the last one's token stands.
+    await db
+      .connection()
+      .getWriteClient()
+      .table('kernel_meta')
+      .insert({ key: BOOTSTRAP, value })
+      .onConflict('key')
+      .merge()
     return token
   },
 
@@ -171,8 +218,13 @@ export const bootstrapService = {
     if (password !== undefined) checkPasswordStrength(password)
     const passwordHash = password !== undefined ? await hash.use('argon').make(password) : null
     const redeemed = await db.transaction(async (trx) => {
-      const row = await trx.from('kernel_meta').where('key', 'bootstrap_token').forUpdate().first()
-      if (!row || typeof token !== 'string' || row.value !== hashToken(token)) {
+      const row = await trx.from('kernel_meta').where('key', BOOTSTRAP).forUpdate().first()
+      // The value is the token's SHA-256, then `:` and when it was issued (epoch ms).
+      if (
+        !row ||
+        typeof token !== 'string' ||
+        String(row.value).split(':')[0] !== hashToken(token)
+      ) {
         throw new KernelError(
           'E_UNAUTHORIZED',
           'The bootstrap token is wrong or has already been used.'
@@ -181,7 +233,7 @@ export const bootstrapService = {
       // One-time, and only while no administrator exists: one made another way (`node ace
       // user:create --admin`, the Users page) retires the token, which may sit in a log.
       if (await trx.from('users').where('is_admin', true).first()) {
-        await trx.from('kernel_meta').where('key', 'bootstrap_token').delete()
+        await trx.from('kernel_meta').where('key', BOOTSTRAP).delete()
         return null
       }
       const normalized = String(email ?? '')
@@ -201,7 +253,7 @@ export const bootstrapService = {
         })
         .returning('id')
       const userId = typeof created === 'object' ? created.id : created
-      await trx.from('kernel_meta').where('key', 'bootstrap_token').delete()
+      await trx.from('kernel_meta').where('key', BOOTSTRAP).delete()
       const apiToken = `pki_${randomBytes(32).toString('base64url')}`
       await trx.table('api_tokens').insert({
         user_id: userId,
@@ -235,9 +287,19 @@ export const bootstrapService = {
 export const CA_ROLES = ['owner', 'member'] as const
 export type CaRole = (typeof CA_ROLES)[number]
 
-/** Changes a user and writes the audit entry in one transaction. */
-async function saveAudited(actor: Actor, user: User, action: string, change: (u: User) => void) {
+/**
+ * Changes a user and writes the audit entry in one transaction; `guard` runs first in that
+ * transaction (the last-administrator check, see guardLastAdmin).
+ */
+async function saveAudited(
+  actor: Actor,
+  user: User,
+  action: string,
+  change: (u: User) => void,
+  guard?: (trx: TransactionClientContract) => Promise<void>
+) {
   await db.transaction(async (trx) => {
+    if (guard) await guard(trx)
     user.useTransaction(trx)
     change(user)
     await user.save()
@@ -257,15 +319,26 @@ async function userOr404(id: unknown) {
   return user
 }
 
-async function otherEnabledAdmins(exceptId: number) {
-  const row = await db
+/**
+ * Refuses, inside the transaction that disables, demotes or deletes `user`, to take away the last
+ * enabled install administrator. The check and the write must be atomic: counted outside, two
+ * requests at once (on two nodes) could each see the other administrator still enabled and both
+ * commit. On PostgreSQL the enabled administrators' rows are locked (in id order, so two such
+ * transactions queue instead of deadlocking; the second re-reads them once the first commits);
+ * on SQLite every write transaction begins IMMEDIATE (sqlite_setup.js), so one runs at a time.
+ */
+async function guardLastAdmin(trx: TransactionClientContract, user: User) {
+  const enabled = await trx
     .from('users')
     .where('is_admin', true)
     .where('disabled', false)
-    .whereNot('id', exceptId)
-    .count('* as n')
-    .first()
-  return Number(row?.n ?? 0)
+    .orderBy('id')
+    .forUpdate()
+    .select('id')
+  const ids = enabled.map((row: any) => Number(row.id))
+  if (ids.includes(user.id) && ids.length === 1) {
+    throw new KernelError('E_CONFLICT', `${user.email} is the last enabled administrator.`)
+  }
 }
 
 export const accountService = {
@@ -363,13 +436,16 @@ export const accountService = {
     if (disabled && user.id === actor.userId) {
       throw new KernelError('E_CONFLICT', 'You cannot disable your own account.')
     }
-    if (disabled && user.isAdmin && !user.disabled && (await otherEnabledAdmins(user.id)) === 0) {
-      throw new KernelError('E_CONFLICT', `${user.email} is the last enabled administrator.`)
-    }
     if (user.disabled === disabled) return user
-    return saveAudited(actor, user, disabled ? 'user.disable' : 'user.enable', (u) => {
-      u.disabled = disabled
-    })
+    return saveAudited(
+      actor,
+      user,
+      disabled ? 'user.disable' : 'user.enable',
+      (u) => {
+        u.disabled = disabled
+      },
+      disabled ? (trx) => guardLastAdmin(trx, user) : undefined
+    )
   },
 
   async setAdmin(actor: Actor, id: unknown, isAdmin: boolean) {
@@ -377,13 +453,16 @@ export const accountService = {
     if (!isAdmin && user.id === actor.userId) {
       throw new KernelError('E_CONFLICT', 'You cannot remove your own administrator role.')
     }
-    if (!isAdmin && user.isAdmin && !user.disabled && (await otherEnabledAdmins(user.id)) === 0) {
-      throw new KernelError('E_CONFLICT', `${user.email} is the last enabled administrator.`)
-    }
     if (user.isAdmin === isAdmin) return user
-    return saveAudited(actor, user, isAdmin ? 'user.grant-admin' : 'user.revoke-admin', (u) => {
-      u.isAdmin = isAdmin
-    })
+    return saveAudited(
+      actor,
+      user,
+      isAdmin ? 'user.grant-admin' : 'user.revoke-admin',
+      (u) => {
+        u.isAdmin = isAdmin
+      },
+      isAdmin ? undefined : (trx) => guardLastAdmin(trx, user)
+    )
   },
 
   /** Deletes a user with their API tokens, CA memberships and identity links (CAs stay). */
@@ -392,10 +471,8 @@ export const accountService = {
     if (user.id === actor.userId) {
       throw new KernelError('E_CONFLICT', 'You cannot delete your own account.')
     }
-    if (user.isAdmin && !user.disabled && (await otherEnabledAdmins(user.id)) === 0) {
-      throw new KernelError('E_CONFLICT', `${user.email} is the last enabled administrator.`)
-    }
     await db.transaction(async (trx) => {
+      await guardLastAdmin(trx, user)
       await trx.from('api_tokens').where('user_id', user.id).delete()
       await trx.from('ca_members').where('user_id', user.id).delete()
       await trx.from('user_identities').where('user_id', user.id).delete()

@@ -4,7 +4,8 @@
  * Nonces are stateless to hand out and single-use to spend: a nonce is a timestamp and random
  * bytes authenticated with an HMAC key shared by every node (kept as a kernel secret, its handle
  * in acme_state), so newNonce writes nothing; spending one inserts it into acme_nonces, whose
- * primary key refuses a second use on any node. Spent nonces are purged once they expire.
+ * primary key refuses a second use on any node. Spent nonces are purged a margin after they
+ * expire (NONCE_PURGE_MARGIN_MS).
  *
  * Nonce spends are group-committed with the writes of the request (units of work): concurrent
  * requests share one transaction (and one disk flush), a `runtime.writeBatch` of prepared
@@ -37,8 +38,10 @@ export async function loadNonceKey(runtime: PluginRuntime) {
         nonceKey = Buffer.from(value, 'base64url')
         return
       }
-      // The secret is gone (e.g. restored database without it): make a new key.
-      await runtime.table('acme_state').where('name', NONCE_KEY).delete()
+      // The secret is gone (e.g. restored database without it): make a new key. Delete only the
+      // row read here: another node may have replaced it with its new key meanwhile (then the
+      // insert below fails and the next attempt loads theirs).
+      await runtime.table('acme_state').where({ name: NONCE_KEY, value: row.value }).delete()
     }
     const handle = await runtime.secrets.put(randomBytes(32).toString('base64url'))
     try {
@@ -296,8 +299,20 @@ export function writtenId(result: WriteResult): number {
   return Number(result.rows?.[0]?.id ?? result.lastId)
 }
 
-export async function purgeNonces(runtime: PluginRuntime) {
-  return runtime.table('acme_nonces').where('expires', '<=', Date.now()).delete()
+/**
+ * How long a spent nonce is kept past its expiry. The purging node judges expiry by its own
+ * clock, and a node whose clock is behind still accepts a nonce as fresh (checkNonce) after it:
+ * were its row gone, that node would let it be spent again (a replay). Clocks of the nodes must
+ * agree within this margin.
+ */
+export const NONCE_PURGE_MARGIN_MS = 10 * 60_000
+
+/** Deletes spent nonces expired more than NONCE_PURGE_MARGIN_MS ago (by this node's clock). */
+export async function purgeNonces(runtime: PluginRuntime, now = Date.now()) {
+  return runtime
+    .table('acme_nonces')
+    .where('expires', '<=', now - NONCE_PURGE_MARGIN_MS)
+    .delete()
 }
 
 /**
@@ -339,7 +354,13 @@ function scheduleFlush() {
 /** Writes the counted events to acme_rate and learns every bucket's total (all nodes). */
 export async function flushCounts(): Promise<void> {
   if (flushing) return flushing
-  const batch = [...buckets.values()].filter((b) => b.pending > 0)
+  // In (bucket, window) order: two nodes flushing the same buckets then lock their rows in the
+  // same order (in first-use order, they could deadlock each other on PostgreSQL).
+  const batch = [...buckets.values()]
+    .filter((b) => b.pending > 0)
+    .sort((a, b) =>
+      a.bucket < b.bucket ? -1 : a.bucket > b.bucket ? 1 : a.windowStart - b.windowStart
+    )
   if (!batch.length) return
   for (const b of batch) {
     b.inflight = b.pending
