@@ -175,6 +175,33 @@ export async function renewalInfo(ctx: AcmeContext) {
   return sendJson(ctx, 200, body, { 'retry-after': row.renew_at === null ? '21600' : '3600' })
 }
 
+/** Why a renewal window moved earlier: the anchors of explanationURL (RFC 9773 §4.2). */
+export const RENEWAL_REASONS: Record<string, string> = {
+  'revoked': 'The certificate was revoked. Replace it now.',
+  'ca-revoked':
+    'The certificate authority that issued the certificate was revoked. Replace it now.',
+  'ca-changed':
+    'The issuing certificate authority was changed (for example renewed or re-keyed). Renew the certificate to get one from its current state.',
+  'template-changed':
+    'The rules the certificate was issued under were changed. Renew it to get a certificate made under the current rules.',
+}
+
+/** GET /acme/renewal-reasons: the page explanationURL points to, one anchor per reason. */
+export async function renewalReasons(ctx: AcmeContext) {
+  const escape = (s: string) =>
+    s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!)
+  const items = Object.entries(RENEWAL_REASONS)
+    .map(([id, text]) => `<dt id="${escape(id)}">${escape(id)}</dt><dd>${escape(text)}</dd>`)
+    .join('\n')
+  ctx.reply
+    .status(200)
+    .header('content-type', 'text/html; charset=utf-8')
+    .header('cache-control', 'max-age=86400')
+    .send(
+      `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Why renew early</title></head><body>\n<h1>Why this certificate should be renewed early</h1>\n<dl>\n${items}\n</dl>\n</body></html>\n`
+    )
+}
+
 /** Called by hooks: asks for early renewal of the certificates matching `where`. */
 export async function requestRenewal(
   runtime: PluginRuntime,

@@ -172,7 +172,7 @@ function templateForProfile(
   if (profile === undefined || profile === null || profile === '') {
     return { templateId: policy.templateId, profile: null }
   }
-  if (typeof profile !== 'string' || !(profile in policy.profiles)) {
+  if (typeof profile !== 'string' || !Object.hasOwn(policy.profiles, profile)) {
     const offered = Object.keys(policy.profiles)
     throw new AcmeProblem(
       'invalidProfile',
@@ -543,6 +543,25 @@ export async function finalize(ctx: AcmeContext) {
       throw new AcmeProblem('malformed', 'The finalize request needs a "csr" (base64url DER).')
     }
     throw new AcmeProblem('badCSR', `The CSR cannot be read: ${(error as Error).message}`)
+  }
+  // RFC 8555 §11.1: the certificate's key must not be the account key.
+  const accountSpki = auth.key.export({ type: 'spki', format: 'der' })
+  if (Buffer.compare(Buffer.from(csr.spki), accountSpki) === 0) {
+    throw new AcmeProblem(
+      'badCSR',
+      "The CSR's public key is the account key; certify a key of its own (RFC 8555 §11.1)."
+    )
+  }
+  // Only validated names go into the certificate: a subject attribute besides the common name
+  // (an organisation, a country...) was never checked by anyone.
+  const unchecked = Object.keys(csr.subject).filter(
+    (k) => k !== 'commonName' && (csr.subject as Record<string, unknown>)[k] !== undefined
+  )
+  if (unchecked.length) {
+    throw new AcmeProblem(
+      'badCSR',
+      `The CSR's subject may hold only a common name (an order's identifier); it also has ${unchecked.join(', ')}. Leave ${unchecked.length > 1 ? 'them' : 'it'} out.`
+    )
   }
   const names = csrIdentifiers(csr)
   if (!sameNames(names, order.identifiers)) {

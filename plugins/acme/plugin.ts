@@ -10,7 +10,13 @@ import { accountOrders, keyChange, newAccount, updateAccount } from './accounts.
 import { registerAdmin } from './admin.js'
 import { commands } from './commands.js'
 import { failStuckValidations, getAuthz, postChallenge } from './authorizations.js'
-import { downloadCertificate, renewalInfo, requestRenewal, revokeCert } from './certificates.js'
+import {
+  downloadCertificate,
+  renewalInfo,
+  renewalReasons,
+  requestRenewal,
+  revokeCert,
+} from './certificates.js'
 import { failStaleProcessing, finalize, getOrder, newOrder } from './orders.js'
 import { directoryUrl, listPolicies, removeCaPolicies, templateInUse } from './policies.js'
 import { AcmeProblem } from './problems.js'
@@ -155,6 +161,7 @@ export default definePlugin({
       ['POST', '/cert/:id', downloadCertificate],
       ['POST', '/revoke-cert', revokeCert],
       ['GET', '/renewal-info/:certid', renewalInfo],
+      ['GET', '/renewal-reasons', renewalReasons],
       // Every other resource is POST (or POST-as-GET) only (RFC 8555 §6.3).
       ...POST_ONLY.map((path): ['GET', string, Handler] => ['GET', path, postOnly]),
     ]

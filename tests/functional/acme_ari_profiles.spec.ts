@@ -126,6 +126,10 @@ test.group('ACME ARI and profiles', (group) => {
     assert.isBelow(movedStart, Date.now() + 1000)
     assert.isAbove(movedStart, Date.now() - 60_000)
     assert.include(moved!.body.explanationURL, 'template-changed')
+    // The explanation is a page with that anchor (it was a 404).
+    const page = await fetch(moved!.body.explanationURL)
+    assert.equal(page.status, 200)
+    assert.include(await page.text(), 'id="template-changed"')
 
     // A replacement order; a second one for the same certificate is refused.
     const replacement = await acme.newOrder([{ type: 'dns', value: 'one.ari.test' }], {

@@ -11,13 +11,15 @@ import { readFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls'
-import { opensslSelfSigned, withTempDir } from '#tests/helpers/external'
+import { opensslSelfSigned, run, toolPath, withTempDir } from '#tests/helpers/external'
+import { opensslCsr } from '#tests/helpers/api'
 import type { AcmeTestClient } from '../../plugins/acme/tests/client.js'
 import {
   ACME,
   acmeWorld,
   extraPort,
   pendingIpOrder,
+  pemToB64u,
   registeredClient,
   disableAcme,
 } from './acme_fixtures.js'
@@ -255,5 +257,63 @@ test.group('ACME validation fixes', (group) => {
     } else {
       assert.equal(order.body.type, `${ACME}rejectedIdentifier`)
     }
+  })
+
+  test('finalize refuses the account key as the certificate key and subject attributes nobody checked', async ({
+    client,
+    assert,
+  }) => {
+    const world = await acmeWorld(client, { preApproved: '*.fin.test' })
+    const acme = await registeredClient(world)
+    const order = await acme.newOrder([{ type: 'dns', value: 'a.fin.test' }])
+    assert.equal(order.body.status, 'ready', order.text)
+
+    // An organisation in the subject: only validated names go into an ACME certificate.
+    const withOrg = await opensslCsr({
+      subject: '/CN=a.fin.test/O=Bank of Example',
+      sans: ['DNS:a.fin.test'],
+    })
+    const org = await acme.post(order.body.finalize, { csr: pemToB64u(withOrg.csrPem) })
+    assert.equal(org.body.type, `${ACME}badCSR`, org.text)
+    assert.include(org.body.detail, 'only a common name')
+
+    // The account's own key (RFC 8555 §11.1).
+    const own = await withTempDir(async (dir) => {
+      const { writeFile } = await import('node:fs/promises')
+      const keyFile = `${dir}/account.pem`
+      await writeFile(
+        keyFile,
+        acme.key.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string
+      )
+      const made = await run(toolPath('openssl'), [
+        'req',
+        '-new',
+        '-key',
+        keyFile,
+        '-subj',
+        '/CN=a.fin.test',
+        '-addext',
+        'subjectAltName=DNS:a.fin.test',
+        '-out',
+        `${dir}/req.pem`,
+      ])
+      assert.equal(made.code, 0, made.stderr)
+      return readFile(`${dir}/req.pem`, 'utf8')
+    })
+    const sameKey = await acme.post(order.body.finalize, { csr: pemToB64u(own) })
+    assert.equal(sameKey.body.type, `${ACME}badCSR`, sameKey.text)
+    assert.include(sameKey.body.detail, 'account key')
+
+    // Neither consumed the order: a proper CSR is still certified.
+    const good = await opensslCsr({ subject: '/CN=a.fin.test', sans: ['DNS:a.fin.test'] })
+    const fin = await acme.post(order.body.finalize, { csr: pemToB64u(good.csrPem) })
+    assert.equal(fin.body.status, 'valid', fin.text)
+
+    // A profile named like a property every object has is unknown, not a server error.
+    const odd = await acme.newOrder([{ type: 'dns', value: 'b.fin.test' }], {
+      profile: 'constructor',
+    })
+    assert.equal(odd.status, 400, odd.text)
+    assert.equal(odd.body.type, `${ACME}invalidProfile`)
   })
 })
