@@ -180,6 +180,9 @@ export const certificateSearch = {
       applyStatus(q, query.status, now)
       if (query.expiringDays) {
         q.where('c.not_after', '>=', now).where('c.not_after', '<', now + query.expiringDays * DAY)
+        // "Expiring" means valid certificates about to run out (as the dashboard counts them);
+        // a revoked or held one is only listed when that status is asked for.
+        if (!query.status) q.where('c.status', 'valid')
       }
       return q
     }

@@ -160,8 +160,14 @@ test.group('Admin UI: issued certificates', (group) => {
       later.id,
       other.id,
     ])
+    // A revoked certificate about to expire is not "expiring" (the dashboard does not count it).
+    const revokedSoon = await issue(o, 'revoked-soon.example.com', undefined, { validityDays: 6 })
+    await db.from('certificates').where('id', revokedSoon.id).update({ status: 'revoked' })
     const expiring = await results(client, o, 'expiring=30')
     assert.deepEqual(listed(expiring.text()), [soon.id, later.id])
+    assert.deepEqual(listed((await results(client, o, 'status=revoked&expiring=30')).text()), [
+      revokedSoon.id,
+    ])
     assert.include(expiring.text(), 'Soonest expiry first')
     assert.deepEqual(listed((await results(client, o, 'expiring=10')).text()), [soon.id])
     assert.deepEqual(listed((await results(client, o, `template=${second.id}`)).text()), [other.id])
