@@ -2,6 +2,7 @@
  * Certificate authorities (manual §1.2, §4): create (root, CSR-only intermediate, imported key),
  * activate an intermediate with its signed certificate, edit, delete, download.
  */
+import { createHash } from 'node:crypto'
 import db from '@adonisjs/lucid/services/db'
 import CertificateAuthority, { type ServiceSettings } from '#models/certificate_authority'
 import Template from '#models/template'
@@ -495,6 +496,25 @@ export const caService = {
       throw new KernelError(
         'E_INVALID_CERTIFICATE',
         `The certificate expired on ${cert.notAfter.toISOString()}.`,
+        { field: 'certificatePem' }
+      )
+    }
+    // Issued by a CA of this install and revoked (or held) there since: not a CA to activate.
+    // (Looked up by CA and serial, the indexed way, then matched by fingerprint.)
+    const caRows: Array<{ id: number }> = await db.from('cas').select('id')
+    const caIds = caRows.map((r) => r.id)
+    const issuedHere = await db
+      .from('certificates')
+      .whereIn('ca_id', caIds)
+      .where('serial', cert.serialHex)
+      .where('fingerprint', createHash('sha256').update(certDer).digest('hex'))
+      .whereIn('status', ['revoked', 'hold'])
+      .select('status', 'revocation_reason')
+      .first()
+    if (issuedHere) {
+      throw new KernelError(
+        'E_INVALID_CERTIFICATE',
+        `The certificate was ${issuedHere.status === 'hold' ? 'put on hold' : `revoked (${issuedHere.revocation_reason})`} by its issuing CA on this install: ask for a new one.`,
         { field: 'certificatePem' }
       )
     }

@@ -181,5 +181,14 @@ test.group('Revocation', () => {
     const revoked = await revoke(client, token, signed.body().certificate.id, 'cACompromise')
     revoked.assertStatus(200)
     assert.equal(revoked.body().certificate.kind, 'ca')
+    // The revoked certificate cannot then activate the intermediate (it was accepted).
+    const activate = await client
+      .post(`/api/v1/cas/${inter.id}/certificate`)
+      .bearerToken(token)
+      .json({ certificatePem: signed.body().certificate.certificatePem })
+    assert.equal(activate.status(), 400, activate.text())
+    assert.include(activate.body().error.message, 'revoked (cACompromise) by its issuing CA')
+    const still = await client.get(`/api/v1/cas/${inter.id}`).bearerToken(token)
+    assert.equal(still.body().ca.status, 'pending')
   }).timeout(60000)
 })
