@@ -346,7 +346,8 @@ test.group('Admin UI: pending requests', () => {
       .loginAs(o.user)
     approved.assertStatus(200)
     assert.include(approved.text(), '2 requests approved. 1 failed')
-    assert.include(approved.text(), `#${foreign.id}: No CA`)
+    // Only the shown CA's requests are acted on (a stale tab may post another CA's ids).
+    assert.include(approved.text(), `#${foreign.id}: not a request of ${o.ca.name}`)
     const statuses = await db
       .from('certificate_requests')
       .whereIn('id', [a.id, b.id, c.id, foreign.id])
@@ -356,6 +357,27 @@ test.group('Admin UI: pending requests', () => {
       statuses.map((s: any) => s.status),
       ['issued', 'issued', 'pending', 'pending']
     )
+
+    // The user's own second CA: its requests are not acted on from the first CA's page.
+    const second = await caService.create(o.actor, {
+      name: unique('Second CA'),
+      keyType: 'ecdsa-p256',
+    })
+    const secondTemplate = await Template.query().where('ca_id', second.id).firstOrFail()
+    const secondCsr = await opensslCsr({
+      subject: '/CN=second.example.com',
+      sans: ['DNS:second.example.com'],
+    })
+    const elsewhere = await requestService.submit(o.actor, secondTemplate, secondCsr.csrPem, 'ui')
+    const stale = await client
+      .post(`/admin/requests/bulk?ca=${o.ca.id}`)
+      .header('HX-Request', 'true')
+      .form({ action: 'approve', ids: [String(elsewhere.id)] })
+      .withCsrfToken()
+      .loginAs(o.user)
+    assert.include(stale.text(), `#${elsewhere.id}: not a request of ${o.ca.name}`)
+    const untouched = await db.from('certificate_requests').where('id', elsewhere.id).first()
+    assert.equal(untouched.status, 'pending')
 
     const declined = await client
       .post('/admin/requests/bulk')

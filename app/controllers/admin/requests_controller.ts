@@ -156,8 +156,31 @@ export default class AdminRequestsController {
     } else if (reason.length > 500) {
       level = 'error'
       message = 'Keep the decline reason under 500 characters.'
+    } else if (ids.length > 500) {
+      level = 'error'
+      message = 'Select at most 500 requests at a time.'
     } else {
-      const results = await requestService.bulk(actor, action, ids, reason || undefined)
+      // Only the shown CA's requests (a stale tab may post another CA's ids).
+      const inCa: Array<{ id: number }> = await db
+        .from('certificate_requests')
+        .whereIn('id', ids)
+        .where('ca_id', currentCa.id)
+        .select('id')
+      const here = new Set(inCa.map((r) => Number(r.id)))
+      const results: Array<{ id: number; ok: boolean; error?: { message: string } }> = []
+      if (here.size) {
+        results.push(
+          ...(await requestService.bulk(
+            actor,
+            action,
+            ids.filter((id) => here.has(id)),
+            reason || undefined
+          ))
+        )
+      }
+      for (const id of ids.filter((i) => !here.has(i))) {
+        results.push({ id, ok: false, error: { message: `not a request of ${currentCa.name}.` } })
+      }
       const ok = results.filter((r) => r.ok).length
       const failed = results.filter((r) => !r.ok)
       const verb = action === 'approve' ? 'approved' : 'declined'
