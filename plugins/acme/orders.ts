@@ -16,7 +16,7 @@ import {
   type Identifier,
 } from './identifiers.js'
 import { fromB64u } from './jws.js'
-import { caIdOfPolicy, policyFromRow, type Policy } from './policies.js'
+import { caIdOfPolicy, findPolicy, policyFromRow, type Policy } from './policies.js'
 import { AcmeProblem, problemDocument, type Subproblem } from './problems.js'
 import {
   authenticate,
@@ -520,6 +520,47 @@ async function caOfTemplate(runtime: PluginRuntime, templateId: number) {
   return caId
 }
 
+/**
+ * A pre-approval lasts only while the policy still grants it: an order made ready by one that
+ * was withdrawn since (the admin removed the domain) is not finalized on it. Its pre-approved
+ * authorizations are deactivated and the order becomes invalid; a new order needs a challenge.
+ */
+async function checkStillPreApproved(ctx: AcmeContext, account: Account, order: OrderRow) {
+  const granted = await ctx.runtime
+    .table('acme_authorizations')
+    .where('order_id', order.id)
+    .where('pre_approved', true)
+    .select('id', 'identifier_type', 'identifier_value', 'wildcard')
+  if (!granted.length) return
+  const policy = await findPolicy(ctx.runtime, account.policyId)
+  const withdrawn = granted.filter((a: any) => {
+    const value = a.wildcard ? `*.${a.identifier_value}` : a.identifier_value
+    return !policy || !isPreApproved({ type: a.identifier_type, value }, policy.preApproved)
+  })
+  if (!withdrawn.length) return
+  const names = withdrawn.map((a: any) =>
+    a.wildcard ? `*.${a.identifier_value}` : a.identifier_value
+  )
+  const error = problemDocument(
+    'unauthorized',
+    `The policy no longer pre-approves ${names.join(', ')}: place a new order (its names will need a challenge).`
+  )
+  await ctx.runtime.transaction(async (tx) => {
+    await tx
+      .table('acme_authorizations')
+      .whereIn(
+        'id',
+        withdrawn.map((a: any) => a.id)
+      )
+      .update({ status: 'deactivated' })
+    await tx
+      .table('acme_orders')
+      .where({ id: order.id, status: 'ready' })
+      .update({ status: 'invalid', error: JSON.stringify(error) })
+  })
+  throw new AcmeProblem('unauthorized', String(error.detail))
+}
+
 export async function finalize(ctx: AcmeContext) {
   // The nonce is spent with the order's claim (one commit), or before any other answer.
   const auth = await authenticate(ctx, 'kid', {
@@ -535,6 +576,7 @@ export async function finalize(ctx: AcmeContext) {
       order.status === 'processing' ? { retryAfter: 1 } : {}
     )
   }
+  await checkStillPreApproved(ctx, account, order)
   let csr: ReturnType<typeof parseCsr>
   try {
     csr = parseCsr(fromB64u(auth.payload?.csr, '"csr"'))

@@ -316,4 +316,30 @@ test.group('ACME validation fixes', (group) => {
     assert.equal(odd.status, 400, odd.text)
     assert.equal(odd.body.type, `${ACME}invalidProfile`)
   })
+
+  test('a pre-approval withdrawn after the order was made is not finalized on', async ({
+    client,
+    assert,
+  }) => {
+    const world = await acmeWorld(client, { preApproved: '*.wd.test' })
+    const acme = await registeredClient(world)
+    const order = await acme.newOrder([{ type: 'dns', value: 'a.wd.test' }])
+    assert.equal(order.body.status, 'ready', order.text)
+    const { updatePolicy } = await import('../../plugins/acme/policies.js')
+    await updatePolicy(world.runtime, world.policy.id, {
+      caId: world.ca.id,
+      name: world.policy.name,
+      template: world.template.id,
+      preApproved: '',
+    })
+    const csr = await opensslCsr({ subject: '/CN=a.wd.test', sans: ['DNS:a.wd.test'] })
+    const fin = await acme.post(order.body.finalize, { csr: pemToB64u(csr.csrPem) })
+    assert.equal(fin.body.type, `${ACME}unauthorized`, fin.text)
+    assert.include(fin.body.detail, 'no longer pre-approves a.wd.test')
+    const after = await acme.post(order.headers.get('location')!, '')
+    assert.equal(after.body.status, 'invalid')
+    // A new order for the name needs a challenge now.
+    const again = await acme.newOrder([{ type: 'dns', value: 'a.wd.test' }])
+    assert.equal(again.body.status, 'pending', again.text)
+  })
 })
