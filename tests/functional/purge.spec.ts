@@ -58,12 +58,15 @@ test.group('Expired certificate purge', () => {
       (r: any) => r.id
     )
     assert.sameMembers(left, [ids[1], ids[2]])
+    // One entry per CA, in that CA's log (its owners see what left their CA).
     const entry = await db
       .from('audit_logs')
       .where('action', 'certificate.purge')
+      .where('ca_id', ca.id)
       .orderBy('id', 'desc')
       .first()
     assert.exists(entry)
+    assert.equal(JSON.parse(entry.details).count, 2)
   }).timeout(60000)
 
   test('a job lease is held by one node at a time and expires', async ({ assert }) => {
