@@ -65,6 +65,20 @@ const FORBIDDEN_KU: Record<KeyFamily, KeyUsageName[]> = {
   ],
 }
 
+/**
+ * Key usages a key of `family` cannot carry (the table above: RFC 8410, RFC 9881, RFC 5480...),
+ * and encipherOnly/decipherOnly without keyAgreement. Also used when a CA is created.
+ */
+export function keyUsageKeyProblems(family: KeyFamily, ku: readonly string[]): string[] {
+  const problems: string[] = []
+  for (const usage of FORBIDDEN_KU[family]) {
+    if (ku.includes(usage)) problems.push(`keyUsage ${usage} is not possible with ${family} keys`)
+  }
+  if ((ku.includes('encipherOnly') || ku.includes('decipherOnly')) && !ku.includes('keyAgreement'))
+    problems.push('encipherOnly/decipherOnly are only meaningful with keyAgreement')
+  return problems
+}
+
 function lintValidity(draft: CertificateDraft, ctx: LintContext, problems: string[]): void {
   const nb = draft.notBefore.getTime()
   const na = draft.notAfter.getTime()
@@ -148,20 +162,11 @@ function lintKeyUsage(summary: ExtensionSummary, ctx: LintContext, problems: str
   }
   if (ku.length === 0) problems.push('keyUsage has no bit set')
   if (!summary.critical.includes(EXT.keyUsage)) problems.push('keyUsage should be critical')
-  for (const usage of FORBIDDEN_KU[ctx.keyFamily]) {
-    if (ku.includes(usage))
-      problems.push(`keyUsage ${usage} is not possible with ${ctx.keyFamily} keys`)
-  }
+  problems.push(...keyUsageKeyProblems(ctx.keyFamily, ku))
   if (ku.includes('keyCertSign') && !isCa)
     problems.push('keyUsage keyCertSign requires basicConstraints cA true')
   if (isCa && !ku.includes('keyCertSign'))
     problems.push('a CA certificate must have keyUsage keyCertSign')
-  if (
-    (ku.includes('encipherOnly') || ku.includes('decipherOnly')) &&
-    !ku.includes('keyAgreement')
-  ) {
-    problems.push('encipherOnly/decipherOnly are only meaningful with keyAgreement')
-  }
   for (const eku of summary.eku ?? []) {
     const needs = EKU_NEEDS[eku]
     if (needs && !needs.some((usage) => ku.includes(usage))) {

@@ -51,6 +51,11 @@ export function defaultHash(keyType: KeyType): HashName {
   return 'sha256'
 }
 
+/**
+ * The CA's signature hash, limited by its key type (`allowedHashes`): ECDSA signs with the hash
+ * of its curve, RSA with any of sha256/384/512. Ed25519, ML-DSA and SLH-DSA sign the message
+ * itself and ignore the hash (docs/pki.md): the default is stored whatever was given.
+ */
 function validateHash(value: unknown, keyType: KeyType): HashName {
   if (value === undefined || value === null || value === '') return defaultHash(keyType)
   if (value !== 'sha256' && value !== 'sha384' && value !== 'sha512') {
@@ -60,7 +65,28 @@ function validateHash(value: unknown, keyType: KeyType): HashName {
       { field: 'signatureHash' }
     )
   }
+  const allowed = pki.allowedHashes(keyType)
+  if (allowed.length === 0) return defaultHash(keyType)
+  if (!allowed.includes(value)) {
+    throw new KernelError(
+      'E_VALIDATION',
+      `Signature hash "${value}" cannot be used with a ${keyType} key; allowed: ${allowed.join(', ')}.`,
+      { field: 'signatureHash' }
+    )
+  }
   return value
+}
+
+function validateKeyUsageForKey(keyType: KeyType, keyUsage: readonly string[]) {
+  // The certificate lint's own rules for the key family (app/pki/lint.ts).
+  const problems = pki.keyUsageKeyProblems(pki.keyFamily(keyType), keyUsage)
+  if (problems.length) {
+    throw new KernelError(
+      'E_VALIDATION',
+      `Key usage not allowed for a ${keyType} CA: ${problems.join('; ')}.`,
+      { field: 'keyUsage' }
+    )
+  }
 }
 
 function validateServiceSettings(
@@ -323,9 +349,14 @@ export const caService = {
           { field: 'keyType' }
         )
       }
+      // Checked before the (possibly slow) key generation.
+      validateKeyUsageForKey(keyType, keyUsage)
+      validateHash(input.signatureHash, keyType)
       const created = await keyService.createKey(keyType)
       key = { ...created, keyType }
     }
+    // Imported keys: their type is known only now.
+    validateKeyUsageForKey(key.keyType, keyUsage)
     const signatureHash = validateHash(input.signatureHash, key.keyType)
     const signer = await keyService.signerFor({ keyRef: key.keyRef, keyMaterial: key.encrypted })
     const subjectDer = pki.nameToDer(subject)
@@ -492,6 +523,13 @@ export const caService = {
         { field: 'certificatePem' }
       )
     }
+    if (cert.notBefore.getTime() > Date.now()) {
+      throw new KernelError(
+        'E_INVALID_CERTIFICATE',
+        `The certificate is not valid yet: it starts on ${cert.notBefore.toISOString()}. Import it from then on, or ask the issuing CA for one valid now.`,
+        { field: 'certificatePem' }
+      )
+    }
     if (cert.notAfter.getTime() < Date.now()) {
       throw new KernelError(
         'E_INVALID_CERTIFICATE',
@@ -526,7 +564,15 @@ export const caService = {
       candidates.push(other.certificate!)
       for (const b64 of other.chain) candidates.push(Buffer.from(b64, 'base64'))
     }
-    const chain = buildChain(certDer, candidates)
+    const refusals: string[] = []
+    const chain = buildChain(certDer, candidates, refusals)
+    if (!chain && refusals.length) {
+      throw new KernelError(
+        'E_INVALID_CERTIFICATE',
+        `No valid chain to a root: ${refusals.join('; ')}. Certificates this CA signed would not validate.`,
+        { field: 'chainPem' }
+      )
+    }
     if (!chain) {
       throw new KernelError(
         'E_INVALID_CERTIFICATE',
@@ -652,10 +698,19 @@ export const caService = {
 }
 
 /**
- * Builds issuer certificates from `leaf` up to a self-signed root out of `candidates`, checking
- * every signature. Returns the issuers (not the leaf), or undefined when no chain exists.
+ * Builds issuer certificates from `leaf` (a CA certificate) up to a self-signed root out of
+ * `candidates`, checking every signature and, for each issuer (RFC 5280 §6.1): its validity at
+ * `now`, its key usage (keyCertSign when a key usage is present) and its pathLenConstraint
+ * against the CA certificates below it (the leaf included; self-issued ones do not count).
+ * Returns the issuers (not the leaf), or undefined when no chain exists; then `problems`
+ * receives why the issuers found were refused.
  */
-export function buildChain(leaf: Uint8Array, candidates: Uint8Array[]): Uint8Array[] | undefined {
+export function buildChain(
+  leaf: Uint8Array,
+  candidates: Uint8Array[],
+  problems: string[] = [],
+  now: number = Date.now()
+): Uint8Array[] | undefined {
   type Node = { der: Uint8Array; info: ReturnType<typeof pki.parseCertificate> }
   const parsedCandidates: Node[] = candidates.map((der) => ({
     der,
@@ -674,17 +729,40 @@ export function buildChain(leaf: Uint8Array, candidates: Uint8Array[]): Uint8Arr
       )
       // A self-signed root first: the same CA's cross-certificate leads further only at times.
       .sort((a, b) => Number(isRoot(b)) - Number(isRoot(a)))
+  /** Why `issuer` cannot sign for a path with `below` CA certificates under it, if it cannot. */
+  const refusal = (issuer: Node, below: number): string | undefined => {
+    const info = issuer.info
+    const name = `"${info.subjectString}"`
+    if (info.notBefore.getTime() > now)
+      return `issuer ${name} is not valid before ${info.notBefore.toISOString()}`
+    if (info.notAfter.getTime() < now)
+      return `issuer ${name} expired on ${info.notAfter.toISOString()}`
+    const usages = info.extensions.keyUsage
+    if (usages && !usages.includes('keyCertSign'))
+      return `issuer ${name} has no keyCertSign key usage (${usages.join(', ') || 'none'})`
+    const pathLength = info.extensions.basicConstraints?.pathLength
+    if (pathLength !== undefined && below > pathLength)
+      return `issuer ${name} has path length constraint ${pathLength} but ${below} CA certificate(s) would sit below it`
+    return undefined
+  }
   // Depth-first with backtracking: an issuer that leads nowhere (a cross-certificate whose own
-  // issuer is missing) gives way to the next one with the same name and key.
-  const walk = (node: Node, path: Node[]): Uint8Array[] | undefined => {
+  // issuer is missing, or one whose constraints refuse this path) gives way to the next one.
+  // `below`: the non-self-issued CA certificates under the next issuer (the leaf is a CA).
+  const walk = (node: Node, path: Node[], below: number): Uint8Array[] | undefined => {
     if (isRoot(node)) return path.map((n) => n.der)
     if (path.length >= 10) return undefined
     for (const issuer of issuersOf(node)) {
       if (issuer.der === node.der || path.some((n) => n.der === issuer.der)) continue
-      const found = walk(issuer, [...path, issuer])
+      const refused = refusal(issuer, below)
+      if (refused) {
+        if (!problems.includes(refused)) problems.push(refused)
+        continue
+      }
+      const found = walk(issuer, [...path, issuer], below + (issuer.info.selfIssued ? 0 : 1))
       if (found) return found
     }
     return undefined
   }
-  return walk({ der: leaf, info: pki.parseCertificate(leaf) }, [])
+  const leafInfo = pki.parseCertificate(leaf)
+  return walk({ der: leaf, info: leafInfo }, [], leafInfo.selfIssued ? 0 : 1)
 }

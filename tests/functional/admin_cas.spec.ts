@@ -143,7 +143,8 @@ test.group('Admin UI · Create New CA', (group) => {
         email: 'pki@example.com',
         keyFamily: 'ecdsa',
         keyType: 'ecdsa-p384',
-        signatureHash: 'sha512',
+        // the hash that goes with P-384 (allowedHashes: the usual curve/hash pairing)
+        signatureHash: 'sha384',
         validityDays: '1000',
         pathLength: '1',
       })
@@ -154,7 +155,7 @@ test.group('Admin UI · Create New CA', (group) => {
     const row = await db.from('cas').where('name', name).first()
     assert.equal(row.status, 'active')
     assert.equal(row.key_type, 'ecdsa-p384')
-    assert.equal(row.signature_hash, 'sha512')
+    assert.equal(row.signature_hash, 'sha384')
     assert.equal(row.path_length, 1)
     const member = await db.from('ca_members').where({ ca_id: row.id, user_id: user.id }).first()
     assert.equal(member.role, 'owner')
@@ -162,7 +163,7 @@ test.group('Admin UI · Create New CA', (group) => {
     assert.match(text, /O ?= ?Example Org/)
     assert.match(text, /C ?= ?DE/)
     assert.include(text, 'pathlen:1')
-    assert.include(text, 'ecdsa-with-SHA512')
+    assert.include(text, 'ecdsa-with-SHA384')
 
     const list = await client.get('/admin/cas').loginAs(user)
     list.assertStatus(200)
@@ -554,7 +555,8 @@ test.group('Admin UI · CA page', (group) => {
 
   test('edit: errors next to fields, then saved and audited', async ({ client, assert }) => {
     const user = await webUser()
-    const ca = await createCaInUi(client, user)
+    // RSA: any of the three hashes may be chosen (an ECDSA key has one, its curve's)
+    const ca = await createCaInUi(client, user, { keyFamily: 'rsa', keyType: 'rsa-2048' })
     const bad = await client
       .post(`/admin/cas/${ca.id}/edit`)
       .header('HX-Request', 'true')

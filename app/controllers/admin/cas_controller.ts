@@ -134,7 +134,8 @@ function createDefaults() {
     keyUsage: ['keyCertSign', 'cRLSign', 'digitalSignature'] as string[],
     extKeyUsage: [] as string[],
     csrOnly: false,
-    importKeyPem: '',
+    /** A private key was pasted: it is never sent back, the form asks for it again. */
+    importKeyGiven: false,
     cpsUrl: '',
     policyOid: '',
   }
@@ -440,7 +441,8 @@ export default class CasController {
       keyUsage: list(request.input('keyUsage')),
       extKeyUsage: list(request.input('extKeyUsage')),
       csrOnly: checked(request.input('csrOnly')),
-      importKeyPem: str(request.input('importKeyPem')),
+      // The pasted private key itself stays out of the form: it must never be rendered back.
+      importKeyGiven: str(request.input('importKeyPem')).trim() !== '',
       cpsUrl: str(request.input('cpsUrl')),
       policyOid: str(request.input('policyOid')),
     }
