@@ -245,7 +245,7 @@ function mlDsaExpandedMatches(sk: Uint8Array, pk: Uint8Array): boolean {
 
 /** Synchronous public key of a decoded PQ key (noble on this thread, or native). For imports. */
 function pqPublicKeySync(key: PqPrivateKey): Uint8Array {
-  if (key.form === 'slh') return key.publicKey!
+  if (key.form === 'slh') return slhPublicKeyChecked(key)
   const keyType = key.keyType as MlDsaKeyType
   let publicKey: Uint8Array
   if (key.expandedToCheck) {
@@ -277,6 +277,46 @@ function pqPublicKeySync(key: PqPrivateKey): Uint8Array {
     publicKey = NOBLE_ML_DSA[keyType].getPublicKey(key.bytes)
   }
   return checkMlDsaPublicKey(key, publicKey)
+}
+
+const KEY_MISMATCH = 'the private key does not match its public key'
+
+/**
+ * An SLH-DSA private key carries its public key (PK.seed || PK.root) as a copy: regenerate
+ * PK.root from SK.seed, SK.prf and PK.seed and refuse a key whose stored root differs (its
+ * signatures would not verify). Costs one key generation (about 0.5 s with noble).
+ */
+function slhPublicKeyChecked(key: PqPrivateKey): Uint8Array {
+  const keyType = key.keyType as SlhDsaKeyType
+  const { n, name, noble } = SLH_DSA[keyType]
+  let matches = false
+  try {
+    const pair = nobleSlh(noble).keygen(key.bytes.subarray(0, 3 * n))
+    matches = Buffer.from(pair.secretKey).equals(Buffer.from(key.bytes))
+    pair.secretKey.fill(0)
+  } catch {
+    matches = false
+  }
+  if (!matches) fail(`${name} private key: ${KEY_MISMATCH}`)
+  return key.publicKey!
+}
+
+/**
+ * Signs a fixed message with an imported classical private key and verifies it with the public
+ * key node:crypto derives from it: RSA and EC keys carry their public half (modulus, point) as
+ * stored data, which nothing else checks against the private half.
+ */
+function checkClassicalKeyPair(key: KeyObject, keyType: KeyType): void {
+  const message = Buffer.from('open-pki key import consistency check')
+  const digest = keyType === 'ed25519' ? null : 'sha256'
+  let ok = false
+  try {
+    const signature = crypto.sign(digest, message, key)
+    ok = crypto.verify(digest, message, crypto.createPublicKey(key), signature)
+  } catch {
+    ok = false
+  }
+  if (!ok) fail(KEY_MISMATCH)
 }
 
 /** Consistency checks shared by the sync and async paths; returns `publicKey`. */
@@ -340,6 +380,7 @@ export function classicalKeyType(key: KeyObject): KeyType {
 
 function exportClassical(key: KeyObject): ImportedKey {
   const keyType = classicalKeyType(key)
+  checkClassicalKeyPair(key, keyType)
   const pkcs8 = u8(key.export({ type: 'pkcs8', format: 'der' }))
   const spki = u8(crypto.createPublicKey(key).export({ type: 'spki', format: 'der' }))
   return { keyType, pkcs8, spki }
@@ -592,7 +633,8 @@ export function importPrivateKeyPem(pem: string, password?: string): ImportedKey
       if (
         err instanceof SignerError &&
         err.code === 'E_KEY_INVALID' &&
-        !/supported/.test(err.message)
+        !/supported/.test(err.message) &&
+        !err.message.includes(KEY_MISMATCH)
       ) {
         // A wrong password can pass the CBC padding check by chance and yield garbage.
         fail('wrong password for the encrypted private key (or the key is corrupted)')
