@@ -482,6 +482,14 @@ function csrIdentifiers(csr: ReturnType<typeof parseCsr>): Identifier[] {
   return out
 }
 
+/** Kernel refusals of the CA or template themselves: no other CSR would be issued. */
+const PERMANENT_FAILURES = new Set([
+  'E_CA_INACTIVE',
+  'E_CA_NOT_FOUND',
+  'E_TEMPLATE_DISABLED',
+  'E_TEMPLATE_NOT_FOUND',
+])
+
 function kernelToProblem(error: any): AcmeProblem {
   const code = String(error?.code ?? '')
   if (
@@ -636,12 +644,19 @@ export async function finalize(ctx: AcmeContext) {
       source: 'acme',
     })
   } catch (error) {
-    // A refused CSR leaves the order ready for another one.
+    const problem = kernelToProblem(error)
+    // A refused CSR leaves the order ready for another one. A failure no CSR can mend (the CA
+    // expired, the template was disabled or deleted) makes it invalid with the reason (RFC 8555
+    // §7.1.6), instead of sending the client round again until the order expires.
+    const permanent = PERMANENT_FAILURES.has(String((error as any)?.code ?? ''))
     await ctx.runtime
       .table('acme_orders')
       .where({ id: order.id, status: 'processing' })
-      .update({ status: 'ready' })
-    const problem = kernelToProblem(error)
+      .update(
+        permanent
+          ? { status: 'invalid', error: JSON.stringify(problem.toJSON()) }
+          : { status: 'ready' }
+      )
     await logRefusal(ctx, account, order, problem.message)
     throw problem
   }

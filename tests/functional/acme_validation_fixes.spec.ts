@@ -342,4 +342,27 @@ test.group('ACME validation fixes', (group) => {
     const again = await acme.newOrder([{ type: 'dns', value: 'a.wd.test' }])
     assert.equal(again.body.status, 'pending', again.text)
   })
+
+  test('a failure no CSR can mend (the template disabled) makes the order invalid, not ready again', async ({
+    client,
+    assert,
+  }) => {
+    const world = await acmeWorld(client, { preApproved: '*.gone.test' })
+    const acme = await registeredClient(world)
+    const order = await acme.newOrder([{ type: 'dns', value: 'a.gone.test' }])
+    assert.equal(order.body.status, 'ready', order.text)
+    const { adminToken } = await import('#tests/helpers/api')
+    const disabled = await client
+      .patch(`/api/v1/templates/${world.template.id}`)
+      .bearerToken(await adminToken())
+      .json({ options: { enabled: false } })
+    disabled.assertStatus(200)
+    const csr = await opensslCsr({ subject: '/CN=a.gone.test', sans: ['DNS:a.gone.test'] })
+    const fin = await acme.post(order.body.finalize, { csr: pemToB64u(csr.csrPem) })
+    assert.equal(fin.body.type, `${ACME}serverInternal`, fin.text)
+    assert.include(fin.body.detail, 'disabled')
+    const after = await acme.post(order.headers.get('location')!, '')
+    assert.equal(after.body.status, 'invalid', after.text)
+    assert.include(after.body.error.detail, 'disabled')
+  })
 })
