@@ -152,6 +152,24 @@ const BOOTSTRAP = 'bootstrap_token'
  */
 export const BOOTSTRAP_RACE_MS = 30_000
 
+/** A new bootstrap token and the kernel_meta value kept for it: its SHA-256, `:`, when. */
+function newBootstrapToken() {
+  const token = randomBytes(24).toString('base64url')
+  const issuedAt = Date.now()
+  return { token, issuedAt, value: `${hashToken(token)}:${issuedAt}` }
+}
+
+/** Inserts the bootstrap row; a row already there is kept (`ignore`) or replaced (`merge`). */
+function writeBootstrap(value: string, onConflict: 'ignore' | 'merge') {
+  const insert = db
+    .connection()
+    .getWriteClient()
+    .table('kernel_meta')
+    .insert({ key: BOOTSTRAP, value })
+    .onConflict('key')
+  return onConflict === 'ignore' ? insert.ignore() : insert.merge()
+}
+
 export const bootstrapService = {
   /** The token to print at start, or undefined (an administrator exists, or see startToken). */
   async ensureToken(): Promise<string | undefined> {
@@ -167,21 +185,13 @@ export const bootstrapService = {
    * BOOTSTRAP_RACE_MS (an earlier start, whose output may be gone) is replaced.
    */
   async startToken(): Promise<{ token?: string; issuedElsewhere?: boolean } | undefined> {
-    const token = randomBytes(24).toString('base64url')
-    const now = Date.now()
-    const value = `${hashToken(token)}:${now}`
+    const { token, value, issuedAt: now } = newBootstrapToken()
     for (let attempt = 0; attempt < 5; attempt++) {
       if (await db.from('users').where('is_admin', true).first()) {
         await db.from('kernel_meta').where('key', BOOTSTRAP).delete()
         return undefined
       }
-      await db
-        .connection()
-        .getWriteClient()
-        .table('kernel_meta')
-        .insert({ key: BOOTSTRAP, value })
-        .onConflict('key')
-        .ignore()
+      await writeBootstrap(value, 'ignore')
       const row = await db.from('kernel_meta').where('key', BOOTSTRAP).first()
       if (!row) continue // redeemed meanwhile: an administrator exists now
       if (row.value === value) return { token }
@@ -197,16 +207,9 @@ export const bootstrapService = {
 
   /** Replaces any pending bootstrap token with a new one and returns it. */
   async issueToken(): Promise<string> {
-    const token = randomBytes(24).toString('base64url')
-    const value = `${hashToken(token)}:${Date.now()}`
+    const { token, value } = newBootstrapToken()
     // An upsert: two at once (two nodes) do not fail on the key; the last one's token stands.
-    await db
-      .connection()
-      .getWriteClient()
-      .table('kernel_meta')
-      .insert({ key: BOOTSTRAP, value })
-      .onConflict('key')
-      .merge()
+    await writeBootstrap(value, 'merge')
     return token
   },
 
