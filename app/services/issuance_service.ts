@@ -232,12 +232,17 @@ export function checkTemplateRules(template: Template, csr: pki.ParsedCsr): void
   const options = template.options
   checkKeyPolicy(options, csr.publicKey, template.name)
   const subject = resolveSubject(options, csr)
+  subjectToDer(subject)
+  resolveSans(options, csr, subject, undefined, true)
+}
+
+/** The subject's Name DER; a subject that cannot be encoded is E_VALIDATION (422). */
+function subjectToDer(subject: SubjectDefaults): Uint8Array {
   try {
-    pki.nameToDer(subject)
+    return pki.nameToDer(subject)
   } catch (error: any) {
     throw new KernelError('E_VALIDATION', error?.message ?? 'The subject is not well-formed.')
   }
-  resolveSans(options, csr, subject, undefined, true)
 }
 
 function toDate(value: string | Date, label: string): Date {
@@ -470,12 +475,7 @@ export const issuanceService = {
       )
     }
     const { notBefore, notAfter } = resolveValidity(options, material, overrides)
-    let subjectDer: Uint8Array
-    try {
-      subjectDer = pki.nameToDer(subject)
-    } catch (error: any) {
-      throw new KernelError('E_VALIDATION', error?.message ?? 'The subject is not well-formed.')
-    }
+    const subjectDer = subjectToDer(subject)
     const subjectDn = pki.nameToString(subjectDer)
 
     const ctx: IssueContext = {
